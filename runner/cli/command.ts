@@ -1,0 +1,22 @@
+/** A `grexal` subcommand. Each lives in its own file and is listed once in `main.ts`. */
+export interface Command {
+  name: string;
+  /** One line for `grexal --help`. */
+  summary: string;
+  /** The full `grexal <name> --help` text. */
+  usage: string;
+  /** Returns the process exit code. `args` excludes the command name. */
+  run(args: string[], io: CommandIo): Promise<number>;
+}
+
+export interface CommandIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Aborted on Ctrl-C / SIGTERM. */
+  signal: AbortSignal;
+}
+
+/** Progress for long steps goes to stderr so stdout stays the agent's own. */
+export function progress(io: CommandIo, line: string): void {
+  io.stderr.write(`grexal: ${line}\n`);
+}

@@ -1,0 +1,58 @@
+import { formatError } from './format-error.ts';
+import type { Command, CommandIo } from './command.ts';
+import { doctorCommand } from './doctor.ts';
+import { imagesCommand } from './images.ts';
+import { runCommand } from './run.ts';
+
+const COMMANDS: Command[] = [runCommand, imagesCommand, doctorCommand];
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return [
+    'Usage: grexal <command> [options]',
+    '',
+    'Runs AI agents in hardened container sandboxes with their users\' credentials.',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Run `grexal <command> --help` for a command\'s options.',
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
+  try {
+    if (!name || name === '--help' || name === '-h' || name === 'help') {
+      process.stdout.write(usage());
+      return name ? 0 : 2;
+    }
+    const command = COMMANDS.find((c) => c.name === name);
+    if (!command) {
+      process.stderr.write(`grexal: unknown command '${name}'.\n\n${usage()}`);
+      return 2;
+    }
+    if (rest.includes('--help') || rest.includes('-h')) {
+      const dashdash = rest.indexOf('--');
+      const helpAt = Math.max(rest.indexOf('--help'), rest.indexOf('-h'));
+      if (dashdash === -1 || helpAt < dashdash) {
+        process.stdout.write(command.usage.endsWith('\n') ? command.usage : `${command.usage}\n`);
+        return 0;
+      }
+    }
+    return await command.run(rest, io);
+  } catch (error) {
+    process.stderr.write(`${formatError(error)}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

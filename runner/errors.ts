@@ -1,0 +1,85 @@
+/**
+ * The runner's one error hierarchy. Every failure a caller can see carries a stable code from
+ * `ERROR_CODES`; docs/errors.md lists the same codes and a unit test keeps the two in step.
+ * A retired code is never reused.
+ */
+
+export const ERROR_CODES = {
+  E_ENGINE_UNREACHABLE: { status: 503, summary: 'No container engine answered.' },
+  E_ENGINE_INSTALL_FAILED: { status: 500, summary: 'Installing or starting the Docker engine failed.' },
+  E_ENGINE: { status: 502, summary: 'The container engine refused or failed an operation.' },
+  E_IMAGE_NOT_FOUND: { status: 400, summary: 'The sandbox image is not in the engine.' },
+  E_IMAGE_BUILD_FAILED: { status: 500, summary: 'Building an image failed.' },
+  E_RUNTIME_NOT_FOUND: { status: 400, summary: 'The requested OCI runtime is not registered with the engine.' },
+  E_VALIDATION: { status: 400, summary: 'The request is invalid; details lists every problem.' },
+  E_MISSING_CREDENTIALS: { status: 400, summary: 'Required connections have no credential.' },
+  E_SANDBOX_NOT_FOUND: { status: 404, summary: 'No sandbox with that id belongs to this runner.' },
+  E_SANDBOX_START_FAILED: { status: 500, summary: 'The sandbox could not be started.' },
+  E_TIMEOUT: { status: 504, summary: 'The operation ran past its deadline.' },
+  E_ABORTED: { status: 499, summary: 'The operation was cancelled.' },
+  E_INTERNAL: { status: 500, summary: 'An unexpected failure inside the runner.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** One problem found in a request: a stable code, where it is, and how to fix it. */
+export interface Problem {
+  code: string;
+  path: string;
+  message: string;
+  fix?: string;
+}
+
+export interface GrexalErrorOptions {
+  details?: unknown;
+  cause?: unknown;
+}
+
+export class GrexalError extends Error {
+  override readonly name = 'GrexalError';
+  readonly code: ErrorCode;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, options: GrexalErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: unknown } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** A refused request: every problem at once, nothing created. */
+export class ValidationError extends GrexalError {
+  readonly problems: Problem[];
+
+  constructor(problems: Problem[], what = 'request') {
+    const first = problems[0];
+    const head = first ? `${first.path || '(root)'}: ${first.message}` : 'invalid';
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : '';
+    super('E_VALIDATION', `Invalid ${what}: ${head}${more}`, { details: problems });
+    this.problems = problems;
+  }
+}
+
+export function isGrexalError(value: unknown): value is GrexalError {
+  return value instanceof GrexalError;
+}
+
+/** Wraps anything thrown into a GrexalError, keeping the original as the cause. */
+export function toGrexalError(error: unknown): GrexalError {
+  if (error instanceof GrexalError) return error;
+  if (error instanceof Error && error.name === 'AbortError') {
+    return new GrexalError('E_ABORTED', 'The operation was cancelled.', { cause: error });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new GrexalError('E_INTERNAL', `Unexpected failure: ${message}`, { cause: error });
+}

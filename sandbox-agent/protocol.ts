@@ -1,0 +1,138 @@
+/**
+ * The wire protocol between the runner and a sandbox, over `/run/grexal/ctx.sock`.
+ *
+ * Newline-delimited JSON. A client sends `{ id, method, params }`; the runner answers
+ * `{ id, result }` or `{ id, error: { code, message } }`. One connection may carry many
+ * requests at once; answers may come out of order and are matched by `id`.
+ *
+ * This file is the only thing the runner and the sandbox share: `runner/` imports it,
+ * `sandbox-agent/` never imports `runner/`. It runs inside the sandbox on Node 18.
+ */
+import { z } from 'zod';
+
+/** Where the runner's socket and the desktop's VNC socket appear inside the sandbox. */
+export const SANDBOX_RUN_DIR = '/run/grexal';
+export const CTX_SOCKET_PATH = `${SANDBOX_RUN_DIR}/ctx.sock`;
+export const VNC_SOCKET_NAME = 'vnc.sock';
+/** Root of the file channel: files land at `${FILES_ROOT}/<connection_id>/<name>`. */
+export const FILES_ROOT = '/tmp/grexal';
+/** The agent user's uid and gid inside every image. */
+export const AGENT_UID = 1000;
+export const AGENT_GID = 1000;
+
+/** A line longer than this is a protocol violation (bootstrap carries files: 8 MiB as base64, plus room). */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+export const CONNECTION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+export const connectionIdSchema = z.string().regex(CONNECTION_ID_PATTERN);
+
+export const requestSchema = z.object({
+  id: z.union([z.number().int(), z.string().max(64)]),
+  method: z.string().max(64),
+  params: z.unknown().optional(),
+});
+export type Request = z.infer<typeof requestSchema>;
+
+export const ERROR_CODES = [
+  'not_declared',
+  'not_connected',
+  'broken',
+  'takeover_cancelled',
+  'takeover_expired',
+  'takeover_in_progress',
+  'takeover_unavailable',
+  'invalid_request',
+  'unknown_method',
+  'internal',
+] as const;
+export type CtxErrorCode = (typeof ERROR_CODES)[number];
+
+export const errorSchema = z.object({ code: z.string(), message: z.string() });
+
+export const responseSchema = z.union([
+  z.object({ id: requestSchema.shape.id, result: z.unknown() }),
+  z.object({ id: requestSchema.shape.id, error: errorSchema }),
+]);
+export type Response = z.infer<typeof responseSchema>;
+
+// --- bootstrap: the supervisor's first and only call ---------------------------------------
+
+export const desktopSchema = z.object({
+  width: z.number().int().min(320).max(3840),
+  height: z.number().int().min(240).max(2160),
+});
+export type DesktopOptions = z.infer<typeof desktopSchema>;
+
+export const bootstrapResultSchema = z.object({
+  /** argv of the agent; `command[0]` is looked up on PATH. */
+  command: z.array(z.string()).min(1),
+  /** The agent's whole environment: base variables plus the injected credentials. */
+  env: z.record(z.string(), z.string()),
+  cwd: z.string().optional(),
+  /** A tar (base64) of `<connection_id>/<name>` entries for the file channel; absent when none. */
+  filesTar: z.string().optional(),
+  /** How long the agent gets between SIGTERM and SIGKILL. */
+  stopTimeoutMs: z.number().int().positive(),
+  /** Present for desktop sandboxes: the display to start before the agent. */
+  desktop: desktopSchema.optional(),
+});
+export type BootstrapResult = z.infer<typeof bootstrapResultSchema>;
+
+/** The supervisor reports that the agent process runs (or could not be spawned). */
+export const startedParamsSchema = z.object({
+  pid: z.number().int().optional(),
+  error: z.string().optional(),
+});
+export type StartedParams = z.infer<typeof startedParamsSchema>;
+
+// --- connect ---------------------------------------------------------------------------------
+
+export const connectParamsSchema = z.object({ connectionId: z.string().max(128) });
+export type ConnectParams = z.infer<typeof connectParamsSchema>;
+
+export const connectResultSchema = z.discriminatedUnion('mode', [
+  z.object({ mode: z.literal('secret_input'), fields: z.record(z.string(), z.string()) }),
+  z.object({
+    mode: z.literal('oauth_redirect'),
+    access_token: z.string(),
+    token_type: z.string(),
+    expires_at: z.number().nullable(),
+    scope: z.string().nullable(),
+  }),
+  z.object({ mode: z.literal('file_upload'), dir: z.string(), files: z.record(z.string(), z.string()) }),
+  z.object({ mode: z.literal('browser_login') }),
+]);
+export type ConnectResult = z.infer<typeof connectResultSchema>;
+
+// --- request_takeover ------------------------------------------------------------------------
+
+export const TAKEOVER_MIN_TIMEOUT_MS = 10_000;
+export const TAKEOVER_MAX_TIMEOUT_MS = 30 * 60_000;
+export const TAKEOVER_DEFAULT_TIMEOUT_MS = 10 * 60_000;
+
+export const requestTakeoverParamsSchema = z.object({
+  connectionId: z.string().max(128).optional(),
+  reason: z.string().min(1).max(500),
+  timeoutMs: z.number().int().min(TAKEOVER_MIN_TIMEOUT_MS).max(TAKEOVER_MAX_TIMEOUT_MS).optional(),
+});
+export type RequestTakeoverParams = z.infer<typeof requestTakeoverParamsSchema>;
+
+export const requestTakeoverResultSchema = z.object({ outcome: z.literal('completed') });
+
+export const METHODS = ['bootstrap', 'started', 'connect', 'request_takeover'] as const;
+export type Method = (typeof METHODS)[number];
+
+/** Splits a byte stream into lines, refusing a line over `maxBytes`. */
+export class LineSplitter {
+  private buffered = '';
+  constructor(private readonly maxBytes = MAX_LINE_BYTES) {}
+
+  push(chunk: string): string[] {
+    this.buffered += chunk;
+    const lines = this.buffered.split('\n');
+    this.buffered = lines.pop() ?? '';
+    if (this.buffered.length > this.maxBytes) throw new Error(`protocol line over ${this.maxBytes} bytes`);
+    return lines.filter((line) => line.length > 0);
+  }
+}

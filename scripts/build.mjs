@@ -1,0 +1,21 @@
+// Bundles the runner (Node 20) and what runs inside the sandbox (Debian bookworm's Node 18) with
+// esbuild: one file each, so the CLI starts fast and images need nothing from the npm registry.
+import { build } from 'esbuild';
+
+// CommonJS dependencies (dockerode, pino) call require(); an ESM bundle needs one to exist.
+const requireShim = "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);";
+
+const common = { bundle: true, platform: 'node', format: 'esm', sourcemap: 'linked', logLevel: 'warning' };
+
+const targets = [
+  // Host side. ssh2 (dockerode's optional ssh transport) carries native code: left to node_modules.
+  { entryPoints: { grexal: 'runner/cli/entry.ts', index: 'runner/index.ts' }, target: 'node20', external: ['ssh2', 'cpu-features'] },
+  // Sandbox side.
+  { entryPoints: { 'sandbox-agent': 'sandbox-agent/main.ts', ctx: 'sandbox-agent/clients/ctx.ts' }, target: 'node18' },
+];
+
+await Promise.all(
+  targets.map((t) =>
+    build({ ...common, ...t, outdir: 'dist', outExtension: { '.js': '.mjs' }, banner: { js: requireShim } }),
+  ),
+);
