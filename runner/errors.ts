@@ -18,6 +18,12 @@ export const ERROR_CODES = {
   E_TIMEOUT: { status: 504, summary: 'The operation ran past its deadline.' },
   E_ABORTED: { status: 499, summary: 'The operation was cancelled.' },
   E_INTERNAL: { status: 500, summary: 'An unexpected failure inside the runner.' },
+  E_TAKEOVER_NOT_FOUND: { status: 404, summary: 'No takeover with that id exists on this runner.' },
+  E_TAKEOVER_ENDED: { status: 410, summary: 'The takeover has ended; its link no longer works.' },
+  E_TAKEOVER_TOKEN_MISSING: { status: 401, summary: 'The takeover link has no token.' },
+  E_TAKEOVER_TOKEN_INVALID: { status: 403, summary: 'The takeover token is wrong.' },
+  E_TAKEOVER_ORIGIN: { status: 403, summary: 'The request came from a page on another origin.' },
+  E_DESKTOP_UNAVAILABLE: { status: 503, summary: "The sandbox's desktop (its VNC socket) cannot be reached." },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

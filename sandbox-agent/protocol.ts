@@ -27,6 +27,12 @@ export const CONNECTION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 export const connectionIdSchema = z.string().regex(CONNECTION_ID_PATTERN);
 
+/**
+ * A file-channel name: a plain name, never a path. No `/`, no leading dot (so never `.` or `..`),
+ * no control characters or spaces; at most 128 characters.
+ */
+export const FILE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
 export const requestSchema = z.object({
   id: z.union([z.number().int(), z.string().max(64)]),
   method: z.string().max(64),
@@ -63,6 +69,9 @@ export const desktopSchema = z.object({
   height: z.number().int().min(240).max(2160),
 });
 export type DesktopOptions = z.infer<typeof desktopSchema>;
+
+/** The supervisor sends its own argv: the image's CMD, the default command when the runner has none. */
+export const bootstrapParamsSchema = z.object({ argv: z.array(z.string()).max(1024) });
 
 export const bootstrapResultSchema = z.object({
   /** argv of the agent; `command[0]` is looked up on PATH. */

@@ -1,0 +1,109 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { GrexalError } from '../errors.ts';
+import { Runner, type Sandbox } from '../sandbox/index.ts';
+import { type Command, type CommandIo, progress } from './command.ts';
+import { LIMIT_FLAGS, LIMIT_FLAGS_USAGE, parseLimitFlags } from './limit-flags.ts';
+
+const USAGE = `Usage: grexal run [options] -- CMD [ARGS...]
+
+Runs CMD in a hardened sandbox, streams its output as it comes and exits with its exit code.
+Ctrl-C or the timeout destroys the sandbox; nothing is left behind either way.
+
+Options:
+  --image IMG        sandbox image (default grexal/agent; grexal/desktop with --desktop)
+  --desktop          run a desktop (Xvfb, Chromium, x11vnc) for browser logins
+${LIMIT_FLAGS_USAGE}
+  --runtime NAME     OCI runtime registered with the engine, e.g. runsc (gVisor)
+  -h, --help         show this help
+
+Exit codes: CMD's own; 124 on timeout; 127 when CMD is not in the image; 130 on Ctrl-C;
+1 when the runner itself failed (the message says why and what to do).
+
+Example:
+  grexal run --image grexal/agent -- sh -c 'id -u; exit 3'
+`;
+
+const EXIT_TIMEOUT = 124;
+const EXIT_INTERRUPTED = 130;
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run a command in a hardened sandbox',
+  usage: USAGE,
+  async run(args, io) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        image: { type: 'string' },
+        desktop: { type: 'boolean', default: false },
+        runtime: { type: 'string' },
+        ...LIMIT_FLAGS,
+      },
+    });
+    if (positionals.length === 0) {
+      io.stderr.write(`grexal run: no command given.\n\n${USAGE}`);
+      return 2;
+    }
+    const limits = parseLimitFlags(values);
+    const runner = await Runner.start({ signal: io.signal });
+    const sandbox = await runner.create({
+      image: values.image ?? (values.desktop ? 'grexal/desktop' : 'grexal/agent'),
+      command: positionals,
+      desktop: values.desktop || undefined,
+      limits,
+      runtime: values.runtime,
+    });
+    try {
+      return await runToExit(sandbox, io);
+    } finally {
+      await runner.close();
+    }
+  },
+};
+
+/** Streams a sandbox's output to the terminal until it ends; Ctrl-C destroys it. */
+export async function runToExit(sandbox: Sandbox, io: CommandIo): Promise<number> {
+  sandbox.onEvent((event) => {
+    if (event.type === 'log') (event.stream === 'stdout' ? io.stdout : io.stderr).write(event.text);
+    else if (event.type === 'takeover.requested') io.stderr.write(`takeover: ${String(event['url'])}\n`);
+  });
+  const interrupted = (): void => {
+    progress(io, 'interrupted; destroying the sandbox');
+    void sandbox.destroy('destroyed');
+  };
+  io.signal.addEventListener('abort', interrupted, { once: true });
+  try {
+    await sandbox.start({ signal: io.signal });
+    const exit = await sandbox.exited;
+    if (exit.reason === 'timeout') {
+      progress(io, `timed out after ${sandbox.options.timeoutMs / 1000}s; the sandbox was destroyed`);
+      return EXIT_TIMEOUT;
+    }
+    if (exit.reason === 'destroyed') return EXIT_INTERRUPTED;
+    if (exit.reason === 'oom') progress(io, 'the sandbox ran out of memory (raise --memory)');
+    return exit.exitCode;
+  } catch (error) {
+    if (io.signal.aborted) return EXIT_INTERRUPTED;
+    throw error;
+  } finally {
+    io.signal.removeEventListener('abort', interrupted);
+    await sandbox.destroy();
+  }
+}
+
+/** Reads a JSON file the user named, with an error that says which file and why. */
+export async function readJsonFile(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new GrexalError('E_VALIDATION', `Cannot read ${what} ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new GrexalError('E_VALIDATION', `${what} ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}

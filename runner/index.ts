@@ -1,0 +1,13 @@
+/** The runner's public API: everything an embedding program needs, and nothing else. */
+export { ERROR_CODES, type ErrorCode, GrexalError, type Problem, ValidationError } from './errors.ts';
+export type { ContainerRuntime, EngineInfo, SandboxLimits } from './runtime/index.ts';
+export { DockerRuntime } from './runtime/index.ts';
+export {
+  type CreateSandboxInput,
+  Runner,
+  type RunnerOptions,
+  Sandbox,
+  type SandboxEvent,
+  type SandboxExit,
+  type SandboxState,
+} from './sandbox/index.ts';

@@ -1,0 +1,18 @@
+export type { ExitReason, SandboxEvent, SandboxExit, SandboxState } from './events.ts';
+export { EventBus } from './events.ts';
+export { defaultStateDir } from './host-dir.ts';
+export {
+  DEFAULT_LIMITS,
+  DEFAULT_DESKTOP_LIMITS,
+  DEFAULT_TIMEOUT_MS,
+  type LimitsInput,
+  limitsSchema,
+  type ResolvedSandboxOptions,
+  resolveSandboxOptions,
+  type SandboxOptionsInput,
+  sandboxOptionsSchema,
+} from './options.ts';
+export type { SandboxCredentials, SandboxTakeovers, TakeoverRequest } from './ports.ts';
+export { type CreateSandboxInput, Runner, type RunnerOptions } from './runner.ts';
+export { Sandbox } from './sandbox.ts';
+export { formatBytes, parseBytes, parseDurationMs } from './units.ts';

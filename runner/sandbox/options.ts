@@ -1,0 +1,101 @@
+/** What a caller may ask of a sandbox, validated before anything exists. */
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { desktopSchema } from '../../sandbox-agent/protocol.ts';
+import type { SandboxLimits } from '../runtime/index.ts';
+import { parseOrThrow } from '../validation.ts';
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_LIMITS: SandboxLimits = { memoryBytes: 1024 * MiB, nanoCpus: 1e9, pidsLimit: 256 };
+/** Chromium, Xvfb and x11vnc need more room than a plain agent. */
+export const DEFAULT_DESKTOP_LIMITS: SandboxLimits = { memoryBytes: 2048 * MiB, nanoCpus: 2e9, pidsLimit: 1024 };
+export const DEFAULT_DESKTOP_SIZE = { width: 1280, height: 800 };
+/** A sandbox nobody stops still ends: one hour by default. */
+export const DEFAULT_TIMEOUT_MS = 60 * 60_000;
+export const DEFAULT_STOP_TIMEOUT_MS = 5_000;
+
+/** zod's built-in checks cannot carry a problem code; refinements can. */
+function limit(ok: (value: number) => boolean, message: string, fix: string) {
+  return [ok, { message, params: { code: 'E_LIMIT_INVALID', fix } }] as const;
+}
+
+const cores = availableParallelism();
+
+export const limitsSchema = z
+  .object({
+    /** Memory ceiling in bytes. Default 1 GiB (desktop: 2 GiB). */
+    memoryBytes: z
+      .number()
+      .int()
+      .refine(...limit((v) => v >= 16 * MiB, 'Under 16 MiB.', 'Give at least 16 MiB (e.g. --memory 512m).')),
+    /** CPUs, fractional allowed. Default 1 (desktop: 2). */
+    cpus: z
+      .number()
+      .refine(...limit((v) => v > 0, 'Not a positive number of CPUs.', 'Give e.g. 0.5 or 1.'))
+      .refine(...limit((v) => v <= cores, `More CPUs than this machine has (${cores}).`, `Give at most ${cores}.`)),
+    /** Processes and threads. Default 256 (desktop: 1024). */
+    pidsLimit: z
+      .number()
+      .int()
+      .refine(...limit((v) => v >= 16 && v <= 65_536, 'Outside 16..65536.', 'Give e.g. 256.')),
+    /** Wall-clock limit of the whole run. Default one hour. */
+    timeoutMs: z
+      .number()
+      .int()
+      .refine(...limit((v) => v >= 1_000 && v <= 7 * 86_400_000, 'Outside 1 s..7 days.', 'Give e.g. 30s or 1h.')),
+  })
+  .partial()
+  .strict();
+export type LimitsInput = z.infer<typeof limitsSchema>;
+
+export const sandboxOptionsSchema = z
+  .object({
+    image: z.string().min(1).max(256),
+    /** argv of the agent; the image's CMD when absent. */
+    command: z.array(z.string().max(64 * 1024)).min(1).max(1024).optional(),
+    /** Non-secret environment for the agent (credentials come from the manifest instead). */
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(64 * 1024)).optional(),
+    desktop: z.union([z.boolean(), desktopSchema]).optional(),
+    limits: limitsSchema.optional(),
+    /** An OCI runtime registered with the engine, e.g. `runsc` for gVisor. */
+    runtime: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/).optional(),
+    /** The agent's grace period between SIGTERM and SIGKILL. Default 5 s. */
+    stopTimeoutMs: z.number().int().min(0).max(60_000).optional(),
+  })
+  .strict();
+export type SandboxOptionsInput = z.infer<typeof sandboxOptionsSchema>;
+
+/** The options with every default filled in. */
+export interface ResolvedSandboxOptions {
+  image: string;
+  command?: string[];
+  env: Record<string, string>;
+  desktop?: { width: number; height: number };
+  limits: SandboxLimits;
+  timeoutMs: number;
+  runtime?: string;
+  stopTimeoutMs: number;
+}
+
+export function resolveSandboxOptions(input: unknown): ResolvedSandboxOptions {
+  const options = parseOrThrow(sandboxOptionsSchema, input, 'sandbox options');
+  const desktop =
+    options.desktop === true ? DEFAULT_DESKTOP_SIZE : options.desktop === false ? undefined : options.desktop;
+  const defaults = desktop ? DEFAULT_DESKTOP_LIMITS : DEFAULT_LIMITS;
+  const limits = options.limits ?? {};
+  return {
+    image: options.image,
+    command: options.command,
+    env: options.env ?? {},
+    desktop,
+    limits: {
+      memoryBytes: limits.memoryBytes ?? defaults.memoryBytes,
+      nanoCpus: limits.cpus === undefined ? defaults.nanoCpus : Math.round(limits.cpus * 1e9),
+      pidsLimit: limits.pidsLimit ?? defaults.pidsLimit,
+    },
+    timeoutMs: limits.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    runtime: options.runtime,
+    stopTimeoutMs: options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+  };
+}

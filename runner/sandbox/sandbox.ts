@@ -1,0 +1,250 @@
+/**
+ * One sandbox from creation to removal. `start()` provisions (host directory, ctx socket,
+ * hardened container) and returns once the container runs; `exited` settles after the container
+ * is gone, whatever ended it. Every path, failures included, leaves nothing behind.
+ */
+import type { Readable } from 'node:stream';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import {
+  type BootstrapResult,
+  bootstrapParamsSchema,
+  connectParamsSchema,
+  requestTakeoverParamsSchema,
+  VNC_SOCKET_NAME,
+} from '../../sandbox-agent/protocol.ts';
+import { GrexalError, toGrexalError } from '../errors.ts';
+import { CtxServer, type CtxHandlers } from '../inject/ctx-server.ts';
+import type { ContainerHandle, ContainerRuntime } from '../runtime/index.ts';
+import { EventBus, type EventListener, type ExitReason, type SandboxExit, type SandboxState } from './events.ts';
+import { createHostRunDir, removeHostRunDir } from './host-dir.ts';
+import type { ResolvedSandboxOptions } from './options.ts';
+import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
+
+export interface SandboxDeps {
+  runtime: ContainerRuntime;
+  stateDir: string;
+  logger: Logger;
+  credentials?: SandboxCredentials;
+  takeovers?: SandboxTakeovers;
+}
+
+/** How long output may trail the container's exit before the exit is reported anyway. */
+const OUTPUT_DRAIN_MS = 2_000;
+
+const codedError = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+export class Sandbox implements AsyncDisposable {
+  private currentState: SandboxState = 'starting';
+  private readonly events: EventBus;
+  private container?: ContainerHandle;
+  private ctxServer?: CtxServer;
+  private hostRunDir?: string;
+  private bootstrapped = false;
+  private timeout?: NodeJS.Timeout;
+  private ending?: { reason: ExitReason };
+  private finished?: Promise<SandboxExit>;
+  private resolveExit!: (exit: SandboxExit) => void;
+  /** Settles once the sandbox has ended and everything it created is gone. */
+  readonly exited: Promise<SandboxExit>;
+
+  constructor(
+    readonly id: string,
+    readonly options: ResolvedSandboxOptions,
+    private readonly deps: SandboxDeps,
+    events = new EventBus(),
+  ) {
+    this.events = events;
+    const credentials = deps.credentials;
+    if (credentials) this.events.useMask((text) => credentials.mask(text));
+    this.exited = new Promise((resolve) => {
+      this.resolveExit = resolve;
+    });
+  }
+
+  get state(): SandboxState {
+    return this.currentState;
+  }
+
+  onEvent(listener: EventListener): () => void {
+    return this.events.on(listener);
+  }
+
+  private setState(state: SandboxState): void {
+    if (this.currentState === state) return;
+    this.currentState = state;
+    this.events.emit({ type: 'state', state });
+  }
+
+  async start(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { runtime, stateDir, logger } = this.deps;
+    try {
+      this.hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id);
+      const spec = {
+        sandboxId: this.id,
+        image: this.options.image,
+        hostRunDir: this.hostRunDir,
+        limits: this.options.limits,
+        runtime: this.options.runtime,
+        desktop: this.options.desktop !== undefined,
+      };
+      const [created, listening] = await Promise.allSettled([
+        runtime.createContainer(spec, options),
+        CtxServer.listen(join(this.hostRunDir, 'ctx.sock'), this.ctxHandlers(), {
+          onInternalError: (error, method) => logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
+        }),
+      ]);
+      // Keep whichever succeeded, so that cleanUp removes it if its twin failed.
+      if (created.status === 'fulfilled') this.container = created.value;
+      if (listening.status === 'fulfilled') this.ctxServer = listening.value;
+      if (created.status === 'rejected') throw created.reason;
+      if (listening.status === 'rejected') throw listening.reason;
+      const container = created.value;
+      const output = await container.attach();
+      const drained = Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]);
+      await container.start();
+      options.signal?.throwIfAborted();
+      logger.info({ containerId: container.id }, 'sandbox running');
+      this.setState('running');
+      this.timeout = setTimeout(() => void this.destroy('timeout'), this.options.timeoutMs);
+      this.finished = this.watch(container, drained);
+    } catch (error) {
+      const failure = toGrexalError(error);
+      await this.cleanUp();
+      this.fail(failure);
+      throw failure;
+    }
+  }
+
+  private fail(error: GrexalError): void {
+    this.events.emit({ type: 'error', code: error.code, message: error.message });
+    this.setState('failed');
+    this.resolveExit({ exitCode: -1, reason: 'failed' });
+  }
+
+  private async watch(container: ContainerHandle, drained: Promise<unknown>): Promise<SandboxExit> {
+    let exit: SandboxExit;
+    try {
+      const status = await container.wait();
+      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, OUTPUT_DRAIN_MS).unref())]);
+      exit = { exitCode: status.exitCode, reason: this.ending?.reason ?? (status.oomKilled ? 'oom' : 'exited') };
+    } catch (error) {
+      this.deps.logger.error({ err: toGrexalError(error) }, 'waiting for the container failed');
+      exit = { exitCode: -1, reason: this.ending?.reason ?? 'failed' };
+    }
+    await this.cleanUp();
+    this.events.emit({ type: 'exit', ...exit });
+    this.setState(exit.reason === 'failed' ? 'failed' : 'exited');
+    this.resolveExit(exit);
+    return exit;
+  }
+
+  private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
+    const masked = this.deps.credentials
+      ? stream.setEncoding('utf8').pipe(this.deps.credentials.createMaskingStream())
+      : stream.setEncoding('utf8');
+    masked.on('data', (text: string | Buffer) => {
+      this.events.emit({ type: 'log', stream: name, text: String(text) });
+    });
+    return new Promise((resolve) => {
+      masked.once('end', resolve);
+      masked.once('close', resolve);
+      masked.once('error', resolve);
+    });
+  }
+
+  private ctxHandlers(): CtxHandlers {
+    const { credentials, takeovers } = this.deps;
+    return {
+      bootstrap: async (params) => {
+        if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
+        this.bootstrapped = true;
+        return this.bootstrap(bootstrapParamsSchema.parse(params).argv);
+      },
+      started: async () => ({}),
+      connect: async (params, call) => {
+        const parsed = connectParamsSchema.safeParse(params);
+        if (!parsed.success) throw codedError('invalid_request', 'connect needs { connectionId }.');
+        if (!credentials) throw codedError('not_declared', `Connection '${parsed.data.connectionId}' is not declared.`);
+        return credentials.connect(parsed.data.connectionId, call.signal);
+      },
+      request_takeover: async (params, call) => {
+        const parsed = requestTakeoverParamsSchema.safeParse(params);
+        if (!parsed.success) {
+          throw codedError('invalid_request', `request_takeover: ${parsed.error.issues[0]?.message ?? 'invalid'}.`);
+        }
+        if (!takeovers || !this.options.desktop || !this.hostRunDir) {
+          throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
+        }
+        const { connectionId } = parsed.data;
+        this.setState('awaiting_takeover');
+        try {
+          await takeovers.request({
+            ...parsed.data,
+            sandboxId: this.id,
+            label: connectionId ? credentials?.connectionLabel(connectionId) : undefined,
+            vncSocketPath: join(this.hostRunDir, VNC_SOCKET_NAME),
+            signal: call.signal,
+          });
+          return { outcome: 'completed' };
+        } finally {
+          if (this.currentState === 'awaiting_takeover') this.setState('running');
+        }
+      },
+    };
+  }
+
+  private bootstrap(argv: string[]): BootstrapResult {
+    const command = this.options.command ?? (argv.length > 0 ? argv : undefined);
+    if (!command) {
+      throw codedError('invalid_request', 'No command: pass one (grexal run -- CMD) or set CMD in the image.');
+    }
+    return {
+      command,
+      env: { HOME: '/home/agent', GREXAL_SANDBOX_ID: this.id, ...this.options.env, ...this.deps.credentials?.env },
+      filesTar: this.deps.credentials?.filesTar?.toString('base64'),
+      stopTimeoutMs: this.options.stopTimeoutMs,
+      desktop: this.options.desktop,
+    };
+  }
+
+  /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
+  async destroy(reason: ExitReason = 'destroyed'): Promise<SandboxExit> {
+    if (!this.finished) {
+      // Never started, or failed while starting: cleanUp already ran or has nothing to do.
+      await this.cleanUp();
+      return this.exited;
+    }
+    if (!this.ending) {
+      this.ending = { reason };
+      // The agent gets its grace period; Docker's own kill comes a second later.
+      await this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
+        this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
+      });
+    }
+    return this.finished;
+  }
+
+  private cleaned?: Promise<void>;
+
+  private cleanUp(): Promise<void> {
+    this.cleaned ??= (async () => {
+      clearTimeout(this.timeout);
+      this.deps.takeovers?.cancelAllFor(this.id);
+      const results = await Promise.allSettled([
+        this.container?.remove(),
+        this.ctxServer?.close(),
+      ]);
+      if (this.hostRunDir) await removeHostRunDir(this.hostRunDir);
+      this.deps.credentials?.dispose();
+      for (const result of results) {
+        if (result.status === 'rejected') this.deps.logger.error({ err: toGrexalError(result.reason) }, 'cleanup step failed');
+      }
+    })();
+    return this.cleaned;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.destroy();
+  }
+}

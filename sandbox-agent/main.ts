@@ -1,0 +1,38 @@
+/** Entry of the in-sandbox supervisor (bundled to /opt/grexal/sandbox-agent.mjs, Node 18). */
+import { CtxLink } from './ctx-link.ts';
+import { bootstrapResultSchema, CTX_SOCKET_PATH } from './protocol.ts';
+import { superviseAgent } from './supervisor.ts';
+
+/** Exit codes of the supervisor's own failures, distinct from an agent's usual ones. */
+const EXIT_BOOTSTRAP_FAILED = 125;
+
+function log(line: string): void {
+  process.stderr.write(`grexal: ${line}\n`);
+}
+
+async function run(): Promise<number> {
+  const socketPath = process.env['GREXAL_CTX_SOCKET'] ?? CTX_SOCKET_PATH;
+  let link: CtxLink;
+  let bootstrap;
+  try {
+    link = await CtxLink.open(socketPath);
+    // The image's CMD, if any, arrives as our argv: the default command when the runner sends none.
+    bootstrap = bootstrapResultSchema.parse(await link.call('bootstrap', { argv: process.argv.slice(2) }));
+  } catch (error) {
+    log(`cannot reach the runner at ${socketPath}: ${(error as Error).message}`);
+    return EXIT_BOOTSTRAP_FAILED;
+  }
+  const exit = await superviseAgent(bootstrap, {
+    log,
+    onStarted: (info) => {
+      link.call('started', info).then(
+        () => link.close(),
+        () => link.close(),
+      );
+    },
+  });
+  return exit.code;
+}
+
+// Exit at once: the agent is gone, and nothing else here may hold the sandbox open.
+process.exit(await run());
