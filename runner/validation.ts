@@ -31,14 +31,24 @@ function problemOf(issue: z.core.$ZodIssue, prefix: string): Problem {
     case 'invalid_type':
       return issue.input === undefined
         ? { code: 'E_FIELD_REQUIRED', path, message: `Required (${issue.expected}).`, fix: 'Add the field.' }
-        : { code: 'E_FIELD_TYPE', path, message: issue.message, fix: `Send a value of type ${issue.expected}.` };
+        : {
+            code: 'E_FIELD_TYPE',
+            path,
+            message: issue.message,
+            fix: `Send a value of type ${issue.expected}.`,
+          };
     default:
       return { code: 'E_FIELD_INVALID', path, message: issue.message };
   }
 }
 
 /** Parses or throws one ValidationError listing every problem at once. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string, prefix = ''): z.output<S> {
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  what: string,
+  prefix = '',
+): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   throw new ValidationError(

@@ -32,7 +32,11 @@ export class CtxLink {
   }
 
   private settle(line: string): void {
-    const message = JSON.parse(line) as { id: number; result?: unknown; error?: { code: string; message: string } };
+    const message = JSON.parse(line) as {
+      id: number;
+      result?: unknown;
+      error?: { code: string; message: string };
+    };
     const waiter = this.pending.get(message.id);
     if (!waiter) return;
     this.pending.delete(message.id);

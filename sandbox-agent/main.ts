@@ -1,6 +1,6 @@
 /** Entry of the in-sandbox supervisor (bundled to /opt/grexal/sandbox-agent.mjs, Node 18). */
 import { CtxLink } from './ctx-link.ts';
-import { bootstrapResultSchema, CTX_SOCKET_PATH } from './protocol.ts';
+import { type BootstrapResult, bootstrapResultSchema, CTX_SOCKET_PATH } from './protocol.ts';
 import { superviseAgent } from './supervisor.ts';
 
 /** Exit codes of the supervisor's own failures, distinct from an agent's usual ones. */
@@ -13,7 +13,7 @@ function log(line: string): void {
 async function run(): Promise<number> {
   const socketPath = process.env['GREXAL_CTX_SOCKET'] ?? CTX_SOCKET_PATH;
   let link: CtxLink;
-  let bootstrap;
+  let bootstrap: BootstrapResult;
   try {
     link = await CtxLink.open(socketPath);
     // The image's CMD, if any, arrives as our argv: the default command when the runner sends none.

@@ -3,15 +3,23 @@
 import { build } from 'esbuild';
 
 // CommonJS dependencies (dockerode, pino) call require(); an ESM bundle needs one to exist.
-const requireShim = "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);";
+const requireShim =
+  "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);";
 
 const common = { bundle: true, platform: 'node', format: 'esm', sourcemap: 'linked', logLevel: 'warning' };
 
 const targets = [
   // Host side. ssh2 (dockerode's optional ssh transport) carries native code: left to node_modules.
-  { entryPoints: { grexal: 'runner/cli/entry.ts', index: 'runner/index.ts' }, target: 'node20', external: ['ssh2', 'cpu-features'] },
+  {
+    entryPoints: { grexal: 'runner/cli/entry.ts', index: 'runner/index.ts' },
+    target: 'node20',
+    external: ['ssh2', 'cpu-features'],
+  },
   // Sandbox side.
-  { entryPoints: { 'sandbox-agent': 'sandbox-agent/main.ts', ctx: 'sandbox-agent/clients/ctx.ts' }, target: 'node18' },
+  {
+    entryPoints: { 'sandbox-agent': 'sandbox-agent/main.ts', ctx: 'sandbox-agent/clients/ctx.ts' },
+    target: 'node18',
+  },
 ];
 
 await Promise.all(

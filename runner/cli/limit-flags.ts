@@ -42,12 +42,14 @@ export function parseLimitFlags(values: LimitFlagValues): LimitsInput {
   }
   if (values.pids !== undefined) {
     const pids = Number(values.pids);
-    if (!Number.isInteger(pids) || pids <= 0) bad('pids', `'${values.pids}' is not a process count.`, 'Use e.g. 256.');
+    if (!Number.isInteger(pids) || pids <= 0)
+      bad('pids', `'${values.pids}' is not a process count.`, 'Use e.g. 256.');
     else limits.pidsLimit = pids;
   }
   if (values.timeout !== undefined) {
     const ms = parseDurationMs(values.timeout);
-    if (ms === undefined) bad('timeout', `'${values.timeout}' is not a duration.`, 'Use e.g. 90s, 10m or 1h.');
+    if (ms === undefined)
+      bad('timeout', `'${values.timeout}' is not a duration.`, 'Use e.g. 90s, 10m or 1h.');
     else limits.timeoutMs = ms;
   }
   if (problems.length > 0) throw new ValidationError(problems, 'limits');

@@ -1,6 +1,6 @@
-import { formatError } from './format-error.ts';
 import type { Command, CommandIo } from './command.ts';
 import { doctorCommand } from './doctor.ts';
+import { formatError } from './format-error.ts';
 import { imagesCommand } from './images.ts';
 import { runCommand } from './run.ts';
 
@@ -12,12 +12,12 @@ function usage(): string {
   return [
     'Usage: grexal <command> [options]',
     '',
-    'Runs AI agents in hardened container sandboxes with their users\' credentials.',
+    "Runs AI agents in hardened container sandboxes with their users' credentials.",
     '',
     'Commands:',
     ...lines,
     '',
-    'Run `grexal <command> --help` for a command\'s options.',
+    "Run `grexal <command> --help` for a command's options.",
     '',
   ].join('\n');
 }

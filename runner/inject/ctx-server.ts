@@ -55,7 +55,11 @@ export class CtxServer implements AsyncDisposable {
     this.server = createServer((socket) => this.accept(socket));
   }
 
-  static async listen(socketPath: string, handlers: CtxHandlers, options: CtxServerOptions = {}): Promise<CtxServer> {
+  static async listen(
+    socketPath: string,
+    handlers: CtxHandlers,
+    options: CtxServerOptions = {},
+  ): Promise<CtxServer> {
     const ctxServer = new CtxServer(socketPath, handlers, options);
     await new Promise<void>((resolve, reject) => {
       ctxServer.server.once('error', reject);
@@ -99,7 +103,10 @@ export class CtxServer implements AsyncDisposable {
     try {
       request = requestSchema.parse(JSON.parse(line));
     } catch {
-      this.reply(socket, { id: null, error: { code: 'invalid_request', message: 'Not a valid ctx request line.' } });
+      this.reply(socket, {
+        id: null,
+        error: { code: 'invalid_request', message: 'Not a valid ctx request line.' },
+      });
       return;
     }
     const handler = this.handlers[request.method as Method];
@@ -116,7 +123,10 @@ export class CtxServer implements AsyncDisposable {
         this.reply(socket, { id: request.id, error: { code: error.code, message: error.message } });
       } else {
         this.options.onInternalError?.(error, request.method);
-        this.reply(socket, { id: request.id, error: { code: 'internal', message: 'The runner failed to answer.' } });
+        this.reply(socket, {
+          id: request.id,
+          error: { code: 'internal', message: 'The runner failed to answer.' },
+        });
       }
     }
   }

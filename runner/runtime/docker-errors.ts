@@ -13,7 +13,10 @@ function engineMessage(error: DockerodeError): string {
 }
 
 /** Translates dockerode's errors where they enter: callers only ever see GrexalError codes. */
-export function fromDockerError(error: unknown, context: { image?: string; runtime?: string } = {}): GrexalError {
+export function fromDockerError(
+  error: unknown,
+  context: { image?: string; runtime?: string } = {},
+): GrexalError {
   if (error instanceof GrexalError) return error;
   const e = (error ?? {}) as DockerodeError;
   const message = engineMessage(e);

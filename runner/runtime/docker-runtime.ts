@@ -101,7 +101,10 @@ class DockerContainer implements ContainerHandle {
       .catch((e: unknown) => Promise.reject(fromDockerError(e)))) as { StatusCode: number };
     const status: ExitStatus = { exitCode: result.StatusCode };
     if (result.StatusCode === 137) {
-      const state = await this.container.inspect().then((i) => i.State, () => undefined);
+      const state = await this.container.inspect().then(
+        (i) => i.State,
+        () => undefined,
+      );
       if (state?.OOMKilled) status.oomKilled = true;
     }
     return status;
@@ -155,11 +158,16 @@ export class DockerRuntime implements ContainerRuntime {
     return importImage(this.docker, rootfs, tag, options);
   }
 
-  async createContainer(spec: ContainerSpec, options: { signal?: AbortSignal } = {}): Promise<ContainerHandle> {
+  async createContainer(
+    spec: ContainerSpec,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ContainerHandle> {
     options.signal?.throwIfAborted();
     const container = await this.docker
       .createContainer({ ...containerConfig(spec, this.instanceId), abortSignal: options.signal })
-      .catch((e: unknown) => Promise.reject(fromDockerError(e, { image: spec.image, runtime: spec.runtime })));
+      .catch((e: unknown) =>
+        Promise.reject(fromDockerError(e, { image: spec.image, runtime: spec.runtime })),
+      );
     return new DockerContainer(container, this.docker.modem, spec.sandboxId);
   }
 

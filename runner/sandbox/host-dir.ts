@@ -22,7 +22,11 @@ export function newSandboxId(): string {
   return `sbx_${randomBytes(10).toString('hex')}`;
 }
 
-export async function createHostRunDir(stateDir: string, instanceId: string, sandboxId: string): Promise<string> {
+export async function createHostRunDir(
+  stateDir: string,
+  instanceId: string,
+  sandboxId: string,
+): Promise<string> {
   const dir = join(stateDir, instanceDirName(instanceId), sandboxId);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // The agent user must reach ctx.sock and create the desktop's vnc.sock here.

@@ -2,8 +2,8 @@ export type { ExitReason, SandboxEvent, SandboxExit, SandboxState } from './even
 export { EventBus } from './events.ts';
 export { defaultStateDir } from './host-dir.ts';
 export {
-  DEFAULT_LIMITS,
   DEFAULT_DESKTOP_LIMITS,
+  DEFAULT_LIMITS,
   DEFAULT_TIMEOUT_MS,
   type LimitsInput,
   limitsSchema,

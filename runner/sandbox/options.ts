@@ -9,7 +9,11 @@ const MiB = 1024 * 1024;
 
 export const DEFAULT_LIMITS: SandboxLimits = { memoryBytes: 1024 * MiB, nanoCpus: 1e9, pidsLimit: 256 };
 /** Chromium, Xvfb and x11vnc need more room than a plain agent. */
-export const DEFAULT_DESKTOP_LIMITS: SandboxLimits = { memoryBytes: 2048 * MiB, nanoCpus: 2e9, pidsLimit: 1024 };
+export const DEFAULT_DESKTOP_LIMITS: SandboxLimits = {
+  memoryBytes: 2048 * MiB,
+  nanoCpus: 2e9,
+  pidsLimit: 1024,
+};
 export const DEFAULT_DESKTOP_SIZE = { width: 1280, height: 800 };
 /** A sandbox nobody stops still ends: one hour by default. */
 export const DEFAULT_TIMEOUT_MS = 60 * 60_000;
@@ -33,7 +37,9 @@ export const limitsSchema = z
     cpus: z
       .number()
       .refine(...limit((v) => v > 0, 'Not a positive number of CPUs.', 'Give e.g. 0.5 or 1.'))
-      .refine(...limit((v) => v <= cores, `More CPUs than this machine has (${cores}).`, `Give at most ${cores}.`)),
+      .refine(
+        ...limit((v) => v <= cores, `More CPUs than this machine has (${cores}).`, `Give at most ${cores}.`),
+      ),
     /** Processes and threads. Default 256 (desktop: 1024). */
     pidsLimit: z
       .number()
@@ -43,7 +49,9 @@ export const limitsSchema = z
     timeoutMs: z
       .number()
       .int()
-      .refine(...limit((v) => v >= 1_000 && v <= 7 * 86_400_000, 'Outside 1 s..7 days.', 'Give e.g. 30s or 1h.')),
+      .refine(
+        ...limit((v) => v >= 1_000 && v <= 7 * 86_400_000, 'Outside 1 s..7 days.', 'Give e.g. 30s or 1h.'),
+      ),
   })
   .partial()
   .strict();
@@ -53,13 +61,20 @@ export const sandboxOptionsSchema = z
   .object({
     image: z.string().min(1).max(256),
     /** argv of the agent; the image's CMD when absent. */
-    command: z.array(z.string().max(64 * 1024)).min(1).max(1024).optional(),
+    command: z
+      .array(z.string().max(64 * 1024))
+      .min(1)
+      .max(1024)
+      .optional(),
     /** Non-secret environment for the agent (credentials come from the manifest instead). */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(64 * 1024)).optional(),
     desktop: z.union([z.boolean(), desktopSchema]).optional(),
     limits: limitsSchema.optional(),
     /** An OCI runtime registered with the engine, e.g. `runsc` for gVisor. */
-    runtime: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/).optional(),
+    runtime: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/)
+      .optional(),
     /** The agent's grace period between SIGTERM and SIGKILL. Default 5 s. */
     stopTimeoutMs: z.number().int().min(0).max(60_000).optional(),
   })

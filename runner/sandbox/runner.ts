@@ -54,14 +54,19 @@ export class Runner implements AsyncDisposable {
 
   static async start(options: RunnerOptions = {}): Promise<Runner> {
     const runtime = options.runtime ?? (await DockerRuntime.connect({ signal: options.signal }));
-    const logger = options.logger ?? pino({ level: process.env['GREXAL_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
+    const logger =
+      options.logger ?? pino({ level: process.env['GREXAL_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
     return new Runner(runtime, options.stateDir ?? defaultStateDir(), logger, options);
   }
 
   private async reapLeftovers(): Promise<string[]> {
     try {
-      const [containers, dirs] = await Promise.all([this.runtime.reapLeftovers(), reapDeadInstanceDirs(this.stateDir)]);
-      if (containers.length + dirs.length > 0) this.logger.info({ containers, dirs }, 'removed leftovers of dead runners');
+      const [containers, dirs] = await Promise.all([
+        this.runtime.reapLeftovers(),
+        reapDeadInstanceDirs(this.stateDir),
+      ]);
+      if (containers.length + dirs.length > 0)
+        this.logger.info({ containers, dirs }, 'removed leftovers of dead runners');
       return containers;
     } catch (error) {
       this.logger.warn({ err: error }, 'could not remove leftovers of dead runners');

@@ -3,8 +3,9 @@
  * hardened container) and returns once the container runs; `exited` settles after the container
  * is gone, whatever ended it. Every path, failures included, leaves nothing behind.
  */
-import type { Readable } from 'node:stream';
+
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   type BootstrapResult,
@@ -13,10 +14,16 @@ import {
   requestTakeoverParamsSchema,
   VNC_SOCKET_NAME,
 } from '../../sandbox-agent/protocol.ts';
-import { GrexalError, toGrexalError } from '../errors.ts';
-import { CtxServer, type CtxHandlers } from '../inject/ctx-server.ts';
+import { type GrexalError, toGrexalError } from '../errors.ts';
+import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import type { ContainerHandle, ContainerRuntime } from '../runtime/index.ts';
-import { EventBus, type EventListener, type ExitReason, type SandboxExit, type SandboxState } from './events.ts';
+import {
+  EventBus,
+  type EventListener,
+  type ExitReason,
+  type SandboxExit,
+  type SandboxState,
+} from './events.ts';
 import { createHostRunDir, removeHostRunDir } from './host-dir.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
@@ -91,7 +98,8 @@ export class Sandbox implements AsyncDisposable {
       const [created, listening] = await Promise.allSettled([
         runtime.createContainer(spec, options),
         CtxServer.listen(join(this.hostRunDir, 'ctx.sock'), this.ctxHandlers(), {
-          onInternalError: (error, method) => logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
+          onInternalError: (error, method) =>
+            logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
         }),
       ]);
       // Keep whichever succeeded, so that cleanUp removes it if its twin failed.
@@ -127,7 +135,10 @@ export class Sandbox implements AsyncDisposable {
     try {
       const status = await container.wait();
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, OUTPUT_DRAIN_MS).unref())]);
-      exit = { exitCode: status.exitCode, reason: this.ending?.reason ?? (status.oomKilled ? 'oom' : 'exited') };
+      exit = {
+        exitCode: status.exitCode,
+        reason: this.ending?.reason ?? (status.oomKilled ? 'oom' : 'exited'),
+      };
     } catch (error) {
       this.deps.logger.error({ err: toGrexalError(error) }, 'waiting for the container failed');
       exit = { exitCode: -1, reason: this.ending?.reason ?? 'failed' };
@@ -165,13 +176,17 @@ export class Sandbox implements AsyncDisposable {
       connect: async (params, call) => {
         const parsed = connectParamsSchema.safeParse(params);
         if (!parsed.success) throw codedError('invalid_request', 'connect needs { connectionId }.');
-        if (!credentials) throw codedError('not_declared', `Connection '${parsed.data.connectionId}' is not declared.`);
+        if (!credentials)
+          throw codedError('not_declared', `Connection '${parsed.data.connectionId}' is not declared.`);
         return credentials.connect(parsed.data.connectionId, call.signal);
       },
       request_takeover: async (params, call) => {
         const parsed = requestTakeoverParamsSchema.safeParse(params);
         if (!parsed.success) {
-          throw codedError('invalid_request', `request_takeover: ${parsed.error.issues[0]?.message ?? 'invalid'}.`);
+          throw codedError(
+            'invalid_request',
+            `request_takeover: ${parsed.error.issues[0]?.message ?? 'invalid'}.`,
+          );
         }
         if (!takeovers || !this.options.desktop || !this.hostRunDir) {
           throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
@@ -197,11 +212,19 @@ export class Sandbox implements AsyncDisposable {
   private bootstrap(argv: string[]): BootstrapResult {
     const command = this.options.command ?? (argv.length > 0 ? argv : undefined);
     if (!command) {
-      throw codedError('invalid_request', 'No command: pass one (grexal run -- CMD) or set CMD in the image.');
+      throw codedError(
+        'invalid_request',
+        'No command: pass one (grexal run -- CMD) or set CMD in the image.',
+      );
     }
     return {
       command,
-      env: { HOME: '/home/agent', GREXAL_SANDBOX_ID: this.id, ...this.options.env, ...this.deps.credentials?.env },
+      env: {
+        HOME: '/home/agent',
+        GREXAL_SANDBOX_ID: this.id,
+        ...this.options.env,
+        ...this.deps.credentials?.env,
+      },
       filesTar: this.deps.credentials?.filesTar?.toString('base64'),
       stopTimeoutMs: this.options.stopTimeoutMs,
       desktop: this.options.desktop,
@@ -231,14 +254,12 @@ export class Sandbox implements AsyncDisposable {
     this.cleaned ??= (async () => {
       clearTimeout(this.timeout);
       this.deps.takeovers?.cancelAllFor(this.id);
-      const results = await Promise.allSettled([
-        this.container?.remove(),
-        this.ctxServer?.close(),
-      ]);
+      const results = await Promise.allSettled([this.container?.remove(), this.ctxServer?.close()]);
       if (this.hostRunDir) await removeHostRunDir(this.hostRunDir);
       this.deps.credentials?.dispose();
       for (const result of results) {
-        if (result.status === 'rejected') this.deps.logger.error({ err: toGrexalError(result.reason) }, 'cleanup step failed');
+        if (result.status === 'rejected')
+          this.deps.logger.error({ err: toGrexalError(result.reason) }, 'cleanup step failed');
       }
     })();
     return this.cleaned;

@@ -1,0 +1,171 @@
+/** The lifecycle against a fake runtime whose "container" speaks to ctx.sock like the supervisor. */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CtxLink } from '../../sandbox-agent/ctx-link.ts';
+import { GrexalError } from '../errors.ts';
+import type { ContainerHandle, ContainerRuntime, ContainerSpec, ExitStatus } from '../runtime/index.ts';
+import { resolveSandboxOptions } from './options.ts';
+import { Sandbox } from './sandbox.ts';
+
+type Behaviour = (link: CtxLink, out: { stdout: PassThrough; stderr: PassThrough }) => Promise<number>;
+
+class FakeContainer implements ContainerHandle {
+  readonly id = 'c1';
+  removed = false;
+  private readonly out = { stdout: new PassThrough(), stderr: new PassThrough() };
+  private exit!: Promise<ExitStatus>;
+  private stopped?: () => void;
+  constructor(
+    readonly sandboxId: string,
+    private readonly spec: ContainerSpec,
+    private readonly behaviour: Behaviour,
+  ) {}
+  async attach() {
+    return this.out;
+  }
+  async start() {
+    this.exit = (async () => {
+      const link = await CtxLink.open(join(this.spec.hostRunDir, 'ctx.sock'));
+      const stop = new Promise<number>((resolve) => {
+        this.stopped = () => resolve(143);
+      });
+      const code = await Promise.race([this.behaviour(link, this.out), stop]);
+      link.close();
+      this.out.stdout.end();
+      this.out.stderr.end();
+      return { exitCode: code };
+    })();
+  }
+  wait() {
+    return this.exit;
+  }
+  async stop() {
+    this.stopped?.();
+  }
+  async remove() {
+    this.removed = true;
+  }
+  async [Symbol.asyncDispose]() {
+    await this.remove();
+  }
+}
+
+class FakeRuntime implements ContainerRuntime {
+  readonly instanceId = 'test-host/1-1';
+  containers: FakeContainer[] = [];
+  failCreate = false;
+  constructor(private readonly behaviour: Behaviour) {}
+  info(): never {
+    throw new Error('unused');
+  }
+  async image() {
+    return undefined;
+  }
+  buildImage(): never {
+    throw new Error('unused');
+  }
+  importImage(): never {
+    throw new Error('unused');
+  }
+  async createContainer(spec: ContainerSpec) {
+    if (this.failCreate)
+      throw new GrexalError('E_IMAGE_NOT_FOUND', `Image '${spec.image}' is not in the engine.`);
+    const container = new FakeContainer(spec.sandboxId, spec, this.behaviour);
+    this.containers.push(container);
+    return container;
+  }
+  async reapLeftovers() {
+    return [];
+  }
+}
+
+describe('Sandbox', () => {
+  let stateDir: string;
+  const logger = pino({ level: 'silent' });
+
+  beforeEach(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'sandbox-test-'));
+  });
+  afterEach(async () => {
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  const leftovers = async () =>
+    (await readdir(stateDir, { recursive: true })).filter((e) => e.includes('sbx_'));
+
+  function sandboxWith(behaviour: Behaviour, options: Record<string, unknown> = {}) {
+    const runtime = new FakeRuntime(behaviour);
+    const sandbox = new Sandbox('sbx_test', resolveSandboxOptions({ image: 'grexal/agent', ...options }), {
+      runtime,
+      stateDir,
+      logger,
+    });
+    return { runtime, sandbox };
+  }
+
+  it('bootstraps once, relays output in order, reports the exit and cleans up', async () => {
+    const { runtime, sandbox } = sandboxWith(
+      async (link, out) => {
+        const boot = (await link.call('bootstrap', { argv: [] })) as {
+          command: string[];
+          env: Record<string, string>;
+        };
+        out.stdout.write(`${boot.command.join(' ')} ${boot.env['GREXAL_SANDBOX_ID']}\n`);
+        await expect(link.call('bootstrap', { argv: [] })).rejects.toThrow(/invalid_request/);
+        return 3;
+      },
+      { command: ['echo', 'hi'] },
+    );
+    const seen: string[] = [];
+    sandbox.onEvent((e) =>
+      seen.push(e.type === 'log' ? `log:${e.text}` : e.type === 'state' ? e.state : e.type),
+    );
+    await sandbox.start();
+    expect(await sandbox.exited).toEqual({ exitCode: 3, reason: 'exited' });
+    expect(seen).toEqual(['running', 'log:echo hi sbx_test\n', 'exit', 'exited']);
+    expect(runtime.containers[0]?.removed).toBe(true);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('falls back to the image CMD and refuses when there is none', async () => {
+    const { sandbox } = sandboxWith(async (link) => {
+      const boot = (await link.call('bootstrap', { argv: ['node', 'agent.mjs'] })) as { command: string[] };
+      return boot.command.length;
+    });
+    await sandbox.start();
+    expect((await sandbox.exited).exitCode).toBe(2);
+  });
+
+  it('removes what it created when the container cannot be created', async () => {
+    const { runtime, sandbox } = sandboxWith(async () => 0);
+    runtime.failCreate = true;
+    await expect(sandbox.start()).rejects.toMatchObject({ code: 'E_IMAGE_NOT_FOUND' });
+    expect(sandbox.state).toBe('failed');
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('destroys on timeout and on request, idempotently', async () => {
+    const { sandbox } = sandboxWith(() => new Promise(() => {}), { limits: { timeoutMs: 1_000 } });
+    await sandbox.start();
+    expect(await sandbox.exited).toEqual({ exitCode: 143, reason: 'timeout' });
+    expect(await sandbox.destroy()).toEqual({ exitCode: 143, reason: 'timeout' });
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('answers takeover requests on a non-desktop sandbox with takeover_unavailable', async () => {
+    const { sandbox } = sandboxWith(async (link) => {
+      await link.call('bootstrap', { argv: ['x'] });
+      await link.call('request_takeover', { reason: 'log in' }).catch((e: Error) => {
+        if (!/takeover_unavailable/.test(e.message)) throw e;
+      });
+      await expect(link.call('connect', { connectionId: 'openai' })).rejects.toThrow(/not_declared/);
+      return 0;
+    });
+    await sandbox.start();
+    expect((await sandbox.exited).exitCode).toBe(0);
+  });
+});
