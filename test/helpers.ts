@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 
 export const REPO = new URL('..', import.meta.url).pathname;
-export const docker = new Dockerode({ socketPath: process.env['DOCKER_HOST']?.replace('unix://', '') ?? '/var/run/docker.sock' });
+export const docker = new Dockerode({
+  socketPath: process.env['DOCKER_HOST']?.replace('unix://', '') ?? '/var/run/docker.sock',
+});
 
 export async function newStateDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'grexal-test-state-'));
@@ -58,12 +60,16 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliR
         run.exited.then(() => reject(new Error(`exited before ${pattern}:\n${run.stdout}\n${run.stderr}`)));
       });
     },
-    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? 15 : 0)))),
+    exited: new Promise((resolve) =>
+      child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? 15 : 0))),
+    ),
   };
   const feed = (name: 'stdout' | 'stderr') => (chunk: Buffer) => {
     run[name] += chunk.toString();
     for (const waiter of [...waiters]) {
-      const hit = (waiter.stream ? run[waiter.stream as 'stdout'] : run.stdout + run.stderr).match(waiter.pattern);
+      const hit = (waiter.stream ? run[waiter.stream as 'stdout'] : run.stdout + run.stderr).match(
+        waiter.pattern,
+      );
       if (hit) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve(hit);
