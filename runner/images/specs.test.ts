@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DOCKERFILE_SPECS, imagesToBuild, repoRoot } from './specs.ts';
+
+const root = repoRoot();
+
+/** The sources of every COPY/ADD in a Dockerfile (flags and the destination left out). */
+function copySources(dockerfile: string): string[] {
+  return dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((l) => /^\s*(COPY|ADD)\s/i.test(l))
+    .flatMap((l) => {
+      const words = l
+        .trim()
+        .split(/\s+/)
+        .slice(1)
+        .filter((w) => !w.startsWith('--'));
+      return words.slice(0, -1).map((w) => w.replace(/\/$/, ''));
+    });
+}
+
+describe('Dockerfile contexts', () => {
+  for (const spec of Object.values(DOCKERFILE_SPECS)) {
+    it(`${spec.name}: the context lists exactly what the Dockerfile copies`, () => {
+      const dockerfile = spec.sources.find((s) => s.as === 'Dockerfile');
+      expect(dockerfile).toBeDefined();
+      const text = readFileSync(join(root, dockerfile!.path), 'utf8');
+      const listed = spec.sources.filter((s) => s.as !== 'Dockerfile').map((s) => s.as ?? s.path);
+      expect(copySources(text).sort()).toEqual(listed.sort());
+      expect(text).toMatch(/^ARG BASE=grexal\/\w+$/m);
+      expect(text).toMatch(/^FROM \$\{BASE\}$/m);
+    });
+  }
+
+  it('never packs node_modules wholesale', () => {
+    const paths = Object.values(DOCKERFILE_SPECS).flatMap((s) => s.sources.map((x) => x.path));
+    expect(paths).not.toContain('node_modules');
+    expect(paths.filter((p) => p.startsWith('node_modules/'))).toEqual([
+      'node_modules/playwright-core-node18',
+    ]);
+  });
+});
+
+describe('imagesToBuild', () => {
+  it('builds all three in order by default', () => {
+    expect(imagesToBuild(undefined, new Set())).toEqual(['base', 'agent', 'desktop']);
+  });
+
+  it('adds a missing image the asked one is built on', () => {
+    expect(imagesToBuild(['desktop'], new Set(['base']))).toEqual(['agent', 'desktop']);
+    expect(imagesToBuild(['desktop'], new Set())).toEqual(['base', 'agent', 'desktop']);
+    expect(imagesToBuild(['agent'], new Set(['base', 'agent']))).toEqual(['agent']);
+  });
+});
+
+describe('repoRoot', () => {
+  it('finds the package root from inside it', () => {
+    expect(readFileSync(join(root, 'package.json'), 'utf8')).toContain('"grexal-runner"');
+  });
+});

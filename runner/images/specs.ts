@@ -1,0 +1,76 @@
+/** What each image is built from: its Dockerfile, its base and the files its context holds. */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ContextSource } from './context.ts';
+
+export type ImageName = 'base' | 'agent' | 'desktop';
+export const IMAGE_NAMES: readonly ImageName[] = ['base', 'agent', 'desktop'];
+
+export const IMAGE_TAGS: Record<ImageName, string> = {
+  base: 'grexal/base',
+  agent: 'grexal/agent',
+  desktop: 'grexal/desktop',
+};
+
+/** Label holding the hash of everything an image was built from. */
+export const LABEL_CONTEXT_HASH = 'grexal.context-hash';
+export const LABEL_IMAGE = 'grexal.image';
+
+export interface DockerfileImageSpec {
+  name: Exclude<ImageName, 'base'>;
+  /** The image whose tag is passed as build argument `BASE`. */
+  base: ImageName;
+  sources: ContextSource[];
+}
+
+const BUILD_FIX = 'Run `npm run build` first (it bundles the sandbox-agent into dist/).';
+
+export const DOCKERFILE_SPECS: Record<DockerfileImageSpec['name'], DockerfileImageSpec> = {
+  agent: {
+    name: 'agent',
+    base: 'base',
+    sources: [
+      { path: 'images/agent/Dockerfile', as: 'Dockerfile', fix: 'Restore it from git.' },
+      { path: 'dist/sandbox-agent.mjs', fix: BUILD_FIX },
+      { path: 'dist/ctx.mjs', fix: BUILD_FIX },
+      { path: 'sandbox-agent/python/grexal', dir: true, fix: 'Restore the Python ctx client from git.' },
+    ],
+  },
+  desktop: {
+    name: 'desktop',
+    base: 'agent',
+    sources: [
+      { path: 'Dockerfile.desktop', as: 'Dockerfile', fix: 'Restore it from git.' },
+      // Only this one package from node_modules: agents drive Chromium with it; no npm inside.
+      // The host's playwright-core (>= 1.62) refuses Node 18, bookworm's node: the image gets the
+      // last release that runs on it, installed as the alias `playwright-core-node18`.
+      { path: 'node_modules/playwright-core-node18', dir: true, fix: 'Run `npm ci` first.' },
+    ],
+  },
+};
+
+/** Which images to build: the ones asked for plus any missing image they are built on. */
+export function imagesToBuild(
+  only: readonly ImageName[] | undefined,
+  present: ReadonlySet<ImageName>,
+): ImageName[] {
+  const wanted = new Set<ImageName>(only && only.length > 0 ? only : IMAGE_NAMES);
+  for (const name of ['desktop', 'agent'] as const) {
+    const base = DOCKERFILE_SPECS[name].base;
+    if (wanted.has(name) && !present.has(base)) wanted.add(base);
+  }
+  return IMAGE_NAMES.filter((n) => wanted.has(n));
+}
+
+/** The repository root: the nearest directory up from this module with our package.json. */
+export function repoRoot(from = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = from;
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && /"name":\s*"grexal-runner"/.test(readFileSync(pkg, 'utf8'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { GrexalError } from '../errors.ts';
+import { DEFAULT_SOCKET, engineCandidates, probeEngines, unreachableError } from './engine.ts';
+
+const none = (): boolean => false;
+const all = (): boolean => true;
+
+describe('engineCandidates', () => {
+  it('tries DOCKER_HOST first, then the default socket', () => {
+    const list = engineCandidates({ DOCKER_HOST: 'unix:///run/custom.sock' }, all);
+    expect(list.map((c) => [c.strategy, c.endpoint])).toEqual([
+      ['DOCKER_HOST', 'unix:///run/custom.sock'],
+      ['default socket', `unix://${DEFAULT_SOCKET}`],
+    ]);
+    expect(list[0]?.options).toEqual({ socketPath: '/run/custom.sock' });
+  });
+
+  it('reads tcp:// as host and port over http', () => {
+    const [first] = engineCandidates({ DOCKER_HOST: 'tcp://10.0.0.5:2375' }, none);
+    expect(first?.options).toEqual({ host: '10.0.0.5', port: 2375, protocol: 'http' });
+  });
+
+  it('says why a strategy was skipped', () => {
+    const list = engineCandidates({}, none);
+    expect(list.map((c) => c.skipped)).toEqual(['not set', 'no such socket']);
+    const [bad] = engineCandidates({ DOCKER_HOST: 'ssh://me@host' }, none);
+    expect(bad?.skipped).toMatch(/unsupported scheme 'ssh:'/);
+  });
+
+  it('adds the rootless socket when XDG_RUNTIME_DIR is set', () => {
+    const list = engineCandidates({ XDG_RUNTIME_DIR: '/run/user/1000' }, all);
+    expect(list.at(-1)).toMatchObject({
+      strategy: 'rootless socket',
+      endpoint: 'unix:///run/user/1000/docker.sock',
+    });
+  });
+
+  it('tries the same endpoint once', () => {
+    const list = engineCandidates({ DOCKER_HOST: `unix://${DEFAULT_SOCKET}` }, all);
+    expect(list).toHaveLength(1);
+  });
+});
+
+describe('unreachable engine', () => {
+  it('lists every attempt and the fix', () => {
+    const error = unreachableError([
+      { strategy: 'DOCKER_HOST', error: 'not set' },
+      { strategy: 'default socket', endpoint: 'unix:///var/run/docker.sock', error: 'connection refused' },
+    ]);
+    expect(error.code).toBe('E_ENGINE_UNREACHABLE');
+    expect(error.message).toBe(
+      'No Docker engine found (tried DOCKER_HOST: not set; default socket (unix:///var/run/docker.sock): connection refused). Run `grexal doctor --fix` or start Docker.',
+    );
+  });
+
+  it('probing a socket that does not exist fails with the reason', async () => {
+    const missing = '/tmp/grexal-no-such-dir/docker.sock';
+    const error = await probeEngines([
+      { strategy: 'DOCKER_HOST', skipped: 'not set' },
+      { strategy: 'test socket', endpoint: `unix://${missing}`, options: { socketPath: missing } },
+    ]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GrexalError);
+    expect((error as GrexalError).message).toContain(`test socket (unix://${missing}): no such socket`);
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * Finds a Docker engine the way testcontainers does: an ordered list of strategies, each pinged
+ * with a short deadline; the first that answers wins, and the final error lists every attempt.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { GrexalError } from '../errors.ts';
+
+/** How long one candidate may take to answer `/_ping` before the next is tried. */
+export const PING_TIMEOUT_MS = 1500;
+
+export const DEFAULT_SOCKET = '/var/run/docker.sock';
+
+/** One way to reach an engine, or the reason this strategy has nothing to offer. */
+export interface EngineCandidate {
+  /** Which strategy produced it, e.g. `DOCKER_HOST` or `default socket`. */
+  strategy: string;
+  /** `unix:///var/run/docker.sock` or `tcp://host:2375`; undefined when not applicable. */
+  endpoint?: string;
+  options?: Dockerode.DockerOptions;
+  /** Why this strategy was skipped without trying (unset variable, bad URL, missing socket). */
+  skipped?: string;
+}
+
+export interface EngineAttempt {
+  strategy: string;
+  endpoint?: string;
+  error: string;
+}
+
+function fromDockerHost(value: string, env: NodeJS.ProcessEnv): EngineCandidate {
+  const strategy = 'DOCKER_HOST';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { strategy, endpoint: value, skipped: 'not a URL (expected unix:///path or tcp://host:port)' };
+  }
+  if (url.protocol === 'unix:') {
+    return { strategy, endpoint: value, options: { socketPath: url.pathname } };
+  }
+  if (url.protocol === 'tcp:' || url.protocol === 'http:' || url.protocol === 'https:') {
+    const tls = url.protocol === 'https:' || (env.DOCKER_TLS_VERIFY ?? '') !== '';
+    const port = Number(url.port || (tls ? 2376 : 2375));
+    const options: Dockerode.DockerOptions = { host: url.hostname, port, protocol: tls ? 'https' : 'http' };
+    if (tls) {
+      const certs = env.DOCKER_CERT_PATH ?? join(homedir(), '.docker');
+      try {
+        options.ca = readFileSync(join(certs, 'ca.pem'));
+        options.cert = readFileSync(join(certs, 'cert.pem'));
+        options.key = readFileSync(join(certs, 'key.pem'));
+      } catch (error) {
+        return {
+          strategy,
+          endpoint: value,
+          skipped: `TLS certificates unreadable in ${certs}: ${reason(error)}`,
+        };
+      }
+    }
+    return { strategy, endpoint: value, options };
+  }
+  return {
+    strategy,
+    endpoint: value,
+    skipped: `unsupported scheme '${url.protocol}' (use unix:// or tcp://)`,
+  };
+}
+
+function fromSocket(strategy: string, path: string, exists: (path: string) => boolean): EngineCandidate {
+  const endpoint = `unix://${path}`;
+  if (!exists(path)) return { strategy, endpoint, skipped: 'no such socket' };
+  return { strategy, endpoint, options: { socketPath: path } };
+}
+
+/**
+ * The ordered strategies: `DOCKER_HOST`, then the default socket, then rootless Docker's socket.
+ * Pure apart from `exists`, so the order and the skip reasons are unit-tested without an engine.
+ */
+export function engineCandidates(
+  env: NodeJS.ProcessEnv = process.env,
+  exists: (path: string) => boolean = existsSync,
+): EngineCandidate[] {
+  const candidates: EngineCandidate[] = [];
+  const dockerHost = env.DOCKER_HOST?.trim();
+  candidates.push(
+    dockerHost ? fromDockerHost(dockerHost, env) : { strategy: 'DOCKER_HOST', skipped: 'not set' },
+  );
+  candidates.push(fromSocket('default socket', DEFAULT_SOCKET, exists));
+  if (env.XDG_RUNTIME_DIR) {
+    candidates.push(fromSocket('rootless socket', join(env.XDG_RUNTIME_DIR, 'docker.sock'), exists));
+  }
+  // The same endpoint twice (DOCKER_HOST=unix:///var/run/docker.sock) is tried once.
+  return candidates.filter(
+    (c, i) =>
+      !c.endpoint || c.skipped || candidates.findIndex((o) => o.endpoint === c.endpoint && !o.skipped) === i,
+  );
+}
+
+function reason(error: unknown): string {
+  const e = error as { code?: string; message?: string; name?: string } | null;
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `no answer within ${PING_TIMEOUT_MS} ms`;
+  if (e?.code === 'EACCES') return 'permission denied (add your user to the `docker` group or run as root)';
+  if (e?.code === 'ECONNREFUSED') return 'connection refused (is dockerd running?)';
+  if (e?.code === 'ENOENT') return 'no such socket';
+  return e?.code ? `${e.code}: ${e.message ?? ''}`.trim() : (e?.message ?? String(error));
+}
+
+/** The E_ENGINE_UNREACHABLE error: every strategy with why it failed, then the fix. */
+export function unreachableError(attempts: EngineAttempt[]): GrexalError {
+  const tried = attempts
+    .map((a) => `${a.strategy}${a.endpoint ? ` (${a.endpoint})` : ''}: ${a.error}`)
+    .join('; ');
+  return new GrexalError(
+    'E_ENGINE_UNREACHABLE',
+    `No Docker engine found (tried ${tried}). Run \`grexal doctor --fix\` or start Docker.`,
+    { details: attempts },
+  );
+}
+
+async function ping(docker: Dockerode, signal?: AbortSignal): Promise<void> {
+  const deadline = AbortSignal.timeout(PING_TIMEOUT_MS);
+  // dockerode's types omit ping's options; it does pass abortSignal through to the request.
+  const pingWith = docker.ping.bind(docker) as unknown as (opts: {
+    abortSignal: AbortSignal;
+  }) => Promise<unknown>;
+  await pingWith({ abortSignal: signal ? AbortSignal.any([signal, deadline]) : deadline });
+}
+
+/** Tries each candidate in order; resolves with the first that answers. */
+export async function probeEngines(
+  candidates: EngineCandidate[],
+  options: { signal?: AbortSignal } = {},
+): Promise<{ docker: Dockerode; endpoint: string }> {
+  const attempts: EngineAttempt[] = [];
+  for (const candidate of candidates) {
+    options.signal?.throwIfAborted();
+    if (candidate.skipped || !candidate.options) {
+      attempts.push({
+        strategy: candidate.strategy,
+        endpoint: candidate.endpoint,
+        error: candidate.skipped ?? '',
+      });
+      continue;
+    }
+    const docker = new Dockerode(candidate.options);
+    try {
+      await ping(docker, options.signal);
+      return { docker, endpoint: candidate.endpoint ?? '' };
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      attempts.push({ strategy: candidate.strategy, endpoint: candidate.endpoint, error: reason(error) });
+    }
+  }
+  throw unreachableError(attempts);
+}
+
+let cached: Promise<{ docker: Dockerode; endpoint: string }> | undefined;
+
+/** The engine this process uses; found once and cached (a failed search is not cached). */
+export function connectEngine(
+  options: { signal?: AbortSignal } = {},
+): Promise<{ docker: Dockerode; endpoint: string }> {
+  if (!cached) {
+    const attempt = probeEngines(engineCandidates(), options);
+    cached = attempt;
+    attempt.catch(() => {
+      if (cached === attempt) cached = undefined;
+    });
+  }
+  return cached;
+}
+
+/** Forgets the cached client, e.g. after `ensureEngine` started a new daemon. */
+export function resetEngineCache(): void {
+  cached = undefined;
+}
