@@ -1,6 +1,6 @@
 /** The supervisor's own line to the runner: one request at a time, NDJSON over ctx.sock. */
 import { connect, type Socket } from 'node:net';
-import { LineSplitter, type Method } from './protocol.ts';
+import { LineSplitter, type Method } from './wire.ts';
 
 export class CtxLink {
   private nextId = 1;

@@ -1,6 +1,7 @@
 /** Entry of the in-sandbox supervisor (bundled to /opt/grexal/sandbox-agent.mjs, Node 18). */
 import { CtxLink } from './ctx-link.ts';
-import { type BootstrapResult, bootstrapResultSchema, CTX_SOCKET_PATH } from './protocol.ts';
+import type { BootstrapResult } from './protocol.ts';
+import { CTX_SOCKET_PATH } from './wire.ts';
 import { superviseAgent } from './supervisor.ts';
 
 /** Exit codes of the supervisor's own failures, distinct from an agent's usual ones. */
@@ -17,7 +18,8 @@ async function run(): Promise<number> {
   try {
     link = await CtxLink.open(socketPath);
     // The image's CMD, if any, arrives as our argv: the default command when the runner sends none.
-    bootstrap = bootstrapResultSchema.parse(await link.call('bootstrap', { argv: process.argv.slice(2) }));
+    // The runner validated all of it with protocol.ts; zod stays out of this bundle to start fast.
+    bootstrap = (await link.call('bootstrap', { argv: process.argv.slice(2) })) as BootstrapResult;
   } catch (error) {
     log(`cannot reach the runner at ${socketPath}: ${(error as Error).message}`);
     return EXIT_BOOTSTRAP_FAILED;

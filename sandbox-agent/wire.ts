@@ -1,0 +1,55 @@
+/**
+ * The zod-free half of the ctx protocol (see protocol.ts, which re-exports all of this): paths,
+ * ids, error codes, methods and line framing. Code that runs inside the sandbox imports values
+ * from here only, and types from protocol.ts, so that its bundle carries no validator.
+ */
+
+/** Where the runner's socket and the desktop's VNC socket appear inside the sandbox. */
+export const SANDBOX_RUN_DIR = '/run/grexal';
+export const CTX_SOCKET_PATH = `${SANDBOX_RUN_DIR}/ctx.sock`;
+export const VNC_SOCKET_NAME = 'vnc.sock';
+/** Root of the file channel: files land at `${FILES_ROOT}/<connection_id>/<name>`. */
+export const FILES_ROOT = '/tmp/grexal';
+/** The agent user's uid and gid inside every image. */
+export const AGENT_UID = 1000;
+export const AGENT_GID = 1000;
+
+/** A line longer than this is a protocol violation (bootstrap carries files: 8 MiB as base64, plus room). */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+export const CONNECTION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+export const ERROR_CODES = [
+  'not_declared',
+  'not_connected',
+  'broken',
+  'takeover_cancelled',
+  'takeover_expired',
+  'takeover_in_progress',
+  'takeover_unavailable',
+  'invalid_request',
+  'unknown_method',
+  'internal',
+] as const;
+export type CtxErrorCode = (typeof ERROR_CODES)[number];
+
+export const TAKEOVER_MIN_TIMEOUT_MS = 10_000;
+export const TAKEOVER_MAX_TIMEOUT_MS = 30 * 60_000;
+export const TAKEOVER_DEFAULT_TIMEOUT_MS = 10 * 60_000;
+
+export const METHODS = ['bootstrap', 'started', 'connect', 'request_takeover'] as const;
+export type Method = (typeof METHODS)[number];
+
+/** Splits a byte stream into lines, refusing a line over `maxBytes`. */
+export class LineSplitter {
+  private buffered = '';
+  constructor(private readonly maxBytes = MAX_LINE_BYTES) {}
+
+  push(chunk: string): string[] {
+    this.buffered += chunk;
+    const lines = this.buffered.split('\n');
+    this.buffered = lines.pop() ?? '';
+    if (this.buffered.length > this.maxBytes) throw new Error(`protocol line over ${this.maxBytes} bytes`);
+    return lines.filter((line) => line.length > 0);
+  }
+}
