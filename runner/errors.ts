@@ -10,7 +10,10 @@ export const ERROR_CODES = {
   E_ENGINE: { status: 502, summary: 'The container engine refused or failed an operation.' },
   E_IMAGE_NOT_FOUND: { status: 400, summary: 'The sandbox image is not in the engine.' },
   E_IMAGE_BUILD_FAILED: { status: 500, summary: 'Building an image failed.' },
-  E_RUNTIME_NOT_FOUND: { status: 400, summary: 'The requested OCI runtime is not registered with the engine.' },
+  E_RUNTIME_NOT_FOUND: {
+    status: 400,
+    summary: 'The requested OCI runtime is not registered with the engine.',
+  },
   E_VALIDATION: { status: 400, summary: 'The request is invalid; details lists every problem.' },
   E_MISSING_CREDENTIALS: { status: 400, summary: 'Required connections have no credential.' },
   E_SANDBOX_NOT_FOUND: { status: 404, summary: 'No sandbox with that id belongs to this runner.' },
@@ -23,7 +26,12 @@ export const ERROR_CODES = {
   E_TAKEOVER_TOKEN_MISSING: { status: 401, summary: 'The takeover link has no token.' },
   E_TAKEOVER_TOKEN_INVALID: { status: 403, summary: 'The takeover token is wrong.' },
   E_TAKEOVER_ORIGIN: { status: 403, summary: 'The request came from a page on another origin.' },
-  E_DESKTOP_UNAVAILABLE: { status: 503, summary: "The sandbox's desktop (its VNC socket) cannot be reached." },
+  E_DESKTOP_UNAVAILABLE: {
+    status: 503,
+    summary: "The sandbox's desktop (its VNC socket) cannot be reached.",
+  },
+  E_ROUTE_NOT_FOUND: { status: 404, summary: 'No such route.' },
+  E_METHOD_NOT_ALLOWED: { status: 405, summary: 'The route does not accept that HTTP method.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
