@@ -32,6 +32,10 @@ export const ERROR_CODES = {
   },
   E_ROUTE_NOT_FOUND: { status: 404, summary: 'No such route.' },
   E_METHOD_NOT_ALLOWED: { status: 405, summary: 'The route does not accept that HTTP method.' },
+  E_CREDENTIAL_REFRESH_FAILED: {
+    status: 502,
+    summary: 'The credential provider could not refresh an OAuth token.',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
