@@ -23,8 +23,22 @@ const targets = [
   },
 ];
 
-await Promise.all(
-  targets.map((t) =>
+// The takeover page (noVNC included) for the browser: dist/takeover/takeover.{js,css}, served by the runner.
+const takeoverPage = {
+  entryPoints: { takeover: 'runner/takeover/page/main.ts' },
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: ['chrome100', 'firefox100', 'safari15'],
+  minify: true,
+  legalComments: 'eof',
+  logLevel: 'warning',
+  outdir: 'dist/takeover',
+};
+
+await Promise.all([
+  ...targets.map((t) =>
     build({ ...common, ...t, outdir: 'dist', outExtension: { '.js': '.mjs' }, banner: { js: requireShim } }),
   ),
-);
+  build(takeoverPage),
+]);

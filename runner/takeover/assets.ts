@@ -1,0 +1,69 @@
+/**
+ * The page's bundled script and stylesheet (noVNC included), built by scripts/build.mjs into
+ * dist/takeover/ and served by the runner itself: no CDN, nothing fetched from elsewhere.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GrexalError } from '../errors.ts';
+
+export interface Asset {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+}
+
+/** The only files served; anything else under /takeover/assets/ is a 404. */
+export const ASSET_TYPES: Record<string, string> = {
+  'takeover.js': 'text/javascript; charset=utf-8',
+  'takeover.css': 'text/css; charset=utf-8',
+};
+
+/**
+ * Where the bundle is: beside the runner's own bundle (dist/index.mjs → dist/takeover/), or, when
+ * the runner runs from source, in the repository's dist/.
+ */
+export function defaultAssetsDir(): string {
+  const candidates = [
+    new URL('./takeover/', import.meta.url),
+    new URL('../../dist/takeover/', import.meta.url),
+  ];
+  const dirs = candidates.map((url) => fileURLToPath(url));
+  return dirs.find((dir) => existsSync(join(dir, 'takeover.js'))) ?? dirs[dirs.length - 1]!;
+}
+
+export class AssetStore {
+  private readonly cache = new Map<string, Promise<Asset>>();
+
+  constructor(private readonly dir: string = defaultAssetsDir()) {}
+
+  /** undefined for a name that is not an asset; throws when the bundle was not built. */
+  get(name: string): Promise<Asset> | undefined {
+    const contentType = ASSET_TYPES[name];
+    if (!contentType) return undefined;
+    let asset = this.cache.get(name);
+    if (!asset) {
+      asset = this.load(name, contentType);
+      this.cache.set(name, asset);
+      asset.catch(() => this.cache.delete(name));
+    }
+    return asset;
+  }
+
+  private async load(name: string, contentType: string): Promise<Asset> {
+    let body: Buffer;
+    try {
+      body = await readFile(join(this.dir, name));
+    } catch (error) {
+      throw new GrexalError(
+        'E_INTERNAL',
+        `The takeover page's ${name} is missing from ${this.dir}. Run \`npm run build\`.`,
+        { cause: error },
+      );
+    }
+    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+    return { body, contentType, etag };
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * One viewer's WebSocket ↔ its own connection to the sandbox's VNC socket.
+ *
+ * Server → viewer is the heavy direction (framebuffer updates): each chunk read from the socket
+ * goes out as one binary message with no copy and no parsing; when the WebSocket's send buffer
+ * passes `highWaterMarkBytes` the VNC socket is paused until the TCP socket drains. Viewer →
+ * server goes through the RFB parser (rfb.ts), which forwards slices and drops input from a viewer
+ * who does not control; when the VNC socket's write buffer is full, the WebSocket is paused.
+ * Either side closing, failing or misbehaving closes both.
+ */
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocket } from 'ws';
+import { RfbClientParser, RfbProtocolError } from './rfb.ts';
+import { CLOSE_CODES } from './types.ts';
+import type { VncConnection } from './vnc-socket.ts';
+
+export interface BridgeOptions {
+  /** An open server-side WebSocket. */
+  ws: WebSocket;
+  /** The TCP socket under `ws` (the one given to `handleUpgrade`); its 'drain' resumes the VNC socket. */
+  transport: Duplex;
+  /** A connected VNC socket, greeting already read (connectVnc). */
+  vnc: VncConnection;
+  /** Read for every message: whether this viewer's input reaches the desktop now. */
+  controls: () => boolean;
+  /** Largest clipboard paste accepted from the viewer. Default 1 MiB. */
+  maxCutTextBytes?: number;
+  /** WebSocket send buffer above which reading from VNC pauses. Default 8 MiB (two full 1280×800 frames). */
+  highWaterMarkBytes?: number;
+  /** Ping interval; a viewer that misses a whole interval is dropped. Default 20000; 0 turns it off. */
+  heartbeatMs?: number;
+  log?: Logger;
+}
+
+export interface BridgeEnd {
+  code: number;
+  reason: string;
+}
+
+export interface Bridge {
+  /** Closes both sides; the WebSocket gets `code` and `reason`. */
+  close(code: number, reason: string): void;
+  /** Settles when both sides are closed, with what the viewer was told. */
+  readonly closed: Promise<BridgeEnd>;
+}
+
+const SEND_OPTIONS = { binary: true, compress: false } as const;
+
+export function bridge(options: BridgeOptions): Bridge {
+  const { ws, transport, vnc, controls, log } = options;
+  const socket = vnc.socket;
+  const highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
+  const parser = new RfbClientParser({ maxCutTextBytes: options.maxCutTextBytes ?? 1024 * 1024 });
+  let ended = false;
+  let vncPaused = false;
+  let wsPaused = false;
+  let resolveClosed!: (end: BridgeEnd) => void;
+  const closed = new Promise<BridgeEnd>((resolve) => {
+    resolveClosed = resolve;
+  });
+
+  const end = (code: number, reason: string): void => {
+    if (ended) return;
+    ended = true;
+    clearInterval(heartbeat);
+    socket.destroy();
+    if (ws.readyState === WebSocket.OPEN) ws.close(code, reason);
+    else ws.terminate();
+    log?.debug({ code, reason, dropped: parser.dropped }, 'viewer disconnected');
+    resolveClosed({ code, reason });
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    ws.send(chunk, SEND_OPTIONS);
+    if (!vncPaused && ws.bufferedAmount > highWaterMark) {
+      vncPaused = true;
+      socket.pause();
+    }
+  });
+  transport.on('drain', () => {
+    if (vncPaused && !ended) {
+      vncPaused = false;
+      socket.resume();
+    }
+  });
+  socket.on('drain', () => {
+    if (wsPaused && !ended) {
+      wsPaused = false;
+      ws.resume();
+    }
+  });
+  socket.on('error', (error) => log?.warn({ err: error.message }, 'VNC socket failed'));
+  socket.on('close', () => end(CLOSE_CODES.desktopGone, 'desktop connection closed'));
+
+  ws.on('message', (data, isBinary) => {
+    if (ended) return;
+    if (!isBinary || !Buffer.isBuffer(data)) {
+      end(CLOSE_CODES.protocolViolation, 'binary frames only');
+      return;
+    }
+    let parts: Buffer[];
+    try {
+      parts = parser.feed(data, controls());
+    } catch (error) {
+      if (!(error instanceof RfbProtocolError)) throw error;
+      log?.warn({ problem: error.message }, 'viewer sent a bad RFB message; disconnecting it');
+      end(CLOSE_CODES.protocolViolation, 'protocol violation');
+      return;
+    }
+    let flowing = true;
+    for (const part of parts) flowing = socket.write(part);
+    if (!flowing && !wsPaused) {
+      wsPaused = true;
+      ws.pause();
+    }
+  });
+  ws.on('error', (error) => log?.warn({ err: error.message }, 'viewer WebSocket failed'));
+  ws.on('close', (code) => end(code, 'viewer left'));
+
+  let alive = true;
+  ws.on('pong', () => {
+    alive = true;
+  });
+  const heartbeatMs = options.heartbeatMs ?? 20_000;
+  const heartbeat = setInterval(
+    () => {
+      if (!alive) {
+        end(CLOSE_CODES.desktopGone, 'viewer stopped answering');
+        return;
+      }
+      alive = false;
+      ws.ping();
+    },
+    heartbeatMs || 2 ** 30,
+  );
+  heartbeat.unref();
+  if (!heartbeatMs) clearInterval(heartbeat);
+
+  ws.send(vnc.greeting, SEND_OPTIONS);
+  if (socket.destroyed) end(CLOSE_CODES.desktopGone, 'desktop connection closed');
+  else socket.resume();
+  return { close: end, closed };
+}

@@ -1,0 +1,323 @@
+/**
+ * Takeover sessions: requested → active (a viewer connected) → completed | cancelled | expired.
+ * At most one open takeover per sandbox. Each has a token (32 random bytes) that is checked in
+ * constant time, opens only that takeover, and is forgotten when it ends; an ended id answers 410
+ * for a while, then 404.
+ */
+import { isAbsolute } from 'node:path';
+import type { Logger } from 'pino';
+import { TAKEOVER_MAX_TIMEOUT_MS, TAKEOVER_MIN_TIMEOUT_MS } from '../../sandbox-agent/protocol.ts';
+import { GrexalError } from '../errors.ts';
+import { TakeoverError } from './takeover-error.ts';
+import { newTakeoverId, newToken, tokenMatches } from './token.ts';
+import {
+  type CancelledBy,
+  CLOSE_CODES,
+  type TakeoverEndState,
+  type TakeoverEvent,
+  type TakeoverInfo,
+  type TakeoverRequest,
+  type Viewer,
+  type ViewerLease,
+} from './types.ts';
+import { ViewerSet } from './viewers.ts';
+
+export interface TakeoverBrokerOptions {
+  /** Origin of the server that serves the page, e.g. `http://127.0.0.1:8788`; `setBaseUrl` sets it later. */
+  baseUrl?: string;
+  /** Called synchronously for each event; a throwing listener is logged and ignored. */
+  onEvent?: (event: TakeoverEvent) => void;
+  /** How long an ended takeover still answers 410 instead of 404. Default 1 hour. */
+  endedRetentionMs?: number;
+  log?: Logger;
+}
+
+/** What a valid token opens: the page's data, the socket to bridge to, and a seat among the viewers. */
+export interface AuthorizedTakeover {
+  readonly info: TakeoverInfo;
+  /** Host path of the VNC socket; for the bridge only, never sent to a browser. */
+  readonly vncSocketPath: string;
+  /** Takes a seat; throws E_TAKEOVER_ENDED if the takeover ended since it was authorized. */
+  attachViewer(viewer: Viewer): ViewerLease;
+}
+
+interface Open {
+  id: string;
+  token: string;
+  request: TakeoverRequest;
+  state: 'requested' | 'active';
+  createdAt: number;
+  expiresAt: number;
+  viewers: ViewerSet;
+  timer: NodeJS.Timeout;
+  unlisten: () => void;
+  resolve: (value: 'completed') => void;
+  reject: (error: TakeoverError) => void;
+}
+
+export class TakeoverBroker {
+  private readonly open = new Map<string, Open>();
+  private readonly bySandbox = new Map<string, Open>();
+  /** Ended ids → when they ended, oldest first (Map keeps insertion order). */
+  private readonly ended = new Map<string, { state: TakeoverEndState; at: number }>();
+  private baseUrl: string | undefined;
+  private readonly retentionMs: number;
+
+  constructor(private readonly options: TakeoverBrokerOptions = {}) {
+    this.baseUrl = options.baseUrl?.replace(/\/+$/, '');
+    this.retentionMs = options.endedRetentionMs ?? 60 * 60_000;
+  }
+
+  setBaseUrl(url: string): void {
+    this.baseUrl = url.replace(/\/+$/, '');
+  }
+
+  hasBaseUrl(): boolean {
+    return this.baseUrl !== undefined;
+  }
+
+  /** Opens a takeover; `done` resolves on Done and rejects with `takeover_cancelled` / `takeover_expired`. */
+  request(req: TakeoverRequest): { takeover: TakeoverInfo; done: Promise<'completed'> } {
+    this.check(req);
+    const id = newTakeoverId();
+    const token = newToken();
+    const now = Date.now();
+    let resolve!: Open['resolve'];
+    let reject!: Open['reject'];
+    const done = new Promise<'completed'>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A caller that drops `done` must not crash the runner with an unhandled rejection.
+    done.catch(() => {});
+    const t: Open = {
+      id,
+      token,
+      request: req,
+      state: 'requested',
+      createdAt: now,
+      expiresAt: now + req.timeoutMs,
+      viewers: new ViewerSet(),
+      timer: setTimeout(() => this.finish(t, 'expired'), req.timeoutMs),
+      unlisten: () => {},
+      resolve,
+      reject,
+    };
+    // The sandbox's own lifetime keeps the process alive; an open takeover alone should not.
+    t.timer.unref?.();
+    const { signal } = req;
+    if (signal) {
+      const onAbort = (): void => {
+        this.finish(t, 'cancelled', 'caller');
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      t.unlisten = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.open.set(id, t);
+    this.bySandbox.set(req.sandboxId, t);
+    this.emit({
+      ...this.eventBase(t),
+      type: 'takeover.requested',
+      url: `${this.baseUrl}/takeover/${id}?token=${token}`,
+      expiresAt: new Date(t.expiresAt).toISOString(),
+      reason: req.reason,
+      ...(req.label === undefined ? {} : { label: req.label }),
+    });
+    return { takeover: this.info(t), done };
+  }
+
+  get(id: string): TakeoverInfo | undefined {
+    const t = this.open.get(id);
+    return t ? this.info(t) : undefined;
+  }
+
+  /** The open takeover of a sandbox, if any. */
+  openFor(sandboxId: string): TakeoverInfo | undefined {
+    const t = this.bySandbox.get(sandboxId);
+    return t ? this.info(t) : undefined;
+  }
+
+  /** The link of an open takeover (it carries the token: for the user only, never for a log). */
+  linkFor(id: string): string | undefined {
+    const t = this.open.get(id);
+    return t && this.baseUrl ? `${this.baseUrl}/takeover/${t.id}?token=${t.token}` : undefined;
+  }
+
+  /** Checks id and token, in that order: 404 unknown, 410 ended, 401 no token, 403 wrong token. */
+  authorize(id: string, token: string | undefined | null): AuthorizedTakeover {
+    const t = this.lookup(id);
+    if (!token) {
+      throw new GrexalError(
+        'E_TAKEOVER_TOKEN_MISSING',
+        'The takeover link has no token. Open the full link.',
+      );
+    }
+    if (!tokenMatches(t.token, token)) {
+      throw new GrexalError(
+        'E_TAKEOVER_TOKEN_INVALID',
+        'The takeover token is wrong. Open the exact link you were sent.',
+      );
+    }
+    return {
+      info: this.info(t),
+      vncSocketPath: t.request.vncSocketPath,
+      attachViewer: (viewer) => this.attach(t, viewer),
+    };
+  }
+
+  /** The user pressed Done: the agent's call resolves. */
+  complete(id: string, token: string | undefined | null): TakeoverInfo {
+    this.authorize(id, token);
+    return this.finish(this.lookup(id), 'completed');
+  }
+
+  /** The user pressed Cancel: the agent's call rejects with `takeover_cancelled`. */
+  cancel(id: string, token: string | undefined | null): TakeoverInfo {
+    this.authorize(id, token);
+    return this.finish(this.lookup(id), 'cancelled', 'user');
+  }
+
+  /** Cancels the sandbox's open takeover (the sandbox is being destroyed). Returns how many ended. */
+  cancelAllFor(sandboxId: string, by: CancelledBy = 'sandbox'): number {
+    const t = this.bySandbox.get(sandboxId);
+    if (!t) return 0;
+    this.finish(t, 'cancelled', by);
+    return 1;
+  }
+
+  /** Runner shutdown: cancels every open takeover. */
+  close(): void {
+    for (const t of [...this.open.values()]) this.finish(t, 'cancelled', 'runner');
+  }
+
+  private check(req: TakeoverRequest): void {
+    const existing = this.bySandbox.get(req.sandboxId);
+    if (existing) {
+      throw new TakeoverError(
+        'takeover_in_progress',
+        `A takeover is already open for this sandbox (${existing.id}); wait for it to end before requesting another.`,
+      );
+    }
+    const { timeoutMs } = req;
+    if (
+      !Number.isInteger(timeoutMs) ||
+      timeoutMs < TAKEOVER_MIN_TIMEOUT_MS ||
+      timeoutMs > TAKEOVER_MAX_TIMEOUT_MS
+    ) {
+      throw new TakeoverError(
+        'invalid_request',
+        `timeoutMs ${timeoutMs} is out of range; use ${TAKEOVER_MIN_TIMEOUT_MS}–${TAKEOVER_MAX_TIMEOUT_MS} ms.`,
+      );
+    }
+    if (!req.reason || req.reason.length > 500) {
+      throw new TakeoverError(
+        'invalid_request',
+        'reason must be 1–500 characters: tell the user what to do.',
+      );
+    }
+    if (!isAbsolute(req.vncSocketPath)) {
+      throw new TakeoverError('internal', `vncSocketPath must be absolute, got ${req.vncSocketPath}.`);
+    }
+    if (req.signal?.aborted) throw new TakeoverError('takeover_cancelled', 'The request was aborted.');
+    if (this.baseUrl === undefined) {
+      throw new TakeoverError(
+        'takeover_unavailable',
+        'No takeover server is running on this runner, so no link can be given; start one (startTakeoverServer).',
+      );
+    }
+  }
+
+  private lookup(id: string): Open {
+    const t = this.open.get(id);
+    if (t) return t;
+    const ended = this.ended.get(id);
+    if (ended) {
+      throw new GrexalError(
+        'E_TAKEOVER_ENDED',
+        `Takeover ${id} has ${ended.state}; ask the agent for a new link.`,
+        {
+          details: { state: ended.state },
+        },
+      );
+    }
+    throw new GrexalError('E_TAKEOVER_NOT_FOUND', `No takeover ${id} on this runner; check the link.`);
+  }
+
+  private attach(t: Open, viewer: Viewer): ViewerLease {
+    if (this.open.get(t.id) !== t) this.lookup(t.id);
+    if (t.state === 'requested') t.state = 'active';
+    return t.viewers.add(viewer);
+  }
+
+  private finish(t: Open, state: TakeoverEndState, by?: CancelledBy): TakeoverInfo {
+    if (this.open.get(t.id) !== t) return { ...this.info(t), state };
+    clearTimeout(t.timer);
+    t.unlisten();
+    this.open.delete(t.id);
+    this.bySandbox.delete(t.request.sandboxId);
+    this.remember(t.id, state);
+    t.viewers.closeAll(CLOSE_CODES[state], `takeover ${state}`);
+    const base = this.eventBase(t);
+    if (state === 'completed') {
+      this.emit({ ...base, type: 'takeover.completed' });
+      t.resolve('completed');
+    } else if (state === 'expired') {
+      this.emit({ ...base, type: 'takeover.expired' });
+      t.reject(new TakeoverError('takeover_expired', 'Nobody finished the takeover before it expired.'));
+    } else {
+      this.emit({ ...base, type: 'takeover.cancelled', by: by ?? 'user' });
+      t.reject(new TakeoverError('takeover_cancelled', cancelMessage(by ?? 'user')));
+    }
+    return { ...this.info(t), state };
+  }
+
+  private remember(id: string, state: TakeoverEndState): void {
+    const now = Date.now();
+    this.ended.set(id, { state, at: now });
+    for (const [key, value] of this.ended) {
+      if (now - value.at <= this.retentionMs) break;
+      this.ended.delete(key);
+    }
+  }
+
+  private info(t: Open): TakeoverInfo {
+    const { sandboxId, connectionId, label, reason } = t.request;
+    return {
+      id: t.id,
+      sandboxId,
+      ...(connectionId === undefined ? {} : { connectionId }),
+      ...(label === undefined ? {} : { label }),
+      reason,
+      state: t.state,
+      createdAt: new Date(t.createdAt).toISOString(),
+      expiresAt: new Date(t.expiresAt).toISOString(),
+      viewers: t.viewers.size,
+    };
+  }
+
+  private eventBase(t: Open): { takeoverId: string; sandboxId: string; connectionId?: string } {
+    const { sandboxId, connectionId } = t.request;
+    return { takeoverId: t.id, sandboxId, ...(connectionId === undefined ? {} : { connectionId }) };
+  }
+
+  private emit(event: TakeoverEvent): void {
+    try {
+      this.options.onEvent?.(event);
+    } catch (error) {
+      this.options.log?.error({ err: error, event: event.type }, 'takeover event listener threw');
+    }
+  }
+}
+
+function cancelMessage(by: CancelledBy): string {
+  switch (by) {
+    case 'user':
+      return 'The user cancelled the takeover.';
+    case 'caller':
+      return 'The takeover request was withdrawn.';
+    case 'sandbox':
+      return 'The sandbox is being destroyed.';
+    case 'runner':
+      return 'The runner is shutting down.';
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * Takeovers: the user steps into a sandbox's desktop to log in, through a link the runner serves.
+ * The broker keeps the sessions and tokens; the HTTP handlers serve the page and bridge its
+ * WebSocket to the sandbox's VNC socket. runner/inject and runner/takeover do not import each
+ * other: the sandbox lifecycle wires `ctx.request_takeover` to `TakeoverBroker.request`.
+ */
+export { type AuthorizedTakeover, TakeoverBroker, type TakeoverBrokerOptions } from './broker.ts';
+export {
+  createTakeoverHandlers,
+  startTakeoverServer,
+  type TakeoverHandlers,
+  type TakeoverHttpOptions,
+  type TakeoverServer,
+  type TakeoverServerOptions,
+} from './http.ts';
+export { isTakeoverError, TakeoverError } from './takeover-error.ts';
+export {
+  type CancelledBy,
+  CLOSE_CODES,
+  type TakeoverEndState,
+  type TakeoverEvent,
+  type TakeoverInfo,
+  type TakeoverRequest,
+  type TakeoverState,
+} from './types.ts';

@@ -1,0 +1,75 @@
+/**
+ * The takeover page's HTML. Everything the agent wrote (reason, label) is escaped; the script
+ * reads its data from an inert JSON element, so the CSP can forbid inline scripts.
+ */
+import { PAGE_DATA_ELEMENT_ID, type PageData } from './page-data.ts';
+
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+}
+
+/** JSON that cannot end its <script> element or open a comment. */
+function inertJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+}
+
+/** Asset URLs are relative (`/takeover/<id>` → `/takeover/assets/…`) so a path prefix in front of the runner still works. */
+export function renderPage(data: PageData): string {
+  const title = data.label ? `Log in to ${data.label}` : 'The agent needs your help';
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${escapeHtml(title)} · Grexal</title>
+<link rel="stylesheet" href="assets/takeover.css">
+<script type="module" src="assets/takeover.js"></script>
+</head>
+<body>
+<header>
+  <div class="prompt">
+    <h1>${escapeHtml(title)}</h1>
+    <p class="reason">${escapeHtml(data.reason)}</p>
+  </div>
+  <div class="meta">
+    <span id="status" class="status" role="status">Connecting…</span>
+    <span id="time-left" class="time-left"></span>
+  </div>
+  <div class="actions">
+    <button id="done" class="done" type="button">Done</button>
+    <button id="cancel" class="cancel" type="button">Cancel</button>
+  </div>
+</header>
+<main id="screen" class="screen"></main>
+<footer>
+  <label for="paste">Paste into the sandbox</label>
+  <textarea id="paste" rows="1" autocomplete="off" spellcheck="false" placeholder="Paste here (Ctrl+V), then click in the desktop and press Ctrl+V"></textarea>
+  <button id="paste-clipboard" type="button">Paste from clipboard</button>
+  <span id="paste-note" class="note" aria-live="polite"></span>
+</footer>
+<script type="application/json" id="${PAGE_DATA_ELEMENT_ID}">${inertJson(data)}</script>
+</body>
+</html>
+`;
+}
+
+/** A short page for a link that no longer works (ended, wrong token, unknown). */
+export function renderMessagePage(title: string, message: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)} · Grexal</title>
+<link rel="stylesheet" href="assets/takeover.css"></head>
+<body class="message"><main><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p></main></body>
+</html>
+`;
+}

@@ -1,0 +1,213 @@
+/**
+ * An incremental parser of the RFB (VNC) stream a viewer sends, so the bridge can hold it to
+ * what a browser may do: the handshake may only pick security type None (the bridge never relays
+ * credentials), ClientInit is forced to "shared" (every viewer has its own connection and must
+ * not disconnect the others), and input (keys, pointer, clipboard, desktop resize, xvp power
+ * actions) from a viewer who does not control is dropped. Anything else is a protocol violation.
+ *
+ * Speed: complete messages are forwarded as slices of the chunk they arrived in; only a message
+ * split across chunks is copied (once, into a buffer of its final size).
+ *
+ * Message set: RFC 6143 §7.5 plus what @novnc/novnc 1.7 sends (core/rfb.js `RFB.messages`):
+ * EnableContinuousUpdates (150), Fence (248), xvp (250), SetDesktopSize (251), QEMU extended key
+ * event (255/0), extended clipboard (ClientCutText with a negative length).
+ */
+
+export class RfbProtocolError extends Error {
+  override readonly name = 'RfbProtocolError';
+}
+
+export interface RfbParserOptions {
+  /** Largest ClientCutText payload accepted. Default 1 MiB. */
+  maxCutTextBytes?: number;
+  /** Most encodings one SetEncodings may list. Default 1024. */
+  maxEncodings?: number;
+}
+
+/** The ExtendedMouseButtons pseudo-encoding turns PointerEvent into a 6-or-7-byte message that can
+ * only be framed by also parsing the server's stream; asking for Raw instead keeps it at 6 bytes. */
+const EXTENDED_MOUSE_BUTTONS = -316;
+const ENCODING_RAW = 0;
+const SECURITY_NONE = 1;
+const MAX_FENCE_PAYLOAD = 64;
+const CLIENT_VERSION = /^RFB 003\.00([378])\n$/;
+
+type Phase = 'version' | 'security' | 'init' | 'messages';
+
+/** `input` messages act on the desktop and reach it only from the controlling viewer. */
+type Kind = 'control' | 'input';
+
+const FIXED_LENGTHS: Record<number, number> = { 0: 20, 3: 10, 4: 8, 5: 6, 150: 10, 250: 4 };
+const INPUT_TYPES = new Set([4, 5, 6, 250, 251, 255]);
+
+export class RfbClientParser {
+  private phase: Phase = 'version';
+  /** Bytes of a message split across chunks: its first bytes until its length is known, then all of it. */
+  private partial: Buffer | undefined;
+  private filled = 0;
+  private lengthKnown = false;
+  private readonly maxCutTextBytes: number;
+  private readonly maxEncodings: number;
+  /** Messages dropped because their viewer does not control. */
+  dropped = 0;
+
+  constructor(options: RfbParserOptions = {}) {
+    this.maxCutTextBytes = options.maxCutTextBytes ?? 1024 * 1024;
+    this.maxEncodings = options.maxEncodings ?? 1024;
+  }
+
+  /**
+   * Takes one chunk from the viewer and returns what to forward, in order: slices of `chunk` or a
+   * reassembled message. Input messages are left out unless `controls`. Throws RfbProtocolError
+   * on a malformed or oversized message; the caller then disconnects the viewer.
+   */
+  feed(chunk: Buffer, controls: boolean): Buffer[] {
+    const out: Buffer[] = [];
+    let pos = 0;
+    if (this.partial) {
+      pos = this.fillPartial(chunk, controls, out);
+      if (this.partial) return out;
+    }
+    let runStart = pos;
+    while (pos < chunk.length) {
+      const length = this.messageLength(chunk, pos, chunk.length - pos);
+      if (length < 0 || pos + length > chunk.length) break;
+      if (!this.process(chunk, pos, length, controls)) {
+        if (pos > runStart) out.push(chunk.subarray(runStart, pos));
+        runStart = pos + length;
+      }
+      pos += length;
+    }
+    if (pos > runStart)
+      out.push(runStart === 0 && pos === chunk.length ? chunk : chunk.subarray(runStart, pos));
+    if (pos < chunk.length) this.startPartial(chunk.subarray(pos));
+    return out;
+  }
+
+  private startPartial(rest: Buffer): void {
+    const length = this.messageLength(rest, 0, rest.length);
+    this.lengthKnown = length >= 0;
+    this.partial = Buffer.allocUnsafe(this.lengthKnown ? length : 16);
+    rest.copy(this.partial);
+    this.filled = rest.length;
+  }
+
+  /** Moves bytes from `chunk` into the split message; returns how many it took. */
+  private fillPartial(chunk: Buffer, controls: boolean, out: Buffer[]): number {
+    let pos = 0;
+    let partial = this.partial!;
+    while (!this.lengthKnown) {
+      if (pos >= chunk.length) return pos;
+      partial[this.filled++] = chunk[pos++]!;
+      const length = this.messageLength(partial, 0, this.filled);
+      if (length >= 0) {
+        this.lengthKnown = true;
+        const whole = Buffer.allocUnsafe(length);
+        partial.copy(whole, 0, 0, this.filled);
+        this.partial = partial = whole;
+      }
+    }
+    const take = Math.min(partial.length - this.filled, chunk.length - pos);
+    chunk.copy(partial, this.filled, pos, pos + take);
+    this.filled += take;
+    pos += take;
+    if (this.filled === partial.length) {
+      this.partial = undefined;
+      if (this.process(partial, 0, partial.length, controls)) out.push(partial);
+    }
+    return pos;
+  }
+
+  /** The length of the message starting at `pos`, or -1 while `avail` bytes do not tell it yet. */
+  private messageLength(buf: Buffer, pos: number, avail: number): number {
+    switch (this.phase) {
+      case 'version':
+        return 12;
+      case 'security':
+      case 'init':
+        return 1;
+      case 'messages':
+        return this.clientMessageLength(buf, pos, avail);
+    }
+  }
+
+  private clientMessageLength(buf: Buffer, pos: number, avail: number): number {
+    const type = buf[pos]!;
+    const fixed = FIXED_LENGTHS[type];
+    if (fixed !== undefined) return fixed;
+    switch (type) {
+      case 2: {
+        if (avail < 4) return -1;
+        const count = buf.readUInt16BE(pos + 2);
+        if (count > this.maxEncodings) throw new RfbProtocolError(`SetEncodings lists ${count} encodings`);
+        return 4 + 4 * count;
+      }
+      case 6: {
+        if (avail < 8) return -1;
+        // A negative length marks the extended clipboard format; its size is the absolute value.
+        const size = Math.abs(buf.readInt32BE(pos + 4));
+        if (size > this.maxCutTextBytes) {
+          throw new RfbProtocolError(
+            `ClientCutText of ${size} bytes is over the ${this.maxCutTextBytes}-byte limit`,
+          );
+        }
+        return 8 + size;
+      }
+      case 248: {
+        if (avail < 9) return -1;
+        const size = buf[pos + 8]!;
+        if (size > MAX_FENCE_PAYLOAD) throw new RfbProtocolError(`Fence payload of ${size} bytes`);
+        return 9 + size;
+      }
+      case 251: {
+        if (avail < 8) return -1;
+        return 8 + 16 * buf[pos + 6]!;
+      }
+      case 255: {
+        if (avail < 2) return -1;
+        if (buf[pos + 1] !== 0) throw new RfbProtocolError(`QEMU client message subtype ${buf[pos + 1]}`);
+        return 12;
+      }
+      default:
+        throw new RfbProtocolError(`unknown client message type ${type}`);
+    }
+  }
+
+  /** Checks (and where needed rewrites) one complete message; returns whether to forward it. */
+  private process(buf: Buffer, pos: number, length: number, controls: boolean): boolean {
+    switch (this.phase) {
+      case 'version': {
+        const match = CLIENT_VERSION.exec(buf.toString('latin1', pos, pos + length));
+        if (!match) throw new RfbProtocolError('bad ProtocolVersion from the viewer');
+        this.phase = match[1] === '3' ? 'init' : 'security';
+        return true;
+      }
+      case 'security':
+        if (buf[pos] !== SECURITY_NONE)
+          throw new RfbProtocolError(`security type ${buf[pos]} (only None is allowed)`);
+        this.phase = 'init';
+        return true;
+      case 'init':
+        buf[pos] = 1;
+        this.phase = 'messages';
+        return true;
+      case 'messages':
+        return this.processMessage(buf, pos, length, controls);
+    }
+  }
+
+  private processMessage(buf: Buffer, pos: number, length: number, controls: boolean): boolean {
+    const type = buf[pos]!;
+    if (type === 2) {
+      for (let at = pos + 4; at < pos + length; at += 4) {
+        if (buf.readInt32BE(at) === EXTENDED_MOUSE_BUTTONS) buf.writeInt32BE(ENCODING_RAW, at);
+      }
+    }
+    const kind: Kind = INPUT_TYPES.has(type) ? 'input' : 'control';
+    if (kind === 'input' && !controls) {
+      this.dropped++;
+      return false;
+    }
+    return true;
+  }
+}

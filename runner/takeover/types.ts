@@ -1,0 +1,88 @@
+/** The shapes the takeover module shares with its callers: requests, snapshots and events. */
+
+export type TakeoverState = 'requested' | 'active' | 'completed' | 'cancelled' | 'expired';
+export type TakeoverEndState = Extract<TakeoverState, 'completed' | 'cancelled' | 'expired'>;
+
+/** Who ended a cancelled takeover: the user's Cancel button, the caller's signal, a destroyed sandbox, a stopping runner. */
+export type CancelledBy = 'user' | 'caller' | 'sandbox' | 'runner';
+
+export interface TakeoverRequest {
+  sandboxId: string;
+  /** The `browser_login` connection the user is asked to log in to, when the agent named one. */
+  connectionId?: string;
+  /** Shown on the page: the connection's label from the manifest. */
+  label?: string;
+  /** Shown on the page: why the agent needs the user (from `ctx.request_takeover`). */
+  reason: string;
+  /** Between TAKEOVER_MIN_TIMEOUT_MS and TAKEOVER_MAX_TIMEOUT_MS (10 s – 30 min). */
+  timeoutMs: number;
+  /** Host path of the sandbox's VNC socket: `<hostRunDir>/vnc.sock`. Never leaves the runner. */
+  vncSocketPath: string;
+  /** Aborting cancels the takeover (`takeover.cancelled`, by `caller`). */
+  signal?: AbortSignal;
+}
+
+/** A snapshot of one takeover, safe to log and to return from the API: no token, no socket path. */
+export interface TakeoverInfo {
+  id: string;
+  sandboxId: string;
+  connectionId?: string;
+  label?: string;
+  reason: string;
+  state: TakeoverState;
+  /** ISO 8601. */
+  createdAt: string;
+  /** ISO 8601. */
+  expiresAt: string;
+  /** WebSocket viewers connected right now. */
+  viewers: number;
+}
+
+interface EventBase {
+  takeoverId: string;
+  sandboxId: string;
+  connectionId?: string;
+}
+
+/**
+ * Events, in the shape of the API's SSE stream. `url` carries the token: it is meant for the user,
+ * so send it to them, and never log it.
+ */
+export type TakeoverEvent =
+  | (EventBase & {
+      type: 'takeover.requested';
+      url: string;
+      /** ISO 8601. */
+      expiresAt: string;
+      reason: string;
+      label?: string;
+    })
+  | (EventBase & { type: 'takeover.completed' })
+  | (EventBase & { type: 'takeover.cancelled'; by: CancelledBy })
+  | (EventBase & { type: 'takeover.expired' });
+
+/** WebSocket close codes the page understands: the takeover ended, do not reconnect. */
+export const CLOSE_CODES = {
+  completed: 4001,
+  cancelled: 4002,
+  expired: 4003,
+  /** The same viewer reconnected on another socket; this one is stale. */
+  replaced: 4004,
+  /** The viewer sent a malformed or oversized RFB message. */
+  protocolViolation: 1008,
+  /** The desktop's VNC socket closed or could not be reached. */
+  desktopGone: 1011,
+} as const;
+
+/** A connected viewer, as the broker sees it: it can be told to go away. */
+export interface Viewer {
+  /** Random per page load; a reconnect with the same key takes back control. */
+  key?: string;
+  close(code: number, reason: string): void;
+}
+
+/** A viewer's place in a takeover. `controls` can change while connected (it never turns on by itself). */
+export interface ViewerLease {
+  readonly controls: boolean;
+  detach(): void;
+}

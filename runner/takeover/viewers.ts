@@ -1,0 +1,56 @@
+/**
+ * The viewers of one takeover. The first viewer controls (keyboard, pointer, clipboard); later
+ * ones only watch. Control is never handed to a viewer that is already watching: a stranger who
+ * opened the link second must not inherit the keyboard because the user's socket dropped. The
+ * next viewer to connect while nobody controls gets it, and the user's own page reconnecting
+ * with its key takes it back at once.
+ */
+import { CLOSE_CODES, type Viewer, type ViewerLease } from './types.ts';
+
+interface Entry {
+  viewer: Viewer;
+}
+
+export class ViewerSet {
+  private readonly entries = new Set<Entry>();
+  private controller: Entry | undefined;
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  add(viewer: Viewer): ViewerLease {
+    const entry: Entry = { viewer };
+    const current = this.controller;
+    if (current && viewer.key !== undefined && current.viewer.key === viewer.key) {
+      this.controller = entry;
+      this.entries.delete(current);
+      current.viewer.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
+    } else if (!current) {
+      this.controller = entry;
+    }
+    this.entries.add(entry);
+    const set = this;
+    return {
+      get controls(): boolean {
+        return set.controller === entry;
+      },
+      detach(): void {
+        set.remove(entry);
+      },
+    };
+  }
+
+  /** Closes every viewer; the set stays usable but empty. */
+  closeAll(code: number, reason: string): void {
+    const all = [...this.entries];
+    this.entries.clear();
+    this.controller = undefined;
+    for (const entry of all) entry.viewer.close(code, reason);
+  }
+
+  private remove(entry: Entry): void {
+    this.entries.delete(entry);
+    if (this.controller === entry) this.controller = undefined;
+  }
+}
