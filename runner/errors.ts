@@ -36,6 +36,17 @@ export const ERROR_CODES = {
     status: 502,
     summary: 'The credential provider could not refresh an OAuth token.',
   },
+  E_UNAUTHORIZED: { status: 401, summary: 'The request has no valid bearer token.' },
+  E_BODY_INVALID_JSON: { status: 400, summary: 'The request body is not valid JSON.' },
+  E_BODY_TOO_LARGE: { status: 413, summary: 'The request body is over the size limit.' },
+  E_CONTENT_TYPE_UNSUPPORTED: { status: 415, summary: 'The request body is not application/json.' },
+  E_BAD_REQUEST: { status: 400, summary: 'The HTTP request is malformed.' },
+  E_TOO_MANY_SANDBOXES: { status: 429, summary: 'The runner is at its cap of concurrent sandboxes.' },
+  E_RUNNER_CLOSING: { status: 503, summary: 'The runner is shutting down and accepts no new work.' },
+  E_TOKEN_REQUIRED: {
+    status: 500,
+    summary: 'Serving beyond loopback needs GREXAL_RUNNER_TOKEN.',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
