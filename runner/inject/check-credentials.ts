@@ -248,6 +248,8 @@ export function checkCredentials(connections: readonly Connection[], raw: unknow
   }
   const byId = new Map(connections.map((c) => [c.id, c]));
   for (const [id, value] of Object.entries(raw)) {
+    // `{ id: undefined }` from a JS caller means "none", as in JSON where the key would be absent.
+    if (value === undefined) continue;
     const path = ['credentials', id];
     const connection = byId.get(id);
     if (!connection) {

@@ -94,6 +94,24 @@ describe('Masker.mask', () => {
     expect(m.mask('second-secret-2')).toBe(MASK);
   });
 
+  it('learns the secret values inside a JSON key file, line by line', () => {
+    const m = new Masker();
+    const file = JSON.stringify({
+      type: 'service_account',
+      client_email: 'agent@example.iam.gserviceaccount.com',
+      private_key_id: 'abcdef0123456789',
+      private_key:
+        '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nAQEFAASCBKcwggSjAgEAAoIB\n-----END PRIVATE KEY-----\n',
+    });
+    expect(m.learnFile(Buffer.from(file))).toBe(true);
+    expect(m.mask('id abcdef0123456789; key line AQEFAASCBKcwggSjAgEAAoIB')).toBe(
+      `id ${MASK}; key line ${MASK}`,
+    );
+    expect(m.mask('type service_account for agent@example.iam.gserviceaccount.com')).toBe(
+      'type service_account for agent@example.iam.gserviceaccount.com',
+    );
+  });
+
   it('learns binary files by their base64', () => {
     const m = new Masker();
     const der = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37 + 200) % 256));

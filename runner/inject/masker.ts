@@ -21,6 +21,29 @@ export interface MaskerOptions {
   replacement?: string;
 }
 
+/** JSON members whose name says they hold a secret; other values (emails, URLs, ids) stay readable. */
+const SECRET_KEY = /key|secret|token|password|passwd|private|credential|auth/i;
+
+/** String values under secret-looking keys, and any multi-line string value, of a JSON document. */
+export function secretJsonValues(text: string): string[] {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  const found: string[] = [];
+  const walk = (value: unknown, key: string): void => {
+    if (typeof value === 'string') {
+      if (SECRET_KEY.test(key) || value.includes('\n')) found.push(value);
+    } else if (Array.isArray(value)) {
+      for (const item of value) walk(item, key);
+    } else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, k);
+  };
+  walk(document, '');
+  return found;
+}
+
 export class Masker {
   readonly minLength: number;
   readonly replacement: string;
@@ -41,13 +64,20 @@ export class Masker {
     return true;
   }
 
-  /** Learns a file's content: as text when it is UTF-8, else its base64 forms. */
+  /**
+   * Learns a file's content: as text when it is UTF-8, else its base64 forms. In a JSON file the
+   * secret-looking string values are learned on their own too, since an agent that parses the file
+   * prints them unescaped (a service account's `private_key` PEM, line by line).
+   */
   learnFile(content: Buffer): boolean {
     if (content.length > MAX_LEARNED_FILE_BYTES) return false;
     const text = content.toString('utf8');
-    if (Buffer.from(text, 'utf8').equals(content)) return this.learn(text);
-    this.add(binaryFormsOf(content, this.minLength));
-    return true;
+    if (!Buffer.from(text, 'utf8').equals(content)) {
+      this.add(binaryFormsOf(content, this.minLength));
+      return true;
+    }
+    for (const value of secretJsonValues(text)) this.learn(value);
+    return this.learn(text);
   }
 
   get patternCount(): number {

@@ -74,7 +74,7 @@ function missingRequired(
       isRequired(c) &&
       c.mode !== 'browser_login' &&
       !checked.credentials.has(c.id) &&
-      !Object.hasOwn(given, c.id),
+      (given as Record<string, unknown>)[c.id] === undefined,
   );
 }
 
