@@ -1,9 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import Dockerode from 'dockerode';
+import { afterEach, describe, expect, it } from 'vitest';
 import { GrexalError } from '../errors.ts';
 import { DEFAULT_SOCKET, engineCandidates, probeEngines, unreachableError } from './engine.ts';
 
 const none = (): boolean => false;
 const all = (): boolean => true;
+
+const savedDockerHost = process.env.DOCKER_HOST;
+afterEach(() => {
+  if (savedDockerHost === undefined) delete process.env.DOCKER_HOST;
+  else process.env.DOCKER_HOST = savedDockerHost;
+});
 
 describe('engineCandidates', () => {
   it('tries DOCKER_HOST first, then the default socket', () => {
@@ -12,7 +19,18 @@ describe('engineCandidates', () => {
       ['DOCKER_HOST', 'unix:///run/custom.sock'],
       ['default socket', `unix://${DEFAULT_SOCKET}`],
     ]);
-    expect(list[0]?.options).toEqual({ socketPath: '/run/custom.sock' });
+    expect(list[0]?.options?.socketPath).toBe('/run/custom.sock');
+  });
+
+  it('keeps a socket strategy on its socket when DOCKER_HOST names a TCP engine', () => {
+    // docker-modem reads DOCKER_HOST itself and lets its host override a given socketPath.
+    process.env.DOCKER_HOST = 'tcp://127.0.0.1:1';
+    const socket = engineCandidates(process.env, all).find((c) => c.strategy === 'default socket');
+    const client = new Dockerode(socket?.options) as unknown as {
+      modem: { socketPath?: string; host?: string };
+    };
+    expect(client.modem.socketPath).toBe(DEFAULT_SOCKET);
+    expect(client.modem.host).toBeUndefined();
   });
 
   it('reads tcp:// as host and port over http', () => {

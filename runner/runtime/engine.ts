@@ -39,7 +39,7 @@ function fromDockerHost(value: string, env: NodeJS.ProcessEnv): EngineCandidate 
     return { strategy, endpoint: value, skipped: 'not a URL (expected unix:///path or tcp://host:port)' };
   }
   if (url.protocol === 'unix:') {
-    return { strategy, endpoint: value, options: { socketPath: url.pathname } };
+    return { strategy, endpoint: value, options: socketOptions(url.pathname) };
   }
   if (url.protocol === 'tcp:' || url.protocol === 'http:' || url.protocol === 'https:') {
     const tls = url.protocol === 'https:' || (env.DOCKER_TLS_VERIFY ?? '') !== '';
@@ -71,7 +71,23 @@ function fromDockerHost(value: string, env: NodeJS.ProcessEnv): EngineCandidate 
 function fromSocket(strategy: string, path: string, exists: (path: string) => boolean): EngineCandidate {
   const endpoint = `unix://${path}`;
   if (!exists(path)) return { strategy, endpoint, skipped: 'no such socket' };
-  return { strategy, endpoint, options: { socketPath: path } };
+  return { strategy, endpoint, options: socketOptions(path) };
+}
+
+/**
+ * docker-modem merges DOCKER_HOST's host, port and TLS settings into every client's options, and a
+ * host wins over socketPath: each field is set explicitly so a socket strategy uses its socket.
+ */
+function socketOptions(socketPath: string): Dockerode.DockerOptions {
+  return {
+    socketPath,
+    host: undefined,
+    port: undefined,
+    protocol: 'http',
+    ca: undefined,
+    cert: undefined,
+    key: undefined,
+  };
 }
 
 /**
