@@ -17,12 +17,6 @@ export * from './wire.ts';
 
 export const connectionIdSchema = z.string().regex(CONNECTION_ID_PATTERN);
 
-/**
- * A file-channel name: a plain name, never a path. No `/`, no leading dot (so never `.` or `..`),
- * no control characters or spaces; at most 128 characters.
- */
-export const FILE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-
 export const requestSchema = z.object({
   id: z.union([z.number().int(), z.string().max(64)]),
   method: z.string().max(64),

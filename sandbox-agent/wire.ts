@@ -19,6 +19,12 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 export const CONNECTION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
+/**
+ * A file-channel name: a plain name, never a path. No `/`, no leading dot (so never `.` or `..`),
+ * no control characters or spaces; at most 128 characters.
+ */
+export const FILE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
 export const ERROR_CODES = [
   'not_declared',
   'not_connected',
