@@ -1,7 +1,10 @@
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Headers, pack } from 'tar-stream';
+import { type Header, pack } from 'tar-stream';
+
+type Headers = Partial<Header> & { name: string };
+
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileChannelError, writeFilesFromTar } from './files.ts';
 
@@ -23,7 +26,7 @@ async function tarOf(entries: { header: Headers; content?: string }[]): Promise<
   const p = pack();
   const chunks: Buffer[] = [];
   p.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const ended = new Promise((resolve) => p.on('end', resolve));
+  const ended = new Promise<void>((resolve) => p.on('end', () => resolve()));
   for (const { header, content } of entries) {
     await new Promise<void>((resolve, reject) =>
       p.entry(header, content ?? '', (error) => (error ? reject(error) : resolve())),

@@ -7,7 +7,7 @@
 import { constants, type Stats } from 'node:fs';
 import { lchown, lstat, mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { extract, type Headers } from 'tar-stream';
+import { extract, type Header } from 'tar-stream';
 import { CONNECTION_ID_PATTERN, FILE_NAME_PATTERN, FILES_ROOT } from './wire.ts';
 
 export class FileChannelError extends Error {
@@ -28,7 +28,7 @@ export interface WriteFilesOptions {
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** `[connectionId, name]` of a valid entry; throws naming the entry otherwise. */
-function parseEntry(header: Headers): [string, string] {
+function parseEntry(header: Header): [string, string] {
   const entry = header.name;
   if (header.type !== 'file')
     throw new FileChannelError(entry, `it is a ${header.type ?? 'unknown'} entry, not a plain file`);

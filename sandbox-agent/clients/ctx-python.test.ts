@@ -1,0 +1,123 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FakeCtxServer, type FakeRequest } from './fake-ctx-server.ts';
+
+const PYTHON_PATH = new URL('../python', import.meta.url).pathname;
+let server: FakeCtxServer;
+
+beforeAll(async () => {
+  server = await FakeCtxServer.start();
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+beforeEach(() => {
+  server.requests.length = 0;
+});
+
+/** Runs a Python snippet with only the standard library and the grexal package on its path. */
+async function python(
+  source: string,
+  socketPath = server.path,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(
+    'python3',
+    ['-I', '-c', `import sys; sys.path.insert(0, ${JSON.stringify(PYTHON_PATH)})\n${source}`],
+    {
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GREXAL_CTX_SOCKET: socketPath },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+// Each test starts a python3 process: generous limits, never asserted on.
+describe('Python ctx client', { timeout: 30_000 }, () => {
+  it('connects through `from grexal import ctx`', async () => {
+    server.handler = () => ({ result: { mode: 'secret_input', fields: { api_key: 'sk-test-123456' } } });
+    const run = await python("import json\nfrom grexal import ctx\nprint(json.dumps(ctx.connect('openai')))");
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ mode: 'secret_input', fields: { api_key: 'sk-test-123456' } });
+    expect(server.requests).toEqual([
+      { id: expect.any(Number), method: 'connect', params: { connectionId: 'openai' } },
+    ]);
+  });
+
+  it('raises CtxError with the protocol code', async () => {
+    server.handler = () => ({
+      error: { code: 'not_connected', message: 'Connection slack is optional and not connected.' },
+    });
+    const run = await python(
+      'from grexal import ctx, CtxError\ntry:\n    ctx.connect("slack")\nexcept CtxError as e:\n    print(e.code, "|", e)',
+    );
+    expect(run.stdout.trim()).toBe('not_connected | Connection slack is optional and not connected.');
+  });
+
+  it('sends request_takeover with only the given params', async () => {
+    server.handler = () => ({ result: { outcome: 'completed' } });
+    const run = await python(
+      "from grexal import ctx\nprint(ctx.request_takeover(reason='Log in', connection_id='linkedin', timeout_ms=60000)['outcome'])\nprint(ctx.request_takeover(reason='Captcha')['outcome'])",
+    );
+    expect(run.stdout.split('\n').filter(Boolean)).toEqual(['completed', 'completed']);
+    expect(server.requests.map((r: FakeRequest) => r.params)).toEqual([
+      { reason: 'Log in', connectionId: 'linkedin', timeoutMs: 60000 },
+      { reason: 'Captcha' },
+    ]);
+  });
+
+  it('is safe to call from many threads at once', async () => {
+    server.handler = (r) => ({
+      result: { mode: 'secret_input', fields: { id: (r.params as { connectionId: string }).connectionId } },
+      delayMs: 5,
+    });
+    const run = await python(
+      [
+        'from concurrent.futures import ThreadPoolExecutor',
+        'from grexal import ctx',
+        'ids = ["c%d" % i for i in range(40)]',
+        'with ThreadPoolExecutor(8) as pool:',
+        '    got = list(pool.map(lambda i: ctx.connect(i)["fields"]["id"], ids))',
+        'print(got == ids)',
+      ].join('\n'),
+    );
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('True');
+  });
+
+  it('reports `unavailable` outside a sandbox', async () => {
+    const missing = await python(
+      'from grexal import ctx, CtxError\ntry:\n    ctx.connect("openai")\nexcept CtxError as e:\n    print(e.code)',
+      join(server.dir, 'missing.sock'),
+    );
+    expect(missing.stdout.trim()).toBe('unavailable');
+  });
+
+  it('reports `timeout` when no answer comes', async () => {
+    server.handler = () => 'never';
+    const slow = await python(
+      'from grexal import ctx, CtxError\ntry:\n    ctx.connect("openai", timeout=0.05)\nexcept CtxError as e:\n    print(e.code)',
+    );
+    expect(slow.stdout.trim()).toBe('timeout');
+  });
+
+  it('reports `unavailable` when the runner hangs up', async () => {
+    server.handler = () => 'hang-up';
+    const run = await python(
+      'from grexal import ctx, CtxError\ntry:\n    ctx.connect("openai")\nexcept CtxError as e:\n    print(e.code)',
+    );
+    expect(run.stdout.trim()).toBe('unavailable');
+  });
+});

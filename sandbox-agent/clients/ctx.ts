@@ -1,0 +1,161 @@
+/**
+ * The agent's JavaScript client for the Grexal ctx socket, shipped as /opt/grexal/ctx.mjs:
+ *
+ *   import { ctx } from '/opt/grexal/ctx.mjs';
+ *   const { fields } = await ctx.connect('openai');
+ *
+ * Node 18, no dependencies, no validator: it loads in a few milliseconds. One socket is opened
+ * on first use and shared by every call; it does not keep the process alive while idle. The
+ * protocol is documented in docs/ctx-protocol.md.
+ */
+import { createConnection, type Socket } from 'node:net';
+import type { ConnectResult } from '../protocol.ts';
+import { CTX_SOCKET_PATH } from '../wire.ts';
+
+export type { ConnectResult };
+
+/**
+ * A failed ctx call. `code` is the protocol's (`not_declared`, `not_connected`, `broken`,
+ * `takeover_cancelled`, `takeover_expired`, …) or one of the client's own: `unavailable` (the
+ * socket cannot be reached: not inside a Grexal sandbox?), `timeout`, `aborted`.
+ */
+export class CtxError extends Error {
+  override readonly name = 'CtxError';
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Give up after this many ms (code `timeout`). Default: no limit of the client's own. */
+  timeoutMs?: number;
+}
+
+export interface RequestTakeoverOptions {
+  /** The browser_login connection the user should log into, for the prompt's label. */
+  connectionId?: string;
+  /** Shown to the user: what to do in the browser. */
+  reason: string;
+  /** How long the user gets (10 000 – 1 800 000 ms). Default 600 000. */
+  timeoutMs?: number;
+}
+
+interface Pending {
+  settle(error: Error | undefined, result?: unknown): void;
+}
+
+class CtxClient {
+  private socket: Socket | undefined;
+  private buffered = '';
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) return Promise.reject(new CtxError('aborted', `ctx.${method} was aborted.`));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = (): void =>
+        this.take(id)?.settle(new CtxError('aborted', `ctx.${method} was aborted.`));
+      this.pending.set(id, {
+        settle: (error, result) => {
+          if (timer) clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          if (error) reject(error);
+          else resolve(result);
+        },
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(
+          () =>
+            this.take(id)?.settle(
+              new CtxError('timeout', `ctx.${method} had no answer within ${timeoutMs} ms.`),
+            ),
+          timeoutMs,
+        );
+      }
+      const socket = this.open();
+      socket.ref();
+      socket.write(`${JSON.stringify({ id, method, params })}\n`);
+    });
+  }
+
+  private open(): Socket {
+    if (this.socket) return this.socket;
+    const path = process.env['GREXAL_CTX_SOCKET'] || CTX_SOCKET_PATH;
+    const socket = createConnection(path);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => this.receive(chunk));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      this.lose(socket, path, error.code ?? error.message),
+    );
+    socket.on('close', () => this.lose(socket, path, 'the runner closed the connection'));
+    this.socket = socket;
+    return socket;
+  }
+
+  private receive(chunk: string): void {
+    this.buffered += chunk;
+    for (let end = this.buffered.indexOf('\n'); end >= 0; end = this.buffered.indexOf('\n')) {
+      const line = this.buffered.slice(0, end);
+      this.buffered = this.buffered.slice(end + 1);
+      let message: { id?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown } };
+      try {
+        message = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      const call = typeof message.id === 'number' ? this.take(message.id) : undefined;
+      if (!call) continue;
+      if (message.error) call.settle(new CtxError(String(message.error.code), String(message.error.message)));
+      else call.settle(undefined, message.result);
+    }
+  }
+
+  /** Removes a pending call; with none left, the socket stops holding the process open. */
+  private take(id: number): Pending | undefined {
+    const call = this.pending.get(id);
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.socket?.unref();
+    return call;
+  }
+
+  /** The socket is gone: fail what waits on it; the next call opens a new one. */
+  private lose(socket: Socket, path: string, why: string): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    this.buffered = '';
+    socket.destroy();
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    for (const call of calls) {
+      call.settle(
+        new CtxError(
+          'unavailable',
+          `The Grexal ctx socket ${path} is unavailable (${why}). Is this running inside a Grexal sandbox?`,
+        ),
+      );
+    }
+  }
+}
+
+const client = new CtxClient();
+
+export const ctx = {
+  /** A connection's credential, as the manifest declares it. */
+  connect(connectionId: string, options?: CallOptions): Promise<ConnectResult> {
+    return client.call('connect', { connectionId }, options) as Promise<ConnectResult>;
+  },
+  /** Asks the user to take over the sandbox's browser (e.g. to log in); resolves when they press Done. */
+  requestTakeover(request: RequestTakeoverOptions, options?: CallOptions): Promise<{ outcome: 'completed' }> {
+    return client.call('request_takeover', request, options) as Promise<{ outcome: 'completed' }>;
+  },
+};
+
+export default ctx;
