@@ -10,13 +10,13 @@ import { IMAGE_TAGS, LABEL_CONTEXT_HASH, LABEL_IMAGE } from './specs.ts';
 
 export const REGISTRY_BASE = 'debian:bookworm-slim';
 export const LABEL_BASE_SOURCE = 'grexal.base-source';
-/** A registry that does not answer must not hold the build up for long. */
-const PULL_TIMEOUT_MS = 30_000;
+/** A registry that does not answer must not hold the build up for long; a slim pull fits well inside. */
+const PULL_TIMEOUT_MS = 60_000;
 const PATH_ENV = 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Changes when the recipe changes; both routes produce an image with this label. */
 export const BASE_RECIPE_HASH = createHash('sha256')
-  .update(`grexal/base v1 debian ${SUITE} minbase|${REGISTRY_BASE}`)
+  .update(`grexal/base v2 debian ${SUITE} minbase|${REGISTRY_BASE}`)
   .digest('hex');
 
 export interface BaseResult {
@@ -29,10 +29,18 @@ interface BaseOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * debootstrap installs the suite's point release only: the security and updates suites are applied
+ * here. The registry's slim image is rebuilt by Debian with them already.
+ */
+const UPGRADE =
+  'RUN apt-get update && apt-get -y upgrade && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin';
+
 function labelBuild(runtime: ContainerRuntime, from: string, source: string, options: BaseOptions) {
+  const upgrade = source === 'debootstrap' ? `${UPGRADE}\n` : '';
   return runtime.buildImage({
     tag: IMAGE_TAGS.base,
-    context: packContext(dockerfileOnly(`FROM ${from}\n${PATH_ENV}\nCMD ["bash"]\n`)),
+    context: packContext(dockerfileOnly(`FROM ${from}\n${PATH_ENV}\n${upgrade}CMD ["bash"]\n`)),
     labels: { [LABEL_CONTEXT_HASH]: BASE_RECIPE_HASH, [LABEL_IMAGE]: 'base', [LABEL_BASE_SOURCE]: source },
     onProgress: ({ line }) => options.log(line),
     signal: options.signal,
@@ -59,11 +67,15 @@ async function fromDebootstrap(runtime: ContainerRuntime, options: BaseOptions):
   const rootfs = await debootstrap(options);
   try {
     options.log(`importing the root filesystem as ${IMAGE_TAGS.base}`);
-    const { stream, done } = rootfs.tar();
+    const { stream, done, kill } = rootfs.tar();
+    // A failed import leaves tar blocked on a full pipe: stop it before the directory goes.
     const [imported] = await Promise.all([
       runtime.importImage(stream, IMAGE_TAGS.base, { signal: options.signal }),
       done,
-    ]);
+    ]).catch((error: unknown) => {
+      kill();
+      throw error;
+    });
     // `docker import` cannot set labels through the runtime interface: one metadata-only step does.
     return await labelBuild(runtime, imported.id, 'debootstrap', options);
   } finally {

@@ -189,8 +189,8 @@ async function ensureDebootstrap(log: (line: string) => void, signal?: AbortSign
 
 export interface Bootstrap {
   dir: string;
-  /** The root filesystem as a tar stream, and a promise of tar's success. */
-  tar(): { stream: Readable; done: Promise<void> };
+  /** The root filesystem as a tar stream, a promise of tar's success, and a way to stop it. */
+  tar(): { stream: Readable; done: Promise<void>; kill: () => void };
   cleanup(): Promise<void>;
 }
 
@@ -215,7 +215,12 @@ export async function debootstrap(options: {
     const args = ['--variant=minbase', `--cache-dir=${DEB_CACHE}`, SUITE, dir, mirrors.mirror];
     // Per-package lines (hundreds) are left out; the phases are enough to see it moving.
     const noisy = /^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) (?!the )/;
-    await runLines('debootstrap', args, (line) => noisy.test(line) || options.log(line), options.signal);
+    let packageSteps = 0;
+    const onLine = (line: string): void => {
+      if (!noisy.test(line)) options.log(line);
+      else if (++packageSteps % 50 === 0) options.log(`… ${packageSteps} package steps done`);
+    };
+    await runLines('debootstrap', args, onLine, options.signal);
     await tidyRootfs(dir, mirrors);
   } catch (error) {
     await cleanup();
@@ -241,7 +246,7 @@ export async function debootstrap(options: {
           code === 0 ? resolve() : reject(new Error(`tar exited ${code}: ${stderr}`)),
         );
       });
-      return { stream: child.stdout, done };
+      return { stream: child.stdout, done, kill: () => child.kill('SIGKILL') };
     },
   };
 }

@@ -7,8 +7,8 @@ describe('BuildLog', () => {
     const log = new BuildLog((l) => lines.push(l));
     log.push({ stream: 'Step 1/3 : FROM grexal/base\n ---> abc\n' });
     log.push({ stream: 'Step 2/3 : RUN apt-get install -y nodjs\n' });
-    log.push({ stream: 'E: Unable to locate ' });
-    log.push({ stream: 'package nodjs\n' });
+    log.push({ stream: '\u001b[91mE: Unable to locate ' });
+    log.push({ stream: 'package nodjs\u001b[0m\n' });
     log.push({ error: "The command '/bin/sh -c apt-get install -y nodjs' returned a non-zero code: 100" });
     const error = log.failure('grexal/agent');
     expect(error.code).toBe('E_IMAGE_BUILD_FAILED');

@@ -7,6 +7,8 @@ import type { BuildImageOptions, EngineInfo, ImageInfo } from './runtime.ts';
 
 /** How many lines of the failing step's output go into E_IMAGE_BUILD_FAILED. */
 const FAILED_STEP_LINES = 40;
+/** The engine colours a RUN step's stderr; progress goes to logs and terminals alike, so plain. */
+const ANSI_COLOR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
 export async function inspectImage(docker: Dockerode, tag: string): Promise<ImageInfo | undefined> {
   try {
@@ -46,7 +48,7 @@ export class BuildLog {
     const text = this.partial + (message.stream ?? (message.status ? `${message.status}\n` : ''));
     const lines = text.split('\n');
     this.partial = lines.pop() ?? '';
-    for (const raw of lines) this.line(raw.replace(/\r$/, ''));
+    for (const raw of lines) this.line(raw.replace(/\r$/, '').replace(ANSI_COLOR, ''));
   }
 
   private line(line: string): void {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { findExecutable, mergeDaemonConfig, RUNSC_ARGS } from './engine-install.ts';
 
 const runsc = { path: '/usr/bin/runsc', runtimeArgs: RUNSC_ARGS };
@@ -38,5 +38,31 @@ describe('findExecutable', () => {
   it('finds an executable on PATH and misses an unknown one', () => {
     expect(findExecutable('sh', '/bin:/usr/bin')).toMatch(/\/sh$/);
     expect(findExecutable('grexal-no-such-tool', '/bin')).toBeUndefined();
+  });
+});
+
+describe('ensureEngine where it cannot install', () => {
+  it('lists what was tried and gives the manual fix', async () => {
+    vi.resetModules();
+    vi.doMock('./engine.ts', async (importOriginal) => {
+      const real = await importOriginal<typeof import('./engine.ts')>();
+      const attempts = [
+        { strategy: 'default socket', endpoint: 'unix:///var/run/docker.sock', error: 'no such socket' },
+      ];
+      return { ...real, connectEngine: () => Promise.reject(real.unreachableError(attempts)) };
+    });
+    const getuid = vi.spyOn(process, 'getuid').mockReturnValue(1000);
+    try {
+      const { ensureEngine } = await import('./engine-install.ts');
+      const error = await ensureEngine({ log: () => {} }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'E_ENGINE_UNREACHABLE' });
+      expect((error as Error).message).toContain(
+        'default socket (unix:///var/run/docker.sock): no such socket',
+      );
+      expect((error as Error).message).toContain('Automatic install needs Debian and root');
+    } finally {
+      getuid.mockRestore();
+      vi.doUnmock('./engine.ts');
+    }
   });
 });

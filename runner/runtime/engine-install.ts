@@ -10,7 +10,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Dockerode from 'dockerode';
 import { GrexalError } from '../errors.ts';
-import { connectEngine, resetEngineCache } from './engine.ts';
+import { connectEngine, type EngineAttempt, resetEngineCache, unreachableError } from './engine.ts';
 
 export const DOCKERD_LOG = '/var/log/grexal-dockerd.log';
 export const INSTALL_LOG = '/var/log/grexal-engine-install.log';
@@ -21,6 +21,8 @@ export const RUNSC_ARGS = ['--network=host', '--ignore-cgroups'];
 const START_TIMEOUT_MS = 60_000;
 const RELOAD_TIMEOUT_MS = 10_000;
 const POLL_MS = 200;
+const MANUAL_FIX =
+  'Automatic install needs Debian and root: install Docker (https://docs.docker.com/engine/install/) and start it, or set DOCKER_HOST to a running engine.';
 
 export interface EnsureEngineOptions {
   /** One human-readable line per step (what is being done and how long it took). */
@@ -231,13 +233,7 @@ export async function ensureEngine(options: EnsureEngineOptions): Promise<void> 
     docker = (await connectEngine(options)).docker;
   } catch (error) {
     if (!(error instanceof GrexalError) || error.code !== 'E_ENGINE_UNREACHABLE') throw error;
-    if (!isDebian() || !isRoot()) {
-      throw new GrexalError(
-        'E_ENGINE_UNREACHABLE',
-        `${error.message.replace(/ Run `grexal doctor --fix` or start Docker\.$/, '')} Automatic install needs Debian and root; install Docker yourself (https://docs.docker.com/engine/install/), start it, or set DOCKER_HOST to a running engine.`,
-        { cause: error, details: error.details },
-      );
-    }
+    if (!isDebian() || !isRoot()) throw unreachableError(error.details as EngineAttempt[], MANUAL_FIX);
     docker = await installAndStart(options);
   }
   await registerRunsc(docker, options);

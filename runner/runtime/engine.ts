@@ -123,16 +123,16 @@ function reason(error: unknown): string {
   return e?.code ? `${e.code}: ${e.message ?? ''}`.trim() : (e?.message ?? String(error));
 }
 
+export const UNREACHABLE_FIX = 'Run `grexal doctor --fix` or start Docker.';
+
 /** The E_ENGINE_UNREACHABLE error: every strategy with why it failed, then the fix. */
-export function unreachableError(attempts: EngineAttempt[]): GrexalError {
+export function unreachableError(attempts: EngineAttempt[], fix = UNREACHABLE_FIX): GrexalError {
   const tried = attempts
     .map((a) => `${a.strategy}${a.endpoint ? ` (${a.endpoint})` : ''}: ${a.error}`)
     .join('; ');
-  return new GrexalError(
-    'E_ENGINE_UNREACHABLE',
-    `No Docker engine found (tried ${tried}). Run \`grexal doctor --fix\` or start Docker.`,
-    { details: attempts },
-  );
+  return new GrexalError('E_ENGINE_UNREACHABLE', `No Docker engine found (tried ${tried}). ${fix}`, {
+    details: attempts,
+  });
 }
 
 async function ping(docker: Dockerode, signal?: AbortSignal): Promise<void> {
