@@ -28,7 +28,7 @@ async function python(
     'python3',
     ['-I', '-c', `import sys; sys.path.insert(0, ${JSON.stringify(PYTHON_PATH)})\n${source}`],
     {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GREXAL_CTX_SOCKET: socketPath, PYTHONDONTWRITEBYTECODE: '1' },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GREXAL_CTX_SOCKET: socketPath },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
