@@ -26,7 +26,7 @@ async function python(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(
     'python3',
-    ['-I', '-c', `import sys; sys.path.insert(0, ${JSON.stringify(PYTHON_PATH)})\n${source}`],
+    ['-I', '-B', '-c', `import sys; sys.path.insert(0, ${JSON.stringify(PYTHON_PATH)})\n${source}`],
     {
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GREXAL_CTX_SOCKET: socketPath },
       stdio: ['ignore', 'pipe', 'pipe'],
