@@ -47,6 +47,7 @@ export const ERROR_CODES = {
     status: 500,
     summary: 'Serving beyond loopback needs GREXAL_RUNNER_TOKEN.',
   },
+  E_LISTEN_FAILED: { status: 500, summary: 'The API could not listen on its host and port.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -3,8 +3,9 @@ import { doctorCommand } from './doctor.ts';
 import { formatError } from './format-error.ts';
 import { imagesCommand } from './images.ts';
 import { runCommand } from './run.ts';
+import { serveCommand } from './serve.ts';
 
-const COMMANDS: Command[] = [runCommand, imagesCommand, doctorCommand];
+const COMMANDS: Command[] = [runCommand, serveCommand, imagesCommand, doctorCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

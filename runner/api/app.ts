@@ -1,0 +1,124 @@
+/**
+ * `buildApi`: the orchestrator's HTTP API on fastify, not yet listening (tests use `inject()`;
+ * `serve` listens). Errors, auth, logging and shutdown live here; routes in their own files.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { Runner } from '../sandbox/index.ts';
+import { createTakeoverHandlers, type TakeoverHttpOptions } from '../takeover/index.ts';
+import { bearerCheck, needsBearer } from './auth.ts';
+import { toApiError } from './http-errors.ts';
+import type { JournalLimits } from './journal.ts';
+import { createMetrics } from './metrics.ts';
+import { buildOpenApi } from './openapi.ts';
+import { type RegistryOptions, SandboxRegistry } from './registry.ts';
+import { mountSandboxRoutes } from './sandbox-routes.ts';
+import type { SseOptions } from './sse.ts';
+import { mountTakeoverRoutes } from './takeover-routes.ts';
+
+export interface BuildApiOptions extends RegistryOptions {
+  runner: Runner;
+  /** The bearer token for /v1/*. Default: none, and /v1/* is open (loopback only; `serve` enforces it). */
+  token?: string;
+  /** Caps `limits.timeoutMs` and is the default when a request gives none. Default: no cap (1 h default). */
+  maxRunTimeMs?: number;
+  /** Largest request body. Default 1 MiB. */
+  bodyLimitBytes?: number;
+  /** Where requests are logged (path only, never bodies). Default: no logs. */
+  logger?: Logger;
+  /** The takeover routes; absent, they answer 404. */
+  takeover?: TakeoverHttpOptions;
+  journal?: JournalLimits;
+  sse?: SseOptions;
+}
+
+const VERSION = '0.1.0';
+
+/**
+ * The API, ready but not listening. `app.close()` refuses new sandboxes, destroys the ones this API
+ * created, and closes the server; closing the runner stays with whoever started it.
+ */
+export async function buildApi(options: BuildApiOptions): Promise<FastifyInstance> {
+  const bodyLimit = options.bodyLimitBytes ?? 1024 * 1024;
+  const app: FastifyInstance = Fastify({
+    bodyLimit,
+    // Request lines are logged below, path only: takeover tokens travel in query strings.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: false,
+    // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default type parameters.
+    loggerInstance: options.logger?.child({ component: 'api' }) as FastifyBaseLogger | undefined,
+  });
+  // JSON only: fastify's default text/plain parser would let a string through to validation.
+  app.removeContentTypeParser('text/plain');
+  const registry = new SandboxRegistry(options);
+  const metrics = createMetrics(() => registry.countByState());
+  let closing = false;
+
+  const check = options.token ? bearerCheck(options.token) : undefined;
+  app.addHook('onRequest', async (request) => {
+    if (check && needsBearer(pathOf(request.url))) check(request.headers.authorization);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        path: pathOf(request.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
+  app.setErrorHandler(async (error, request, reply) => {
+    const e = toApiError(error, bodyLimit);
+    metrics.apiError(e.code);
+    if (e.status >= 500) request.log.error({ err: e, path: pathOf(request.url) }, 'request failed');
+    if (e.code === 'E_TOO_MANY_SANDBOXES') void reply.header('Retry-After', String(registry.retryAfter));
+    if (e.code === 'E_UNAUTHORIZED') void reply.header('WWW-Authenticate', 'Bearer');
+    return reply.code(e.status).send({ error: e.toJSON() });
+  });
+  app.setNotFoundHandler(async (request, reply) => {
+    metrics.apiError('E_ROUTE_NOT_FOUND');
+    const message = `No route ${request.method} ${pathOf(request.url)}. See GET /openapi.json for the routes.`;
+    return reply.code(404).send({ error: { code: 'E_ROUTE_NOT_FOUND', message } });
+  });
+
+  const openapi = buildOpenApi(VERSION);
+  app.get('/healthz', async () => ({ ok: true, closing, live: registry.liveCount }));
+  app.get('/openapi.json', async () => openapi);
+  app.get('/metrics', async (_request, reply) => {
+    void reply.header('Content-Type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  mountSandboxRoutes(app, {
+    runner: options.runner,
+    registry,
+    metrics,
+    maxRunTimeMs: options.maxRunTimeMs,
+    journal: options.journal,
+    sse: options.sse,
+    closing: () => closing,
+  });
+  const takeover = options.takeover;
+  mountTakeoverRoutes(
+    app,
+    takeover &&
+      createTakeoverHandlers({
+        ...takeover,
+        ...(takeover.log || !options.logger ? {} : { log: options.logger.child({ component: 'takeover' }) }),
+      }),
+  );
+  // app.close() first refuses new sandboxes, then destroys the live ones (waiting for starts
+  // under way), so their event streams end with `exit` before the server stops.
+  app.addHook('preClose', async () => {
+    closing = true;
+    await Promise.allSettled(registry.live().map((record) => record.destroy()));
+  });
+  await app.ready();
+  return app;
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}

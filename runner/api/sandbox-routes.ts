@@ -1,0 +1,108 @@
+/** The /v1/sandboxes routes of DESIGN §4. */
+import type { FastifyInstance } from 'fastify';
+import { GrexalError, type Problem, ValidationError } from '../errors.ts';
+import { DEFAULT_TIMEOUT_MS, type LimitsInput, type Runner } from '../sandbox/index.ts';
+import { parseOrThrow } from '../validation.ts';
+import type { JournalLimits } from './journal.ts';
+import type { ApiMetrics } from './metrics.ts';
+import type { CreatedSandbox, SandboxView } from './protocol.ts';
+import type { SandboxRegistry } from './registry.ts';
+import { SandboxRecord } from './sandbox-record.ts';
+import { createSandboxBodySchema } from './schemas.ts';
+import { parseLastEventId, type SseOptions, streamJournal } from './sse.ts';
+
+export interface SandboxRoutesContext {
+  runner: Runner;
+  registry: SandboxRegistry;
+  metrics: ApiMetrics;
+  maxRunTimeMs?: number;
+  journal?: JournalLimits;
+  sse?: SseOptions;
+  /** True once shutdown began: creations are refused. */
+  closing(): boolean;
+}
+
+export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesContext): void {
+  const lookup = (id: string): SandboxRecord => {
+    const record = ctx.registry.get(id);
+    if (record) return record;
+    throw new GrexalError(
+      'E_SANDBOX_NOT_FOUND',
+      `No sandbox ${JSON.stringify(id.slice(0, 80))} on this runner. Use the id that POST /v1/sandboxes returned; ended sandboxes are forgotten after a while.`,
+    );
+  };
+
+  app.post('/v1/sandboxes', async (request, reply) => {
+    if (ctx.closing())
+      throw new GrexalError(
+        'E_RUNNER_CLOSING',
+        'The runner is shutting down. Send the request to another runner.',
+      );
+    const body = parseOrThrow(createSandboxBodySchema, request.body, 'sandbox request');
+    const limits = capRunTime(body.limits, ctx.maxRunTimeMs);
+    const release = ctx.registry.reserve();
+    try {
+      await requireImage(ctx.runner, body.image);
+      // The raw manifest and credentials: runner/inject validates and parses them itself.
+      const { metadata: _metadata, ...raw } = request.body as Record<string, unknown>;
+      const sandbox = await ctx.runner.create({ ...raw, ...(limits ? { limits } : {}) });
+      const record = new SandboxRecord(sandbox, body.metadata ?? {}, ctx.metrics, ctx.journal);
+      ctx.registry.add(record);
+      void record.start();
+      request.log.info({ sandboxId: sandbox.id, image: body.image }, 'sandbox created');
+      const created: CreatedSandbox = { id: sandbox.id, state: record.state };
+      return reply.code(201).send(created);
+    } finally {
+      release();
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/sandboxes/:id', async (request): Promise<SandboxView> => {
+    return lookup(request.params.id).view();
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { lastEventId?: string } }>(
+    '/v1/sandboxes/:id/events',
+    async (request, reply) => {
+      const record = lookup(request.params.id);
+      // EventSource sends Last-Event-ID on reconnects; `?lastEventId=` serves clients that cannot set headers.
+      const lastEventId =
+        parseLastEventId(request.headers['last-event-id']) ?? parseLastEventId(request.query.lastEventId);
+      reply.hijack();
+      await streamJournal(reply.raw, record.journal, lastEventId, ctx.sse);
+      request.log.info({ sandboxId: record.id, lastEventId }, 'event stream closed');
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>('/v1/sandboxes/:id', async (request, reply) => {
+    const record = lookup(request.params.id);
+    await record.destroy();
+    return reply.code(204).send();
+  });
+}
+
+/** A request may ask for less run time than the runner allows, never more. */
+function capRunTime(
+  limits: LimitsInput | undefined,
+  maxRunTimeMs: number | undefined,
+): LimitsInput | undefined {
+  if (maxRunTimeMs === undefined) return limits;
+  const asked = limits?.timeoutMs;
+  if (asked === undefined) return { ...limits, timeoutMs: Math.min(DEFAULT_TIMEOUT_MS, maxRunTimeMs) };
+  if (asked <= maxRunTimeMs) return limits;
+  const problem: Problem = {
+    code: 'E_LIMIT_INVALID',
+    path: 'limits.timeoutMs',
+    message: `${asked} ms is over this runner's maximum run time of ${maxRunTimeMs} ms.`,
+    fix: `Give at most ${maxRunTimeMs}, or leave it out to get the maximum.`,
+  };
+  throw new ValidationError([problem], 'sandbox request');
+}
+
+async function requireImage(runner: Runner, image: string): Promise<void> {
+  if (await runner.runtime.image(image)) return;
+  throw new GrexalError(
+    'E_IMAGE_NOT_FOUND',
+    `Image '${image}' is not in the engine. Run \`grexal images build\` (or build/pull '${image}') on the runner's machine.`,
+  );
+}

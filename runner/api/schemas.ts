@@ -1,0 +1,81 @@
+/**
+ * The zod schemas of the API: the request body is validated with them, and /openapi.json is
+ * generated from them. The sandbox options and the manifest come from their own modules, so the
+ * API accepts exactly what the library accepts.
+ */
+import { z } from 'zod';
+import { credentialsSchema, manifestSchema } from '../inject/index.ts';
+import { sandboxOptionsSchema } from '../sandbox/index.ts';
+
+const METADATA_MAX_KEYS = 32;
+
+/** Free-form labels for the caller's own bookkeeping (user id, job id, …); never interpreted. */
+export const metadataSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z0-9_.:/-]{1,64}$/, 'Keys are 1-64 of A-Z a-z 0-9 _ . : / -.'),
+    z.string().max(1024),
+  )
+  .refine((value) => Object.keys(value).length <= METADATA_MAX_KEYS, {
+    message: `More than ${METADATA_MAX_KEYS} metadata keys.`,
+    params: { code: 'E_FIELD_INVALID', fix: `Send at most ${METADATA_MAX_KEYS} keys.` },
+  });
+
+/**
+ * `POST /v1/sandboxes`. Credentials are checked against the manifest by runner/inject after this
+ * shape check (their problems come in a second answer, with `credentials.<id>` paths).
+ */
+export const createSandboxBodySchema = sandboxOptionsSchema
+  .extend({
+    /** `{ connections: [...] }` as in grexal.json. */
+    manifest: manifestSchema.optional(),
+    /** Keyed by connection id; see DESIGN §4 for each mode's shape. */
+    credentials: z.record(z.string(), z.unknown()).optional(),
+    metadata: metadataSchema.optional(),
+  })
+  .strict();
+
+export type CreateSandboxBody = z.input<typeof createSandboxBodySchema>;
+
+/** The documented (not the validating) shape of `credentials`, for /openapi.json. */
+export const documentedCreateSandboxBodySchema = createSandboxBodySchema.extend({
+  credentials: credentialsSchema.optional(),
+});
+
+const state = z.enum(['starting', 'running', 'awaiting_takeover', 'exited', 'failed']);
+const exitReason = z.enum(['exited', 'timeout', 'destroyed', 'oom', 'failed']);
+
+export const openTakeoverSchema = z.object({
+  id: z.string(),
+  url: z.string().describe('The link for the user; it carries the takeover token.'),
+  expiresAt: z.string(),
+  reason: z.string().optional(),
+  connectionId: z.string().optional(),
+  label: z.string().optional(),
+});
+
+export const sandboxViewSchema = z.object({
+  id: z.string(),
+  state,
+  image: z.string(),
+  createdAt: z.string(),
+  endedAt: z.string().optional(),
+  exitCode: z.number().int().nullable(),
+  exitReason: exitReason.nullable(),
+  takeover: openTakeoverSchema.nullable(),
+  metadata: z.record(z.string(), z.string()),
+});
+
+export const createdSandboxSchema = z.object({ id: z.string(), state });
+
+export const errorEnvelopeSchema = z.object({
+  error: z.object({
+    code: z.string().describe('A stable code from docs/errors.md.'),
+    message: z.string(),
+    details: z
+      .array(
+        z.object({ code: z.string(), path: z.string(), message: z.string(), fix: z.string().optional() }),
+      )
+      .optional()
+      .describe('For E_VALIDATION and E_MISSING_CREDENTIALS: every problem found.'),
+  }),
+});

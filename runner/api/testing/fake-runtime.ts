@@ -1,0 +1,123 @@
+/**
+ * A container runtime without containers, for the API's unit tests: each "container" prints what
+ * the test says, then runs until the test ends it or it is stopped. The real Runner and Sandbox run
+ * on top (host directory, ctx socket, events), so only the engine is fake.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import pino from 'pino';
+import type {
+  ContainerHandle,
+  ContainerRuntime,
+  ContainerSpec,
+  ExitStatus,
+  ImageInfo,
+} from '../../runtime/index.ts';
+import { Runner } from '../../sandbox/index.ts';
+
+export class FakeContainer implements ContainerHandle {
+  readonly id: string;
+  readonly stdout = new PassThrough();
+  readonly stderr = new PassThrough();
+  started = false;
+  removed = false;
+  private finish!: (status: ExitStatus) => void;
+  private readonly exit = new Promise<ExitStatus>((resolve) => {
+    this.finish = resolve;
+  });
+
+  constructor(readonly spec: ContainerSpec) {
+    this.id = `fake-${spec.sandboxId}`;
+  }
+
+  get sandboxId(): string {
+    return this.spec.sandboxId;
+  }
+
+  async attach() {
+    return { stdout: this.stdout, stderr: this.stderr };
+  }
+
+  async start(): Promise<void> {
+    this.started = true;
+  }
+
+  /** The agent ends by itself. */
+  end(exitCode: number): void {
+    this.stdout.end();
+    this.stderr.end();
+    this.finish({ exitCode });
+  }
+
+  wait(): Promise<ExitStatus> {
+    return this.exit;
+  }
+
+  async stop(): Promise<void> {
+    this.end(143);
+  }
+
+  async remove(): Promise<void> {
+    this.removed = true;
+    this.end(137);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.remove();
+  }
+}
+
+export class FakeRuntime implements ContainerRuntime {
+  readonly instanceId = 'fake-host/1-1';
+  readonly containers: FakeContainer[] = [];
+  images = new Set(['grexal/agent']);
+  /** Called once each container starts; the test drives it from there. */
+  onStart: (container: FakeContainer) => void = () => {};
+
+  info(): never {
+    throw new Error('unused');
+  }
+  async image(tag: string): Promise<ImageInfo | undefined> {
+    return this.images.has(tag) ? { tag, id: `sha256:${tag}`, labels: {}, sizeBytes: 1 } : undefined;
+  }
+  buildImage(): never {
+    throw new Error('unused');
+  }
+  importImage(): never {
+    throw new Error('unused');
+  }
+  async createContainer(spec: ContainerSpec): Promise<ContainerHandle> {
+    const container = new FakeContainer(spec);
+    this.containers.push(container);
+    const start = container.start.bind(container);
+    container.start = async () => {
+      await start();
+      queueMicrotask(() => this.onStart(container));
+    };
+    return container;
+  }
+  async reapLeftovers(): Promise<string[]> {
+    return [];
+  }
+}
+
+/** A real Runner over a FakeRuntime in a temporary state directory; `dispose` removes it all. */
+export async function fakeRunner(): Promise<{
+  runner: Runner;
+  runtime: FakeRuntime;
+  dispose(): Promise<void>;
+}> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'grexal-api-test-'));
+  const runtime = new FakeRuntime();
+  const runner = await Runner.start({ runtime, stateDir, logger: pino({ level: 'silent' }) });
+  return {
+    runner,
+    runtime,
+    async dispose() {
+      await runner.close();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,124 @@
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { serve } from '../api/index.ts';
+import { type Problem, ValidationError } from '../errors.ts';
+import { parseDurationMs, Runner } from '../sandbox/index.ts';
+import { type Command, progress } from './command.ts';
+
+const USAGE = `Usage: grexal serve [options]
+
+Serves the orchestrator's HTTP API (docs/api.md): sandboxes over REST, their events as
+Server-Sent Events, takeover pages and streams, /healthz, /metrics and /openapi.json.
+SIGTERM or Ctrl-C refuses new sandboxes, destroys every sandbox and exits 0.
+
+Options:
+  --host HOST              address to listen on (default 127.0.0.1); anything but loopback
+                           needs GREXAL_RUNNER_TOKEN
+  --port N                 port (default 8787; 0 picks a free one)
+  --max-sandboxes N        live sandboxes at once; more get 429 with Retry-After (default 50)
+  --max-run-time DURATION  the longest a sandbox may run, e.g. 30m, 2h; also the default when a
+                           request gives no limits.timeoutMs (default 1h)
+  --public-url URL         the origin users reach this runner at, for takeover links
+                           (default http://HOST:PORT)
+  -h, --help               show this help
+
+Environment:
+  GREXAL_RUNNER_TOKEN      bearer token required on /v1/* (compared in constant time)
+  GREXAL_LOG_LEVEL         log level of the JSON logs on stderr (default info)
+  GREXAL_STATE_DIR         where per-sandbox directories live
+  DOCKER_HOST              the engine (default /var/run/docker.sock)
+
+Example:
+  GREXAL_RUNNER_TOKEN=$(openssl rand -hex 32) grexal serve --port 8787
+  curl -H "Authorization: Bearer $GREXAL_RUNNER_TOKEN" -H 'Content-Type: application/json' \\
+    -d '{"image":"grexal/agent","command":["echo","hi"]}' http://127.0.0.1:8787/v1/sandboxes
+`;
+
+interface ServeFlags {
+  port: number;
+  maxSandboxes?: number;
+  maxRunTimeMs?: number;
+}
+
+/** Every bad flag at once, before anything starts. */
+function parseFlags(values: {
+  port?: string;
+  'max-sandboxes'?: string;
+  'max-run-time'?: string;
+}): ServeFlags {
+  const problems: Problem[] = [];
+  const integer = (flag: string, text: string | undefined, min: number, max: number): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (Number.isInteger(n) && n >= min && n <= max && text.trim() !== '') return n;
+    problems.push({
+      code: 'E_FIELD_INVALID',
+      path: `--${flag}`,
+      message: `'${text}' is not a whole number in ${min}..${max}.`,
+      fix: `Give e.g. ${flag === 'port' ? '8787' : '50'}.`,
+    });
+    return undefined;
+  };
+  const port = integer('port', values.port, 0, 65_535) ?? 8787;
+  const maxSandboxes = integer('max-sandboxes', values['max-sandboxes'], 1, 10_000);
+  let maxRunTimeMs: number | undefined;
+  const runTime = values['max-run-time'];
+  if (runTime !== undefined) {
+    maxRunTimeMs = parseDurationMs(runTime);
+    if (maxRunTimeMs === undefined || maxRunTimeMs < 1_000) {
+      problems.push({
+        code: 'E_LIMIT_INVALID',
+        path: '--max-run-time',
+        message: `'${runTime}' is not a duration of at least 1s.`,
+        fix: 'Give e.g. 30m or 2h.',
+      });
+    }
+  }
+  if (problems.length > 0) throw new ValidationError(problems, 'options');
+  return { port, maxSandboxes, maxRunTimeMs };
+}
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: "serve the orchestrator's HTTP API",
+  usage: USAGE,
+  async run(args, io) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string' },
+        'max-sandboxes': { type: 'string' },
+        'max-run-time': { type: 'string' },
+        'public-url': { type: 'string' },
+      },
+    });
+    const flags = parseFlags(values);
+    const token = process.env['GREXAL_RUNNER_TOKEN'] || undefined;
+    const logger = pino({ level: process.env['GREXAL_LOG_LEVEL'] ?? 'info' }, pino.destination(2));
+    const runner = await Runner.start({ logger, signal: io.signal });
+    let server: Awaited<ReturnType<typeof serve>>;
+    try {
+      server = await serve({
+        runner,
+        logger,
+        token,
+        host: values.host,
+        port: flags.port,
+        publicUrl: values['public-url'],
+        ...(flags.maxSandboxes === undefined ? {} : { maxSandboxes: flags.maxSandboxes }),
+        ...(flags.maxRunTimeMs === undefined ? {} : { maxRunTimeMs: flags.maxRunTimeMs }),
+      });
+    } catch (error) {
+      await runner.close();
+      throw error;
+    }
+    progress(io, `serving on ${server.url}${token ? '' : ' (no token: loopback only)'}`);
+    if (!io.signal.aborted)
+      await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
+    progress(io, 'shutting down: destroying every sandbox');
+    await server.close();
+    progress(io, 'stopped');
+    return 0;
+  },
+};
