@@ -13,6 +13,15 @@ export {
   type ServeOptions,
   serve,
 } from './api/index.ts';
+export {
+  type EventsOptions,
+  isRunnerApiError,
+  RunnerApiError,
+  RunnerClient,
+  type RunnerClientOptions,
+  type StreamEvent,
+  type TakeoverSnapshot,
+} from './client/index.ts';
 export { ERROR_CODES, type ErrorCode, GrexalError, type Problem, ValidationError } from './errors.ts';
 export type { ContainerRuntime, EngineInfo, SandboxLimits } from './runtime/index.ts';
 export { DockerRuntime } from './runtime/index.ts';

@@ -94,7 +94,8 @@ export class FakeRuntime implements ContainerRuntime {
     const start = container.start.bind(container);
     container.start = async () => {
       await start();
-      queueMicrotask(() => this.onStart(container));
+      // After the sandbox has seen start() return, as with a real engine (the agent needs a moment).
+      setImmediate(() => this.onStart(container));
     };
     return container;
   }
