@@ -15,7 +15,9 @@ import { createInterface } from 'node:readline';
 function agentSource(bundle: string, calls: number, concurrency: number, expected: string): string {
   return `import { ctx } from ${JSON.stringify(bundle)};
 import { createInterface } from 'node:readline';
-const check = (r) => { if (JSON.stringify(r) !== ${JSON.stringify(expected)}) throw new Error('unexpected answer'); };
+const expected = ${expected};
+// Cheap enough to run on every call without slowing the others sharing the CPU.
+const check = (r) => { if (r.mode !== expected.mode || r.fields.api_key !== expected.fields.api_key) throw new Error('unexpected answer'); };
 for (let i = 0; i < 50; i++) check(await ctx.connect('openai'));
 console.log('ready');
 const lines = createInterface({ input: process.stdin });
