@@ -71,12 +71,11 @@ export function bridge(options: BridgeOptions): Bridge {
     resolveClosed({ code, reason });
   };
 
-  socket.on('data', (chunk: Buffer) => {
-    ws.send(chunk, SEND_OPTIONS);
-    if (!vncPaused && ws.bufferedAmount > highWaterMark) {
-      vncPaused = true;
-      socket.pause();
-    }
+  vnc.onData((chunk, release) => {
+    ws.send(chunk, SEND_OPTIONS, release);
+    if (ws.bufferedAmount <= highWaterMark) return true;
+    vncPaused = true;
+    return false;
   });
   transport.on('drain', () => {
     if (vncPaused && !ended) {

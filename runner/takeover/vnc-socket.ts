@@ -11,10 +11,50 @@ import { createConnection, type Socket } from 'node:net';
 import { GrexalError } from '../errors.ts';
 
 export interface VncConnection {
+  /** Paused after the greeting; reads go to the reader set with `onData`, not to 'data' events. */
   socket: Socket;
   /** The server's 12-byte ProtocolVersion and anything that came with it, for the viewer. */
   greeting: Buffer;
+  /** Sets who gets what the server sends. */
+  onData(reader: VncReader): void;
 }
+
+/**
+ * What gets the VNC server's bytes. `release`, when given, hands the chunk's memory back for
+ * reuse: call it once the chunk is written out (a WebSocket send callback) and not before.
+ * Return false to pause the socket (`socket.resume()` to go on).
+ */
+export type VncReader = (chunk: Buffer, release: (() => void) | undefined) => boolean;
+
+/**
+ * Buffers for reading the VNC socket. Node reads a socket 64 KiB at a time into a fresh buffer:
+ * a framebuffer update is megabytes, so that is dozens of WebSocket messages per frame, and the
+ * garbage collector ends up costing more than the copying. Here one read takes everything the
+ * kernel holds for the socket (about 200 KiB by default) into a pooled buffer; a large read is
+ * handed on as it is and its buffer comes back to the pool once written; a small one is copied
+ * out and the buffer read into again.
+ */
+class ReadBuffers {
+  private readonly free: Buffer[] = [];
+  private current: Buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+
+  next(): Buffer {
+    return this.current;
+  }
+
+  deliver(n: number, buf: Buffer, reader: VncReader): boolean {
+    if (n < COPY_BELOW_BYTES) return reader(Buffer.from(buf.subarray(0, n)), undefined);
+    this.current = this.free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    return reader(buf.subarray(0, n), () => {
+      if (this.free.length < MAX_FREE_BUFFERS) this.free.push(buf);
+    });
+  }
+}
+
+const READ_BUFFER_BYTES = 256 * 1024;
+const COPY_BELOW_BYTES = 32 * 1024;
+/** Enough for the bridge's default 8 MiB of send buffer; more are let go. */
+const MAX_FREE_BUFFERS = 40;
 
 export interface ConnectVncOptions {
   signal?: AbortSignal;
@@ -31,17 +71,25 @@ export async function connectVnc(path: string, options: ConnectVncOptions = {}):
     ...(options.signal ? [options.signal] : []),
   ]);
   if (signal.aborted) throw new GrexalError('E_ABORTED', 'Connecting to the desktop was cancelled.');
-  const socket = createConnection({ path });
+  let reader: VncReader = () => true;
+  const reads = new ReadBuffers();
+  const socket = createConnection({
+    path,
+    onread: { buffer: () => reads.next(), callback: (n, buf) => reads.deliver(n, buf as Buffer, reader) },
+  });
+  const onData = (next: VncReader): void => {
+    reader = next;
+  };
   // Errors after the greeting are the bridge's business (it watches 'close'); until it attaches,
   // an 'error' with no listener would crash the runner.
   socket.on('error', () => {});
   try {
-    const greeting = await readGreeting(socket, signal);
+    const greeting = await readGreeting(socket, onData, signal);
     const after = await statSocket(path);
     if (after.ino !== before.ino || after.dev !== before.dev) {
       throw unavailable('was replaced while connecting');
     }
-    return { socket, greeting };
+    return { socket, greeting, onData };
   } catch (error) {
     socket.destroy();
     throw error;
@@ -62,13 +110,17 @@ async function statSocket(path: string): Promise<{ ino: number; dev: number }> {
   return { ino: stats.ino, dev: stats.dev };
 }
 
-/** Resolves once 12 bytes of a valid RFB greeting arrived; leaves the socket paused. */
-function readGreeting(socket: Socket, signal: AbortSignal): Promise<Buffer> {
+/** Resolves once 12 bytes of a valid RFB greeting arrived; leaves the socket paused (the reader returns false). */
+function readGreeting(
+  socket: Socket,
+  onData: (reader: VncReader) => void,
+  signal: AbortSignal,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const cleanup = (): void => {
-      socket.off('data', onData);
+      onData(() => false);
       socket.off('error', onError);
       socket.off('close', onClose);
       signal.removeEventListener('abort', onAbort);
@@ -77,11 +129,10 @@ function readGreeting(socket: Socket, signal: AbortSignal): Promise<Buffer> {
       cleanup();
       reject(error);
     };
-    const onData = (chunk: Buffer): void => {
+    const onChunk = (chunk: Buffer): boolean => {
       chunks.push(chunk);
       size += chunk.length;
-      if (size < 12) return;
-      socket.pause();
+      if (size < 12) return true;
       cleanup();
       const greeting = chunks.length === 1 ? chunk : Buffer.concat(chunks, size);
       const version = greeting.toString('latin1', 0, 12);
@@ -90,6 +141,7 @@ function readGreeting(socket: Socket, signal: AbortSignal): Promise<Buffer> {
       } else {
         resolve(greeting);
       }
+      return false;
     };
     const onError = (error: Error): void => fail(unavailable(`refused the connection (${error.message})`));
     const onClose = (): void => fail(unavailable('closed before greeting'));
@@ -99,7 +151,7 @@ function readGreeting(socket: Socket, signal: AbortSignal): Promise<Buffer> {
           ? unavailable('did not greet in time')
           : new GrexalError('E_ABORTED', 'Connecting to the desktop was cancelled.'),
       );
-    socket.on('data', onData);
+    onData(onChunk);
     socket.on('error', onError);
     socket.on('close', onClose);
     signal.addEventListener('abort', onAbort, { once: true });
