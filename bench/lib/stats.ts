@@ -30,7 +30,15 @@ export async function alternate(
   const bs: number[] = [];
   for (let i = 0; i < pairs; i++) {
     // Swap the order every other round: neither side always runs right after the other.
-    const [x, y] = i % 2 === 0 ? [await a(), await b()] : (([by, ax]) => [ax, by])([await b(), await a()]);
+    let x: number;
+    let y: number;
+    if (i % 2 === 0) {
+      x = await a();
+      y = await b();
+    } else {
+      y = await b();
+      x = await a();
+    }
     as.push(x);
     bs.push(y);
     onPair?.(i, x, y);

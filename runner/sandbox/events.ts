@@ -1,4 +1,6 @@
 /** What a sandbox reports while it lives. Every string in an event is masked before it leaves. */
+import type { InjectEvent } from '../inject/index.ts';
+import type { TakeoverEvent } from '../takeover/index.ts';
 
 export type SandboxState = 'starting' | 'running' | 'awaiting_takeover' | 'exited' | 'failed';
 
@@ -14,8 +16,8 @@ export type SandboxEvent =
   | { type: 'log'; stream: 'stdout' | 'stderr'; text: string }
   | { type: 'exit'; exitCode: number; reason: ExitReason }
   | { type: 'error'; code: string; message: string }
-  // Credential and takeover events come from runner/inject and runner/takeover with their own fields.
-  | { type: `connect` | `connection.${string}` | `takeover.${string}`; [field: string]: unknown };
+  | InjectEvent
+  | TakeoverEvent;
 
 export type EventListener = (event: SandboxEvent & { at: number }) => void;
 

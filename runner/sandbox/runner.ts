@@ -4,8 +4,10 @@
  * sandbox (runner/inject and runner/takeover never meet otherwise).
  */
 import pino, { type Logger } from 'pino';
-import { GrexalError } from '../errors.ts';
+import { TAKEOVER_DEFAULT_TIMEOUT_MS } from '../../sandbox-agent/protocol.ts';
+import { type CredentialProvider, prepareInjection } from '../inject/index.ts';
 import { type ContainerRuntime, DockerRuntime } from '../runtime/index.ts';
+import { TakeoverBroker } from '../takeover/index.ts';
 import { EventBus } from './events.ts';
 import { defaultStateDir, newSandboxId, reapDeadInstanceDirs } from './host-dir.ts';
 import { resolveSandboxOptions } from './options.ts';
@@ -19,29 +21,31 @@ export interface RunnerOptions {
   stateDir?: string;
   /** Default: pino at `GREXAL_LOG_LEVEL` (warn), to stderr. */
   logger?: Logger;
-  takeovers?: SandboxTakeovers;
-  /**
-   * Turns a request's manifest and credentials into what the sandbox injects; validation errors
-   * are thrown from here, before anything exists.
-   */
-  prepareCredentials?: (input: CredentialsInput, events: EventBus) => Promise<SandboxCredentials | undefined>;
+  /** Refreshes OAuth tokens near expiry. Default: none (an expired token answers `broken`). */
+  credentialProvider?: CredentialProvider;
+  /** Refresh an OAuth token that expires within this many ms. Default 60 000. */
+  refreshWindowMs?: number;
+  /** Origin of the server that serves takeover pages; set later by whoever serves them. */
+  takeoverBaseUrl?: string;
   signal?: AbortSignal;
 }
 
-export interface CredentialsInput {
+export interface CreateSandboxInput {
+  /** `{ connections: [...] }` as in grexal.json. */
   manifest?: unknown;
+  /** The user's credentials, keyed by connection id. */
   credentials?: unknown;
-}
-
-export interface CreateSandboxInput extends CredentialsInput {
   /** Everything of `sandboxOptionsSchema`: image, command, env, desktop, limits, runtime. */
   [option: string]: unknown;
 }
 
 export class Runner implements AsyncDisposable {
   private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly buses = new Map<string, EventBus>();
   /** Leftovers of dead runners, removed in the background from start. */
   readonly reaped: Promise<string[]>;
+  /** Every takeover of this runner's sandboxes; whoever serves the pages mounts its handlers. */
+  readonly takeovers: TakeoverBroker;
 
   private constructor(
     readonly runtime: ContainerRuntime,
@@ -49,6 +53,11 @@ export class Runner implements AsyncDisposable {
     readonly logger: Logger,
     private readonly options: RunnerOptions,
   ) {
+    this.takeovers = new TakeoverBroker({
+      baseUrl: options.takeoverBaseUrl,
+      onEvent: (event) => this.buses.get(event.sandboxId)?.emit(event),
+      log: logger.child({ component: 'takeover' }),
+    });
     this.reaped = this.reapLeftovers();
   }
 
@@ -83,7 +92,13 @@ export class Runner implements AsyncDisposable {
     const credentials =
       manifest === undefined && given === undefined
         ? undefined
-        : await this.requireCredentialSupport()({ manifest, credentials: given }, events);
+        : await prepareInjection({
+            manifest,
+            credentials: given,
+            provider: this.options.credentialProvider,
+            refreshWindowMs: this.options.refreshWindowMs,
+            onEvent: (event) => events.emit(event),
+          });
     const sandbox = new Sandbox(
       id,
       options,
@@ -92,19 +107,32 @@ export class Runner implements AsyncDisposable {
         stateDir: this.stateDir,
         logger: this.logger.child({ sandboxId: id }),
         credentials,
-        takeovers: this.options.takeovers,
+        takeovers: this.sandboxTakeovers(),
       },
       events,
     );
     this.sandboxes.set(id, sandbox);
-    void sandbox.exited.then(() => this.sandboxes.delete(id));
+    this.buses.set(id, events);
+    void sandbox.exited.then(() => {
+      this.sandboxes.delete(id);
+      this.buses.delete(id);
+    });
     return sandbox;
   }
 
-  private requireCredentialSupport(): NonNullable<RunnerOptions['prepareCredentials']> {
-    const prepare = this.options.prepareCredentials;
-    if (!prepare) throw new GrexalError('E_INTERNAL', 'This runner was started without credential support.');
-    return prepare;
+  private sandboxTakeovers(): SandboxTakeovers {
+    return {
+      request: async (request) => {
+        const { done } = this.takeovers.request({
+          ...request,
+          timeoutMs: request.timeoutMs ?? TAKEOVER_DEFAULT_TIMEOUT_MS,
+        });
+        await done;
+      },
+      cancelAllFor: (sandboxId) => {
+        this.takeovers.cancelAllFor(sandboxId);
+      },
+    };
   }
 
   get(id: string): Sandbox | undefined {
