@@ -80,10 +80,20 @@ function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
+/** The last lines of a log, where dockerd and apt say why they failed. */
+function logTail(path: string, lines = 3): string {
+  try {
+    const tail = readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines);
+    return tail.length > 0 ? ` Last lines of the log:\n  ${tail.join('\n  ')}\n` : '';
+  } catch {
+    return '';
+  }
+}
+
 function installFailed(what: string, log: string, cause?: unknown): GrexalError {
   return new GrexalError(
     'E_ENGINE_INSTALL_FAILED',
-    `${what}. See ${log} for the full output; fix the cause and run \`grexal doctor --fix\` again.`,
+    `${what}.${logTail(log)} See ${log} for the full output; fix the cause and run \`grexal doctor --fix\` again.`,
     { cause, details: { log } },
   );
 }
