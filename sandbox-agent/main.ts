@@ -1,14 +1,21 @@
 /** Entry of the in-sandbox supervisor (bundled to /opt/grexal/sandbox-agent.mjs, Node 18). */
 import { CtxLink } from './ctx-link.ts';
+import { writeFilesFromTar } from './files.ts';
 import type { BootstrapResult } from './protocol.ts';
-import { CTX_SOCKET_PATH } from './wire.ts';
 import { superviseAgent } from './supervisor.ts';
+import { CTX_SOCKET_PATH } from './wire.ts';
 
-/** Exit codes of the supervisor's own failures, distinct from an agent's usual ones. */
+/** Exit code of the supervisor's own failures, distinct from an agent's usual ones. */
 const EXIT_BOOTSTRAP_FAILED = 125;
 
 function log(line: string): void {
   process.stderr.write(`grexal: ${line}\n`);
+}
+
+/** Everything the agent needs in place before it starts: its credential files first. */
+async function prepare(bootstrap: BootstrapResult): Promise<Record<string, string>> {
+  if (bootstrap.filesTar) await writeFilesFromTar(Buffer.from(bootstrap.filesTar, 'base64'));
+  return {};
 }
 
 async function run(): Promise<number> {
@@ -21,19 +28,26 @@ async function run(): Promise<number> {
     // The runner validated all of it with protocol.ts; zod stays out of this bundle to start fast.
     bootstrap = (await link.call('bootstrap', { argv: process.argv.slice(2) })) as BootstrapResult;
   } catch (error) {
-    log(`cannot reach the runner at ${socketPath}: ${(error as Error).message}`);
+    log(`cannot bootstrap from the runner at ${socketPath}: ${(error as Error).message}`);
     return EXIT_BOOTSTRAP_FAILED;
   }
-  const exit = await superviseAgent(bootstrap, {
-    log,
-    onStarted: (info) => {
-      link.call('started', info).then(
-        () => link.close(),
-        () => link.close(),
-      );
-    },
-  });
-  return exit.code;
+  try {
+    const exit = await superviseAgent(bootstrap, {
+      log,
+      prepare,
+      onStarted: (info) => {
+        link.call('started', info).then(
+          () => link.close(),
+          () => link.close(),
+        );
+      },
+    });
+    return exit.code;
+  } catch (error) {
+    log(`the agent was not started: ${(error as Error).message}`);
+    link.close();
+    return EXIT_BOOTSTRAP_FAILED;
+  }
 }
 
 // Exit at once: the agent is gone, and nothing else here may hold the sandbox open.

@@ -1,7 +1,10 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GrexalError } from '../errors.ts';
-import { Runner, type Sandbox } from '../sandbox/index.ts';
+import { type CreateSandboxInput, Runner, type Sandbox } from '../sandbox/index.ts';
+import { startTakeoverServer, type TakeoverServer } from '../takeover/index.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
 import { LIMIT_FLAGS, LIMIT_FLAGS_USAGE, parseLimitFlags } from './limit-flags.ts';
 
@@ -12,7 +15,10 @@ Ctrl-C or the timeout destroys the sandbox; nothing is left behind either way.
 
 Options:
   --image IMG        sandbox image (default grexal/agent; grexal/desktop with --desktop)
+  --manifest FILE    grexal.json declaring the agent's connections
+  --connections FILE the credentials for them (default: .grexal/connections.json beside the manifest)
   --desktop          run a desktop (Xvfb, Chromium, x11vnc) for browser logins
+  --takeover-port N  serve takeover pages on 127.0.0.1:N (default: any free port)
 ${LIMIT_FLAGS_USAGE}
   --runtime NAME     OCI runtime registered with the engine, e.g. runsc (gVisor)
   -h, --help         show this help
@@ -37,7 +43,10 @@ export const runCommand: Command = {
       allowPositionals: true,
       options: {
         image: { type: 'string' },
+        manifest: { type: 'string' },
+        connections: { type: 'string' },
         desktop: { type: 'boolean', default: false },
+        'takeover-port': { type: 'string' },
         runtime: { type: 'string' },
         ...LIMIT_FLAGS,
       },
@@ -47,21 +56,52 @@ export const runCommand: Command = {
       return 2;
     }
     const limits = parseLimitFlags(values);
+    const credentials = await readCredentialFiles(values.manifest, values.connections);
     const runner = await Runner.start({ signal: io.signal });
-    const sandbox = await runner.create({
-      image: values.image ?? (values.desktop ? 'grexal/desktop' : 'grexal/agent'),
-      command: positionals,
-      desktop: values.desktop || undefined,
-      limits,
-      runtime: values.runtime,
-    });
+    let takeoverServer: TakeoverServer | undefined;
     try {
+      const sandbox = await runner.create({
+        image: values.image ?? (values.desktop ? 'grexal/desktop' : 'grexal/agent'),
+        command: positionals,
+        desktop: values.desktop || undefined,
+        limits,
+        runtime: values.runtime,
+        ...credentials,
+      });
+      if (values.desktop) {
+        const port = values['takeover-port'] === undefined ? 0 : Number(values['takeover-port']);
+        takeoverServer = await startTakeoverServer({ broker: runner.takeovers, host: '127.0.0.1', port });
+      }
       return await runToExit(sandbox, io);
     } finally {
+      await takeoverServer?.close();
       await runner.close();
     }
   },
 };
+
+/**
+ * The manifest and credentials files of local runs. Without --connections, the credentials are
+ * read from .grexal/connections.json beside the manifest when it exists.
+ */
+export async function readCredentialFiles(
+  manifestPath: string | undefined,
+  connectionsPath: string | undefined,
+): Promise<Pick<CreateSandboxInput, 'manifest' | 'credentials'>> {
+  if (manifestPath === undefined) {
+    if (connectionsPath !== undefined) {
+      throw new GrexalError(
+        'E_VALIDATION',
+        '--connections needs --manifest: the manifest declares the connections.',
+      );
+    }
+    return {};
+  }
+  const manifest = await readJsonFile(manifestPath, 'manifest');
+  const besideManifest = join(dirname(manifestPath), '.grexal', 'connections.json');
+  const path = connectionsPath ?? (existsSync(besideManifest) ? besideManifest : undefined);
+  return { manifest, credentials: path === undefined ? {} : await readJsonFile(path, 'connections file') };
+}
 
 /** Streams a sandbox's output to the terminal until it ends; Ctrl-C destroys it. */
 export async function runToExit(sandbox: Sandbox, io: CommandIo): Promise<number> {
