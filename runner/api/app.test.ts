@@ -52,7 +52,7 @@ describe('auth', () => {
     expect((await app.inject({ url: '/v1/sandboxes/sbx_1', headers: auth })).statusCode).toBe(404);
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
     const takeover = await app.inject({ method: 'POST', url: '/v1/takeovers/t1/complete?token=x' });
-    expect(takeover.json().error.code).toBe('E_ROUTE_NOT_FOUND');
+    expect(takeover.json().error.code).toBe('E_TAKEOVER_NOT_FOUND');
   });
 
   it('knows loopback hosts', () => {
@@ -137,6 +137,12 @@ describe('bad input', () => {
     const res = await post({ image: 'grexal/missing' });
     expect([res.statusCode, res.json().error.code]).toEqual([400, 'E_IMAGE_NOT_FOUND']);
     expect(res.json().error.message).toContain('grexal images build');
+    expect(runtime.containers).toEqual([]);
+  });
+
+  it('refuses a runtime the engine has not registered', async () => {
+    const res = await post({ image: 'grexal/agent', runtime: 'runsc' });
+    expect([res.statusCode, res.json().error.code]).toEqual([400, 'E_RUNTIME_NOT_FOUND']);
     expect(runtime.containers).toEqual([]);
   });
 

@@ -5,7 +5,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Runner } from '../sandbox/index.ts';
-import { createTakeoverHandlers, type TakeoverHttpOptions } from '../takeover/index.ts';
+import { createTakeoverHandlers, type TakeoverBroker, type TakeoverHttpOptions } from '../takeover/index.ts';
 import { bearerCheck, needsBearer } from './auth.ts';
 import { toApiError } from './http-errors.ts';
 import type { JournalLimits } from './journal.ts';
@@ -26,8 +26,8 @@ export interface BuildApiOptions extends RegistryOptions {
   bodyLimitBytes?: number;
   /** Where requests are logged (path only, never bodies). Default: no logs. */
   logger?: Logger;
-  /** The takeover routes; absent, they answer 404. */
-  takeover?: TakeoverHttpOptions;
+  /** Options of the takeover routes; the broker defaults to the runner's own. */
+  takeover?: Omit<TakeoverHttpOptions, 'broker'> & { broker?: TakeoverBroker };
   journal?: JournalLimits;
   sse?: SseOptions;
 }
@@ -99,14 +99,14 @@ export async function buildApi(options: BuildApiOptions): Promise<FastifyInstanc
     sse: options.sse,
     closing: () => closing,
   });
-  const takeover = options.takeover;
+  const takeover = options.takeover ?? {};
   mountTakeoverRoutes(
     app,
-    takeover &&
-      createTakeoverHandlers({
-        ...takeover,
-        ...(takeover.log || !options.logger ? {} : { log: options.logger.child({ component: 'takeover' }) }),
-      }),
+    createTakeoverHandlers({
+      ...takeover,
+      broker: takeover.broker ?? options.runner.takeovers,
+      ...(takeover.log || !options.logger ? {} : { log: options.logger.child({ component: 'takeover' }) }),
+    }),
   );
   // app.close() first refuses new sandboxes, then destroys the live ones (waiting for starts
   // under way), so their event streams end with `exit` before the server stops.

@@ -40,7 +40,7 @@ export class EventJournal {
     this.maxBytes = limits.maxBytes ?? 1024 * 1024;
   }
 
-  append(event: { type: string; [field: string]: unknown }): JournalEntry {
+  append<E extends { readonly type: string }>(event: E): JournalEntry {
     if (this.ended) throw new Error('append after the journal ended');
     const id = this.nextId++;
     const entry = { id, type: event.type, data: JSON.stringify({ id, ...event }) };

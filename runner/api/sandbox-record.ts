@@ -91,26 +91,35 @@ export class SandboxRecord {
     this.journal.append(event);
   }
 
-  private observeOther(event: SandboxEvent & { at: number }): void {
-    const e = event as Record<string, unknown>;
-    const str = (key: string): string | undefined => (typeof e[key] === 'string' ? e[key] : undefined);
-    if (event.type === 'takeover.requested') {
-      this.takeover = {
-        id: str('takeoverId') ?? '',
-        url: str('url') ?? '',
-        expiresAt: str('expiresAt') ?? '',
-        ...optional('reason', str('reason')),
-        ...optional('connectionId', str('connectionId')),
-        ...optional('label', str('label')),
-      };
-    } else if (event.type.startsWith('takeover.')) {
-      if (this.takeover?.id === str('takeoverId')) this.takeover = undefined;
-      this.observer.takeoverEnded?.(event.type.slice('takeover.'.length));
-    } else if (event.type === 'connect') {
-      const duration = e['durationMs'];
-      this.observer.connect?.(str('mode') ?? 'unknown', typeof duration === 'number' ? duration : undefined);
-    } else if (event.type === 'error') {
-      this.observer.sandboxError?.(str('code') ?? 'E_INTERNAL');
+  private observeOther(event: SandboxEvent): void {
+    switch (event.type) {
+      case 'takeover.requested': {
+        const { takeoverId, url, expiresAt, reason, connectionId, label } = event;
+        this.takeover = {
+          id: takeoverId,
+          url,
+          expiresAt,
+          reason,
+          ...(connectionId === undefined ? {} : { connectionId }),
+          ...(label === undefined ? {} : { label }),
+        };
+        return;
+      }
+      case 'takeover.completed':
+      case 'takeover.cancelled':
+      case 'takeover.expired':
+        if (this.takeover?.id === event.takeoverId) this.takeover = undefined;
+        this.observer.takeoverEnded?.(event.type.slice('takeover.'.length));
+        return;
+      case 'connect': {
+        // Latency only when runner/inject reports it; the count either way.
+        const duration = (event as { durationMs?: unknown }).durationMs;
+        this.observer.connect?.(event.mode, typeof duration === 'number' ? duration : undefined);
+        return;
+      }
+      case 'error':
+        this.observer.sandboxError?.(event.code);
+        return;
     }
   }
 
@@ -127,8 +136,4 @@ export class SandboxRecord {
       metadata: this.metadata,
     };
   }
-}
-
-function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }

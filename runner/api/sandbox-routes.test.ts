@@ -146,6 +146,37 @@ describe('a sandbox through the API', () => {
     expect(runner.get(id)).toBeUndefined();
   });
 
+  it('shows the open takeover, then clears it and counts its outcome', async () => {
+    await setUp();
+    runner.takeovers.setBaseUrl('http://runner.test');
+    const started = untilStarted();
+    const { id } = (await create()).json();
+    await started;
+    const { takeover, done } = runner.takeovers.request({
+      sandboxId: id,
+      reason: 'Log in',
+      timeoutMs: 60_000,
+      vncSocketPath: '/nonexistent/vnc.sock',
+    });
+    const open = (await app.inject({ url: `/v1/sandboxes/${id}` })).json().takeover;
+    expect(open).toMatchObject({ id: takeover.id, reason: 'Log in' });
+    const token = new URL(open.url).searchParams.get('token');
+    const complete = await app.inject({
+      method: 'POST',
+      url: `/v1/takeovers/${takeover.id}/complete`,
+      payload: { token },
+    });
+    expect(complete.statusCode).toBe(200);
+    await done;
+    expect((await app.inject({ url: `/v1/sandboxes/${id}` })).json().takeover).toBeNull();
+    expect((await app.inject({ url: '/metrics' })).body).toContain(
+      'grexal_takeovers_total{outcome="completed"} 1',
+    );
+    await app.inject({ method: 'DELETE', url: `/v1/sandboxes/${id}` });
+    const types = frames((await app.inject({ url: `/v1/sandboxes/${id}/events` })).body).map((f) => f.event);
+    expect(types).toEqual(expect.arrayContaining(['takeover.requested', 'takeover.completed']));
+  });
+
   it('reports a failed start as state failed, then exit', async () => {
     await setUp();
     runtime.createContainer = async () => {

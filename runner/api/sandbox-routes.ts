@@ -42,7 +42,7 @@ export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesConte
     const limits = capRunTime(body.limits, ctx.maxRunTimeMs);
     const release = ctx.registry.reserve();
     try {
-      await requireImage(ctx.runner, body.image);
+      await preflight(ctx.runner, body.image, body.runtime);
       // The raw manifest and credentials: runner/inject validates and parses them itself.
       const { metadata: _metadata, ...raw } = request.body as Record<string, unknown>;
       const sandbox = await ctx.runner.create({ ...raw, ...(limits ? { limits } : {}) });
@@ -99,10 +99,22 @@ function capRunTime(
   throw new ValidationError([problem], 'sandbox request');
 }
 
-async function requireImage(runner: Runner, image: string): Promise<void> {
-  if (await runner.runtime.image(image)) return;
-  throw new GrexalError(
-    'E_IMAGE_NOT_FOUND',
-    `Image '${image}' is not in the engine. Run \`grexal images build\` (or build/pull '${image}') on the runner's machine.`,
-  );
+/** What would only fail later, in the background, is refused now: an image or runtime the engine lacks. */
+async function preflight(runner: Runner, image: string, runtime: string | undefined): Promise<void> {
+  const [found, info] = await Promise.all([
+    runner.runtime.image(image),
+    runtime === undefined ? undefined : runner.runtime.info(),
+  ]);
+  if (!found) {
+    throw new GrexalError(
+      'E_IMAGE_NOT_FOUND',
+      `Image '${image}' is not in the engine. Run \`grexal images build\` (or build/pull '${image}') on the runner's machine.`,
+    );
+  }
+  if (info && runtime !== undefined && !info.runtimes.includes(runtime)) {
+    throw new GrexalError(
+      'E_RUNTIME_NOT_FOUND',
+      `Runtime '${runtime}' is not registered with the engine (it has: ${info.runtimes.join(', ')}). Run \`grexal doctor --fix\` on the runner's machine to register runsc, or leave runtime out.`,
+    );
+  }
 }

@@ -42,7 +42,7 @@ export async function serve(options: ServeOptions): Promise<ApiServer> {
   }
   const { port } = app.server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const broker = options.takeover?.broker;
+  const broker = options.takeover?.broker ?? options.runner.takeovers;
   if (broker && (options.publicUrl || !broker.hasBaseUrl())) broker.setBaseUrl(options.publicUrl ?? url);
 
   let closing: Promise<void> | undefined;
@@ -51,7 +51,7 @@ export async function serve(options: ServeOptions): Promise<ApiServer> {
       try {
         await app.close();
       } finally {
-        broker?.close();
+        broker.close();
         await options.runner.close();
       }
     })();

@@ -12,6 +12,7 @@ import type {
   ContainerHandle,
   ContainerRuntime,
   ContainerSpec,
+  EngineInfo,
   ExitStatus,
   ImageInfo,
 } from '../../runtime/index.ts';
@@ -76,8 +77,16 @@ export class FakeRuntime implements ContainerRuntime {
   /** Called once each container starts; the test drives it from there. */
   onStart: (container: FakeContainer) => void = () => {};
 
-  info(): never {
-    throw new Error('unused');
+  async info(): Promise<EngineInfo> {
+    return {
+      endpoint: 'fake://',
+      version: '0',
+      apiVersion: '0',
+      runtimes: ['runc'],
+      defaultRuntime: 'runc',
+      storageDriver: 'fake',
+      dataRoot: '/nonexistent',
+    };
   }
   async image(tag: string): Promise<ImageInfo | undefined> {
     return this.images.has(tag) ? { tag, id: `sha256:${tag}`, labels: {}, sizeBytes: 1 } : undefined;
