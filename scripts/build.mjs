@@ -9,12 +9,20 @@ const requireShim =
 const common = { bundle: true, platform: 'node', format: 'esm', sourcemap: 'linked', logLevel: 'warning' };
 
 const targets = [
-  // Host side. dockerode loads ssh2 (its SSH transport, native code, 700 kB) at start even when
-  // unused; DOCKER_HOST=ssh:// is not supported, so a stub takes its place and the CLI starts faster.
+  // Host side. dockerode loads ssh2 and gRPC at start even when unused; DOCKER_HOST=ssh:// and
+  // BuildKit are not supported, so stubs take their place and the CLI starts faster.
   {
     entryPoints: { grexal: 'runner/cli/entry.ts', index: 'runner/index.ts' },
     target: 'node20',
-    alias: { ssh2: './scripts/no-ssh2.cjs' },
+    alias: Object.fromEntries(
+      ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'].map((m) => [
+        m,
+        './scripts/unused-transport.cjs',
+      ]),
+    ),
+    // Commands load their modules on use: `grexal run` starts without the HTTP server's code.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
   },
   // Sandbox side.
   {

@@ -1,11 +1,35 @@
 import type { Command, CommandIo } from './command.ts';
-import { doctorCommand } from './doctor.ts';
 import { formatError } from './format-error.ts';
-import { imagesCommand } from './images.ts';
-import { runCommand } from './run.ts';
-import { serveCommand } from './serve.ts';
 
-const COMMANDS: Command[] = [runCommand, serveCommand, imagesCommand, doctorCommand];
+interface CommandEntry {
+  name: string;
+  summary: string;
+  /** Loaded on use: `grexal run` must not pay for the HTTP server's modules (the bundle is split). */
+  load: () => Promise<Command>;
+}
+
+const COMMANDS: CommandEntry[] = [
+  {
+    name: 'run',
+    summary: 'run a command in a hardened sandbox',
+    load: async () => (await import('./run.ts')).runCommand,
+  },
+  {
+    name: 'serve',
+    summary: "serve the orchestrator's HTTP API",
+    load: async () => (await import('./serve.ts')).serveCommand,
+  },
+  {
+    name: 'images',
+    summary: 'build (or list) the base, agent and desktop images',
+    load: async () => (await import('./images.ts')).imagesCommand,
+  },
+  {
+    name: 'doctor',
+    summary: 'check the engine, runtimes and images; --fix installs what is missing',
+    load: async () => (await import('./doctor.ts')).doctorCommand,
+  },
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -35,11 +59,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(usage());
       return name ? 0 : 2;
     }
-    const command = COMMANDS.find((c) => c.name === name);
-    if (!command) {
+    const entry = COMMANDS.find((c) => c.name === name);
+    if (!entry) {
       process.stderr.write(`grexal: unknown command '${name}'.\n\n${usage()}`);
       return 2;
     }
+    const command = await entry.load();
     if (rest.includes('--help') || rest.includes('-h')) {
       const dashdash = rest.indexOf('--');
       const helpAt = Math.max(rest.indexOf('--help'), rest.indexOf('-h'));
