@@ -99,6 +99,7 @@ describe('Masker.mask', () => {
     const file = JSON.stringify({
       type: 'service_account',
       client_email: 'agent@example.iam.gserviceaccount.com',
+      token_uri: 'https://oauth2.googleapis.com/token',
       private_key_id: 'abcdef0123456789',
       private_key:
         '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nAQEFAASCBKcwggSjAgEAAoIB\n-----END PRIVATE KEY-----\n',
@@ -107,9 +108,9 @@ describe('Masker.mask', () => {
     expect(m.mask('id abcdef0123456789; key line AQEFAASCBKcwggSjAgEAAoIB')).toBe(
       `id ${MASK}; key line ${MASK}`,
     );
-    expect(m.mask('type service_account for agent@example.iam.gserviceaccount.com')).toBe(
-      'type service_account for agent@example.iam.gserviceaccount.com',
-    );
+    const readable =
+      'type service_account for agent@example.iam.gserviceaccount.com via https://oauth2.googleapis.com/token';
+    expect(m.mask(readable)).toBe(readable);
   });
 
   it('learns binary files by their base64', () => {

@@ -21,8 +21,10 @@ export interface MaskerOptions {
   replacement?: string;
 }
 
-/** JSON members whose name says they hold a secret; other values (emails, URLs, ids) stay readable. */
-const SECRET_KEY = /key|secret|token|password|passwd|private|credential|auth/i;
+/** JSON members whose name says they hold a secret; other values (emails, ids) stay readable. */
+const SECRET_KEY = /key|secret|token|password|passwd|private|credential/i;
+/** …but not endpoints such as a service account's `token_uri`. */
+const ENDPOINT_KEY = /_(uri|url)$/i;
 
 /** String values under secret-looking keys, and any multi-line string value, of a JSON document. */
 export function secretJsonValues(text: string): string[] {
@@ -35,7 +37,7 @@ export function secretJsonValues(text: string): string[] {
   const found: string[] = [];
   const walk = (value: unknown, key: string): void => {
     if (typeof value === 'string') {
-      if (SECRET_KEY.test(key) || value.includes('\n')) found.push(value);
+      if ((SECRET_KEY.test(key) && !ENDPOINT_KEY.test(key)) || value.includes('\n')) found.push(value);
     } else if (Array.isArray(value)) {
       for (const item of value) walk(item, key);
     } else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, k);
