@@ -146,6 +146,14 @@ describe('bad input', () => {
     expect(runtime.containers).toEqual([]);
   });
 
+  it('takes a JSON content type without a body on GET and DELETE', async () => {
+    const headers = { ...auth, 'content-type': 'application/json' };
+    for (const method of ['GET', 'DELETE'] as const) {
+      const res = await app.inject({ method, url: '/v1/sandboxes/sbx_none', headers });
+      expect(res.json().error.code).toBe('E_SANDBOX_NOT_FOUND');
+    }
+  });
+
   it('keeps serving after bad input', async () => {
     await post('not an object');
     expect((await app.inject({ url: '/healthz' })).json()).toMatchObject({ ok: true });

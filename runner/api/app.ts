@@ -50,6 +50,15 @@ export async function buildApi(options: BuildApiOptions): Promise<FastifyInstanc
   });
   // JSON only: fastify's default text/plain parser would let a string through to validation.
   app.removeContentTypeParser('text/plain');
+  // Many HTTP clients send `Content-Type: application/json` on every request, bodiless GET and
+  // DELETE included; only a POST must have a body.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text === '' && request.method !== 'POST') done(null, undefined);
+    else parseJson(request, text, done);
+  });
   const registry = new SandboxRegistry(options);
   const metrics = createMetrics(() => registry.countByState());
   let closing = false;
