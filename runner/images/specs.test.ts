@@ -49,8 +49,9 @@ describe('imagesToBuild', () => {
   });
 
   it('adds a missing image the asked one is built on', () => {
-    expect(imagesToBuild(['desktop'], new Set(['base']))).toEqual(['agent', 'desktop']);
-    expect(imagesToBuild(['desktop'], new Set())).toEqual(['base', 'agent', 'desktop']);
+    // The desktop is built on the base (it shares the agent's layers, not its image).
+    expect(imagesToBuild(['desktop'], new Set(['base']))).toEqual(['desktop']);
+    expect(imagesToBuild(['desktop'], new Set())).toEqual(['base', 'desktop']);
     expect(imagesToBuild(['agent'], new Set(['base', 'agent']))).toEqual(['agent']);
   });
 });
@@ -58,5 +59,29 @@ describe('imagesToBuild', () => {
 describe('repoRoot', () => {
   it('finds the package root from inside it', () => {
     expect(readFileSync(join(root, 'package.json'), 'utf8')).toContain('"grexal-runner"');
+  });
+});
+
+describe('Dockerfile.desktop', () => {
+  /** Instructions without comments, continuation lines joined. */
+  const instructions = (text: string): string[] =>
+    text
+      .split('\n')
+      .filter((line) => !line.startsWith('#'))
+      .join('\n')
+      .replace(/\\\n/g, ' ')
+      .split('\n')
+      .map((line) => line.replace(/\s+/g, ' ').trim())
+      .filter(Boolean);
+
+  it("repeats the agent image's first steps exactly, so Docker reuses their layers", () => {
+    const root = repoRoot();
+    const desktop = readFileSync(join(root, 'Dockerfile.desktop'), 'utf8');
+    const marker = desktop.indexOf('# --- end of the steps shared with images/agent/Dockerfile ---');
+    expect(marker).toBeGreaterThan(0);
+    const shared = instructions(desktop.slice(0, marker));
+    const agent = instructions(readFileSync(join(root, 'images/agent/Dockerfile'), 'utf8'));
+    expect(shared.length).toBeGreaterThanOrEqual(4);
+    expect(agent.slice(0, shared.length)).toEqual(shared);
   });
 });

@@ -26,22 +26,26 @@ export interface DockerfileImageSpec {
 
 const BUILD_FIX = 'Run `npm run build` first (it bundles the sandbox-agent into dist/).';
 
+/** The supervisor and the ctx clients, in both the agent and the desktop image. */
+const AGENT_FILES: ContextSource[] = [
+  { path: 'dist/sandbox-agent.mjs', fix: BUILD_FIX },
+  { path: 'dist/ctx.mjs', fix: BUILD_FIX },
+  { path: 'sandbox-agent/python/grexal', dir: true, fix: 'Restore the Python ctx client from git.' },
+];
+
 export const DOCKERFILE_SPECS: Record<DockerfileImageSpec['name'], DockerfileImageSpec> = {
   agent: {
     name: 'agent',
     base: 'base',
-    sources: [
-      { path: 'images/agent/Dockerfile', as: 'Dockerfile', fix: 'Restore it from git.' },
-      { path: 'dist/sandbox-agent.mjs', fix: BUILD_FIX },
-      { path: 'dist/ctx.mjs', fix: BUILD_FIX },
-      { path: 'sandbox-agent/python/grexal', dir: true, fix: 'Restore the Python ctx client from git.' },
-    ],
+    sources: [{ path: 'images/agent/Dockerfile', as: 'Dockerfile', fix: 'Restore it from git.' }, ...AGENT_FILES],
   },
   desktop: {
     name: 'desktop',
-    base: 'agent',
+    // Not the agent: see Dockerfile.desktop for why it shares the agent's layers instead.
+    base: 'base',
     sources: [
       { path: 'Dockerfile.desktop', as: 'Dockerfile', fix: 'Restore it from git.' },
+      ...AGENT_FILES,
       // Only this one package from node_modules: agents drive Chromium with it; no npm inside.
       // The host's playwright-core (>= 1.62) refuses Node 18, bookworm's node: the image gets the
       // last release that runs on it, installed as the alias `playwright-core-node18`.
