@@ -200,7 +200,21 @@ describe('masking stream', () => {
     stream.write('prompt sk-Can');
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(chunks.join('')).toBe('prompt sk-Can');
-    stream.destroy();
+    stream.end(' done');
+    await once(stream, 'end');
+    expect(chunks.join('')).toBe('prompt sk-Can done');
+  });
+
+  it('releases a long held tail as the mask: the agent paused inside a secret', async () => {
+    const m = masker(SECRET);
+    const stream = m.createMaskingStream({ idleFlushMs: 5 });
+    const chunks: string[] = [];
+    stream.on('data', (b: Buffer) => chunks.push(b.toString()));
+    stream.write(`split:${SECRET.slice(0, 10)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    stream.end(`${SECRET.slice(10)}:end`);
+    await once(stream, 'end');
+    expect(chunks.join('')).toBe(`split:${MASK}:end`);
   });
 
   it('masks a value learned while the stream runs', async () => {

@@ -8,6 +8,12 @@ export interface MaskingStreamOptions {
    * Default 100 ms.
    */
   idleFlushMs?: number;
+  /**
+   * A held tail this long or longer is released as the mask, not as itself: it is the start of a
+   * secret, and the agent paused in the middle of printing one. Shorter tails (a word's last
+   * letters that happen to begin a secret) are released as they are. Default 8.
+   */
+  maskPartialFrom?: number;
 }
 
 /**
@@ -21,7 +27,13 @@ export function createMaskingStream(
   options: MaskingStreamOptions = {},
 ): Transform {
   const idleFlushMs = options.idleFlushMs ?? 100;
+  const maskPartialFrom = options.maskPartialFrom ?? 8;
   let held = '';
+  /**
+   * A tail already released by the idle timer. It still leads the next data when matching, so that
+   * the rest of a secret the agent paused inside is masked too; its own output is not repeated.
+   */
+  let released = '';
   let timer: NodeJS.Timeout | undefined;
 
   const stopTimer = (): void => {
@@ -32,17 +44,27 @@ export function createMaskingStream(
   const stream = new Transform({
     transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback): void {
       stopTimer();
-      const data = held + (typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk).toString('latin1');
-      const { out, rest } = step(patterns(), data, replacement);
-      held = rest;
+      const lead = released;
+      released = '';
+      const data =
+        lead + held + (typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk).toString('latin1');
+      const stepped = step(patterns(), data, replacement);
+      let out = stepped.out;
+      held = stepped.rest;
+      if (lead) {
+        if (out.startsWith(replacement)) out = out.slice(replacement.length);
+        else if (out.startsWith(lead)) out = out.slice(lead.length);
+      }
       if (out.length > 0) this.push(Buffer.from(out, 'latin1'));
       if (held.length > 0) {
         timer = setTimeout(() => {
           timer = undefined;
           const tail = held;
           held = '';
-          if (tail.length > 0 && !stream.destroyed)
-            stream.push(Buffer.from(patterns().replace(tail, replacement), 'latin1'));
+          released = tail;
+          if (tail.length === 0 || stream.destroyed) return;
+          // Every held tail is the start of some secret's form (see step): half a secret is a leak.
+          stream.push(Buffer.from(tail.length >= maskPartialFrom ? replacement : tail, 'latin1'));
         }, idleFlushMs);
         timer.unref();
       }
