@@ -5,6 +5,7 @@ import { DEFAULT_TIMEOUT_MS, type LimitsInput, type Runner } from '../sandbox/in
 import { parseOrThrow } from '../validation.ts';
 import type { JournalLimits } from './journal.ts';
 import type { ApiMetrics } from './metrics.ts';
+import { Preflight } from './preflight.ts';
 import type { CreatedSandbox, SandboxView } from './protocol.ts';
 import type { SandboxRegistry } from './registry.ts';
 import { SandboxRecord } from './sandbox-record.ts';
@@ -23,6 +24,7 @@ export interface SandboxRoutesContext {
 }
 
 export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesContext): void {
+  const preflight = new Preflight(ctx.runner.runtime);
   const lookup = (id: string): SandboxRecord => {
     const record = ctx.registry.get(id);
     if (record) return record;
@@ -42,7 +44,7 @@ export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesConte
     const limits = capRunTime(body.limits, ctx.maxRunTimeMs);
     const release = ctx.registry.reserve();
     try {
-      await preflight(ctx.runner, body.image, body.runtime);
+      await preflight.check(body.image, body.runtime);
       // The raw manifest and credentials: runner/inject validates and parses them itself.
       const { metadata: _metadata, ...raw } = request.body as Record<string, unknown>;
       const sandbox = await ctx.runner.create({ ...raw, ...(limits ? { limits } : {}) });
@@ -97,24 +99,4 @@ function capRunTime(
     fix: `Give at most ${maxRunTimeMs}, or leave it out to get the maximum.`,
   };
   throw new ValidationError([problem], 'sandbox request');
-}
-
-/** What would only fail later, in the background, is refused now: an image or runtime the engine lacks. */
-async function preflight(runner: Runner, image: string, runtime: string | undefined): Promise<void> {
-  const [found, info] = await Promise.all([
-    runner.runtime.image(image),
-    runtime === undefined ? undefined : runner.runtime.info(),
-  ]);
-  if (!found) {
-    throw new GrexalError(
-      'E_IMAGE_NOT_FOUND',
-      `Image '${image}' is not in the engine. Run \`grexal images build\` (or build/pull '${image}') on the runner's machine.`,
-    );
-  }
-  if (info && runtime !== undefined && !info.runtimes.includes(runtime)) {
-    throw new GrexalError(
-      'E_RUNTIME_NOT_FOUND',
-      `Runtime '${runtime}' is not registered with the engine (it has: ${info.runtimes.join(', ')}). Run \`grexal doctor --fix\` on the runner's machine to register runsc, or leave runtime out.`,
-    );
-  }
 }
