@@ -65,6 +65,8 @@ export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesConte
 
   app.get<{ Params: { id: string }; Querystring: { lastEventId?: string } }>(
     '/v1/sandboxes/:id/events',
+    // A HEAD would hold a bodiless stream open until the sandbox ends.
+    { exposeHeadRoute: false },
     async (request, reply) => {
       const record = lookup(request.params.id);
       // EventSource sends Last-Event-ID on reconnects; `?lastEventId=` serves clients that cannot set headers.

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { serve } from '../api/index.ts';
 import { type Problem, ValidationError } from '../errors.ts';
-import { parseDurationMs, Runner } from '../sandbox/index.ts';
+import { DEFAULT_TIMEOUT_MS, parseDurationMs, Runner } from '../sandbox/index.ts';
 import { type Command, progress } from './command.ts';
 
 const USAGE = `Usage: grexal serve [options]
@@ -107,7 +107,7 @@ export const serveCommand: Command = {
         port: flags.port,
         publicUrl: values['public-url'],
         ...(flags.maxSandboxes === undefined ? {} : { maxSandboxes: flags.maxSandboxes }),
-        ...(flags.maxRunTimeMs === undefined ? {} : { maxRunTimeMs: flags.maxRunTimeMs }),
+        maxRunTimeMs: flags.maxRunTimeMs ?? DEFAULT_TIMEOUT_MS,
       });
     } catch (error) {
       await runner.close();
