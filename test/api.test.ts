@@ -127,6 +127,42 @@ describe('grexal serve API on the real engine', () => {
     expect(await client.get(id)).toMatchObject({ state: 'exited', exitReason: 'destroyed' });
   });
 
+  it('delivers credentials to the agent with its output masked, and names a missing one', async () => {
+    const secret = 'sk-api-test-7c1d9e0f5a2b';
+    const manifest = {
+      connections: [
+        {
+          id: 'openai',
+          mode: 'secret_input',
+          fields: [{ key: 'api_key' }],
+          env: { OPENAI_API_KEY: 'api_key' },
+        },
+      ],
+    };
+    const { id } = await client.create({
+      image: IMAGE,
+      command: ['sh', '-c', 'echo "key=$OPENAI_API_KEY"'],
+      manifest,
+      credentials: { openai: { fields: { api_key: secret } } },
+    });
+    created.push(id);
+    const events = await collect(client.events(id));
+    const output = events.flatMap((e) => (e.type === 'log' ? [e.text] : [])).join('');
+    expect(output).toMatch(/^key=\S+\n$/);
+    expect(output).not.toContain(secret);
+    expect(JSON.stringify(events)).not.toContain(secret);
+    const missing = await api('/v1/sandboxes', {
+      method: 'POST',
+      body: JSON.stringify({ image: IMAGE, manifest }),
+    });
+    const { error } = await missing.json();
+    expect([missing.status, error.code, error.details[0].path]).toEqual([
+      400,
+      'E_MISSING_CREDENTIALS',
+      'credentials.openai',
+    ]);
+  });
+
   it('answers 429 with Retry-After over the cap', async () => {
     const a = await client.create({ image: IMAGE, command: ['sleep', '60'] });
     const b = await client.create({ image: IMAGE, command: ['sleep', '60'] });
