@@ -133,7 +133,7 @@ describe('grexal serve API on the real engine', () => {
       connections: [
         {
           id: 'openai',
-          mode: 'secret_input',
+          mode: 'secret_input' as const,
           fields: [{ key: 'api_key' }],
           env: { OPENAI_API_KEY: 'api_key' },
         },
