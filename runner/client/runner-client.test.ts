@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ApiServer, serve } from '../api/index.ts';
 import { type FakeRuntime, fakeRunner } from '../api/testing/fake-runtime.ts';
-import { TakeoverBroker } from '../takeover/index.ts';
+import type { TakeoverBroker } from '../takeover/index.ts';
 import { isRunnerApiError, RunnerApiError, RunnerClient, type StreamEvent } from './index.ts';
 import { SseParser } from './sse-parser.ts';
 
@@ -19,8 +19,8 @@ beforeEach(async () => {
   const fake = await fakeRunner();
   runtime = fake.runtime;
   dispose = fake.dispose;
-  broker = new TakeoverBroker();
-  server = await serve({ runner: fake.runner, token: TOKEN, port: 0, takeover: { broker } });
+  broker = fake.runner.takeovers;
+  server = await serve({ runner: fake.runner, token: TOKEN, port: 0 });
   client = new RunnerClient({ baseUrl: server.url, token: TOKEN });
 });
 
