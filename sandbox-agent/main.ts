@@ -1,5 +1,6 @@
 /** Entry of the in-sandbox supervisor (bundled to /opt/grexal/sandbox-agent.mjs, Node 18). */
 import { CtxLink } from './ctx-link.ts';
+import { type Desktop, startDesktop } from './desktop.ts';
 import { writeFilesFromTar } from './files.ts';
 import type { BootstrapResult } from './protocol.ts';
 import { superviseAgent } from './supervisor.ts';
@@ -12,10 +13,14 @@ function log(line: string): void {
   process.stderr.write(`grexal: ${line}\n`);
 }
 
-/** Everything the agent needs in place before it starts: its credential files first. */
+let desktop: Desktop | undefined;
+
+/** Everything the agent needs in place before it starts: its credential files, then the desktop. */
 async function prepare(bootstrap: BootstrapResult): Promise<Record<string, string>> {
   if (bootstrap.filesTar) await writeFilesFromTar(Buffer.from(bootstrap.filesTar, 'base64'));
-  return {};
+  if (!bootstrap.desktop) return {};
+  desktop = await startDesktop(bootstrap.desktop);
+  return desktop.env;
 }
 
 async function run(): Promise<number> {
@@ -47,6 +52,8 @@ async function run(): Promise<number> {
     log(`the agent was not started: ${(error as Error).message}`);
     link.close();
     return EXIT_BOOTSTRAP_FAILED;
+  } finally {
+    await desktop?.stop();
   }
 }
 

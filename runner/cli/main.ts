@@ -20,6 +20,11 @@ const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./serve.ts')).serveCommand,
   },
   {
+    name: 'dev',
+    summary: 'build and run an agent from its directory, with its local credentials',
+    load: async () => (await import('./dev.ts')).devCommand,
+  },
+  {
     name: 'images',
     summary: 'build (or list) the base, agent and desktop images',
     load: async () => (await import('./images.ts')).imagesCommand,

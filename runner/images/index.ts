@@ -6,4 +6,5 @@ export {
   type BuiltImage,
   buildImages,
 } from './build-images.ts';
+export { type ContextEntry, hashContext, packContext } from './context.ts';
 export { IMAGE_NAMES, IMAGE_TAGS, type ImageName, LABEL_CONTEXT_HASH, LABEL_IMAGE } from './specs.ts';

@@ -1,0 +1,88 @@
+/**
+ * A scripted user for the demo agent's takeover (`npm run demo -- --auto`, and the end-to-end
+ * test): opens the takeover link in the host's Chromium, waits for the sandbox's desktop to be
+ * drawn, clicks into the login form's fields through the noVNC canvas, types, submits, and
+ * presses Done. Only the stream is used: it sees pixels, as a person would.
+ */
+import { chromium, type Page } from 'playwright-core';
+
+/** Chromium flags for a closed network: no background traffic, no sandbox as root. */
+export const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export interface ScriptedUserOptions {
+  username?: string;
+  password?: string;
+  /** Press Cancel instead of logging in. */
+  cancel?: boolean;
+  log?: (line: string) => void;
+}
+
+/** Where the demo login page's fields are on the 1280×800 desktop (they are huge on purpose). */
+const FIELDS = { username: { x: 640, y: 300 }, password: { x: 640, y: 570 } };
+
+/** A cheap fingerprint of what the canvas shows, to see when the desktop changed. */
+async function canvasFingerprint(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const canvas = document.querySelector('#screen canvas') as HTMLCanvasElement | null;
+    if (!canvas || canvas.width === 0) return '';
+    const data = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data;
+    if (!data) return '';
+    let hash = 0;
+    for (let i = 0; i < data.length; i += 97) hash = (hash * 31 + data[i]!) | 0;
+    return `${canvas.width}x${canvas.height}:${hash}`;
+  });
+}
+
+async function clickDesktop(page: Page, at: { x: number; y: number }): Promise<void> {
+  const canvas = page.locator('#screen canvas');
+  const box = await canvas.boundingBox();
+  const size = await canvas.evaluate((c: HTMLCanvasElement) => ({ width: c.width, height: c.height }));
+  if (!box || size.width === 0) throw new Error('the desktop canvas is not there');
+  await page.mouse.click(box.x + (at.x * box.width) / size.width, box.y + (at.y * box.height) / size.height);
+}
+
+/** Waits, bounded, until `check` holds; a scripted user never waits forever. */
+async function until(check: () => Promise<boolean>, what: string, attempts = 150): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the scripted user gave up waiting for ${what}`);
+}
+
+export async function completeTakeover(url: string, options: ScriptedUserOptions = {}): Promise<void> {
+  const log = options.log ?? (() => {});
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(url);
+    await page.locator('#status[data-kind="ok"]').waitFor({ timeout: 30_000 });
+    await until(async () => (await canvasFingerprint(page)) !== '', 'the first frame');
+    log('the desktop is on screen');
+    if (options.cancel) {
+      await page.click('#cancel');
+      return;
+    }
+    await clickDesktop(page, FIELDS.username);
+    await page.keyboard.type(options.username ?? 'ada', { delay: 20 });
+    await clickDesktop(page, FIELDS.password);
+    await page.keyboard.type(options.password ?? 'grexal-demo', { delay: 20 });
+    const before = await canvasFingerprint(page);
+    await page.keyboard.press('Enter');
+    // The welcome page replaces the form: the login went through before Done is pressed.
+    await until(async () => (await canvasFingerprint(page)) !== before, 'the page after the login');
+    log('logged in through the stream; pressing Done');
+    await page.click('#done');
+    await page.locator('#status[data-kind="final"]').waitFor({ timeout: 10_000 });
+  } finally {
+    await browser.close();
+  }
+}
