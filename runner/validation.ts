@@ -49,7 +49,8 @@ export function parseOrThrow<S extends z.ZodType>(
   what: string,
   prefix = '',
 ): z.output<S> {
-  const result = schema.safeParse(input);
+  // reportInput: zod v4 leaves the input out of issues otherwise, and a wrong type would read as missing.
+  const result = schema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
   throw new ValidationError(
     result.error.issues.map((issue) => problemOf(issue, prefix)),

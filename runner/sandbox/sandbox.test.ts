@@ -156,6 +156,16 @@ describe('Sandbox', () => {
     expect(await leftovers()).toEqual([]);
   });
 
+  it('removes what a start under way creates when destroyed mid-start', async () => {
+    const { runtime, sandbox } = sandboxWith(() => new Promise(() => {}));
+    const started = sandbox.start();
+    const exit = await sandbox.destroy();
+    await started;
+    expect(exit).toEqual({ exitCode: 143, reason: 'destroyed' });
+    expect(runtime.containers[0]?.removed).toBe(true);
+    expect(await leftovers()).toEqual([]);
+  });
+
   it('answers takeover requests on a non-desktop sandbox with takeover_unavailable', async () => {
     const { sandbox } = sandboxWith(async (link) => {
       await link.call('bootstrap', { argv: ['x'] });

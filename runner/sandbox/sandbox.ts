@@ -51,6 +51,7 @@ export class Sandbox implements AsyncDisposable {
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
   private finished?: Promise<SandboxExit>;
+  private starting?: Promise<void>;
   private resolveExit!: (exit: SandboxExit) => void;
   /** Settles once the sandbox has ended and everything it created is gone. */
   readonly exited: Promise<SandboxExit>;
@@ -83,7 +84,12 @@ export class Sandbox implements AsyncDisposable {
     this.events.emit({ type: 'state', state });
   }
 
-  async start(options: { signal?: AbortSignal } = {}): Promise<void> {
+  start(options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.starting ??= this.provision(options);
+    return this.starting;
+  }
+
+  private async provision(options: { signal?: AbortSignal }): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
     try {
       this.hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id);
@@ -155,6 +161,8 @@ export class Sandbox implements AsyncDisposable {
       ? stream.setEncoding('utf8').pipe(this.deps.credentials.createMaskingStream())
       : stream.setEncoding('utf8');
     masked.on('data', (text: string | Buffer) => {
+      // Output can overtake the engine's answer to start(): the sandbox runs once it speaks.
+      if (this.currentState === 'starting') this.setState('running');
       this.events.emit({ type: 'log', stream: name, text: String(text) });
     });
     return new Promise((resolve) => {
@@ -233,6 +241,8 @@ export class Sandbox implements AsyncDisposable {
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
   async destroy(reason: ExitReason = 'destroyed'): Promise<SandboxExit> {
+    // A start under way finishes first: what it creates must be there to be removed.
+    await this.starting?.catch(() => {});
     if (!this.finished) {
       // Never started, or failed while starting: cleanUp already ran or has nothing to do.
       await this.cleanUp();
