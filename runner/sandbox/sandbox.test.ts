@@ -28,11 +28,11 @@ class FakeContainer implements ContainerHandle {
     return this.out;
   }
   async start() {
+    const stop = new Promise<number>((resolve) => {
+      this.stopped = () => resolve(143);
+    });
     this.exit = (async () => {
       const link = await CtxLink.open(join(this.spec.hostRunDir, 'ctx.sock'));
-      const stop = new Promise<number>((resolve) => {
-        this.stopped = () => resolve(143);
-      });
       const code = await Promise.race([this.behaviour(link, this.out), stop]);
       link.close();
       this.out.stdout.end();
