@@ -1,7 +1,5 @@
 /** What each image is built from: its Dockerfile, its base and the files its context holds. */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../package-root.ts';
 import type { ContextSource } from './context.ts';
 
 export type ImageName = 'base' | 'agent' | 'desktop';
@@ -37,7 +35,10 @@ export const DOCKERFILE_SPECS: Record<DockerfileImageSpec['name'], DockerfileIma
   agent: {
     name: 'agent',
     base: 'base',
-    sources: [{ path: 'images/agent/Dockerfile', as: 'Dockerfile', fix: 'Restore it from git.' }, ...AGENT_FILES],
+    sources: [
+      { path: 'images/agent/Dockerfile', as: 'Dockerfile', fix: 'Restore it from git.' },
+      ...AGENT_FILES,
+    ],
   },
   desktop: {
     name: 'desktop',
@@ -67,14 +68,5 @@ export function imagesToBuild(
   return IMAGE_NAMES.filter((n) => wanted.has(n));
 }
 
-/** The repository root: the nearest directory up from this module with our package.json. */
-export function repoRoot(from = dirname(fileURLToPath(import.meta.url))): string {
-  let dir = from;
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && /"name":\s*"grexal-runner"/.test(readFileSync(pkg, 'utf8'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return process.cwd();
-    dir = parent;
-  }
-}
+/** The repository root, where the build contexts' files are. */
+export const repoRoot = packageRoot;

@@ -3,11 +3,10 @@
  * dist/takeover/ and served by the runner itself: no CDN, nothing fetched from elsewhere.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GrexalError } from '../errors.ts';
+import { packageRoot } from '../package-root.ts';
 
 export interface Asset {
   body: Buffer;
@@ -21,17 +20,9 @@ export const ASSET_TYPES: Record<string, string> = {
   'takeover.css': 'text/css; charset=utf-8',
 };
 
-/**
- * Where the bundle is: beside the runner's own bundle (dist/index.mjs → dist/takeover/), or, when
- * the runner runs from source, in the repository's dist/.
- */
+/** Where scripts/build.mjs puts the page's bundle: the package's dist/takeover/. */
 export function defaultAssetsDir(): string {
-  const candidates = [
-    new URL('./takeover/', import.meta.url),
-    new URL('../../dist/takeover/', import.meta.url),
-  ];
-  const dirs = candidates.map((url) => fileURLToPath(url));
-  return dirs.find((dir) => existsSync(join(dir, 'takeover.js'))) ?? dirs[dirs.length - 1]!;
+  return join(packageRoot(), 'dist', 'takeover');
 }
 
 export class AssetStore {
