@@ -10,7 +10,7 @@ import { Runner } from '../sandbox/index.ts';
 import { startTakeoverServer, type TakeoverServer } from '../takeover/index.ts';
 import { parseOrThrow } from '../validation.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
-import { readJsonFile, runToExit } from './run.ts';
+import { readJsonFile, readManifestFile, runToExit } from './run.ts';
 
 const USAGE = `Usage: grexal dev [DIR] [options]
 
@@ -65,7 +65,7 @@ async function writeTemplate(io: CommandIo, manifest: unknown, path: string): Pr
 }
 
 export async function runDev(options: DevOptions, io: CommandIo): Promise<number> {
-  const manifest = await readJsonFile(join(options.dir, 'grexal.json'), 'manifest');
+  const manifest = await readManifestFile(join(options.dir, 'grexal.json'));
   const connectionsPath = options.connectionsPath ?? join(options.dir, '.grexal', 'connections.json');
   if (!existsSync(connectionsPath)) return writeTemplate(io, manifest, connectionsPath);
   const credentials = await readJsonFile(connectionsPath, 'connections file');

@@ -97,7 +97,7 @@ export async function readCredentialFiles(
     }
     return {};
   }
-  const manifest = await readJsonFile(manifestPath, 'manifest');
+  const manifest = await readManifestFile(manifestPath);
   const besideManifest = join(dirname(manifestPath), '.grexal', 'connections.json');
   const path = connectionsPath ?? (existsSync(besideManifest) ? besideManifest : undefined);
   return { manifest, credentials: path === undefined ? {} : await readJsonFile(path, 'connections file') };
@@ -131,6 +131,16 @@ export async function runToExit(sandbox: Sandbox, io: CommandIo): Promise<number
     io.signal.removeEventListener('abort', interrupted);
     await sandbox.destroy();
   }
+}
+
+/**
+ * grexal.json describes the whole agent; the runner needs its connections only, so the file's
+ * other fields (name, entrypoint, …) are not refused as unknown.
+ */
+export async function readManifestFile(path: string): Promise<unknown> {
+  const json = await readJsonFile(path, 'manifest');
+  const isObject = json !== null && typeof json === 'object' && !Array.isArray(json);
+  return isObject && 'connections' in json ? { connections: json.connections } : json;
 }
 
 /** Reads a JSON file the user named, with an error that says which file and why. */
