@@ -15,8 +15,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { RunnerClient } from '../../runner/client/index.ts';
+import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
-import { DOCKER, docker, dockerRunArgs, removeLabelled } from './peer.ts';
+import { docker, removeLabelled } from './peer.ts';
 
 const { values } = parseArgs({
   options: {
@@ -104,7 +105,14 @@ async function apiRound(client: RunnerClient): Promise<number[]> {
 
 async function dockerRound(): Promise<number[]> {
   const entrypoint = values['peer-entrypoint'] === 'image' ? 'image' : 'tini';
-  const args = dockerRunArgs(IMAGE, peerRunDir, PEER_LABEL, ['sleep', '60'], entrypoint);
+  const args = dockerRunArgs({
+    image: IMAGE,
+    hostRunDir: peerRunDir,
+    label: PEER_LABEL,
+    command: ['sleep', '60'],
+    detach: true,
+    entrypoint,
+  });
   const times = await Promise.all(
     Array.from({ length: N }, async () => {
       const started = performance.now();

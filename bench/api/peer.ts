@@ -1,41 +1,6 @@
-/** The peer of bench/api: `docker run -d` with the runner's own hardening flags, read off containerConfig. */
+/** The peer of bench/api: the docker CLI, and removing the peer's containers by label. */
 import { spawn } from 'node:child_process';
-import { containerConfig } from '../../runner/runtime/index.ts';
-import { DEFAULT_LIMITS } from '../../runner/sandbox/index.ts';
-
-export const DOCKER = process.env['DOCKER_CLI'] ?? '/usr/bin/docker';
-
-/**
- * `docker run -d` flags equivalent to what the runner sends the engine. The labels are the bench's
- * own (so the runner's reaper never mistakes these for a dead runner's), and by default the command
- * starts under the same init directly: the peer has no runner to bootstrap from.
- */
-export function dockerRunArgs(
-  image: string,
-  hostRunDir: string,
-  label: string,
-  command: string[],
-  /** `tini`: the command under tini directly (as bench/start). `image`: the image's own entrypoint, the supervisor, which starts Node and exits at once without a runner. */
-  entrypoint: 'tini' | 'image' = 'tini',
-): string[] {
-  const config = containerConfig(
-    { sandboxId: 'bench', image, hostRunDir, limits: DEFAULT_LIMITS },
-    'bench/0-0',
-  );
-  const host = config.HostConfig!;
-  const flags = ['run', '-d', '--rm', '--user', config.User!, '--read-only', '--ipc', 'private'];
-  flags.push('--log-driver', 'none', '--label', 'grexal.scratch=1', '--label', label);
-  for (const cap of host.CapDrop ?? []) flags.push('--cap-drop', cap);
-  for (const opt of host.SecurityOpt ?? []) flags.push('--security-opt', opt);
-  flags.push('--memory', String(host.Memory), '--memory-swap', String(host.MemorySwap));
-  flags.push('--cpus', String(host.NanoCpus! / 1e9), '--pids-limit', String(host.PidsLimit));
-  flags.push('--shm-size', String(host.ShmSize));
-  for (const [path, options] of Object.entries(host.Tmpfs ?? {})) flags.push('--tmpfs', `${path}:${options}`);
-  for (const m of host.Mounts ?? []) flags.push('--mount', `type=bind,source=${m.Source},target=${m.Target}`);
-  if (entrypoint === 'image') flags.push(image, ...command);
-  else flags.push('--entrypoint', '/usr/bin/tini', image, '-g', '--', ...command);
-  return flags;
-}
+import { DOCKER } from '../lib/docker-peer.ts';
 
 /** Runs the docker CLI; resolves with its stdout, rejects with its stderr. */
 export function docker(args: string[]): Promise<string> {
