@@ -29,8 +29,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages (npm ci)…"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install --no-save` installs the locked versions. Not `npm ci`: with this machine's npm
+  # settings (omit-lockfile-registry-resolved) npm 11 records only this platform's optional
+  # packages (Biome's, esbuild's) in the lock, and `npm ci` then refuses the lock as out of sync.
+  say "installing npm packages (npm install, locked versions)…"
+  npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 
 say "bundling (npm run build)…"
