@@ -1,92 +1,50 @@
 /**
  * bench/bridge: the takeover bridge (runner/takeover) against websockify (Debian's, with
  * --unix-target) and against reading the Unix socket directly (the limit), in the same run,
- * alternated, over one RFB server that answers every full-screen FramebufferUpdateRequest with a
- * 1280×800×32 bpp raw frame from memory, so that the path is the bottleneck.
+ * alternated. Two workloads:
+ *   (a) default: the bench's own RFB server (runner/takeover/testing/rfb-server.ts) answering every
+ *       full-screen FramebufferUpdateRequest with a 1280×800×32 bpp raw frame from memory, so the
+ *       path is the bottleneck;
+ *   (b) --desktop: the real x11vnc of a grexal/desktop container started as a sandbox starts it
+ *       (sandbox-agent/desktop.ts), or --vnc-socket PATH for a desktop already running.
  *
- * Reports full frames/s, MB/s, and the round trip of a 1×1 update request (p50, p99) per path,
- * and the median per-round ratios against the targets: throughput ≥ 2× websockify and ≥ 60 % of
- * direct; added round trip ≤ 0.15 ms p50 over direct.
+ * Reports full frames/s, MB/s, the round trip of a 1×1 update request (p50, p99) and the relay
+ * process's CPU per frame, per path; then the median per-round ratios against the targets:
+ * throughput ≥ 2× websockify and ≥ 60 % of direct; added round trip ≤ 0.15 ms p50 over direct.
+ * A fourth path, tcp-relay (relay.ts), relays TCP to the socket with nothing else: the ceiling
+ * of any relay on this machine.
  *
- *   node scripts/run-ts.mjs bench/bridge/main.ts [--rounds 7] [--frames 150] [--rtt 1000] [--client raw|ws] [--strict]
+ *   node scripts/run-ts.mjs bench/bridge/main.ts [--desktop | --vnc-socket PATH] [--rounds 9]
+ *     [--frames 150] [--rtt 1000] [--client raw|ws] [--strict]
  *
- * The WebSocket client is ws-raw.ts by default (it counts bytes without reassembling messages, so
- * the path sets the pace); `--client ws` uses the ws library's client instead. A fourth path,
- * tcp-relay (relay.ts), relays TCP to the socket with nothing else: the ceiling of any relay here.
- *
- * Every process runs on loopback and is stopped at the end; every loop is bounded.
- * TODO(workload b): the same three paths over the real x11vnc of a desktop sandbox.
+ * The WebSocket client is ws-raw.ts by default (it parses frames without reassembling messages,
+ * so the path sets the pace); `--client ws` uses the ws library's client. Loopback only; every
+ * loop is bounded; every process and container started here is stopped at the end.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { median, percentile } from '../lib/stats.ts';
 import { type RfbPath, rawWebSocketPath, streamPath, updateRequest, webSocketPath } from './client.ts';
 import { cpuMs } from './cpu.ts';
+import { startDesktopContainer, startPeer, startWebsockify, stopAll } from './peers.ts';
 
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '9' },
     frames: { type: 'string', default: '150' },
     rtt: { type: 'string', default: '1000' },
-    strict: { type: 'boolean', default: false },
     client: { type: 'string', default: 'raw' },
+    desktop: { type: 'boolean', default: false },
+    'desktop-image': { type: 'string', default: 'grexal/desktop' },
+    'vnc-socket': { type: 'string' },
+    strict: { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(values.rounds);
 const FRAMES = Number(values.frames);
 const RTT_SAMPLES = Number(values.rtt);
-const WEBSOCKIFY = process.env['WEBSOCKIFY'] ?? '/usr/bin/websockify';
-const WIDTH = 1280;
-const HEIGHT = 800;
-
-const children: ChildProcess[] = [];
-
-function startPeer(
-  role: 'rfb' | 'bridge' | 'relay',
-  socket: string,
-): Promise<Record<string, unknown> & { pid: number }> {
-  const child = spawn(process.execPath, ['scripts/run-ts.mjs', 'bench/bridge/peer.ts', role, socket], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${role} peer exited with ${code} before it was ready`)));
-    createInterface({ input: child.stdout! }).once('line', (line) =>
-      resolve({ ...JSON.parse(line), pid: child.pid! }),
-    );
-  });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-async function startWebsockify(socket: string): Promise<{ url: string; pid: number }> {
-  const port = await freePort();
-  const child = spawn(WEBSOCKIFY, [`--unix-target=${socket}`, `127.0.0.1:${port}`], { stdio: 'ignore' });
-  children.push(child);
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = tcpConnect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (up) return { url: `ws://127.0.0.1:${port}/`, pid: child.pid! };
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`websockify did not listen on ${port}; is ${WEBSOCKIFY} installed?`);
-}
 
 interface Trial {
   framesPerSecond: number;
@@ -103,35 +61,49 @@ interface Measured {
   relayPid?: number;
 }
 
-async function trial({ path, relayPid }: Measured, frameBytes: number): Promise<Trial> {
-  const full = updateRequest(0, 0, WIDTH, HEIGHT);
+async function trial({ path, relayPid }: Measured): Promise<Trial> {
+  // The server clips the request to its screen: this asks for all of it, whatever its size.
+  const full = updateRequest(0, 0, 0xffff, 0xffff);
   const tiny = updateRequest(0, 0, 1, 1);
   const cpuBefore = relayPid ? cpuMs(relayPid) : 0;
+  const bytesBefore = path.bytes();
   const start = performance.now();
-  for (let i = 0; i < FRAMES; i++) await path.request(full, frameBytes);
+  for (let i = 0; i < FRAMES; i++) await path.request(full);
   const seconds = (performance.now() - start) / 1000;
+  const bytes = path.bytes() - bytesBefore;
   const relayCpuMsPerFrame = relayPid ? (cpuMs(relayPid) - cpuBefore) / FRAMES : Number.NaN;
   const rtts: number[] = [];
   for (let i = 0; i < RTT_SAMPLES; i++) {
     const t0 = performance.now();
-    await path.request(tiny, 20);
+    await path.request(tiny);
     rtts.push(performance.now() - t0);
   }
   return {
     framesPerSecond: FRAMES / seconds,
-    megabytesPerSecond: (FRAMES * frameBytes) / seconds / 1e6,
+    megabytesPerSecond: bytes / seconds / 1e6,
     rttP50Ms: percentile(rtts, 50),
     rttP99Ms: percentile(rtts, 99),
     relayCpuMsPerFrame,
   };
 }
 
+async function vncSocket(dir: string): Promise<{ socket: string; workload: string }> {
+  if (values['vnc-socket'])
+    return { socket: values['vnc-socket'], workload: `(b) the VNC server at ${values['vnc-socket']}` };
+  if (values.desktop) {
+    const socket = await startDesktopContainer(dir, values['desktop-image']!);
+    return { socket, workload: `(b) x11vnc of a ${values['desktop-image']} container, 1280×800` };
+  }
+  const socket = join(dir, 'vnc.sock');
+  await startPeer('rfb', socket);
+  return { socket, workload: '(a) the bench RFB server, 1280×800×32 bpp raw frames from memory' };
+}
+
 async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'grexal-bench-bridge-'));
   try {
-    const socket = join(dir, 'vnc.sock');
-    const { fullFrameBytes } = (await startPeer('rfb', socket)) as unknown as { fullFrameBytes: number };
-    const bridge = (await startPeer('bridge', socket)) as {
+    const { socket, workload } = await vncSocket(dir);
+    const bridge = (await startPeer('bridge', socket)) as unknown as {
       url: string;
       id: string;
       link: string;
@@ -140,7 +112,7 @@ async function main(): Promise<number> {
     const token = new URL(bridge.link).searchParams.get('token')!;
     const streamUrl = `${bridge.url.replace('http', 'ws')}/v1/takeovers/${bridge.id}/stream?token=${token}`;
     const websockify = await startWebsockify(socket);
-    const relay = (await startPeer('relay', socket)) as { port: number; pid: number };
+    const relay = (await startPeer('relay', socket)) as unknown as { port: number; pid: number };
     const viaWebSocket = values.client === 'ws' ? webSocketPath : rawWebSocketPath;
     const paths: Measured[] = [
       { path: await streamPath('direct', { path: socket }) },
@@ -149,59 +121,61 @@ async function main(): Promise<number> {
       { path: await streamPath('tcp-relay', { port: relay.port, host: '127.0.0.1' }), relayPid: relay.pid },
     ];
     const results = new Map<string, Trial[]>(paths.map((p) => [p.path.name, []]));
-    for (const path of paths) await trial(path, fullFrameBytes); // warm-up, not counted
+    for (const path of paths) await trial(path); // warm-up, not counted
     for (let round = 0; round < ROUNDS; round++) {
       const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
-      for (const path of order) results.get(path.path.name)!.push(await trial(path, fullFrameBytes));
+      for (const path of order) results.get(path.path.name)!.push(await trial(path));
       process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
     }
     for (const { path } of paths) path.close();
-    return report(results, fullFrameBytes);
+    return report(results, workload);
   } finally {
-    for (const child of children) {
-      child.stdin?.end();
-      if (child.exitCode === null) child.kill('SIGTERM');
-    }
+    await stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function report(results: Map<string, Trial[]>, frameBytes: number): number {
+function report(results: Map<string, Trial[]>, workload: string): number {
   const of = (name: string): Trial[] => results.get(name)!;
   const med = (name: string, key: keyof Trial): number => median(of(name).map((t) => t[key]));
   const perRound = (f: (round: number) => number): number => median(of('bridge').map((_, i) => f(i)));
+  const ms = (n: number): string => (Number.isNaN(n) ? '-' : `${n.toFixed(3)} ms`);
+  const lines = [
+    `bench/bridge, workload ${workload}`,
+    `${FRAMES} full frames and ${RTT_SAMPLES} 1×1 round trips per path per round, ${ROUNDS} rounds alternated, medians; ${values.client} WebSocket client; ${cpus().length} CPUs`,
+    `${'path'.padEnd(11)}${'frames/s'.padStart(10)}${'MB/s'.padStart(9)}${'RTT p50'.padStart(11)}${'RTT p99'.padStart(11)}${'relay CPU/frame'.padStart(17)}`,
+  ];
+  for (const name of results.keys()) {
+    lines.push(
+      name.padEnd(11) +
+        med(name, 'framesPerSecond').toFixed(0).padStart(10) +
+        med(name, 'megabytesPerSecond').toFixed(0).padStart(9) +
+        ms(med(name, 'rttP50Ms')).padStart(11) +
+        ms(med(name, 'rttP99Ms')).padStart(11) +
+        ms(med(name, 'relayCpuMsPerFrame')).padStart(17),
+    );
+  }
+  const ratio = (other: string) =>
+    perRound((i) => of('bridge')[i]!.framesPerSecond / of(other)[i]!.framesPerSecond);
+  const addedRtt = perRound((i) => of('bridge')[i]!.rttP50Ms - of('direct')[i]!.rttP50Ms);
   const cpuRatio = perRound(
     (i) => of('bridge')[i]!.relayCpuMsPerFrame / of('websockify')[i]!.relayCpuMsPerFrame,
   );
-  const lines = [
-    `bench/bridge: ${WIDTH}×${HEIGHT}×32 bpp raw frames (${(frameBytes / 1e6).toFixed(2)} MB), ${FRAMES} frames and ${RTT_SAMPLES} 1×1 round trips per path per round, ${ROUNDS} rounds alternated; medians; ${values.client} WebSocket client; ${cpus().length} CPUs`,
-    `${'path'.padEnd(11)}${'frames/s'.padStart(10)}${'MB/s'.padStart(10)}${'RTT p50'.padStart(11)}${'RTT p99'.padStart(11)}${'relay CPU/frame'.padStart(17)}`,
-  ];
-  for (const name of results.keys()) {
-    const cpu = med(name, 'relayCpuMsPerFrame');
-    lines.push(
-      `${name.padEnd(11)}${med(name, 'framesPerSecond').toFixed(0).padStart(10)}${med(name, 'megabytesPerSecond').toFixed(0).padStart(10)}` +
-        `${`${med(name, 'rttP50Ms').toFixed(3)} ms`.padStart(11)}${`${med(name, 'rttP99Ms').toFixed(3)} ms`.padStart(11)}` +
-        `${(Number.isNaN(cpu) ? '-' : `${cpu.toFixed(2)} ms`).padStart(17)}`,
-    );
-  }
-  const vsWebsockify = perRound(
-    (i) => of('bridge')[i]!.framesPerSecond / of('websockify')[i]!.framesPerSecond,
-  );
-  const vsDirect = perRound((i) => of('bridge')[i]!.framesPerSecond / of('direct')[i]!.framesPerSecond);
-  const addedRtt = perRound((i) => of('bridge')[i]!.rttP50Ms - of('direct')[i]!.rttP50Ms);
   const checks = [
-    [`throughput bridge/websockify ${vsWebsockify.toFixed(2)}× (target ≥ 2)`, vsWebsockify >= 2],
-    [`throughput bridge/direct ${(vsDirect * 100).toFixed(0)} % (target ≥ 60 %)`, vsDirect >= 0.6],
+    [
+      `throughput bridge/websockify ${ratio('websockify').toFixed(2)}× (target ≥ 2)`,
+      ratio('websockify') >= 2,
+    ],
+    [
+      `throughput bridge/direct ${(ratio('direct') * 100).toFixed(0)} % (target ≥ 60 %)`,
+      ratio('direct') >= 0.6,
+    ],
     [`added RTT p50 over direct ${addedRtt.toFixed(3)} ms (target ≤ 0.15 ms)`, addedRtt <= 0.15],
   ] as const;
   for (const [text, ok] of checks) lines.push(`${ok ? 'ok    ' : 'MISSED'} ${text}`);
-  const vsRelay = perRound((i) => of('bridge')[i]!.framesPerSecond / of('tcp-relay')[i]!.framesPerSecond);
+  lines.push(`info   relay CPU per frame bridge/websockify ${cpuRatio.toFixed(2)}×`);
   lines.push(
-    `info   relay CPU per frame bridge/websockify ${cpuRatio.toFixed(2)}× (machine-independent cost of the relay)`,
-  );
-  lines.push(
-    `info   throughput bridge/tcp-relay ${(vsRelay * 100).toFixed(0)} % (tcp-relay: no WebSocket, no checks; the ceiling of a relay here)`,
+    `info   throughput bridge/tcp-relay ${(ratio('tcp-relay') * 100).toFixed(0)} % (tcp-relay: no WebSocket, no checks)`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
   return values.strict && checks.some(([, ok]) => !ok) ? 1 : 0;
