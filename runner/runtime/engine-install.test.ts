@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { findExecutable, mergeDaemonConfig, RUNSC_ARGS } from './engine-install.ts';
+import { findExecutable, isRunscRegistered, mergeDaemonConfig, RUNSC_ARGS } from './engine-install.ts';
 
 const runsc = { path: '/usr/bin/runsc', runtimeArgs: RUNSC_ARGS };
 
@@ -25,7 +25,33 @@ describe('mergeDaemonConfig', () => {
     const existing = JSON.stringify({ runtimes: { runsc: { path: '/usr/bin/runsc' } } });
     const { text, changed } = mergeDaemonConfig(existing, '/usr/bin/runsc');
     expect(changed).toBe(true);
-    expect(JSON.parse(text).runtimes.runsc.runtimeArgs).toEqual(['--network=host', '--ignore-cgroups']);
+    expect(JSON.parse(text).runtimes.runsc.runtimeArgs).toEqual([
+      '--network=host',
+      '--ignore-cgroups',
+      '--host-uds=all',
+    ]);
+  });
+
+  it('replaces an older registration without host sockets', () => {
+    const older = { path: '/usr/bin/runsc', runtimeArgs: ['--network=host', '--ignore-cgroups'] };
+    const { text, changed } = mergeDaemonConfig(
+      JSON.stringify({ runtimes: { runsc: older } }),
+      '/usr/bin/runsc',
+    );
+    expect(changed).toBe(true);
+    expect(JSON.parse(text).runtimes.runsc).toEqual(runsc);
+  });
+});
+
+describe('isRunscRegistered', () => {
+  it('holds only for this path with exactly the wanted arguments', () => {
+    expect(isRunscRegistered(runsc, '/usr/bin/runsc')).toBe(true);
+    expect(isRunscRegistered(undefined, '/usr/bin/runsc')).toBe(false);
+    expect(isRunscRegistered({ path: '/usr/bin/runsc' }, '/usr/bin/runsc')).toBe(false);
+    expect(isRunscRegistered({ ...runsc, runtimeArgs: RUNSC_ARGS.slice(0, 2) }, '/usr/bin/runsc')).toBe(
+      false,
+    );
+    expect(isRunscRegistered(runsc, '/usr/local/bin/runsc')).toBe(false);
   });
 
   it('refuses a config that is not a JSON object', () => {

@@ -16,8 +16,13 @@ export const DOCKERD_LOG = '/var/log/grexal-dockerd.log';
 export const INSTALL_LOG = '/var/log/grexal-engine-install.log';
 export const DAEMON_JSON = '/etc/docker/daemon.json';
 const DOCKER_PID_FILE = '/var/run/docker.pid';
-/** Debian's runsc starts containers only with these (see DESIGN §5). */
-export const RUNSC_ARGS = ['--network=host', '--ignore-cgroups'];
+/**
+ * Debian's runsc starts containers only with the first two (see DESIGN §5). `--host-uds=all`: the
+ * supervisor connects to the runner's ctx.sock and the desktop's x11vnc creates vnc.sock, both Unix
+ * sockets on the /run/grexal bind mount; gVisor refuses host sockets without it (connect EPERM). The
+ * sandbox's only host-backed mount holding sockets is its own /run/grexal directory.
+ */
+export const RUNSC_ARGS = ['--network=host', '--ignore-cgroups', '--host-uds=all'];
 const START_TIMEOUT_MS = 60_000;
 const RELOAD_TIMEOUT_MS = 10_000;
 const POLL_MS = 200;
@@ -196,18 +201,30 @@ async function installAndStart(options: EnsureEngineOptions): Promise<Dockerode>
   return docker;
 }
 
-async function runtimes(docker: Dockerode): Promise<string[]> {
+/** The engine's registrations, as `docker info` lists them: `{ path, runtimeArgs? }` by name. */
+async function runtimes(docker: Dockerode): Promise<Record<string, unknown>> {
   const info = (await docker.info()) as { Runtimes?: Record<string, unknown> };
-  return Object.keys(info.Runtimes ?? {});
+  return info.Runtimes ?? {};
 }
 
-/** Registers runsc in daemon.json and reloads dockerd (SIGHUP) when it is installed but unknown. */
+/** Whether the engine runs runsc from this path with exactly RUNSC_ARGS. */
+export function isRunscRegistered(registered: unknown, runscPath: string): boolean {
+  const r = registered as { path?: unknown; runtimeArgs?: unknown } | undefined;
+  return r?.path === runscPath && JSON.stringify(r.runtimeArgs ?? []) === JSON.stringify(RUNSC_ARGS);
+}
+
+/**
+ * Registers runsc in daemon.json and reloads dockerd (SIGHUP) when it is installed but unknown to
+ * the engine, or known with other arguments (an older registration is updated, not kept).
+ */
 async function registerRunsc(docker: Dockerode, options: EnsureEngineOptions): Promise<void> {
   const runsc = findExecutable('runsc');
-  if (!runsc || (await runtimes(docker)).includes('runsc')) return;
+  if (!runsc || isRunscRegistered((await runtimes(docker))['runsc'], runsc)) return;
   const pid = runningDockerdPid();
   if (!isRoot() || pid === undefined) {
-    options.log(`runsc is installed but not registered; add it to ${DAEMON_JSON} and reload the engine`);
+    options.log(
+      `runsc is installed but not registered as ${runsc} ${RUNSC_ARGS.join(' ')}; set it in ${DAEMON_JSON} and reload the engine`,
+    );
     return;
   }
   let current: string | undefined;
@@ -226,14 +243,14 @@ async function registerRunsc(docker: Dockerode, options: EnsureEngineOptions): P
     await mkdir(dirname(DAEMON_JSON), { recursive: true });
     await writeFile(DAEMON_JSON, merged.text);
   }
-  options.log(`registering runsc (${runsc}) in ${DAEMON_JSON} and reloading dockerd`);
+  options.log(`registering runsc (${runsc} ${RUNSC_ARGS.join(' ')}) in ${DAEMON_JSON} and reloading dockerd`);
   process.kill(pid, 'SIGHUP');
   const deadline = Date.now() + RELOAD_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if ((await runtimes(docker)).includes('runsc')) return;
+    if (isRunscRegistered((await runtimes(docker))['runsc'], runsc)) return;
     await sleep(POLL_MS, undefined, { signal: options.signal });
   }
-  throw installFailed(`dockerd did not list runsc after reloading ${DAEMON_JSON}`, DOCKERD_LOG);
+  throw installFailed(`dockerd did not list runsc as registered after reloading ${DAEMON_JSON}`, DOCKERD_LOG);
 }
 
 /** Makes sure an engine answers (installing and starting one where we can), then registers runsc. */
