@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Brings a machine from a fresh clone to ready: npm packages, the bundle, the Docker engine, the
-# images, and (with --test) what the tests drive: Debian's Chromium and websockify.
+# images, and (with --test) what the tests drive: Debian's Chromium, websockify, and gVisor (runsc).
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ with_test_tools=false
 # Debian packages the runner and the tests need on the host. The engine itself comes through
 # `grexal doctor --fix`, which the CLI offers to everyone, not only to this script.
 apt_packages=(debootstrap)
-$with_test_tools && apt_packages+=(chromium websockify)
+$with_test_tools && apt_packages+=(chromium websockify runsc)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -4,7 +4,7 @@
  * touching the directories of runners still alive.
  */
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, readdir, rm } from 'node:fs/promises';
+import { chown, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_GID, AGENT_UID } from '../../sandbox-agent/protocol.ts';
@@ -37,6 +37,11 @@ export async function createHostRunDir(
 export async function removeHostRunDir(dir: string): Promise<void> {
   // rm does not follow links the agent may have planted: it removes the links themselves.
   await rm(dir, { recursive: true, force: true });
+}
+
+/** Removes this runner's own directory once its sandboxes are gone (a live sandbox's stays). */
+export async function removeInstanceDir(stateDir: string, instanceId: string): Promise<void> {
+  await rmdir(join(stateDir, instanceDirName(instanceId))).catch(() => {});
 }
 
 /** Removes the directories of runner instances whose process is gone; returns what it removed. */

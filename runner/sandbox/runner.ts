@@ -9,7 +9,7 @@ import { type CredentialProvider, prepareInjection } from '../inject/index.ts';
 import { type ContainerRuntime, DockerRuntime } from '../runtime/index.ts';
 import { TakeoverBroker } from '../takeover/index.ts';
 import { EventBus } from './events.ts';
-import { defaultStateDir, newSandboxId, reapDeadInstanceDirs } from './host-dir.ts';
+import { defaultStateDir, newSandboxId, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
 import { resolveSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
 import { Sandbox } from './sandbox.ts';
@@ -147,6 +147,7 @@ export class Runner implements AsyncDisposable {
   async close(): Promise<void> {
     await Promise.allSettled(this.list().map((sandbox) => sandbox.destroy('destroyed')));
     await this.reaped;
+    await removeInstanceDir(this.stateDir, this.runtime.instanceId);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
