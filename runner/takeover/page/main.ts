@@ -143,10 +143,16 @@ function wire(): void {
   byId('cancel').addEventListener('click', () => {
     if (confirm('Cancel the login? The agent will be told you cancelled.')) void act('cancel');
   });
-  const box = byId<HTMLTextAreaElement>('paste');
-  box.addEventListener('input', () => {
+  const box = byId<HTMLInputElement>('paste');
+  // A paste is sent at once; typed text on Enter. The text may be a password: it never stays on screen.
+  box.addEventListener('paste', (event) => {
+    event.preventDefault();
+    paste(event.clipboardData?.getData('text') ?? '');
+  });
+  box.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter') return;
+    event.preventDefault();
     paste(box.value);
-    // The pasted text may be a password: do not leave it on screen.
     box.value = '';
   });
   byId('paste-clipboard').addEventListener('click', async () => {

@@ -52,7 +52,7 @@ export function renderPage(data: PageData): string {
 <main id="screen" class="screen"></main>
 <footer>
   <label for="paste">Paste into the sandbox</label>
-  <textarea id="paste" rows="1" autocomplete="off" spellcheck="false" placeholder="Paste here (Ctrl+V), then click in the desktop and press Ctrl+V"></textarea>
+  <input id="paste" type="text" autocomplete="off" spellcheck="false" placeholder="Paste here, then Ctrl+V in the desktop">
   <button id="paste-clipboard" type="button">Paste from clipboard</button>
   <span id="paste-note" class="note" aria-live="polite"></span>
 </footer>

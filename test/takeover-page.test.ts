@@ -1,0 +1,177 @@
+/**
+ * The takeover page in a real browser (Debian's chromium through playwright-core) against the
+ * runner's takeover server and a fake RFB server on a Unix socket: noVNC connects through the
+ * bridge, clicks, keys and paste reach "the desktop" from the controlling tab only, a dropped
+ * socket reconnects, Done and Cancel end the takeover, and the page obeys its own CSP.
+ * The real desktop (x11vnc, Chromium in a sandbox) is covered by the end-to-end login test.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startTakeoverServer, TakeoverBroker, type TakeoverServer } from '../runner/takeover/index.ts';
+import {
+  type FakeRfbServer,
+  type RfbClientConnection,
+  startFakeRfbServer,
+} from '../runner/takeover/testing/rfb-server.ts';
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+
+let dir: string;
+let browser: Browser;
+let vnc: FakeRfbServer;
+let broker: TakeoverBroker;
+let server: TakeoverServer;
+const cspViolations: string[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'grexal-takeover-page-'));
+  // The page bundle as scripts/build.mjs makes it.
+  await build({
+    entryPoints: { takeover: 'runner/takeover/page/main.ts' },
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: ['chrome100'],
+    outdir: join(dir, 'assets'),
+    logLevel: 'warning',
+  });
+  // Running as root in CI: Chromium's own sandbox needs an unprivileged user.
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  broker.close();
+  await server.close();
+  await vnc.close();
+});
+
+async function setup(): Promise<{ link: string; id: string; done: Promise<'completed'> }> {
+  vnc = await startFakeRfbServer(join(dir, `vnc-${Date.now()}.sock`), { width: 320, height: 200 });
+  broker = new TakeoverBroker();
+  server = await startTakeoverServer({ broker, assetsDir: join(dir, 'assets') });
+  const { takeover, done } = broker.request({
+    sandboxId: 'sb-page',
+    connectionId: 'example',
+    label: 'Example',
+    reason: 'Log in to Example, then press Done.',
+    timeoutMs: 120_000,
+    vncSocketPath: vnc.path,
+  });
+  return { link: broker.linkFor(takeover.id)!, id: takeover.id, done };
+}
+
+async function openPage(link: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  page.on('dialog', (dialog) => void dialog.accept());
+  await page.goto(link);
+  await page.getByText('Connected', { exact: true }).waitFor();
+  return page;
+}
+
+/** Resolves with the first message this desktop connection received that matches, past or future. */
+function received(connection: RfbClientConnection, type: number, text?: string): Promise<Buffer> {
+  const matches = (m: { type: number; bytes: Buffer }): boolean =>
+    m.type === type && (text === undefined || m.bytes.subarray(8).toString('latin1') === text);
+  const seen = connection.messages.find(matches);
+  if (seen) return Promise.resolve(seen.bytes);
+  return new Promise((resolve) => {
+    const on = (m: { type: number; bytes: Buffer }): void => {
+      if (!matches(m)) return;
+      connection.off('message', on);
+      resolve(m.bytes);
+    };
+    connection.on('message', on);
+  });
+}
+
+describe('takeover page', () => {
+  it('shows the prompt and the desktop; input and paste reach it from the controlling tab only', async () => {
+    const { link } = await setup();
+    const user = await openPage(link);
+    await expect(user.locator('h1').textContent()).resolves.toBe('Log in to Example');
+    await expect(user.locator('.reason').textContent()).resolves.toBe('Log in to Example, then press Done.');
+    const canvas = user.locator('#screen canvas');
+    await canvas.waitFor();
+    const desktop = vnc.connections[0]!;
+    await canvas.click({ position: { x: 20, y: 20 } });
+    await received(desktop, 5);
+    await user.keyboard.type('a');
+    await received(desktop, 4);
+    // A real paste (what a password manager's copy then Ctrl+V gives) and typed text with Enter.
+    await user.locator('#paste').evaluate((box) => {
+      const data = new DataTransfer();
+      data.setData('text/plain', 'pa55word');
+      box.dispatchEvent(
+        new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
+      );
+    });
+    await received(desktop, 6, 'pa55word');
+    await user.locator('#paste').fill('typed');
+    await user.locator('#paste').press('Enter');
+    await received(desktop, 6, 'typed');
+    await expect(user.locator('#paste').inputValue()).resolves.toBe('');
+
+    const watcher = await openPage(link);
+    const watched = vnc.connections[1]!;
+    await watcher.locator('#screen canvas').click({ position: { x: 30, y: 30 } });
+    await watcher.keyboard.type('b');
+    // The watcher's own update requests arrive after its input would have: input then is known dropped.
+    const before = watched.messages.length;
+    await new Promise<void>((resolve) => {
+      const on = (m: { type: number }): void => {
+        if (m.type !== 3 || watched.messages.length <= before) return;
+        watched.off('message', on);
+        resolve();
+      };
+      watched.on('message', on);
+    });
+    expect(watched.messages.filter((m) => [4, 5, 6].includes(m.type))).toEqual([]);
+    await watcher.close();
+    await user.close();
+    expect(cspViolations).toEqual([]);
+  });
+
+  it('reconnects after the stream drops and keeps control', async () => {
+    const { link } = await setup();
+    const page = await openPage(link);
+    vnc.connections[0]!.socket.destroy();
+    await page.getByText(/reconnecting/).waitFor();
+    await page.getByText('Connected', { exact: true }).waitFor();
+    const again = vnc.connections[1]!;
+    await page.locator('#screen canvas').click({ position: { x: 10, y: 10 } });
+    await received(again, 5);
+    await page.close();
+  });
+
+  it('Done resolves the agent’s call; the link then answers 410', async () => {
+    const { link, done } = await setup();
+    const page = await openPage(link);
+    await page.getByRole('button', { name: 'Done' }).click();
+    await expect(done).resolves.toBe('completed');
+    await page.getByText('Done. You can close this tab.').waitFor();
+    const reload = await page.reload();
+    expect(reload?.status()).toBe(410);
+    await page.close();
+  });
+
+  it('Cancel rejects the agent’s call with takeover_cancelled', async () => {
+    const { link, done } = await setup();
+    const page = await openPage(link);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await expect(done).rejects.toMatchObject({ code: 'takeover_cancelled' });
+    await page.getByText(/cancelled/).waitFor();
+    await page.close();
+  });
+});
