@@ -28,7 +28,9 @@ const code = await runDev(
     connectionsPath: join(dir, 'demo-connections.json'),
     onTakeover: (url) => {
       if (!values.auto) {
-        say('open the takeover link above in a browser, log in (any username, password grexal-demo), press Done');
+        say(
+          'open the takeover link above in a browser, log in (any username, password grexal-demo), press Done',
+        );
         return;
       }
       say('--auto: a scripted user opens the link and logs in through the stream');
@@ -44,5 +46,9 @@ const code = await runDev(
   return 1;
 });
 if (userFailed) say(`the scripted user failed: ${(userFailed as Error).message}`);
-say(code === 0 ? 'done: every channel reported, and the agent logged in through the takeover' : `failed (exit ${code})`);
+say(
+  code === 0
+    ? 'done: every channel reported, and the agent logged in through the takeover'
+    : `failed (exit ${code})`,
+);
 process.exit(userFailed ? 1 : code);

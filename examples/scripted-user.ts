@@ -85,7 +85,11 @@ export async function completeTakeover(url: string, options: ScriptedUserOptions
   } catch (error) {
     // What the user saw when it went wrong, for whoever reads the failure.
     const shot = '/tmp/grexal-scripted-user.png';
-    await browser.contexts()[0]?.pages()[0]?.screenshot({ path: shot }).catch(() => {});
+    await browser
+      .contexts()[0]
+      ?.pages()[0]
+      ?.screenshot({ path: shot })
+      .catch(() => {});
     throw new Error(`${(error as Error).message} (screenshot: ${shot})`);
   } finally {
     await browser.close();

@@ -38,7 +38,7 @@ describe('grexal dev', () => {
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
     await docker
-      .getImage('grexal-dev/' + dir.split('/').pop()!.toLowerCase())
+      .getImage(`grexal-dev/${dir.split('/').pop()!.toLowerCase()}`)
       .remove({ force: true })
       .catch(() => {});
   });

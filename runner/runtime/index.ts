@@ -1,3 +1,3 @@
-export { DockerRuntime, containerConfig } from './docker-runtime.ts';
-export { isInstanceAlive, instanceDirName } from './instance.ts';
+export { containerConfig, DockerRuntime } from './docker-runtime.ts';
+export { instanceDirName, isInstanceAlive } from './instance.ts';
 export * from './runtime.ts';

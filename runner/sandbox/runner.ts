@@ -11,7 +11,7 @@ import { TakeoverBroker } from '../takeover/index.ts';
 import { EventBus } from './events.ts';
 import { defaultStateDir, newSandboxId, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
 import { resolveSandboxOptions } from './options.ts';
-import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
+import type { SandboxTakeovers } from './ports.ts';
 import { Sandbox } from './sandbox.ts';
 
 export interface RunnerOptions {
