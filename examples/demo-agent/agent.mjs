@@ -66,5 +66,6 @@ if (!session) {
   process.exit(1);
 }
 say(`logged in as ${site.userOf(session.value)}: the session lives in the sandbox's browser`);
-await browser.close();
+// Leave the sandbox's browser running (it is the desktop's); only our connection to it goes.
 await site.close();
+process.exit(0);

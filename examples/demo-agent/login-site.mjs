@@ -56,6 +56,10 @@ export async function startLoginSite(port) {
   return {
     url: `http://127.0.0.1:${port}`,
     userOf: (session) => sessions.get(session),
-    close: () => new Promise((resolve) => server.close(resolve)),
+    // Chromium keeps its connections alive: close them too, or close() waits for their timeout.
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
   };
 }
