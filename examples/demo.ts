@@ -11,14 +11,19 @@ import { parseArgs } from 'node:util';
 import type { CommandIo } from '../runner/cli/command.ts';
 import { runDev } from '../runner/cli/dev.ts';
 import { formatError } from '../runner/cli/format-error.ts';
+import { abortOnSignals } from '../runner/cli/interrupts.ts';
 import { completeTakeover } from './scripted-user.ts';
 
 const { values } = parseArgs({ options: { auto: { type: 'boolean', default: false } } });
 // Run from the repository root (scripts/demo.sh makes sure of it).
 const dir = join(process.cwd(), 'examples', 'demo-agent');
-const controller = new AbortController();
-process.once('SIGINT', () => controller.abort());
-const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
+const interrupts = abortOnSignals(process.stderr);
+const failed = new AbortController();
+const io: CommandIo = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  signal: AbortSignal.any([interrupts.signal, failed.signal]),
+};
 const say = (line: string) => process.stderr.write(`demo: ${line}\n`);
 
 let userFailed: unknown;
@@ -36,7 +41,7 @@ const code = await runDev(
       say('--auto: a scripted user opens the link and logs in through the stream');
       completeTakeover(url, { log: (line) => say(`scripted user: ${line}`) }).catch((error: unknown) => {
         userFailed = error;
-        controller.abort();
+        failed.abort();
       });
     },
   },

@@ -94,6 +94,18 @@ describe('grexal run', () => {
     expect(await sandboxDirs(stateDir)).toEqual([]);
   });
 
+  it('finishes the cleanup when Ctrl-C comes twice', async () => {
+    const run = startCli(['run', '--', 'sh', '-c', 'echo up; sleep 300'], env);
+    await run.waitFor(/up\n/);
+    run.child.kill('SIGINT');
+    await run.waitFor(/destroying the sandbox/);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
+    expect(run.stderr).toContain('still cleaning up');
+    expect(await containersOfPid(run.child.pid)).toEqual([]);
+    expect(await sandboxDirs(stateDir)).toEqual([]);
+  });
+
   it('destroys the sandbox on timeout', async () => {
     const run = startCli(['run', '--timeout', '2s', '--', 'sleep', '300'], env);
     expect(await run.exited).toBe(124);

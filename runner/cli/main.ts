@@ -1,5 +1,6 @@
 import type { Command, CommandIo } from './command.ts';
 import { formatError } from './format-error.ts';
+import { abortOnSignals } from './interrupts.ts';
 
 interface CommandEntry {
   name: string;
@@ -54,11 +55,8 @@ function usage(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
+  const interrupts = abortOnSignals(process.stderr);
+  const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, signal: interrupts.signal };
   try {
     if (!name || name === '--help' || name === '-h' || name === 'help') {
       process.stdout.write(usage());
@@ -83,7 +81,6 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${formatError(error)}\n`);
     return 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupts.dispose();
   }
 }
