@@ -1,12 +1,58 @@
+/** The file channel of the Python supervisor (sandbox-agent/supervisor/filechannel.py), driven from here. */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Header, pack } from 'tar-stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 type Headers = Partial<Header> & { name: string };
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileChannelError, writeFilesFromTar } from './files.ts';
+const SUPERVISOR_DIR = new URL('./supervisor', import.meta.url).pathname;
+
+/** Raised when the Python side refuses the tar: the entry it names and its message. */
+class FileChannelError extends Error {
+  constructor(
+    readonly entry: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const HARNESS = `
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from filechannel import FileChannelError, write_files_from_tar
+try:
+    write_files_from_tar(sys.stdin.buffer.read(), sys.argv[2])
+except FileChannelError as error:
+    print(json.dumps({'entry': error.entry, 'message': str(error)}))
+    sys.exit(3)
+`;
+
+/** Runs write_files_from_tar in python3 (-B: no bytecode in the tree); rejects with its refusal. */
+async function writeFilesFromTar(tar: Buffer, root: string): Promise<void> {
+  const child = spawn('python3', ['-B', '-I', '-S', '-c', HARNESS, SUPERVISOR_DIR, root], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  child.stdin.end(tar);
+  const [code] = await once(child, 'exit');
+  if (code === 3) {
+    const refusal = JSON.parse(stdout) as { entry: string; message: string };
+    throw new FileChannelError(refusal.entry, refusal.message);
+  }
+  if (code !== 0) throw new Error(`python3 exited with ${code}: ${stderr}`);
+}
 
 let root: string;
 let outside: string;
@@ -52,7 +98,8 @@ async function refusal(promise: Promise<unknown>): Promise<FileChannelError> {
   throw new Error('expected a refusal');
 }
 
-describe('writeFilesFromTar', () => {
+// Each test starts python3: generous limits, never asserted on.
+describe('write_files_from_tar', { timeout: 30_000 }, () => {
   it('writes each file whole, 0400, under a 0700 directory per connection', async () => {
     const big = 'x'.repeat(300_000);
     await writeFilesFromTar(

@@ -24,9 +24,10 @@ const targets = [
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
   },
-  // Sandbox side.
+  // Sandbox side: the desktop helper (the supervisor itself is Python, sandbox-agent/supervisor/) and
+  // the JS ctx client.
   {
-    entryPoints: { 'sandbox-agent': 'sandbox-agent/main.ts', ctx: 'sandbox-agent/clients/ctx.ts' },
+    entryPoints: { desktop: 'sandbox-agent/desktop-main.ts', ctx: 'sandbox-agent/clients/ctx.ts' },
     target: 'node18',
   },
 ];

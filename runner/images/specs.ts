@@ -22,11 +22,12 @@ export interface DockerfileImageSpec {
   sources: ContextSource[];
 }
 
-const BUILD_FIX = 'Run `npm run build` first (it bundles the sandbox-agent into dist/).';
+const BUILD_FIX = 'Run `npm run build` first (it bundles the desktop helper and the JS client into dist/).';
 
-/** The supervisor and the ctx clients, in both the agent and the desktop image. */
+/** The supervisor, the desktop helper and the ctx clients, in both the agent and the desktop image. */
 const AGENT_FILES: ContextSource[] = [
-  { path: 'dist/sandbox-agent.mjs', fix: BUILD_FIX },
+  { path: 'sandbox-agent/supervisor', dir: true, fix: 'Restore the Python supervisor from git.' },
+  { path: 'dist/desktop.mjs', fix: BUILD_FIX },
   { path: 'dist/ctx.mjs', fix: BUILD_FIX },
   { path: 'sandbox-agent/python/grexal', dir: true, fix: 'Restore the Python ctx client from git.' },
 ];

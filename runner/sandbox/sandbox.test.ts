@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CtxLink } from '../../sandbox-agent/ctx-link.ts';
 import { GrexalError } from '../errors.ts';
 import type { ContainerHandle, ContainerRuntime, ContainerSpec, ExitStatus } from '../runtime/index.ts';
+import { CtxLink } from './fake-supervisor-link.ts';
 import { resolveSandboxOptions } from './options.ts';
 import { Sandbox } from './sandbox.ts';
 

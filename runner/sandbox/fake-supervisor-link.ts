@@ -1,6 +1,6 @@
-/** The supervisor's own line to the runner: one request at a time, NDJSON over ctx.sock. */
+/** For sandbox.test.ts: a fake supervisor's line to the runner's ctx.sock, one request at a time. */
 import { connect, type Socket } from 'node:net';
-import { LineSplitter, type Method } from './wire.ts';
+import { LineSplitter, type Method } from '../../sandbox-agent/protocol.ts';
 
 export class CtxLink {
   private nextId = 1;

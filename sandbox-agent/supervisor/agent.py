@@ -1,0 +1,68 @@
+"""Spawns the agent with its environment, reports it to the runner, and mirrors its exit."""
+import os
+import time
+
+import _signal
+
+from spawn import spawn, wait_exit
+from state import STATE, forward_pending, signal_group
+
+STARTED_ANSWER_WAIT_S = 2.0
+
+
+def spawn_error(command, error):
+    """`(exit code, message)` for an agent that could not be spawned."""
+    if error.errno == 2:  # ENOENT
+        return 127, f'command not found: {command}'
+    if error.errno == 13:  # EACCES
+        return 126, f'permission denied: {command}'
+    return 126, f'cannot start {command}: {error.strerror or error}'
+
+
+def report_started(link, params):
+    """Fire and forget: the runner only records it. The answer is awaited briefly, then the line closes."""
+    try:
+        request_id = link.send('started', params)
+        link.answer(request_id, time.monotonic() + STARTED_ANSWER_WAIT_S)
+    except Exception:
+        pass
+    link.close()
+
+
+def start(bootstrap, extra_env, log):
+    """The agent's pid, or `(code, message)` when it could not be started."""
+    argv = [str(a) for a in bootstrap['command']]
+    # The container's environment, then the injected one: for the agent only, never os.environ.
+    env = {**os.environ, **bootstrap.get('env', {}), **extra_env}
+    cwd = bootstrap.get('cwd')
+    try:
+        if cwd:
+            os.chdir(cwd)
+    except OSError as error:
+        return None, (126, f'cannot start {argv[0]}: no directory {cwd} ({error.strerror})')
+    try:
+        return spawn(argv, env), None
+    except OSError as error:
+        return None, spawn_error(argv[0], error)
+
+
+def run_agent(bootstrap, extra_env, link, log):
+    """Runs the agent to completion and returns the supervisor's exit code."""
+    if STATE.pending_signal is not None:
+        return 128 + STATE.pending_signal
+    STATE.stop_timeout_s = max(0.001, bootstrap.get('stopTimeoutMs', 10_000) / 1000)
+    pid, failure = start(bootstrap, extra_env, log)
+    if failure:
+        code, message = failure
+        log(message)
+        report_started(link, {'error': message})
+        return code
+    STATE.agent_pid = pid
+    forward_pending()
+    report_started(link, {'pid': pid})
+    code = wait_exit(pid)
+    _signal.setitimer(_signal.ITIMER_REAL, 0)
+    STATE.agent_pid = None
+    # Orphans the agent left behind in its group go with it.
+    signal_group(pid, _signal.SIGKILL)
+    return code
