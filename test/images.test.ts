@@ -81,24 +81,26 @@ describe('grexal/agent', () => {
     expect(output).toMatch(/^1000\n1000\n\/home\/agent\nv18\.\d+\.\d+\nPython 3\.\d+\.\d+\ntini\n$/);
   });
 
-  it('holds the sandbox-agent, the JS client and the importable Python client', async () => {
+  it('holds the supervisor, the desktop helper, the JS client and the importable Python client', async () => {
     const { code, output } = await runIn(IMAGE_TAGS.agent, [
       'sh',
       '-c',
-      'test -f /opt/grexal/sandbox-agent.mjs && test -f /opt/grexal/ctx.mjs && python3 -c "import grexal; print(\'py-ok\')"',
+      'test -f /opt/grexal/supervisor.py && test -f /opt/grexal/desktop.mjs && test -f /opt/grexal/ctx.mjs && python3 -c "import grexal; print(\'py-ok\')"',
     ]);
     expect(output).toContain('py-ok');
     expect(code).toBe(0);
   });
 
-  it('starts tini then the sandbox-agent', async () => {
+  it('starts tini then the Python supervisor', async () => {
     const inspect = await docker.getImage(IMAGE_TAGS.agent).inspect();
     expect(inspect.Config.Entrypoint).toEqual([
       '/usr/bin/tini',
       '-g',
       '--',
-      'node',
-      '/opt/grexal/sandbox-agent.mjs',
+      'python3',
+      '-I',
+      '-S',
+      '/opt/grexal/supervisor.py',
     ]);
     expect(inspect.Config.User).toBe('agent');
   });

@@ -21,7 +21,7 @@ export interface PeerRun {
   /**
    * `tini` (default): the command under the image's init directly, as the runner's supervisor
    * would start it; the peer has no runner to bootstrap from. `image`: the image's own entrypoint,
-   * the supervisor, which starts Node and exits at once without a runner (to see what it costs).
+   * the supervisor, which starts Python and exits at once without a runner (to see what it costs).
    */
   entrypoint?: 'tini' | 'image';
 }

@@ -1,6 +1,6 @@
 /**
  * The file channel, host side: one tar of `<connection_id>/<name>` entries, plain files only,
- * which the sandbox-agent writes under /tmp/grexal (see sandbox-agent/files.ts).
+ * which the sandbox's supervisor writes under /tmp/grexal (see sandbox-agent/supervisor/filechannel.py).
  */
 import { pack } from 'tar-stream';
 
