@@ -1,7 +1,7 @@
 /** The Python supervisor (sandbox-agent/supervisor/) run as in the image, against a fake runner. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pack } from 'tar-stream';
@@ -32,7 +32,11 @@ interface Run {
 }
 
 /** Starts the supervisor; the fake runner answers `bootstrap` with `result` (or `error`). */
-function supervise(result: Record<string, unknown>, error?: { code: string; message: string }): Run {
+function supervise(
+  result: Record<string, unknown>,
+  error?: { code: string; message: string },
+  extraEnv: Record<string, string> = {},
+): Run {
   server.handler = (request) =>
     request.method === 'bootstrap'
       ? error
@@ -45,6 +49,7 @@ function supervise(result: Record<string, unknown>, error?: { code: string; mess
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       GREXAL_CTX_SOCKET: server.path,
       GREXAL_FILES_ROOT: root,
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -183,6 +188,42 @@ describe('the Python supervisor', { timeout: 30_000 }, () => {
     expect(run.stderr).toContain('Refusing file-channel entry "aws/../x"');
     expect(run.stdout).toBe('');
     expect(await readdir(root)).toEqual([]);
+    expect(started()).toEqual([]);
+  });
+
+  it('starts the desktop helper first, gives its env to the agent and stops it after', async () => {
+    const helper = join(root, 'helper.mjs');
+    const marker = join(root, 'helper-stopped');
+    await writeFile(
+      helper,
+      `import { writeFileSync } from 'node:fs';
+process.on('SIGTERM', () => { writeFileSync(${JSON.stringify(marker)}, process.argv.slice(2).join('x')); process.exit(0); });
+setInterval(() => {}, 1 << 30);
+console.log(JSON.stringify({ env: { DISPLAY: ':7', GREXAL_CDP_URL: 'http://127.0.0.1:9222' } }));`,
+    );
+    const run = await supervise(
+      { command: ['sh', '-c', 'echo "$DISPLAY $GREXAL_CDP_URL"'], desktop: { width: 1024, height: 768 } },
+      undefined,
+      { GREXAL_DESKTOP_HELPER: helper },
+    ).exit;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(':7 http://127.0.0.1:9222\n');
+    expect(await readFile(marker, 'utf8')).toBe('1024x768');
+  });
+
+  it('exits 125 with the desktop helper error and never starts the agent', async () => {
+    const helper = join(root, 'helper.mjs');
+    await writeFile(helper, `console.log(JSON.stringify({ error: 'Xvfb exited with 1' })); process.exit(1);`);
+    const run = await supervise(
+      { command: ['sh', '-c', 'echo ran'], desktop: { width: 1024, height: 768 } },
+      undefined,
+      { GREXAL_DESKTOP_HELPER: helper },
+    ).exit;
+    expect(run.code).toBe(125);
+    expect(run.stderr).toBe(
+      'grexal: the agent was not started: the desktop did not start: Xvfb exited with 1\n',
+    );
+    expect(run.stdout).toBe('');
     expect(started()).toEqual([]);
   });
 });

@@ -13,7 +13,11 @@ import wirejson
 from ctxlink import LineReader
 from spawn import exit_code_of, spawn
 
-HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'desktop.mjs')
+# Beside this file in the image; GREXAL_DESKTOP_HELPER is for tests (the container's environment is the
+# runner's, never the agent's).
+HELPER = os.environ.get('GREXAL_DESKTOP_HELPER') or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), 'desktop.mjs'
+)
 # The helper's own deadline is 60 s; Node's boot comes on top.
 READY_TIMEOUT_S = 75.0
 STOP_GRACE_S = 3.0
@@ -64,7 +68,10 @@ class DesktopHelper:
         os.close(self.stdout_r)
         if self.exited:
             return
-        os.kill(self.pid, _signal.SIGTERM)
+        try:
+            os.kill(self.pid, _signal.SIGTERM)
+        except ProcessLookupError:
+            return
         deadline = time.monotonic() + STOP_GRACE_S
         while time.monotonic() < deadline:
             if os.waitpid(self.pid, os.WNOHANG)[0] != 0:

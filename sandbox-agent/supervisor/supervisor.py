@@ -48,10 +48,10 @@ def prepare(bootstrap, desktop):
 def supervise(link, bootstrap):
     desktop = None
     try:
-        options = bootstrap.get('desktop')
-        # Started first: Node boots while the files are written.
-        desktop = DesktopHelper.start(options['width'], options['height']) if options else None
         try:
+            options = bootstrap.get('desktop')
+            # Started first: Node boots while the files are written.
+            desktop = DesktopHelper.start(options['width'], options['height']) if options else None
             extra_env = prepare(bootstrap, desktop)
         except Interrupted:
             raise
