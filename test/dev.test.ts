@@ -4,7 +4,15 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docker, newStateDir, REPO, removeStateDir, runCli, sandboxContainers } from './helpers.ts';
+import {
+  containersOfPid,
+  docker,
+  newStateDir,
+  REPO,
+  removeStateDir,
+  runCli,
+  sandboxContainers,
+} from './helpers.ts';
 
 let stateDir: string;
 beforeAll(async () => {
@@ -115,9 +123,6 @@ describe('npm run demo -- --auto', () => {
     expect(out).not.toContain(demo.openai.fields.api_key);
     expect(out).not.toContain(demo.aws.fields.secret_key);
     expect(out).not.toContain(demo.gmail.access_token);
-    const left = (await sandboxContainers()).filter((c) =>
-      c.Labels['grexal.runner']?.startsWith(`${hostname()}/${child.pid}-`),
-    );
-    expect(left).toEqual([]);
+    expect(await containersOfPid(child.pid)).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  containersOfPid,
   docker,
   eventually,
   newStateDir,
@@ -42,13 +43,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await removeStateDir(stateDir);
 });
-
-/** Containers that a CLI process (by pid) left behind. */
-async function containersOfPid(pid: number | undefined) {
-  return (await sandboxContainers()).filter((c) =>
-    c.Labels['grexal.runner']?.startsWith(`${hostname()}/${pid}-`),
-  );
-}
 
 describe('grexal run --runtime runsc', () => {
   it('runs as uid 1000 under gVisor, exits with the command code, leaves nothing', async () => {

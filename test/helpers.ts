@@ -1,7 +1,7 @@
 /** Fixtures for tests against the real engine: CLI runs, leftovers, and waiting without sleeps. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 
@@ -31,6 +31,13 @@ export async function sandboxContainers(sandboxId?: string): Promise<Dockerode.C
     all: true,
     filters: { label: [sandboxId ? `grexal.sandbox=${sandboxId}` : 'grexal.sandbox'] },
   });
+}
+
+/** Containers that a runner process (by pid) left behind. */
+export async function containersOfPid(pid: number | undefined): Promise<Dockerode.ContainerInfo[]> {
+  return (await sandboxContainers()).filter((c) =>
+    c.Labels['grexal.runner']?.startsWith(`${hostname()}/${pid}-`),
+  );
 }
 
 export interface CliRun {

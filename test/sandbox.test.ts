@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runner } from '../runner/index.ts';
 import {
+  containersOfPid,
   docker,
   newStateDir,
   removeStateDir,
@@ -24,13 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await removeStateDir(stateDir);
 });
-
-/** Containers that a CLI process (by pid) left behind. */
-async function containersOfPid(pid: number | undefined) {
-  return (await sandboxContainers()).filter((c) =>
-    c.Labels['grexal.runner']?.startsWith(`${hostname()}/${pid}-`),
-  );
-}
 
 describe('grexal run', () => {
   it('runs as uid 1000, exits with the command code, leaves nothing', async () => {
