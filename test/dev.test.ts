@@ -1,18 +1,10 @@
 /** `grexal dev` on an agent directory, and the README's demo, against the real engine and browser. */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  containersOfPid,
-  docker,
-  newStateDir,
-  REPO,
-  removeStateDir,
-  runCli,
-  sandboxContainers,
-} from './helpers.ts';
+import { containersOfPid, docker, newStateDir, REPO, removeStateDir, runCli } from './helpers.ts';
 
 let stateDir: string;
 beforeAll(async () => {

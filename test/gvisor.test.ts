@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,7 +16,6 @@ import {
   newStateDir,
   removeStateDir,
   runCli,
-  sandboxContainers,
   sandboxDirs,
   startCli,
 } from './helpers.ts';

@@ -1,6 +1,5 @@
 /** `grexal run` and the library against the real engine: output, exit codes, and nothing left. */
 import { writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runner } from '../runner/index.ts';
