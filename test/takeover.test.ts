@@ -1,0 +1,161 @@
+/**
+ * Takeovers against a real desktop sandbox: the agent's request_takeover ends as the user (or the
+ * clock) decides, and the stream refuses anyone without the takeover's token before any VNC byte.
+ * The full login through the noVNC canvas is the demo's test (test/dev.test.ts); the page's own
+ * behaviour (control, paste, reconnect) is test/takeover-page.test.ts.
+ */
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { Runner, type Sandbox } from '../runner/index.ts';
+import { startTakeoverServer, type TakeoverServer } from '../runner/takeover/index.ts';
+import { newStateDir, removeStateDir, sandboxContainers } from './helpers.ts';
+
+let stateDir: string;
+let runner: Runner;
+let server: TakeoverServer;
+
+beforeAll(async () => {
+  stateDir = await newStateDir();
+  runner = await Runner.start({ stateDir });
+  server = await startTakeoverServer({ broker: runner.takeovers });
+});
+afterAll(async () => {
+  await server.close();
+  await runner.close();
+  await removeStateDir(stateDir);
+});
+
+/** An agent that asks for a takeover and prints how it ended. */
+const agent = (timeoutMs: number) => `
+  import { ctx } from '/opt/grexal/ctx.mjs';
+  try {
+    await ctx.requestTakeover({ connectionId: 'site', reason: 'Log in, please.', timeoutMs: ${timeoutMs} });
+    console.log('outcome=completed');
+  } catch (error) {
+    console.log('outcome=' + error.code);
+  }
+`;
+
+async function takeoverAgent(timeoutMs = 60_000) {
+  const sandbox: Sandbox = await runner.create({
+    image: 'grexal/desktop',
+    desktop: true,
+    command: ['node', '--input-type=module', '-e', agent(timeoutMs)],
+    manifest: { connections: [{ id: 'site', mode: 'browser_login', label: 'The site' }] },
+    credentials: {},
+  });
+  let output = '';
+  const requested = new Promise<{ url: string; takeoverId: string }>((resolve) => {
+    sandbox.onEvent((event) => {
+      if (event.type === 'log') output += event.text;
+      if (event.type === 'takeover.requested') resolve(event);
+    });
+  });
+  await sandbox.start();
+  const { url, takeoverId } = await requested;
+  return { sandbox, url: new URL(url), takeoverId, output: () => output };
+}
+
+function post(url: URL): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST' }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function get(url: URL): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(url, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** Opens the stream; resolves with the HTTP status of a refusal, or the first bytes received. */
+function openStream(url: string, origin: string): Promise<{ status?: number; firstBytes?: string }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { origin });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode });
+      ws.terminate();
+    });
+    ws.on('message', (data: Buffer) => {
+      resolve({ firstBytes: data.subarray(0, 12).toString('latin1') });
+      ws.close();
+    });
+    ws.on('error', () => {});
+  });
+}
+
+describe('takeovers on a real desktop', () => {
+  it('refuses a missing or wrong token before any VNC byte, then serves the right one; Done completes; the link then answers 410', async () => {
+    const { sandbox, url, takeoverId, output } = await takeoverAgent();
+    const token = url.searchParams.get('token')!;
+    const stream = `ws://${url.host}/v1/takeovers/${takeoverId}/stream`;
+    const origin = `http://${url.host}`;
+    expect(await openStream(stream, origin)).toEqual({ status: 401 });
+    expect(await openStream(`${stream}?token=${'x'.repeat(token.length)}`, origin)).toEqual({ status: 403 });
+    expect(await openStream(`${stream}?token=${token}`, 'http://evil.example')).toEqual({ status: 403 });
+    // The right token gets the desktop's RFB greeting, from x11vnc through the bridge.
+    expect((await openStream(`${stream}?token=${token}`, origin)).firstBytes).toMatch(/^RFB 003\.00\d\n$/);
+
+    expect(await post(new URL(`http://${url.host}/v1/takeovers/${takeoverId}/complete?token=${token}`))).toBe(
+      200,
+    );
+    expect((await sandbox.exited).exitCode).toBe(0);
+    expect(output()).toContain('outcome=completed');
+    expect(await get(url)).toBe(410);
+    expect(await openStream(`${stream}?token=${token}`, origin)).toEqual({ status: 410 });
+    expect(await sandboxContainers(sandbox.id)).toEqual([]);
+  });
+
+  it('Cancel rejects the agent’s call with takeover_cancelled', async () => {
+    const { sandbox, url, takeoverId, output } = await takeoverAgent();
+    const token = url.searchParams.get('token')!;
+    expect(await post(new URL(`http://${url.host}/v1/takeovers/${takeoverId}/cancel?token=${token}`))).toBe(
+      200,
+    );
+    await sandbox.exited;
+    expect(output()).toContain('outcome=takeover_cancelled');
+  });
+
+  it('an unanswered takeover expires with takeover_expired', async () => {
+    const { sandbox, output } = await takeoverAgent(10_000);
+    await sandbox.exited;
+    expect(output()).toContain('outcome=takeover_expired');
+  });
+
+  it('refuses a second takeover while one is open, and a timeout out of range', async () => {
+    const sandbox = await runner.create({
+      image: 'grexal/desktop',
+      desktop: true,
+      command: [
+        'node',
+        '--input-type=module',
+        '-e',
+        `import { ctx } from '/opt/grexal/ctx.mjs';
+         const first = ctx.requestTakeover({ reason: 'one' }).catch((e) => e.code);
+         await new Promise((r) => setTimeout(r, 300));
+         const second = await ctx.requestTakeover({ reason: 'two' }).catch((e) => e.code);
+         const short = await ctx.requestTakeover({ reason: 'x', timeoutMs: 5 }).catch((e) => e.code);
+         console.log('second=' + second + ' short=' + short);
+         process.exit(0);`,
+      ],
+    });
+    let output = '';
+    sandbox.onEvent((event) => {
+      if (event.type === 'log') output += event.text;
+    });
+    await sandbox.start();
+    await sandbox.exited;
+    expect(output).toContain('second=takeover_in_progress short=invalid_request');
+  });
+});
