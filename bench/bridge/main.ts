@@ -56,12 +56,23 @@ interface Trial {
 }
 
 interface Measured {
-  path: RfbPath;
+  name: string;
+  /** Opens a fresh connection: one viewer at a time, as x11vnc paces every connected client together. */
+  open: () => Promise<RfbPath>;
   /** The relay process between client and server, if any. */
   relayPid?: number;
 }
 
-async function trial({ path, relayPid }: Measured): Promise<Trial> {
+async function trial({ open, relayPid }: Measured): Promise<Trial> {
+  const path = await open();
+  try {
+    return await measure(path, relayPid);
+  } finally {
+    path.close();
+  }
+}
+
+async function measure(path: RfbPath, relayPid: number | undefined): Promise<Trial> {
   // The server clips the request to its screen: this asks for all of it, whatever its size.
   const full = updateRequest(0, 0, 0xffff, 0xffff);
   const tiny = updateRequest(0, 0, 1, 1);
@@ -115,19 +126,26 @@ async function main(): Promise<number> {
     const relay = (await startPeer('relay', socket)) as unknown as { port: number; pid: number };
     const viaWebSocket = values.client === 'ws' ? webSocketPath : rawWebSocketPath;
     const paths: Measured[] = [
-      { path: await streamPath('direct', { path: socket }) },
-      { path: await viaWebSocket('websockify', websockify.url), relayPid: websockify.pid },
-      { path: await viaWebSocket('bridge', streamUrl), relayPid: bridge.pid },
-      { path: await streamPath('tcp-relay', { port: relay.port, host: '127.0.0.1' }), relayPid: relay.pid },
+      { name: 'direct', open: () => streamPath('direct', { path: socket }) },
+      {
+        name: 'websockify',
+        open: () => viaWebSocket('websockify', websockify.url),
+        relayPid: websockify.pid,
+      },
+      { name: 'bridge', open: () => viaWebSocket('bridge', streamUrl), relayPid: bridge.pid },
+      {
+        name: 'tcp-relay',
+        open: () => streamPath('tcp-relay', { port: relay.port, host: '127.0.0.1' }),
+        relayPid: relay.pid,
+      },
     ];
-    const results = new Map<string, Trial[]>(paths.map((p) => [p.path.name, []]));
+    const results = new Map<string, Trial[]>(paths.map((p) => [p.name, []]));
     for (const path of paths) await trial(path); // warm-up, not counted
     for (let round = 0; round < ROUNDS; round++) {
       const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
-      for (const path of order) results.get(path.path.name)!.push(await trial(path));
+      for (const path of order) results.get(path.name)!.push(await trial(path));
       process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
     }
-    for (const { path } of paths) path.close();
     return report(results, workload);
   } finally {
     await stopAll();
@@ -181,4 +199,10 @@ function report(results: Map<string, Trial[]>, workload: string): number {
   return values.strict && checks.some(([, ok]) => !ok) ? 1 : 0;
 }
 
+// Interrupted (Ctrl-C, a timeout): stop what was started before going.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void stopAll().finally(() => process.exit(130));
+  });
+}
 process.exitCode = await main();
