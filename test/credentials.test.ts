@@ -13,6 +13,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runner, type Sandbox, type SandboxEvent } from '../runner/index.ts';
 import type { CredentialProvider, RefreshedToken } from '../runner/inject/index.ts';
+import { designConnections } from '../runner/inject/testing/design-connections.ts';
 import { docker, newStateDir, removeStateDir, runCli, sandboxContainers } from './helpers.ts';
 
 const exec = promisify(execFile);
@@ -30,28 +31,7 @@ const ALL = Object.values(CANARY);
 
 const manifest = {
   connections: [
-    {
-      id: 'openai',
-      mode: 'secret_input',
-      label: 'OpenAI API key',
-      required: true,
-      fields: [{ key: 'api_key', secret: true }],
-      env: { OPENAI_API_KEY: 'api_key' },
-    },
-    {
-      id: 'aws',
-      mode: 'secret_input',
-      fields: [{ key: 'access_key' }, { key: 'secret_key' }, { key: 'region', secret: false }],
-      env: { AWS_ACCESS_KEY_ID: 'access_key', AWS_SECRET_ACCESS_KEY: 'secret_key' },
-      file: 'credentials.json',
-    },
-    { id: 'gmail', mode: 'oauth_redirect', provider: 'google', scopes: ['gmail.readonly'] },
-    {
-      id: 'gcp',
-      mode: 'file_upload',
-      files: [{ name: 'service-account.json', maxBytes: 65536 }],
-      env: { GOOGLE_APPLICATION_CREDENTIALS: 'file:service-account.json' },
-    },
+    ...designConnections(),
     { id: 'slack', mode: 'secret_input', required: false, fields: [{ key: 'token' }] },
   ],
 };

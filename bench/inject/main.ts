@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { designConnections } from '../../runner/inject/testing/design-connections.ts';
 import { alternate, median, ms } from '../lib/stats.ts';
 import { timeProcess } from '../lib/timed-process.ts';
 
@@ -21,21 +22,7 @@ const IMAGE = 'grexal/agent';
 
 const MANIFEST = {
   connections: [
-    { id: 'openai', mode: 'secret_input', fields: [{ key: 'api_key' }], env: { OPENAI_API_KEY: 'api_key' } },
-    {
-      id: 'aws',
-      mode: 'secret_input',
-      fields: [{ key: 'access_key' }, { key: 'secret_key' }, { key: 'region', secret: false }],
-      env: { AWS_ACCESS_KEY_ID: 'access_key', AWS_SECRET_ACCESS_KEY: 'secret_key' },
-      file: 'credentials.json',
-    },
-    { id: 'gmail', mode: 'oauth_redirect', provider: 'google', scopes: ['gmail.readonly'] },
-    {
-      id: 'gcp',
-      mode: 'file_upload',
-      files: [{ name: 'service-account.json', maxBytes: 65536 }],
-      env: { GOOGLE_APPLICATION_CREDENTIALS: 'file:service-account.json' },
-    },
+    ...designConnections(),
     {
       id: 'github',
       mode: 'secret_input',

@@ -3,6 +3,7 @@ import { GrexalError, type Problem, ValidationError } from '../errors.ts';
 import { RESERVED_ENV_NAMES } from './names.ts';
 import { PROBLEM_CODES } from './problem-codes.ts';
 import { DEFAULT_MAX_TOTAL_FILE_BYTES } from './schemas.ts';
+import { designConnections } from './testing/design-connections.ts';
 import { validateInjectionInput } from './validate.ts';
 
 const KEY = 'sk-test-0123456789';
@@ -13,28 +14,7 @@ function example() {
   return {
     manifest: {
       connections: [
-        {
-          id: 'openai',
-          mode: 'secret_input',
-          label: 'OpenAI API key',
-          required: true,
-          fields: [{ key: 'api_key', secret: true }],
-          env: { OPENAI_API_KEY: 'api_key' },
-        },
-        {
-          id: 'aws',
-          mode: 'secret_input',
-          fields: [{ key: 'access_key' }, { key: 'secret_key' }, { key: 'region', secret: false }],
-          env: { AWS_ACCESS_KEY_ID: 'access_key', AWS_SECRET_ACCESS_KEY: 'secret_key' },
-          file: 'credentials.json',
-        },
-        { id: 'gmail', mode: 'oauth_redirect', provider: 'google', scopes: ['gmail.readonly'] },
-        {
-          id: 'gcp',
-          mode: 'file_upload',
-          files: [{ name: 'service-account.json', maxBytes: 65536 }],
-          env: { GOOGLE_APPLICATION_CREDENTIALS: 'file:service-account.json' },
-        },
+        ...designConnections(),
         {
           id: 'linkedin',
           mode: 'browser_login',
