@@ -145,13 +145,13 @@ describe('write_files_from_tar', { timeout: 30_000 }, () => {
     });
   }
 
-  it('refuses a NUL smuggled into a name through a PAX header', async () => {
+  it('refuses PAX headers, through which a NUL could be smuggled into a name', async () => {
     const entry = {
       header: { name: 'gcp/key', type: 'file' as const, size: 1, pax: { path: 'gcp/k\0ey' } },
       content: 'x',
     };
     const error = await refusal(writeFilesFromTar(await tarOf([entry]), root));
-    expect(error.entry).toBe('gcp/k\0ey');
+    expect(error.message).toContain('not a plain file');
     expect(await readdir(root)).toEqual([]);
   });
 
