@@ -124,6 +124,9 @@ function chromiumArgs({ width, height }: StartDesktopOptions, cdpPort: number): 
     // Chromium's own sandbox needs user namespaces or a setuid helper, and the container allows
     // neither (non-root, no-new-privileges, all capabilities dropped): the container is the sandbox.
     '--no-sandbox',
+    // Without it Chromium shows a "--no-sandbox is unsupported" warning bar across the very page
+    // the user is asked to log in to (chromedriver passes the same flag for the same reason).
+    '--test-type',
     `--user-data-dir=${join(home, '.config', 'grexal-chromium')}`,
     // DevTools on the sandbox's loopback only: the agent's playwright-core connects over CDP.
     '--remote-debugging-address=127.0.0.1',

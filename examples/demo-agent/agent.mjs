@@ -49,11 +49,17 @@ const context = browser.contexts()[0];
 const page = context.pages()[0] ?? (await context.newPage());
 await page.goto(`${site.url}/login`);
 say('opened the login page in the sandbox browser; asking the user to log in');
-await ctx.requestTakeover({
-  connectionId: 'demo-site',
-  reason: 'Log in to the demo site: any username, password "grexal-demo".',
-  timeoutMs: 10 * 60_000,
-});
+try {
+  await ctx.requestTakeover({
+    connectionId: 'demo-site',
+    reason: 'Log in to the demo site: any username, password "grexal-demo".',
+    timeoutMs: 10 * 60_000,
+  });
+} catch (error) {
+  // takeover_cancelled (the user pressed Cancel) or takeover_expired (nobody came in time).
+  say(`the takeover ended without a login: ${error.code}`);
+  process.exit(1);
+}
 
 // The user pressed Done: the session must be in the browser. Give a form post in flight a moment.
 let session;
