@@ -1,11 +1,9 @@
-/** The file channel of the Python supervisor (sandbox-agent/supervisor/filechannel.py), driven from here. */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Header, pack } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startPython } from './testing/python.ts';
 
 type Headers = Partial<Header> & { name: string };
 
@@ -34,19 +32,9 @@ except FileChannelError as error:
 
 /** Runs write_files_from_tar in python3 (-B: no bytecode in the tree); rejects with its refusal. */
 async function writeFilesFromTar(tar: Buffer, root: string): Promise<void> {
-  const child = spawn('python3', ['-B', '-I', '-S', '-c', HARNESS, SUPERVISOR_DIR, root], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  child.stdin.end(tar);
-  const [code] = await once(child, 'exit');
+  const { code, stdout, stderr } = await startPython(['-I', '-S', '-c', HARNESS, SUPERVISOR_DIR, root], {
+    stdin: tar,
+  }).exit;
   if (code === 3) {
     const refusal = JSON.parse(stdout) as { entry: string; message: string };
     throw new FileChannelError(refusal.entry, refusal.message);

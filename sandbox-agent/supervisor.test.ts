@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pack } from 'tar-stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeCtxServer } from './clients/fake-ctx-server.ts';
+import { startPython } from './testing/python.ts';
 
 const SUPERVISOR = new URL('./supervisor/supervisor.py', import.meta.url).pathname;
 let server: FakeCtxServer;
@@ -43,26 +44,14 @@ function supervise(
         ? { error }
         : { result: { env: {}, stopTimeoutMs: 300, ...result } }
       : { result: {} };
-  // -B: no bytecode lands in the tree.
-  const child = spawn('python3', ['-B', '-I', '-S', SUPERVISOR, 'image-cmd'], {
+  return startPython(['-I', '-S', SUPERVISOR, 'image-cmd'], {
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       GREXAL_CTX_SOCKET: server.path,
       GREXAL_FILES_ROOT: root,
       ...extraEnv,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const exit = once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
-  return { child, exit };
 }
 
 const started = () => server.requests.filter((r) => r.method === 'started').map((r) => r.params);

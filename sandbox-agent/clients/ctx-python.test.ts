@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startPython } from '../testing/python.ts';
 import { FakeCtxServer, type FakeRequest } from './fake-ctx-server.ts';
 
 const PYTHON_PATH = new URL('../python', import.meta.url).pathname;
@@ -24,24 +23,11 @@ async function python(
   source: string,
   socketPath = server.path,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(
-    'python3',
-    ['-I', '-B', '-c', `import sys; sys.path.insert(0, ${JSON.stringify(PYTHON_PATH)})\n${source}`],
-    {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GREXAL_CTX_SOCKET: socketPath },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const { exit } = startPython(
+    ['-I', '-c', `import sys; sys.path.insert(0, ${JSON.stringify(PYTHON_PATH)})\n${source}`],
+    { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GREXAL_CTX_SOCKET: socketPath } },
   );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
+  return exit;
 }
 
 // Each test starts a python3 process: generous limits, never asserted on.
