@@ -7,10 +7,9 @@ import { buildAgentImage, connectionsTemplate } from '../dev/index.ts';
 import { type Problem, ValidationError } from '../errors.ts';
 import { manifestSchema, prepareInjection } from '../inject/index.ts';
 import { Runner } from '../sandbox/index.ts';
-import { startTakeoverServer, type TakeoverServer } from '../takeover/index.ts';
 import { parseOrThrow } from '../validation.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
-import { readJsonFile, readManifestFile, runToExit } from './run.ts';
+import { readJsonFile, readManifestFile, runLocally } from './run.ts';
 
 const USAGE = `Usage: grexal dev [DIR] [options]
 
@@ -75,7 +74,6 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
   (await prepareInjection({ manifest, credentials })).dispose();
 
   const runner = await Runner.start({ signal: io.signal });
-  let takeoverServer: TakeoverServer | undefined;
   try {
     const image = await buildAgentImage(runner.runtime, options.dir, {
       log: (line) => progress(io, line),
@@ -87,25 +85,18 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
       manifest,
       credentials,
     });
-    if (image.desktop) {
-      takeoverServer = await startTakeoverServer({
-        broker: runner.takeovers,
-        port: options.takeoverPort ?? 0,
-      });
-    }
     const onTakeover = options.onTakeover ?? ((url: string) => openInBrowser(url, io));
     sandbox.onEvent((event) => {
       if (event.type === 'takeover.requested') onTakeover(event.url);
     });
     progress(io, `running ${image.tag} (sandbox ${sandbox.id})`);
-    return await runToExit(sandbox, io);
+    return await runLocally(runner, sandbox, io, options.takeoverPort);
   } finally {
-    await takeoverServer?.close();
     await runner.close();
   }
 }
 
-/** xdg-open where there is a desktop session; the link is printed by runToExit either way. */
+/** xdg-open where there is a desktop session; the link is printed on stderr either way. */
 function openInBrowser(url: string, io: CommandIo): void {
   if (!process.env['DISPLAY'] && !process.env['WAYLAND_DISPLAY']) {
     progress(io, 'no local desktop session: open the takeover link above in a browser');

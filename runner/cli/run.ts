@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GrexalError } from '../errors.ts';
 import { type CreateSandboxInput, Runner, type Sandbox } from '../sandbox/index.ts';
-import { startTakeoverServer, type TakeoverServer } from '../takeover/index.ts';
+import { startTakeoverServer } from '../takeover/index.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
 import { LIMIT_FLAGS, LIMIT_FLAGS_USAGE, parseLimitFlags } from './limit-flags.ts';
 
@@ -58,7 +58,6 @@ export const runCommand: Command = {
     const limits = parseLimitFlags(values);
     const credentials = await readCredentialFiles(values.manifest, values.connections);
     const runner = await Runner.start({ signal: io.signal });
-    let takeoverServer: TakeoverServer | undefined;
     try {
       const sandbox = await runner.create({
         image: values.image ?? (values.desktop ? 'grexal/desktop' : 'grexal/agent'),
@@ -68,17 +67,33 @@ export const runCommand: Command = {
         runtime: values.runtime,
         ...credentials,
       });
-      if (values.desktop) {
-        const port = values['takeover-port'] === undefined ? 0 : Number(values['takeover-port']);
-        takeoverServer = await startTakeoverServer({ broker: runner.takeovers, host: '127.0.0.1', port });
-      }
-      return await runToExit(sandbox, io);
+      const port = values['takeover-port'];
+      return await runLocally(runner, sandbox, io, port === undefined ? undefined : Number(port));
     } finally {
-      await takeoverServer?.close();
       await runner.close();
     }
   },
 };
+
+/**
+ * A local run (`grexal run`, `grexal dev`): a desktop sandbox gets its takeover pages served on
+ * loopback while it runs; the output goes to the terminal until the sandbox ends.
+ */
+export async function runLocally(
+  runner: Runner,
+  sandbox: Sandbox,
+  io: CommandIo,
+  takeoverPort = 0,
+): Promise<number> {
+  const takeoverServer = sandbox.options.desktop
+    ? await startTakeoverServer({ broker: runner.takeovers, host: '127.0.0.1', port: takeoverPort })
+    : undefined;
+  try {
+    return await runToExit(sandbox, io);
+  } finally {
+    await takeoverServer?.close();
+  }
+}
 
 /**
  * The manifest and credentials files of local runs. Without --connections, the credentials are
@@ -104,7 +119,7 @@ export async function readCredentialFiles(
 }
 
 /** Streams a sandbox's output to the terminal until it ends; Ctrl-C destroys it. */
-export async function runToExit(sandbox: Sandbox, io: CommandIo): Promise<number> {
+async function runToExit(sandbox: Sandbox, io: CommandIo): Promise<number> {
   sandbox.onEvent((event) => {
     if (event.type === 'log') (event.stream === 'stdout' ? io.stdout : io.stderr).write(event.text);
     else if (event.type === 'takeover.requested') io.stderr.write(`takeover: ${String(event['url'])}\n`);
