@@ -1,7 +1,7 @@
 import { basename, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GrexalError } from '../errors.ts';
-import { IMAGE_NAMES, IMAGE_TAGS } from '../images/index.ts';
+import { buildImages, IMAGE_NAMES, IMAGE_TAGS } from '../images/index.ts';
 import { ensureEngine, findExecutable } from '../runtime/engine-install.ts';
 import { DockerRuntime, type EngineInfo, type ImageInfo } from '../runtime/index.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
@@ -15,13 +15,20 @@ grexal/base, grexal/agent and grexal/desktop, and Chromium on the host for the b
 Each missing piece comes with its fix.
 
 Options:
-  --fix        install and start what is missing: on Debian as root, installs docker.io when
-               no engine answers, starts dockerd (log: /var/log/grexal-dockerd.log) and
-               registers runsc when it is installed; then reports as above
+  --fix        install, start and build what is missing, then report as above: on Debian as
+               root, installs docker.io when no engine answers, starts dockerd (log:
+               /var/log/grexal-dockerd.log), registers runsc when it is installed, and builds
+               the missing or outdated images (as \`grexal images build\` does; the sandbox-agent
+               comes from dist/, so run \`npm run build\` first)
   -h, --help   show this help
 
-Exit codes: 0 when everything required is there (warnings allowed); 1 when the engine or an
-image is missing.
+Exit codes:
+  0  everything required is there (warnings, such as no runsc or no Chromium, allowed)
+  1  the engine or an image is missing: \`grexal doctor\` only reports, so this is its answer on a
+     fresh machine; with --fix, 1 means a fix was tried and something is still missing
+  2  a usage mistake
+  Other failures of --fix (an apt or dockerd error, an image build) name the step, the last lines
+  of its log and the fix, and exit 1.
 `;
 
 function hostChromium(): string | undefined {
@@ -47,21 +54,29 @@ async function gatherFacts(signal: AbortSignal): Promise<DoctorFacts> {
   return { ...base, engine, images };
 }
 
+/** The engine first (install, start, runsc), then the images: each fix needs the one before. */
 async function fix(io: CommandIo): Promise<void> {
-  const did: string[] = [];
+  let engineSteps = 0;
   await ensureEngine({
     log: (line) => {
-      did.push(line);
+      engineSteps++;
       progress(io, line);
     },
     signal: io.signal,
   });
-  io.stdout.write(did.length === 0 ? 'fix: nothing to do; the engine was already up.\n' : 'fix: done.\n');
+  const runtime = await DockerRuntime.connect({ signal: io.signal });
+  const { images } = await buildImages(runtime, { log: (line) => progress(io, line), signal: io.signal });
+  const built = images.filter((i) => i.action !== 'skipped').length;
+  io.stdout.write(
+    engineSteps === 0 && built === 0
+      ? 'fix: nothing to do; the engine and the images were ready.\n'
+      : 'fix: done.\n',
+  );
 }
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'check the engine, runtimes and images; --fix installs what is missing',
+  summary: 'check the engine, runtimes and images; --fix installs, starts and builds what is missing',
   usage: USAGE,
   async run(args, io) {
     let values: { fix?: boolean };

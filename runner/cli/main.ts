@@ -32,7 +32,7 @@ const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'doctor',
-    summary: 'check the engine, runtimes and images; --fix installs what is missing',
+    summary: 'check the engine, runtimes and images; --fix installs, starts and builds what is missing',
     load: async () => (await import('./doctor.ts')).doctorCommand,
   },
 ];
