@@ -1,0 +1,16 @@
+export { type Address, type Cidr, parseAddress, parseCidr } from './address.ts';
+export { type Decision, decide, decideName, type Verdict } from './decide.ts';
+export { DENIED_RANGES, deniedRangeOf, isDeniedAddress } from './denied.ts';
+export { type EffectivePolicyInput, effectivePolicy } from './narrow.ts';
+export {
+  DEFAULT_POLICY,
+  describePolicy,
+  MAX_RULES,
+  type NetworkPolicy,
+  type NetworkPolicyInput,
+  networkPolicySchema,
+  parseNetworkPolicy,
+  policyToJson,
+} from './policy.ts';
+export { NETWORK_PROBLEM_CODES, type NetworkProblemCode } from './problem-codes.ts';
+export type { Rule } from './rule.ts';
