@@ -48,6 +48,11 @@ export const ERROR_CODES = {
     summary: 'Serving beyond loopback needs GREXAL_RUNNER_TOKEN.',
   },
   E_LISTEN_FAILED: { status: 500, summary: 'The API could not listen on its host and port.' },
+  E_NETWORK_UNAVAILABLE: {
+    status: 503,
+    summary: 'This host cannot enforce a network policy (needs root, nftables and iproute2).',
+  },
+  E_NETWORK_SETUP_FAILED: { status: 500, summary: "Wiring the sandbox's network on the host failed." },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

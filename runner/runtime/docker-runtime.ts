@@ -52,6 +52,8 @@ export function containerConfig(spec: ContainerSpec, instanceId: string): Docker
       ShmSize: spec.desktop ? 512 * MiB : 64 * MiB,
       IpcMode: 'private',
       PublishAllPorts: false,
+      // A namespace of its own with loopback only; runner/network wires the one link out, if any.
+      NetworkMode: 'none',
       // The agent's output may hold secrets before masking: it must never reach Docker's log files.
       LogConfig: { Type: 'none', Config: {} },
       ...(spec.runtime ? { Runtime: spec.runtime } : {}),
@@ -93,6 +95,12 @@ class DockerContainer implements ContainerHandle {
     await this.container.start().catch((e: unknown) => {
       if (!isHarmlessConflict(e)) throw fromDockerError(e);
     });
+  }
+
+  async pid(): Promise<number> {
+    const info = await this.container.inspect().catch((e: unknown) => Promise.reject(fromDockerError(e)));
+    if (!info.State.Pid) throw fromDockerError(new Error(`container ${this.id} is not running`));
+    return info.State.Pid;
   }
 
   async wait(): Promise<ExitStatus> {

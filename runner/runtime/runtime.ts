@@ -44,6 +44,8 @@ export interface ContainerHandle extends AsyncDisposable {
   /** Attach before `start()` so no output is lost. */
   attach(): Promise<ContainerOutput>;
   start(): Promise<void>;
+  /** The host pid of the container's init once started: its network namespace is the sandbox's. */
+  pid(): Promise<number>;
   wait(): Promise<ExitStatus>;
   /** SIGTERM to the init, then SIGKILL after `timeoutMs`. */
   stop(timeoutMs: number): Promise<void>;

@@ -1,5 +1,6 @@
 /** What a sandbox reports while it lives. Every string in an event is masked before it leaves. */
 import type { InjectEvent } from '../inject/index.ts';
+import type { NetworkEvent } from '../network/index.ts';
 import type { TakeoverEvent } from '../takeover/index.ts';
 
 export type SandboxState = 'starting' | 'running' | 'awaiting_takeover' | 'exited' | 'failed';
@@ -17,6 +18,7 @@ export type SandboxEvent =
   | { type: 'exit'; exitCode: number; reason: ExitReason }
   | { type: 'error'; code: string; message: string }
   | InjectEvent
+  | NetworkEvent
   | TakeoverEvent;
 
 export type EventListener = (event: SandboxEvent & { at: number }) => void;

@@ -6,7 +6,15 @@
 import pino, { type Logger } from 'pino';
 import { TAKEOVER_DEFAULT_TIMEOUT_MS } from '../../sandbox-agent/protocol.ts';
 import { type CredentialProvider, prepareInjection } from '../inject/index.ts';
-import { type ContainerRuntime, DockerRuntime } from '../runtime/index.ts';
+import {
+  type DangerousDnsOverride,
+  effectivePolicy,
+  HostNetworkManager,
+  type NetworkManager,
+  type NetworkPolicy,
+  parseNetworkPolicy,
+} from '../network/index.ts';
+import { type ContainerRuntime, DockerRuntime, isInstanceAlive } from '../runtime/index.ts';
 import { TakeoverBroker } from '../takeover/index.ts';
 import { EventBus } from './events.ts';
 import { defaultStateDir, newSandboxId, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
@@ -27,12 +35,25 @@ export interface RunnerOptions {
   refreshWindowMs?: number;
   /** Origin of the server that serves takeover pages; set later by whoever serves them. */
   takeoverBaseUrl?: string;
+  /**
+   * Wires each sandbox's network. Default: the host's (veth, nftables, proxy) when the runtime is
+   * Docker; none for other runtimes such as tests' fakes, whose sandboxes then get no link at all.
+   */
+  network?: NetworkManager;
+  /**
+   * Tests only: `.test` names answered with the given address and dialled at `dialHost`, so a test
+   * reaches its own listeners by name. Refused for any other name; `grexal serve` refuses it
+   * unless explicitly enabled.
+   */
+  dangerouslyOverrideDns?: DangerousDnsOverride;
   signal?: AbortSignal;
 }
 
 export interface CreateSandboxInput {
-  /** `{ connections: [...] }` as in grexal.json. */
+  /** `{ connections: [...], network?: policy }` as in grexal.json. */
   manifest?: unknown;
+  /** The orchestrator's network policy; it narrows the manifest's. Default `public`. */
+  network?: unknown;
   /** The user's credentials, keyed by connection id. */
   credentials?: unknown;
   /** Everything of `sandboxOptionsSchema`: image, command, env, desktop, limits, runtime. */
@@ -47,18 +68,36 @@ export class Runner implements AsyncDisposable {
   /** Every takeover of this runner's sandboxes; whoever serves the pages mounts its handlers. */
   readonly takeovers: TakeoverBroker;
 
+  private readonly network?: NetworkManager;
+
   private constructor(
     readonly runtime: ContainerRuntime,
     readonly stateDir: string,
     readonly logger: Logger,
     private readonly options: RunnerOptions,
   ) {
+    this.network = options.network ?? this.defaultNetwork();
     this.takeovers = new TakeoverBroker({
       baseUrl: options.takeoverBaseUrl,
       onEvent: (event) => this.buses.get(event.sandboxId)?.emit(event),
       log: logger.child({ component: 'takeover' }),
     });
     this.reaped = this.reapLeftovers();
+  }
+
+  private defaultNetwork(): NetworkManager | undefined {
+    if (!(this.runtime instanceof DockerRuntime)) return undefined;
+    const override = this.options.dangerouslyOverrideDns;
+    for (const name of Object.keys(override ?? {})) {
+      if (!name.endsWith('.test'))
+        throw new Error(`dangerouslyOverrideDns takes .test names only, not ${name}`);
+    }
+    return new HostNetworkManager({
+      instanceId: this.runtime.instanceId,
+      logger: this.logger.child({ component: 'network' }),
+      isInstanceAlive,
+      dangerouslyOverrideDns: override,
+    });
   }
 
   static async start(options: RunnerOptions = {}): Promise<Runner> {
@@ -74,8 +113,14 @@ export class Runner implements AsyncDisposable {
         this.runtime.reapLeftovers(),
         reapDeadInstanceDirs(this.stateDir),
       ]);
-      if (containers.length + dirs.length > 0)
-        this.logger.info({ containers, dirs }, 'removed leftovers of dead runners');
+      // After the containers: a dead runner's links vanish with their namespaces, its table stays.
+      const network =
+        (await this.network?.reapLeftovers().catch((error: unknown) => {
+          this.logger.warn({ err: error }, 'could not remove network leftovers of dead runners');
+          return [];
+        })) ?? [];
+      if (containers.length + dirs.length + network.length > 0)
+        this.logger.info({ containers, dirs, network }, 'removed leftovers of dead runners');
       return containers;
     } catch (error) {
       this.logger.warn({ err: error }, 'could not remove leftovers of dead runners');
@@ -85,8 +130,9 @@ export class Runner implements AsyncDisposable {
 
   /** Validates and prepares a sandbox; nothing exists in the engine until `sandbox.start()`. */
   async create(input: CreateSandboxInput): Promise<Sandbox> {
-    const { manifest, credentials: given, ...rest } = input;
+    const { manifest: givenManifest, credentials: given, network, ...rest } = input;
     const options = resolveSandboxOptions(rest);
+    const { manifest, policy } = this.networkOf(givenManifest, network);
     const id = newSandboxId();
     const events = new EventBus();
     const credentials =
@@ -108,6 +154,8 @@ export class Runner implements AsyncDisposable {
         logger: this.logger.child({ sandboxId: id }),
         credentials,
         takeovers: this.sandboxTakeovers(),
+        network: this.network,
+        networkPolicy: policy,
       },
       events,
     );
@@ -118,6 +166,24 @@ export class Runner implements AsyncDisposable {
       this.buses.delete(id);
     });
     return sandbox;
+  }
+
+  /**
+   * Splits the manifest's `network` off (runner/inject knows connections only) and combines it
+   * with the orchestrator's policy and the browser_login hosts into the sandbox's policy.
+   */
+  private networkOf(manifest: unknown, network: unknown): { manifest: unknown; policy: NetworkPolicy } {
+    const orchestrator = network === undefined ? undefined : parseNetworkPolicy(network, 'network');
+    if (typeof manifest !== 'object' || manifest === null || !('network' in manifest)) {
+      return { manifest, policy: effectivePolicy({ orchestrator, loginHosts: loginHostsOf(manifest) }) };
+    }
+    const { network: declared, ...connections } = manifest as { network: unknown };
+    const policy = effectivePolicy({
+      orchestrator,
+      manifest: parseNetworkPolicy(declared, 'manifest.network'),
+      loginHosts: loginHostsOf(manifest),
+    });
+    return { manifest: Object.keys(connections).length === 0 ? undefined : connections, policy };
   }
 
   private sandboxTakeovers(): SandboxTakeovers {
@@ -147,10 +213,22 @@ export class Runner implements AsyncDisposable {
   async close(): Promise<void> {
     await Promise.allSettled(this.list().map((sandbox) => sandbox.destroy('destroyed')));
     await this.reaped;
+    await this.network?.close();
     await removeInstanceDir(this.stateDir, this.runtime.instanceId);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Hosts of the manifest's browser_login `loginUrl`s, read defensively (validated elsewhere). */
+function loginHostsOf(manifest: unknown): string[] {
+  const connections = (manifest as { connections?: unknown } | null)?.connections;
+  if (!Array.isArray(connections)) return [];
+  return connections.flatMap((c: unknown) => {
+    const { mode, loginUrl } = (c ?? {}) as { mode?: unknown; loginUrl?: unknown };
+    if (mode !== 'browser_login' || typeof loginUrl !== 'string' || !URL.canParse(loginUrl)) return [];
+    return [new URL(loginUrl).hostname];
+  });
 }

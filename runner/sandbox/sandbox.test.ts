@@ -27,6 +27,9 @@ class FakeContainer implements ContainerHandle {
   async attach() {
     return this.out;
   }
+  async pid() {
+    return 0;
+  }
   async start() {
     const stop = new Promise<number>((resolve) => {
       this.stopped = () => resolve(143);

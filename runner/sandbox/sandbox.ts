@@ -16,6 +16,13 @@ import {
 } from '../../sandbox-agent/protocol.ts';
 import { type GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
+import {
+  type NetworkManager,
+  type NetworkPolicy,
+  parseNetworkPolicy,
+  type SandboxNetwork,
+  UnwiredNetwork,
+} from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime } from '../runtime/index.ts';
 import {
   EventBus,
@@ -34,6 +41,10 @@ export interface SandboxDeps {
   logger: Logger;
   credentials?: SandboxCredentials;
   takeovers?: SandboxTakeovers;
+  /** Wires the container's network namespace; without one (unit tests' fakes) nothing is wired. */
+  network?: NetworkManager;
+  /** The effective policy (orchestrator and manifest combined). Default `public`. */
+  networkPolicy?: NetworkPolicy;
 }
 
 /** How long output may trail the container's exit before the exit is reported anyway. */
@@ -48,6 +59,10 @@ export class Sandbox implements AsyncDisposable {
   private ctxServer?: CtxServer;
   private hostRunDir?: string;
   private bootstrapped = false;
+  private network?: SandboxNetwork;
+  private policy: NetworkPolicy;
+  /** Settles once the network is wired: the bootstrap waits for it, so the agent never runs unwired. */
+  private networkReady: Promise<void> = Promise.resolve();
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
   private finished?: Promise<SandboxExit>;
@@ -63,6 +78,7 @@ export class Sandbox implements AsyncDisposable {
     events = new EventBus(),
   ) {
     this.events = events;
+    this.policy = deps.networkPolicy ?? { mode: 'public' };
     const credentials = deps.credentials;
     if (credentials) this.events.useMask((text) => credentials.mask(text));
     this.exited = new Promise((resolve) => {
@@ -116,7 +132,15 @@ export class Sandbox implements AsyncDisposable {
       const container = created.value;
       const output = await container.attach();
       const drained = Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]);
-      await container.start();
+      let wired!: (done: Promise<void>) => void;
+      this.networkReady = new Promise<void>((resolve) => {
+        wired = resolve;
+      });
+      this.networkReady.catch(() => {});
+      const starting = container.start();
+      wired(starting.then(() => this.wireNetwork(container)));
+      await starting;
+      await this.networkReady;
       options.signal?.throwIfAborted();
       logger.info({ containerId: container.id }, 'sandbox running');
       this.setState('running');
@@ -128,6 +152,41 @@ export class Sandbox implements AsyncDisposable {
       this.fail(failure);
       throw failure;
     }
+  }
+
+  private async wireNetwork(container: ContainerHandle): Promise<void> {
+    const manager = this.deps.network;
+    if (!manager) return;
+    this.network = await manager.attach({
+      sandboxId: this.id,
+      pid: await container.pid(),
+      policy: this.policy,
+      onEvent: (event) => {
+        this.deps.logger.info({ network: event }, 'network');
+        this.events.emit(event);
+      },
+    });
+  }
+
+  get networkPolicy(): NetworkPolicy {
+    return this.policy;
+  }
+
+  /**
+   * Replaces the policy of a running sandbox, for its next connections (open ones keep going).
+   * Validated first; a sandbox started with `none` is wired now if the new policy needs a link.
+   */
+  async setNetworkPolicy(input: unknown): Promise<NetworkPolicy> {
+    const policy = parseNetworkPolicy(input, 'network');
+    await this.networkReady.catch(() => {});
+    this.policy = policy;
+    const unwired = !this.network || this.network instanceof UnwiredNetwork;
+    if (unwired && policy.mode !== 'none' && this.container && this.deps.network && this.finished) {
+      await this.wireNetwork(this.container);
+    } else {
+      this.network?.setPolicy(policy);
+    }
+    return policy;
   }
 
   private fail(error: GrexalError): void {
@@ -178,6 +237,9 @@ export class Sandbox implements AsyncDisposable {
       bootstrap: async (params) => {
         if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
         this.bootstrapped = true;
+        await this.networkReady.catch(() => {
+          throw codedError('internal', "The sandbox's network could not be wired.");
+        });
         return this.bootstrap(bootstrapParamsSchema.parse(params).argv);
       },
       started: async () => ({}),
@@ -264,7 +326,11 @@ export class Sandbox implements AsyncDisposable {
     this.cleaned ??= (async () => {
       clearTimeout(this.timeout);
       this.deps.takeovers?.cancelAllFor(this.id);
-      const results = await Promise.allSettled([this.container?.remove(), this.ctxServer?.close()]);
+      const results = await Promise.allSettled([
+        this.network?.close(),
+        this.container?.remove(),
+        this.ctxServer?.close(),
+      ]);
       if (this.hostRunDir) await removeHostRunDir(this.hostRunDir);
       this.deps.credentials?.dispose();
       for (const result of results) {

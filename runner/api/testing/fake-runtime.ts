@@ -45,6 +45,10 @@ export class FakeContainer implements ContainerHandle {
     this.started = true;
   }
 
+  async pid(): Promise<number> {
+    return 0;
+  }
+
   /** The agent ends by itself. */
   end(exitCode: number): void {
     this.stdout.end();

@@ -1,0 +1,140 @@
+/**
+ * The Linux implementation of NetworkManager: per sandbox a veth pair into its namespace, the
+ * runner's nftables table, and an in-process proxy and resolver on the host end's address.
+ */
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { GrexalError } from '../errors.ts';
+import type { DangerousDnsOverride } from './events.ts';
+import { ExecFailure } from './exec.ts';
+import type { AttachOptions, NetworkManager, SandboxNetwork } from './manager.ts';
+import { UnwiredNetwork } from './manager.ts';
+import { AnsweredNames } from './names.ts';
+import {
+  createTable,
+  DNS_PORT,
+  deleteTable,
+  listRunnerTables,
+  type NftTable,
+  PROXY_PORT,
+} from './nft-table.ts';
+import type { NetworkPolicy } from './policy.ts';
+import { startProxy } from './proxy.ts';
+import { startResolver } from './resolver.ts';
+import { createLink, listLinks, removeLink } from './veth.ts';
+
+export interface HostNetworkOptions {
+  instanceId: string;
+  logger: Logger;
+  /** IPv4 range (at most /28) for sandbox links, one /30 each. Default 10.231.0.0/16. */
+  linkRange?: string;
+  /** Whether a runner instance still runs (the runtime's own liveness test). */
+  isInstanceAlive: (instanceId: string) => boolean;
+  /** Tests only: see DangerousDnsOverride. */
+  dangerouslyOverrideDns?: DangerousDnsOverride;
+}
+
+function translate(error: unknown): GrexalError {
+  if (error instanceof GrexalError) return error;
+  if (error instanceof ExecFailure && /Operation not permitted|Permission denied/.test(error.stderr)) {
+    return new GrexalError(
+      'E_NETWORK_UNAVAILABLE',
+      `The runner may not configure the host's network (${error.command}): run it as root, or give the sandbox network "none".`,
+      { cause: error },
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new GrexalError('E_NETWORK_SETUP_FAILED', `Wiring the sandbox's network failed: ${message}`, {
+    cause: error,
+  });
+}
+
+export class HostNetworkManager implements NetworkManager {
+  private table?: Promise<NftTable>;
+
+  constructor(private readonly options: HostNetworkOptions) {}
+
+  private ensureTable(): Promise<NftTable> {
+    this.table ??= createTable(this.options.instanceId).catch((error: unknown) => {
+      this.table = undefined;
+      throw error;
+    });
+    return this.table;
+  }
+
+  async attach(options: AttachOptions): Promise<SandboxNetwork> {
+    if (options.policy.mode === 'none') return new UnwiredNetwork(options.policy);
+    const cleanup: (() => Promise<void>)[] = [];
+    const undo = async () => {
+      for (const step of cleanup.reverse()) await step().catch(() => {});
+    };
+    try {
+      const table = await this.ensureTable();
+      const link = await createLink({
+        sandboxId: options.sandboxId,
+        instanceId: this.options.instanceId,
+        pid: options.pid,
+        range: this.options.linkRange,
+      });
+      cleanup.push(link.remove);
+      let policy: NetworkPolicy = options.policy;
+      const names = new AnsweredNames();
+      const shared = {
+        address: link.hostAddress,
+        policy: () => policy,
+        names,
+        onEvent: options.onEvent,
+        override: this.options.dangerouslyOverrideDns,
+      };
+      const resolver = await startResolver({ ...shared, port: DNS_PORT });
+      cleanup.push(resolver.close);
+      const proxy = await startProxy({ ...shared, port: PROXY_PORT, sandboxAddress: link.sandboxAddress });
+      cleanup.push(proxy.close);
+      await table.add(link.hostIf, options.sandboxId);
+      cleanup.push(() => table.remove(link.hostIf));
+      this.options.logger.debug(
+        { sandboxId: options.sandboxId, hostIf: link.hostIf, address: link.sandboxAddress },
+        'sandbox network wired',
+      );
+      let closed: Promise<void> | undefined;
+      return {
+        get policy() {
+          return policy;
+        },
+        setPolicy: (next) => {
+          policy = next;
+        },
+        close: () => {
+          closed ??= undo();
+          return closed;
+        },
+      };
+    } catch (error) {
+      await undo();
+      throw translate(error);
+    }
+  }
+
+  async reapLeftovers(): Promise<string[]> {
+    const reaped: string[] = [];
+    const dead = (instanceId: string | undefined) =>
+      instanceId !== this.options.instanceId && (!instanceId || !this.options.isInstanceAlive(instanceId));
+    for (const table of await listRunnerTables(hostname())) {
+      if (!dead(table.instanceId)) continue;
+      await deleteTable(table.name);
+      reaped.push(`nft:${table.name}`);
+    }
+    for (const link of await listLinks()) {
+      if (!dead(link.instanceId)) continue;
+      await removeLink(link.hostIf).catch(() => {});
+      reaped.push(`link:${link.hostIf}`);
+    }
+    return reaped;
+  }
+
+  async close(): Promise<void> {
+    const table = await this.table?.catch(() => undefined);
+    this.table = undefined;
+    await table?.drop();
+  }
+}
