@@ -37,6 +37,8 @@ export interface SandboxView {
   exitReason: ExitReason | null;
   takeover: OpenTakeover | null;
   metadata: Record<string, string>;
+  /** The sandbox's network policy as it stands (after PATCHes). */
+  network: { mode: string; allow?: string[] };
 }
 
 /** `POST /v1/sandboxes` → 201. */

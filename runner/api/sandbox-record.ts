@@ -3,6 +3,7 @@
  * its state, its open takeover, and how it ended. It outlives the Sandbox object, so that late
  * readers get the history and a second DELETE still answers 204.
  */
+import { policyToJson } from '../network/index.ts';
 import type { Sandbox, SandboxEvent, SandboxExit, SandboxState } from '../sandbox/index.ts';
 import { EventJournal, type JournalLimits } from './journal.ts';
 import type { OpenTakeover, SandboxView } from './protocol.ts';
@@ -13,6 +14,7 @@ export interface RecordObserver {
   takeoverEnded?(outcome: string): void;
   connect?(mode: string, durationMs: number | undefined): void;
   sandboxError?(code: string): void;
+  network?(decision: string): void;
 }
 
 const TERMINAL: ReadonlySet<SandboxState> = new Set(['exited', 'failed']);
@@ -120,6 +122,9 @@ export class SandboxRecord {
       case 'error':
         this.observer.sandboxError?.(event.code);
         return;
+      case 'network':
+        if (event.kind === 'tcp') this.observer.network?.(event.decision);
+        return;
     }
   }
 
@@ -134,6 +139,7 @@ export class SandboxRecord {
       exitReason: this.exit?.reason ?? null,
       takeover: this.takeover ?? null,
       metadata: this.metadata,
+      network: policyToJson(this.sandbox.networkPolicy),
     };
   }
 }

@@ -7,6 +7,12 @@ import { type CreateSandboxInput, Runner, type Sandbox } from '../sandbox/index.
 import { startTakeoverServer } from '../takeover/index.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
 import { LIMIT_FLAGS, LIMIT_FLAGS_USAGE, parseLimitFlags } from './limit-flags.ts';
+import {
+  manifestWithNetwork,
+  NETWORK_FLAGS,
+  NETWORK_FLAGS_USAGE,
+  parseNetworkFlags,
+} from './network-flags.ts';
 
 const USAGE = `Usage: grexal run [options] -- CMD [ARGS...]
 
@@ -20,6 +26,7 @@ Options:
   --desktop          run a desktop (Xvfb, Chromium, x11vnc) for browser logins
   --takeover-port N  serve takeover pages on 127.0.0.1:N (default: any free port)
 ${LIMIT_FLAGS_USAGE}
+${NETWORK_FLAGS_USAGE}
   --runtime NAME     OCI runtime registered with the engine, e.g. runsc (gVisor)
   -h, --help         show this help
 
@@ -49,6 +56,7 @@ export const runCommand: Command = {
         'takeover-port': { type: 'string' },
         runtime: { type: 'string' },
         ...LIMIT_FLAGS,
+        ...NETWORK_FLAGS,
       },
     });
     if (positionals.length === 0) {
@@ -56,6 +64,7 @@ export const runCommand: Command = {
       return 2;
     }
     const limits = parseLimitFlags(values);
+    const network = parseNetworkFlags(values);
     const credentials = await readCredentialFiles(values.manifest, values.connections);
     const runner = await Runner.start({ signal: io.signal });
     try {
@@ -66,6 +75,7 @@ export const runCommand: Command = {
         limits,
         runtime: values.runtime,
         ...credentials,
+        ...(network === undefined ? {} : { network }),
       });
       const port = values['takeover-port'];
       return await runLocally(runner, sandbox, io, port === undefined ? undefined : Number(port));
@@ -112,7 +122,10 @@ export async function readCredentialFiles(
     }
     return {};
   }
-  const manifest = await readManifestFile(manifestPath);
+  const manifest = manifestWithNetwork(
+    await readManifestFile(manifestPath),
+    await readJsonFile(manifestPath, 'manifest'),
+  );
   const besideManifest = join(dirname(manifestPath), '.grexal', 'connections.json');
   const path = connectionsPath ?? (existsSync(besideManifest) ? besideManifest : undefined);
   return { manifest, credentials: path === undefined ? {} : await readJsonFile(path, 'connections file') };

@@ -6,6 +6,7 @@ export { HostNetworkManager, type HostNetworkOptions } from './host-network.ts';
 export { type AttachOptions, type NetworkManager, type SandboxNetwork, UnwiredNetwork } from './manager.ts';
 export { type EffectivePolicyInput, effectivePolicy } from './narrow.ts';
 export { listRunnerTables, tableName } from './nft-table.ts';
+export { dangerousOverrideFromEnv, OVERRIDE_ENV, parseDangerousDnsOverride } from './override.ts';
 export {
   DEFAULT_POLICY,
   describePolicy,

@@ -12,6 +12,7 @@ import {
   HostNetworkManager,
   type NetworkManager,
   type NetworkPolicy,
+  parseDangerousDnsOverride,
   parseNetworkPolicy,
 } from '../network/index.ts';
 import { type ContainerRuntime, DockerRuntime, isInstanceAlive } from '../runtime/index.ts';
@@ -87,11 +88,8 @@ export class Runner implements AsyncDisposable {
 
   private defaultNetwork(): NetworkManager | undefined {
     if (!(this.runtime instanceof DockerRuntime)) return undefined;
-    const override = this.options.dangerouslyOverrideDns;
-    for (const name of Object.keys(override ?? {})) {
-      if (!name.endsWith('.test'))
-        throw new Error(`dangerouslyOverrideDns takes .test names only, not ${name}`);
-    }
+    const given = this.options.dangerouslyOverrideDns;
+    const override = given === undefined ? undefined : parseDangerousDnsOverride(given);
     return new HostNetworkManager({
       instanceId: this.runtime.instanceId,
       logger: this.logger.child({ component: 'network' }),
