@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { GrexalError } from '../errors.ts';
+import { OriginalDestinations } from './ct-lookup.ts';
 import type { DangerousDnsOverride } from './events.ts';
 import { ExecFailure } from './exec.ts';
 import type { AttachOptions, NetworkManager, SandboxNetwork } from './manager.ts';
@@ -51,6 +52,7 @@ function translate(error: unknown): GrexalError {
 
 export class HostNetworkManager implements NetworkManager {
   private table?: Promise<NftTable>;
+  private readonly originals = new OriginalDestinations();
 
   constructor(private readonly options: HostNetworkOptions) {}
 
@@ -88,7 +90,12 @@ export class HostNetworkManager implements NetworkManager {
       };
       const resolver = await startResolver({ ...shared, port: DNS_PORT });
       cleanup.push(resolver.close);
-      const proxy = await startProxy({ ...shared, port: PROXY_PORT, sandboxAddress: link.sandboxAddress });
+      const proxy = await startProxy({
+        ...shared,
+        port: PROXY_PORT,
+        sandboxAddress: link.sandboxAddress,
+        lookup: (tuple) => this.originals.lookup(tuple),
+      });
       cleanup.push(proxy.close);
       await table.add(link.hostIf, options.sandboxId);
       cleanup.push(() => table.remove(link.hostIf));
@@ -135,6 +142,7 @@ export class HostNetworkManager implements NetworkManager {
   async close(): Promise<void> {
     const table = await this.table?.catch(() => undefined);
     this.table = undefined;
+    this.originals.close();
     await table?.drop();
   }
 }

@@ -6,7 +6,8 @@
  * byte counts and duration, never content.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { originalDestination } from './conntrack.ts';
+import type { OriginalDestination } from './conntrack.ts';
+import type { ConnectionTuple } from './ct-lookup.ts';
 import { decide, type Verdict } from './decide.ts';
 import type { DangerousDnsOverride, NetworkEvent } from './events.ts';
 import type { AnsweredNames } from './names.ts';
@@ -23,6 +24,8 @@ export interface ProxyOptions {
   names: AnsweredNames;
   onEvent: (event: NetworkEvent) => void;
   override?: DangerousDnsOverride;
+  /** Where a redirected connection was going (conntrack). */
+  lookup: (tuple: ConnectionTuple) => Promise<OriginalDestination | undefined>;
 }
 
 export interface SandboxProxy {
@@ -105,10 +108,16 @@ export async function startProxy(options: ProxyOptions): Promise<SandboxProxy> {
     client.once('close', () => open.delete(client));
     client.on('error', () => {});
     void (async () => {
+      const sandboxPort = client.remotePort;
       const original =
-        client.remotePort === undefined
+        sandboxPort === undefined
           ? undefined
-          : await originalDestination(options.sandboxAddress, client.remotePort);
+          : await options.lookup({
+              proxyAddress: options.address,
+              proxyPort: options.port,
+              sandboxAddress: options.sandboxAddress,
+              sandboxPort,
+            });
       if (!original) {
         options.onEvent({
           type: 'network',
