@@ -270,6 +270,23 @@ fetch('http://api.test:${httpPort}/from-node').then(r => r.text()).then(t => con
     expect(JSON.stringify(ran.events)).not.toMatch(/secret-path|query-value|from-node/);
   });
 
+  it("reaches a listed name from the desktop's Chromium, and not an unlisted one", async () => {
+    const dump = (name: string) =>
+      `chromium --headless=new --no-sandbox --disable-gpu --user-data-dir=/tmp/chromium-${name} --dump-dom http://${name}:${httpPort}/from-chromium 2>/dev/null | tr -d '\\n' | head -c 300; echo " <- ${name}"`;
+    const ran = await (
+      await startIn(ALLOW_API, ['sh', '-c', `${dump('api.test')}; ${dump('other.test')}`], { desktop: true })
+    ).done;
+    expect(ran.stdout).toMatch(/hello from the test listener[^\n]*<- api\.test/);
+    expect(ran.stdout).not.toMatch(/hello from the test listener[^\n]*<- other\.test/);
+    expect(ran.network).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'tcp', host: 'api.test', decision: 'allowed' }),
+        expect.objectContaining({ kind: 'dns', host: 'other.test', decision: 'denied' }),
+      ]),
+    );
+    expect(JSON.stringify(ran.network)).not.toContain('from-chromium');
+  });
+
   it('a PATCH takes effect for the next connection', async () => {
     const script = `${PY_TRY}
 import os, time

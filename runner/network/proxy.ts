@@ -63,6 +63,8 @@ function relay(
     host: dialHostFor(options.override, target.address),
     port: target.port,
     noDelay: true,
+    // A client that half-closes after its request still gets the whole answer.
+    allowHalfOpen: true,
   });
   let ended = false;
   const finish = (reason?: string) => {
@@ -98,62 +100,65 @@ function relay(
     finish();
     client.end();
   });
-  client.on('close', () => upstream.end());
+  client.on('close', () => upstream.destroy());
 }
 
 export async function startProxy(options: ProxyOptions): Promise<SandboxProxy> {
   const open = new Set<Socket>();
-  const server: Server = createServer({ pauseOnConnect: true, noDelay: true }, (client) => {
-    open.add(client);
-    client.once('close', () => open.delete(client));
-    client.on('error', () => {});
-    void (async () => {
-      const sandboxPort = client.remotePort;
-      const original =
-        sandboxPort === undefined
-          ? undefined
-          : await options.lookup({
-              proxyAddress: options.address,
-              proxyPort: options.port,
-              sandboxAddress: options.sandboxAddress,
-              sandboxPort,
-            });
-      if (!original) {
-        options.onEvent({
-          type: 'network',
-          kind: 'tcp',
-          port: 0,
-          decision: 'denied',
-          rule: 'unknown-destination',
-          reason: 'The original destination could not be read.',
-          bytesUp: 0,
-          bytesDown: 0,
-          durationMs: 0,
-        });
-        client.resetAndDestroy();
-        return;
-      }
-      const { verdict, host } = judge(options, original.address, original.port);
-      if (verdict.decision === 'denied') {
-        options.onEvent({
-          type: 'network',
-          kind: 'tcp',
-          ...(host ? { host } : {}),
-          port: original.port,
-          address: original.address,
-          decision: 'denied',
-          rule: verdict.rule,
-          reason: verdict.reason,
-          bytesUp: 0,
-          bytesDown: 0,
-          durationMs: 0,
-        });
-        client.resetAndDestroy();
-        return;
-      }
-      relay(client, options, { ...original, host }, verdict);
-    })();
-  });
+  const server: Server = createServer(
+    { pauseOnConnect: true, noDelay: true, allowHalfOpen: true },
+    (client) => {
+      open.add(client);
+      client.once('close', () => open.delete(client));
+      client.on('error', () => {});
+      void (async () => {
+        const sandboxPort = client.remotePort;
+        const original =
+          sandboxPort === undefined
+            ? undefined
+            : await options.lookup({
+                proxyAddress: options.address,
+                proxyPort: options.port,
+                sandboxAddress: options.sandboxAddress,
+                sandboxPort,
+              });
+        if (!original) {
+          options.onEvent({
+            type: 'network',
+            kind: 'tcp',
+            port: 0,
+            decision: 'denied',
+            rule: 'unknown-destination',
+            reason: 'The original destination could not be read.',
+            bytesUp: 0,
+            bytesDown: 0,
+            durationMs: 0,
+          });
+          client.resetAndDestroy();
+          return;
+        }
+        const { verdict, host } = judge(options, original.address, original.port);
+        if (verdict.decision === 'denied') {
+          options.onEvent({
+            type: 'network',
+            kind: 'tcp',
+            ...(host ? { host } : {}),
+            port: original.port,
+            address: original.address,
+            decision: 'denied',
+            rule: verdict.rule,
+            reason: verdict.reason,
+            bytesUp: 0,
+            bytesDown: 0,
+            durationMs: 0,
+          });
+          client.resetAndDestroy();
+          return;
+        }
+        relay(client, options, { ...original, host }, verdict);
+      })();
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.address, () => {
