@@ -88,6 +88,11 @@ export class OriginalDestinations {
     this.waiting.clear();
   }
 
+  /** Starts the helper ahead of the first connection (python3 takes ~30 ms to start). */
+  warm(): void {
+    this.start();
+  }
+
   async lookup(tuple: ConnectionTuple): Promise<OriginalDestination | undefined> {
     const helper = this.start();
     if (helper) {

@@ -8,7 +8,7 @@ import { GrexalError } from '../errors.ts';
 import { OriginalDestinations } from './ct-lookup.ts';
 import type { DangerousDnsOverride } from './events.ts';
 import { ExecFailure } from './exec.ts';
-import type { AttachOptions, NetworkManager, SandboxNetwork } from './manager.ts';
+import type { NetworkManager, PreparedNetwork, PrepareOptions, SandboxNetwork } from './manager.ts';
 import { UnwiredNetwork } from './manager.ts';
 import { AnsweredNames } from './names.ts';
 import {
@@ -64,57 +64,69 @@ export class HostNetworkManager implements NetworkManager {
     return this.table;
   }
 
-  async attach(options: AttachOptions): Promise<SandboxNetwork> {
-    if (options.policy.mode === 'none') return new UnwiredNetwork(options.policy);
+  async prepare(options: PrepareOptions): Promise<PreparedNetwork> {
+    if (options.policy.mode === 'none') {
+      return { attach: async () => new UnwiredNetwork(options.policy), close: async () => {} };
+    }
     const cleanup: (() => Promise<void>)[] = [];
-    const undo = async () => {
-      for (const step of cleanup.reverse()) await step().catch(() => {});
+    let undone: Promise<void> | undefined;
+    const undo = () => {
+      undone ??= (async () => {
+        for (const step of cleanup.reverse()) await step().catch(() => {});
+      })();
+      return undone;
     };
     try {
+      this.originals.warm();
       const table = await this.ensureTable();
       const link = await createLink({
         sandboxId: options.sandboxId,
         instanceId: this.options.instanceId,
-        pid: options.pid,
         range: this.options.linkRange,
       });
       cleanup.push(link.remove);
       let policy: NetworkPolicy = options.policy;
-      const names = new AnsweredNames();
       const shared = {
         address: link.hostAddress,
         policy: () => policy,
-        names,
+        names: new AnsweredNames(),
         onEvent: options.onEvent,
         override: this.options.dangerouslyOverrideDns,
       };
-      const resolver = await startResolver({ ...shared, port: DNS_PORT });
-      cleanup.push(resolver.close);
-      const proxy = await startProxy({
-        ...shared,
-        port: PROXY_PORT,
-        sandboxAddress: link.sandboxAddress,
-        lookup: (tuple) => this.originals.lookup(tuple),
-      });
-      cleanup.push(proxy.close);
+      const [resolver, proxy] = await Promise.all([
+        startResolver({ ...shared, port: DNS_PORT }),
+        startProxy({
+          ...shared,
+          port: PROXY_PORT,
+          sandboxAddress: link.sandboxAddress,
+          lookup: (tuple) => this.originals.lookup(tuple),
+        }),
+      ]);
+      cleanup.push(resolver.close, proxy.close);
       await table.add(link.hostIf, options.sandboxId);
       cleanup.push(() => table.remove(link.hostIf));
-      this.options.logger.debug(
-        { sandboxId: options.sandboxId, hostIf: link.hostIf, address: link.sandboxAddress },
-        'sandbox network wired',
-      );
-      let closed: Promise<void> | undefined;
-      return {
+      const network: SandboxNetwork = {
         get policy() {
           return policy;
         },
         setPolicy: (next) => {
           policy = next;
         },
-        close: () => {
-          closed ??= undo();
-          return closed;
+        close: undo,
+      };
+      return {
+        attach: async (pid) => {
+          await link.moveInto(pid).catch(async (error: unknown) => {
+            await undo();
+            throw translate(error);
+          });
+          this.options.logger.debug(
+            { sandboxId: options.sandboxId, hostIf: link.hostIf, address: link.sandboxAddress },
+            'sandbox network wired',
+          );
+          return network;
         },
+        close: undo,
       };
     } catch (error) {
       await undo();

@@ -3,7 +3,13 @@ export { type Decision, decide, decideName, type Verdict } from './decide.ts';
 export { DENIED_RANGES, deniedRangeOf, isDeniedAddress } from './denied.ts';
 export type { DangerousDnsOverride, NetworkEvent } from './events.ts';
 export { HostNetworkManager, type HostNetworkOptions } from './host-network.ts';
-export { type AttachOptions, type NetworkManager, type SandboxNetwork, UnwiredNetwork } from './manager.ts';
+export {
+  type NetworkManager,
+  type PreparedNetwork,
+  type PrepareOptions,
+  type SandboxNetwork,
+  UnwiredNetwork,
+} from './manager.ts';
 export { type EffectivePolicyInput, effectivePolicy } from './narrow.ts';
 export { listRunnerTables, tableName } from './nft-table.ts';
 export { dangerousOverrideFromEnv, OVERRIDE_ENV, parseDangerousDnsOverride } from './override.ts';

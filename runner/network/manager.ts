@@ -7,10 +7,8 @@
 import type { NetworkEvent } from './events.ts';
 import type { NetworkPolicy } from './policy.ts';
 
-export interface AttachOptions {
+export interface PrepareOptions {
   sandboxId: string;
-  /** A process inside the container; its network namespace is the sandbox's. */
-  pid: number;
   policy: NetworkPolicy;
   onEvent: (event: NetworkEvent) => void;
 }
@@ -23,9 +21,17 @@ export interface SandboxNetwork {
   close(): Promise<void>;
 }
 
+/** Everything on the host side, made while the container is created; the move comes after start. */
+export interface PreparedNetwork {
+  /** Moves the link into the namespace of `pid` (a process inside the started container). */
+  attach(pid: number): Promise<SandboxNetwork>;
+  /** Removes what was prepared; the same as the attached network's close. */
+  close(): Promise<void>;
+}
+
 export interface NetworkManager {
-  /** Wires the sandbox; for `none` nothing is created (the container's namespace has loopback only). */
-  attach(options: AttachOptions): Promise<SandboxNetwork>;
+  /** For `none` nothing is created (the container's namespace has loopback only). */
+  prepare(options: PrepareOptions): Promise<PreparedNetwork>;
   /** Removes tables and interfaces of runner instances that are no longer alive. */
   reapLeftovers(): Promise<string[]>;
   /** Removes this runner's table; call after every sandbox is closed. */

@@ -1,6 +1,6 @@
 /**
  * A sandbox's one link to the host: a veth pair whose host end (`gxh<slot>`) stays in the host's
- * namespace and whose other end is created straight inside the container's namespace as `eth0`.
+ * namespace and whose other end (`gxs<slot>`) moves into the container's namespace as `eth0`.
  * Addresses come from a /30 per slot of the runner-owned range: host end .1, sandbox .2, default
  * route via the host end. The interface name is the slot's lock (names are unique per namespace,
  * so two runners can never take one slot) and its alias labels it with sandbox and runner.
@@ -13,6 +13,8 @@ import { ExecFailure, exec } from './exec.ts';
 /** Default range the runner owns for sandbox links: 16 384 /30 slots. */
 export const DEFAULT_LINK_RANGE = '10.231.0.0/16';
 const HOST_PREFIX = 'gxh';
+/** The far end's name until it moves into the container and becomes `eth0`. */
+const FAR_PREFIX = 'gxs';
 const ATTEMPTS = 8;
 
 export interface SandboxLink {
@@ -20,14 +22,14 @@ export interface SandboxLink {
   hostIf: string;
   hostAddress: string;
   sandboxAddress: string;
+  /** Moves the far end into the container's namespace as `eth0`, addressed and routed. */
+  moveInto(pid: number): Promise<void>;
   remove(): Promise<void>;
 }
 
 export interface CreateLinkOptions {
   sandboxId: string;
   instanceId: string;
-  /** A process inside the container (its init): its network namespace is the sandbox's. */
-  pid: number;
   range?: string;
 }
 
@@ -57,6 +59,10 @@ export async function removeLink(hostIf: string): Promise<void> {
   });
 }
 
+/**
+ * Creates the pair with both ends in the host's namespace, the host end addressed and up, so that
+ * everything but the move can happen while the container is still being created.
+ */
 export async function createLink(options: CreateLinkOptions): Promise<SandboxLink> {
   const range = options.range ?? DEFAULT_LINK_RANGE;
   const slots = slotCount(range);
@@ -64,22 +70,12 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const slot = randomInt(slots);
     const hostIf = `${HOST_PREFIX}${slot}`;
+    const farIf = `${FAR_PREFIX}${slot}`;
     try {
-      await exec('ip', [
-        'link',
-        'add',
-        hostIf,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        'eth0',
-        'netns',
-        String(options.pid),
-      ]);
+      await exec('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', farIf]);
     } catch (error) {
       lastError = error;
-      // Only a taken slot is worth another try; a missing namespace or tool is not.
+      // Only a taken slot is worth another try; a missing tool or permission is not.
       if (error instanceof ExecFailure && /File exists/.test(error.stderr)) continue;
       throw error;
     }
@@ -95,16 +91,20 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
           `link set ${hostIf} up`,
         ].join('\n'),
       });
-      await exec('nsenter', [`--net=/proc/${options.pid}/ns/net`, 'ip', '-batch', '-'], {
-        input: [`addr add ${sandbox}/30 dev eth0`, 'link set eth0 up', `route add default via ${host}`].join(
-          '\n',
-        ),
-      });
-      return { slot, hostIf, hostAddress: host, sandboxAddress: sandbox, remove };
     } catch (error) {
       await remove().catch(() => {});
       throw error;
     }
+    const moveInto = async (pid: number) => {
+      // Renamed in the same call: the host may have an eth0 of its own.
+      await exec('ip', ['link', 'set', farIf, 'netns', String(pid), 'name', 'eth0']);
+      await exec('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-batch', '-'], {
+        input: [`addr add ${sandbox}/30 dev eth0`, 'link set eth0 up', `route add default via ${host}`].join(
+          '\n',
+        ),
+      });
+    };
+    return { slot, hostIf, hostAddress: host, sandboxAddress: sandbox, moveInto, remove };
   }
   throw lastError;
 }

@@ -19,6 +19,7 @@ import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import {
   type NetworkManager,
   type NetworkPolicy,
+  type PreparedNetwork,
   parseNetworkPolicy,
   type SandboxNetwork,
   UnwiredNetwork,
@@ -59,6 +60,7 @@ export class Sandbox implements AsyncDisposable {
   private ctxServer?: CtxServer;
   private hostRunDir?: string;
   private bootstrapped = false;
+  private prepared?: PreparedNetwork;
   private network?: SandboxNetwork;
   private policy: NetworkPolicy;
   /** Settles once the network is wired: the bootstrap waits for it, so the agent never runs unwired. */
@@ -117,18 +119,21 @@ export class Sandbox implements AsyncDisposable {
         runtime: this.options.runtime,
         desktop: this.options.desktop !== undefined,
       };
-      const [created, listening] = await Promise.allSettled([
+      // The host side of the network is made while the engine creates the container.
+      const [created, listening, prepared] = await Promise.allSettled([
         runtime.createContainer(spec, options),
         CtxServer.listen(join(this.hostRunDir, 'ctx.sock'), this.ctxHandlers(), {
           onInternalError: (error, method) =>
             logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
         }),
+        this.prepareNetwork(),
       ]);
       // Keep whichever succeeded, so that cleanUp removes it if its twin failed.
       if (created.status === 'fulfilled') this.container = created.value;
       if (listening.status === 'fulfilled') this.ctxServer = listening.value;
       if (created.status === 'rejected') throw created.reason;
       if (listening.status === 'rejected') throw listening.reason;
+      if (prepared.status === 'rejected') throw prepared.reason;
       const container = created.value;
       const output = await container.attach();
       const drained = Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]);
@@ -154,18 +159,20 @@ export class Sandbox implements AsyncDisposable {
     }
   }
 
-  private async wireNetwork(container: ContainerHandle): Promise<void> {
-    const manager = this.deps.network;
-    if (!manager) return;
-    this.network = await manager.attach({
+  private async prepareNetwork(): Promise<void> {
+    this.prepared = await this.deps.network?.prepare({
       sandboxId: this.id,
-      pid: await container.pid(),
       policy: this.policy,
       onEvent: (event) => {
         this.deps.logger.info({ network: event }, 'network');
         this.events.emit(event);
       },
     });
+  }
+
+  private async wireNetwork(container: ContainerHandle): Promise<void> {
+    if (!this.prepared) return;
+    this.network = await this.prepared.attach(await container.pid());
   }
 
   get networkPolicy(): NetworkPolicy {
@@ -182,6 +189,7 @@ export class Sandbox implements AsyncDisposable {
     this.policy = policy;
     const unwired = !this.network || this.network instanceof UnwiredNetwork;
     if (unwired && policy.mode !== 'none' && this.container && this.deps.network && this.finished) {
+      await this.prepareNetwork();
       await this.wireNetwork(this.container);
     } else {
       this.network?.setPolicy(policy);
@@ -327,6 +335,7 @@ export class Sandbox implements AsyncDisposable {
       clearTimeout(this.timeout);
       this.deps.takeovers?.cancelAllFor(this.id);
       const results = await Promise.allSettled([
+        this.prepared?.close(),
         this.network?.close(),
         this.container?.remove(),
         this.ctxServer?.close(),
