@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runner, type Sandbox, type SandboxEvent } from '../runner/index.ts';
-import { listLinks, listRunnerTables, type NetworkEvent, tableName } from '../runner/network/index.ts';
+import { listLinks, listRunnerTables, type NetworkEvent } from '../runner/network/index.ts';
 import { eventually, newStateDir, removeStateDir, sandboxDirs, startCli } from './helpers.ts';
 
 /** Addresses the override answers; 198.51.100.0/24 is documentation space nobody routes. */
@@ -310,6 +310,15 @@ url('second', 'http://api.test:${httpPort}/')
   });
 });
 
+/** The one table of this file's runner, found by the instance its name carries. */
+async function ownTable(): Promise<string> {
+  const tables = (await listRunnerTables(hostname())).filter(
+    (t) => t.instanceId === runner.runtime.instanceId,
+  );
+  expect(tables).toHaveLength(1);
+  return tables[0]?.name ?? '';
+}
+
 function ruleset(): string {
   return execFileSync('nft', ['list', 'ruleset'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 }
@@ -327,7 +336,7 @@ describe('cleanup', () => {
     ]);
     const id = started.sandbox.id;
     expect(ruleset()).toContain(`comment "sandbox=${id}"`);
-    expect(ruleset()).toContain(`table inet ${tableName(runner.runtime.instanceId)}`);
+    expect(ruleset()).toContain(`table inet ${await ownTable()}`);
     expect(links()).toContain(`alias grexal sandbox=${id} runner=${runner.runtime.instanceId}`);
     const [dir] = (await sandboxDirs(stateDir)).filter((d) => d.endsWith(id));
     await writeFile(join(dir ?? '', 'go'), '');
@@ -337,7 +346,7 @@ describe('cleanup', () => {
   });
 
   it('the rules read back: nothing is forwarded, IPv6 is dropped, only the proxy and DNS are open', async () => {
-    const table = execFileSync('nft', ['list', 'table', 'inet', tableName(runner.runtime.instanceId)], {
+    const table = execFileSync('nft', ['list', 'table', 'inet', await ownTable()], {
       encoding: 'utf8',
     });
     expect(table).toMatch(

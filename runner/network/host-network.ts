@@ -18,6 +18,7 @@ import {
   listRunnerTables,
   type NftTable,
   PROXY_PORT,
+  tableName,
 } from './nft-table.ts';
 import type { NetworkPolicy } from './policy.ts';
 import { startProxy } from './proxy.ts';
@@ -50,14 +51,21 @@ function translate(error: unknown): GrexalError {
   });
 }
 
+let nextSeq = 0;
+
 export class HostNetworkManager implements NetworkManager {
   private table?: Promise<NftTable>;
+  /** This manager's table: one per manager, so runners sharing a process never share one. */
+  readonly tableName: string;
+  private readonly seq = nextSeq++;
   private readonly originals = new OriginalDestinations();
 
-  constructor(private readonly options: HostNetworkOptions) {}
+  constructor(private readonly options: HostNetworkOptions) {
+    this.tableName = tableName(options.instanceId, this.seq);
+  }
 
   private ensureTable(): Promise<NftTable> {
-    this.table ??= createTable(this.options.instanceId).catch((error: unknown) => {
+    this.table ??= createTable(this.options.instanceId, this.seq).catch((error: unknown) => {
       this.table = undefined;
       throw error;
     });
@@ -136,8 +144,11 @@ export class HostNetworkManager implements NetworkManager {
 
   async reapLeftovers(): Promise<string[]> {
     const reaped: string[] = [];
+    // Only what names a runner that is gone: a name or alias this version cannot read is left alone.
     const dead = (instanceId: string | undefined) =>
-      instanceId !== this.options.instanceId && (!instanceId || !this.options.isInstanceAlive(instanceId));
+      instanceId !== undefined &&
+      instanceId !== this.options.instanceId &&
+      !this.options.isInstanceAlive(instanceId);
     for (const table of await listRunnerTables(hostname())) {
       if (!dead(table.instanceId)) continue;
       await deleteTable(table.name);

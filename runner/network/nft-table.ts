@@ -14,8 +14,13 @@ export const PROXY_PORT = 15_001;
 export const DNS_PORT = 53;
 const TABLE_PREFIX = 'grexal_';
 
-export function tableName(instanceId: string): string {
-  return `${TABLE_PREFIX}${instanceId.slice(instanceId.indexOf('/') + 1).replace(/[^A-Za-z0-9]/g, '_')}`;
+/**
+ * `grexal_<pid>_<start time>_<n>`: the runner instance, and which of its managers (tests run
+ * several runners in one process, and one's table must never replace another's).
+ */
+export function tableName(instanceId: string, seq: number): string {
+  const instance = instanceId.slice(instanceId.indexOf('/') + 1).replace(/[^A-Za-z0-9]/g, '_');
+  return `${TABLE_PREFIX}${instance}_${seq}`;
 }
 
 const quote = (text: string) => `"${text.replace(/["\\\n]/g, '_')}"`;
@@ -61,11 +66,10 @@ export interface NftTable {
   drop(): Promise<void>;
 }
 
-export async function createTable(instanceId: string): Promise<NftTable> {
-  const name = tableName(instanceId);
-  // `add table` then `delete table` then the full script: a table left by this very pid (a
-  // crashed predecessor with a recycled pid cannot match: the start time is in the name) is
-  // replaced whole instead of merged.
+export async function createTable(instanceId: string, seq: number): Promise<NftTable> {
+  const name = tableName(instanceId, seq);
+  // `add table` then `delete table` then the full script: whatever holds the name (nothing
+  // should: pid, start time and sequence are in it) is replaced whole instead of merged.
   await exec('nft', ['-f', '-'], {
     input: `add table inet ${name}\ndelete table inet ${name}\n${tableScript(name, instanceId)}`,
   });
@@ -102,7 +106,7 @@ export async function listRunnerTables(host: string): Promise<{ name: string; in
     .flatMap((entry) => (entry.table ? [entry.table] : []))
     .filter((table) => table.name.startsWith(TABLE_PREFIX))
     .map((table) => {
-      const match = /^grexal_(\d+)_(\d+)$/.exec(table.name);
+      const match = /^grexal_(\d+)_(\d+)_\d+$/.exec(table.name);
       return { name: table.name, instanceId: match ? `${host}/${match[1]}-${match[2]}` : undefined };
     });
 }

@@ -84,6 +84,9 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
     try {
       // No IPv6 on the host end: the sandbox could otherwise reach the host's link-local address.
       await writeFile(`/proc/sys/net/ipv6/conf/${hostIf}/disable_ipv6`, '1').catch(() => {});
+      // And no forwarding from it, in the kernel itself: should the runner's table ever be
+      // flushed, packets from the sandbox still go nowhere but the host end.
+      await writeFile(`/proc/sys/net/ipv4/conf/${hostIf}/forwarding`, '0');
       await exec('ip', ['-batch', '-'], {
         input: [
           `link set ${hostIf} alias "${linkAlias(options.sandboxId, options.instanceId)}"`,
