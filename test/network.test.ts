@@ -6,6 +6,7 @@
  * by traffic to them.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runner, type Sandbox, type SandboxEvent } from '../runner/index.ts';
 import { listLinks, listRunnerTables, type NetworkEvent } from '../runner/network/index.ts';
-import { eventually, newStateDir, removeStateDir, sandboxDirs, startCli } from './helpers.ts';
+import { eventually, newStateDir, removeStateDir, runCli, sandboxDirs, startCli } from './helpers.ts';
 
 /** Addresses the override answers; 198.51.100.0/24 is documentation space nobody routes. */
 const API_ADDRESS = '198.51.100.10';
@@ -338,6 +339,10 @@ describe('cleanup', () => {
     expect(ruleset()).toContain(`comment "sandbox=${id}"`);
     expect(ruleset()).toContain(`table inet ${await ownTable()}`);
     expect(links()).toContain(`alias grexal sandbox=${id} runner=${runner.runtime.instanceId}`);
+    const [link] = (await listLinks()).filter((l) => l.sandboxId === id);
+    // The kernel forwards nothing from the host end, whatever becomes of the table.
+    expect(readFileSync(`/proc/sys/net/ipv4/conf/${link?.hostIf}/forwarding`, 'utf8').trim()).toBe('0');
+    expect(readFileSync(`/proc/sys/net/ipv6/conf/${link?.hostIf}/disable_ipv6`, 'utf8').trim()).toBe('1');
     const [dir] = (await sandboxDirs(stateDir)).filter((d) => d.endsWith(id));
     await writeFile(join(dir ?? '', 'go'), '');
     await started.done;
@@ -384,5 +389,16 @@ describe('cleanup', () => {
     } finally {
       await next.close();
     }
+  });
+});
+
+describe('the test-only DNS override', () => {
+  it('is refused by grexal serve unless explicitly enabled', async () => {
+    const { code, stderr } = await runCli(['serve', '--port', '0'], {
+      GREXAL_STATE_DIR: stateDir,
+      GREXAL_DANGEROUSLY_OVERRIDE_DNS: JSON.stringify({ 'api.test': { address: API_ADDRESS } }),
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain('--dangerously-enable-dns-override');
   });
 });
