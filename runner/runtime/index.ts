@@ -1,3 +1,3 @@
 export { containerConfig, DockerRuntime } from './docker-runtime.ts';
-export { instanceDirName, isInstanceAlive } from './instance.ts';
+export { currentInstanceId, instanceDirName, isInstanceAlive } from './instance.ts';
 export * from './runtime.ts';
