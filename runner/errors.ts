@@ -41,6 +41,13 @@ export const ERROR_CODES = {
   E_BODY_TOO_LARGE: { status: 413, summary: 'The request body is over the size limit.' },
   E_CONTENT_TYPE_UNSUPPORTED: { status: 415, summary: 'The request body is not application/json.' },
   E_BAD_REQUEST: { status: 400, summary: 'The HTTP request is malformed.' },
+  E_URL_TOO_LONG: { status: 414, summary: 'The request URL is over the length limit.' },
+  E_HEADERS_TOO_LARGE: { status: 431, summary: 'The request line and headers are over the size limit.' },
+  E_REQUEST_TIMEOUT: { status: 408, summary: 'The request did not arrive within the server timeout.' },
+  E_NOT_READY: {
+    status: 503,
+    summary: 'The runner cannot start sandboxes now (engine unreachable or images missing).',
+  },
   E_TOO_MANY_SANDBOXES: { status: 429, summary: 'The runner is at its cap of concurrent sandboxes.' },
   E_RUNNER_CLOSING: { status: 503, summary: 'The runner is shutting down and accepts no new work.' },
   E_TOKEN_REQUIRED: {
