@@ -114,4 +114,12 @@ describe('grexal serve refuses hostile input', () => {
     for (const [body, path] of cases) await expectRefused(body, 'E_STRING_UNENCODABLE', path);
     await expectNothingCreatedAndAlive();
   });
+
+  it('is ready on the real engine with its images, and live either way', async () => {
+    const ready = await fetch(`${url}/readyz`);
+    const body = (await ready.json()) as { ready: boolean; engine: string; images: string[] };
+    expect([ready.status, body.ready]).toEqual([200, true]);
+    expect(body.images).toEqual(['grexal/agent', 'grexal/desktop']);
+    expect(body.engine).toMatch(/^unix:\/\//);
+  });
 });

@@ -1,5 +1,10 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GrexalError } from '../errors.ts';
+import { DockerRuntime } from '../runtime/index.ts';
 import { buildApi } from './app.ts';
 import { Readiness } from './readiness.ts';
 import { type FakeRuntime, fakeRunner } from './testing/fake-runtime.ts';
@@ -71,6 +76,21 @@ describe('GET /readyz and /healthz', () => {
       expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('Readiness over the Docker client', () => {
+  it('names the engine unreachable once its socket is gone', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'grexal-readyz-'));
+    try {
+      const docker = new Dockerode({ socketPath: join(dir, 'docker.sock') });
+      const answer = await new Readiness(new DockerRuntime(docker, `unix://${dir}/docker.sock`)).check();
+      expect((answer as GrexalError).details).toMatchObject([
+        { code: 'E_ENGINE_UNREACHABLE', path: 'engine' },
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -46,7 +46,7 @@ function isDomain(component: string): boolean {
 
 /** The reason `value` is not an image reference, or the parsed reference. */
 export function parseImageReference(value: string): ImageReference | { error: string } {
-  if (value === '') return { error: 'The image reference is empty.' };
+  if (value === '') return { error: 'it is empty' };
   let rest = value;
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -54,7 +54,7 @@ export function parseImageReference(value: string): ImageReference | { error: st
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!DIGEST.test(digest)) {
-      return { error: `The digest ${quote(digest)} is not sha256: followed by 64 lower-case hex digits.` };
+      return { error: `the digest ${quote(digest)} is not sha256: followed by 64 lower-case hex digits` };
     }
   }
   let tag: string | undefined;
@@ -64,30 +64,30 @@ export function parseImageReference(value: string): ImageReference | { error: st
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) {
       return {
-        error: `The tag ${quote(tag)} is not 1-128 of A-Z a-z 0-9 _ . - starting with a letter, digit or _.`,
+        error: `the tag ${quote(tag)} is not 1-128 of A-Z a-z 0-9 _ . - starting with a letter, digit or _`,
       };
     }
   }
-  if (rest === '') return { error: `${quote(value)} has no name before its tag or digest.` };
+  if (rest === '') return { error: 'it has no name before its tag or digest' };
   if (rest.length > IMAGE_NAME_MAX_LENGTH) {
-    return { error: `The name is ${rest.length} characters; at most ${IMAGE_NAME_MAX_LENGTH}.` };
+    return { error: `the name is ${rest.length} characters; at most ${IMAGE_NAME_MAX_LENGTH}` };
   }
   const components = rest.split('/');
   if (components.some((c) => c === '.' || c === '..')) {
-    return { error: `${quote(value)} has a \`.\` or \`..\` component: an image reference is not a path.` };
+    return { error: 'it has a `.` or `..` component: an image reference is not a path' };
   }
   let domain: string | undefined;
   if (components.length > 1 && isDomain(components[0] ?? '')) {
     domain = components.shift();
     if (!HOST.test(domain ?? ''))
-      return { error: `The registry ${quote(domain ?? '')} is not a host[:port].` };
+      return { error: `the registry ${quote(domain ?? '')} is not a host[:port]` };
   }
   for (const component of components) {
     if (component === '')
-      return { error: `${quote(value)} has an empty name component (a leading, trailing or double /).` };
+      return { error: 'it has an empty name component (a leading, trailing or double /)' };
     if (!PATH_COMPONENT.test(component)) {
       return {
-        error: `The name component ${quote(component)} is not lower-case letters and digits joined by . _ __ or dashes.`,
+        error: `the name component ${quote(component)} is not lower-case letters and digits joined by . _ __ or dashes`,
       };
     }
   }
@@ -109,7 +109,7 @@ export const imageReferenceSchema = z.string().superRefine((value, ctx) => {
   if ('error' in parsed) {
     ctx.addIssue({
       code: 'custom',
-      message: `Invalid image reference ${quote(value)}: ${parsed.error}`,
+      message: `Invalid image reference ${quote(value)}: ${parsed.error}.`,
       params: { code: IMAGE_REFERENCE_PROBLEM, fix: IMAGE_REFERENCE_FIX },
     });
   }
@@ -128,7 +128,7 @@ export function imagePathSegment(value: string): string {
         {
           code: IMAGE_REFERENCE_PROBLEM,
           path: 'image',
-          message: `Invalid image reference ${quote(value)}: ${parsed.error}`,
+          message: `Invalid image reference ${quote(value)}: ${parsed.error}.`,
           fix: IMAGE_REFERENCE_FIX,
         },
       ],
