@@ -87,7 +87,9 @@ export function clientErrorHandler(onError: (code: ErrorCode) => void) {
     error: Error & { code?: string; rawPacket?: unknown; bytesParsed?: number },
     socket: Duplex,
   ): void => {
-    const answer = socket.destroyed ? undefined : clientErrorAnswer(error);
+    // As Node's own handler: never write into a response already under way on this connection.
+    const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    const answer = socket.destroyed || busy ? undefined : clientErrorAnswer(error);
     if (!answer || !socket.writable) {
       socket.destroy();
       return;

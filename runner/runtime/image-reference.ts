@@ -104,16 +104,21 @@ export function isImageReference(value: string): boolean {
 }
 
 /** The zod schema of every image a caller sends (API `image`, `--image`, `runner.create`). */
-export const imageReferenceSchema = z.string().superRefine((value, ctx) => {
-  const parsed = parseImageReference(value);
-  if ('error' in parsed) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `Invalid image reference ${quote(value)}: ${parsed.error}.`,
-      params: { code: IMAGE_REFERENCE_PROBLEM, fix: IMAGE_REFERENCE_FIX },
-    });
-  }
-});
+export const imageReferenceSchema = z
+  .string()
+  .superRefine((value, ctx) => {
+    const parsed = parseImageReference(value);
+    if ('error' in parsed) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `Invalid image reference ${quote(value)}: ${parsed.error}.`,
+        params: { code: IMAGE_REFERENCE_PROBLEM, fix: IMAGE_REFERENCE_FIX },
+      });
+    }
+  })
+  .describe(
+    'A Docker image reference: `[host[:port]/]name[/name…][:tag][@sha256:<64 hex>]` with lower-case name components, e.g. `grexal/agent`.',
+  );
 
 /**
  * The reference as it goes into an engine URL path. Refuses what is not a reference (defence in
