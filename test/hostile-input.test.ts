@@ -10,6 +10,7 @@ import {
   containersOfPid,
   newStateDir,
   removeStateDir,
+  runCli,
   sandboxDirs,
   startCli,
 } from './helpers.ts';
@@ -121,5 +122,15 @@ describe('grexal serve refuses hostile input', () => {
     expect([ready.status, body.ready]).toEqual([200, true]);
     expect(body.images).toEqual(['grexal/agent', 'grexal/desktop']);
     expect(body.engine).toMatch(/^unix:\/\//);
+  });
+
+  it('grexal run --image refuses the same forms before the engine is asked', async () => {
+    const run = await runCli(['run', '--image', `../../127.0.0.1:${trapPort}/x`, '--', 'true'], {
+      GREXAL_STATE_DIR: stateDir,
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('E_IMAGE_REFERENCE_INVALID');
+    expect(run.stderr).toContain('nothing was created');
+    await expectNothingCreatedAndAlive();
   });
 });
