@@ -9,6 +9,9 @@ import Dockerode from 'dockerode';
 import { GrexalError } from '../errors.ts';
 import { refuseEngineRedirects } from './no-redirects.ts';
 
+// On load, not only in probeEngines: a DockerRuntime built around any Dockerode must not follow either.
+refuseEngineRedirects();
+
 /** How long one candidate may take to answer `/_ping` before the next is tried. */
 export const PING_TIMEOUT_MS = 1500;
 
