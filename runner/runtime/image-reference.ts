@@ -7,12 +7,12 @@
  * answer with a redirect to a host and port taken from the name.
  */
 import { z } from 'zod';
-import { ValidationError } from '../errors.ts';
+import { type REQUEST_PROBLEM_CODES, ValidationError } from '../errors.ts';
 
 /** distribution/reference's limit on the name (host and path, without tag or digest). */
 export const IMAGE_NAME_MAX_LENGTH = 255;
 
-export const IMAGE_REFERENCE_PROBLEM = 'E_IMAGE_REFERENCE_INVALID';
+export const IMAGE_REFERENCE_PROBLEM: keyof typeof REQUEST_PROBLEM_CODES = 'E_IMAGE_REFERENCE_INVALID';
 export const IMAGE_REFERENCE_FIX =
   'Use an image reference such as `grexal/agent`, `grexal/agent:1.2` or `localhost:5000/team/agent@sha256:<64 hex>`: lower-case name components (a-z 0-9, joined by `.`, `_`, `__` or dashes) separated by single `/`, optionally a registry host[:port] first, then an optional `:tag` and `@sha256:` digest.';
 
