@@ -15,6 +15,7 @@ import {
   type Request,
   requestSchema,
 } from '../../sandbox-agent/protocol.ts';
+import { findUnencodable, formatPath } from '../validation.ts';
 
 export interface CtxCall {
   /** Aborted when the calling client disconnects or the server closes. */
@@ -107,6 +108,13 @@ export class CtxServer implements AsyncDisposable {
         id: null,
         error: { code: 'invalid_request', message: 'Not a valid ctx request line.' },
       });
+      return;
+    }
+    // JSON's \u escapes can carry a lone surrogate, which no file, log or takeover page can hold.
+    const unencodable = findUnencodable(request, 1)[0];
+    if (unencodable) {
+      const message = `${formatPath(unencodable) || 'The request'} holds a lone UTF-16 surrogate; send valid Unicode.`;
+      this.reply(socket, { id: request.id, error: { code: 'invalid_request', message } });
       return;
     }
     const handler = this.handlers[request.method as Method];

@@ -398,4 +398,18 @@ describe('validateInjectionInput: missing credentials', () => {
       ['E_CREDENTIAL_MISSING', 'credentials.openai'],
     ]);
   });
+
+  it('refuses lone surrogates in the manifest and in credential values, never quoting the value', () => {
+    const input = example();
+    (input.manifest.connections[0] as { label: string }).label = 'Open\ud800AI';
+    input.credentials.openai = { fields: { api_key: `${KEY}\udfff` } };
+    const problems = problemsOf(input.manifest, input.credentials);
+    expect(codes(problems)).toEqual(
+      expect.arrayContaining([
+        ['E_STRING_UNENCODABLE', 'connections[0].label'],
+        ['E_STRING_UNENCODABLE', 'credentials.openai.fields.api_key'],
+      ]),
+    );
+    expect(JSON.stringify(problems)).not.toContain(KEY);
+  });
 });

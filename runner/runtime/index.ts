@@ -1,3 +1,11 @@
 export { containerConfig, DockerRuntime } from './docker-runtime.ts';
+export {
+  IMAGE_NAME_MAX_LENGTH,
+  type ImageReference,
+  imagePathSegment,
+  imageReferenceSchema,
+  isImageReference,
+  parseImageReference,
+} from './image-reference.ts';
 export { currentInstanceId, instanceDirName, isInstanceAlive } from './instance.ts';
 export * from './runtime.ts';

@@ -32,4 +32,24 @@ describe('resolveSandboxOptions', () => {
       ]);
     }
   });
+
+  it('refuses an image that is not a reference, and NUL or lone surrogates in argv and env', () => {
+    try {
+      resolveSandboxOptions({
+        image: '../../127.0.0.1:1/x',
+        command: ['echo', 'a\0b', '\ud800'],
+        env: { A: 'x\0', B: 'ok' },
+      });
+      expect.unreachable();
+    } catch (error) {
+      const problems = (error as ValidationError).problems;
+      expect(problems.map((p) => `${p.code} ${p.path}`).sort()).toEqual([
+        'E_IMAGE_REFERENCE_INVALID image',
+        'E_STRING_UNENCODABLE command[1]',
+        'E_STRING_UNENCODABLE command[2]',
+        'E_STRING_UNENCODABLE env.A',
+      ]);
+      expect(problems.every((p) => p.fix)).toBe(true);
+    }
+  });
 });

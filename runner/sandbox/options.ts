@@ -2,8 +2,8 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { desktopSchema } from '../../sandbox-agent/protocol.ts';
-import type { SandboxLimits } from '../runtime/index.ts';
-import { parseOrThrow } from '../validation.ts';
+import { imageReferenceSchema, type SandboxLimits } from '../runtime/index.ts';
+import { parseOrThrow, UNENCODABLE_FIX } from '../validation.ts';
 
 const MiB = 1024 * 1024;
 
@@ -25,6 +25,16 @@ function limit(ok: (value: number) => boolean, message: string, fix: string) {
 }
 
 const cores = availableParallelism();
+
+/** argv and env values become C strings in the sandbox, where a NUL cannot be. */
+const cString = (maxLength: number) =>
+  z
+    .string()
+    .max(maxLength)
+    .refine((value) => !value.includes('\0'), {
+      message: 'Contains a NUL character, which argv and env cannot carry.',
+      params: { code: 'E_STRING_UNENCODABLE', fix: UNENCODABLE_FIX },
+    });
 
 export const limitsSchema = z
   .object({
@@ -59,15 +69,16 @@ export type LimitsInput = z.infer<typeof limitsSchema>;
 
 export const sandboxOptionsSchema = z
   .object({
-    image: z.string().min(1).max(256),
+    /** A reference by Docker's grammar (`grexal/agent`, `localhost:5000/a/b:tag@sha256:…`). */
+    image: imageReferenceSchema,
     /** argv of the agent; the image's CMD when absent. */
     command: z
-      .array(z.string().max(64 * 1024))
+      .array(cString(64 * 1024))
       .min(1)
       .max(1024)
       .optional(),
     /** Non-secret environment for the agent (credentials come from the manifest instead). */
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(64 * 1024)).optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), cString(64 * 1024)).optional(),
     desktop: z.union([z.boolean(), desktopSchema]).optional(),
     limits: limitsSchema.optional(),
     /** An OCI runtime registered with the engine, e.g. `runsc` for gVisor. */
