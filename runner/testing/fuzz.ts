@@ -1,0 +1,25 @@
+/**
+ * What every property-based test shares: its budget and the documented codes it checks answers
+ * against. The budget keeps all fuzzing together near 30 s on CI's two cores; set GREXAL_FUZZ_RUNS
+ * to run longer locally (e.g. 20000). Test-only.
+ */
+import { readFileSync } from 'node:fs';
+import type fc from 'fast-check';
+
+const runs = Number(process.env['GREXAL_FUZZ_RUNS'] ?? '') || undefined;
+
+/** fast-check parameters: `numRuns` runs, or fewer when `timeLimitMs` runs out (not a failure). */
+export function budget(numRuns: number, timeLimitMs: number): fc.Parameters<unknown> {
+  return runs
+    ? { numRuns: runs, interruptAfterTimeLimit: runs * 10 }
+    : { numRuns, interruptAfterTimeLimit: timeLimitMs, markInterruptAsFailure: false };
+}
+
+/** Every code docs/errors.md lists, errors and problem codes alike. */
+export const DOCUMENTED_CODES: ReadonlySet<string> = new Set(
+  [
+    ...readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8').matchAll(
+      /^- `(E_[A-Z0-9_]+)`/gm,
+    ),
+  ].map((m) => m[1]!),
+);
