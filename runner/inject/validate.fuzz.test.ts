@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GrexalError, type Problem, ValidationError } from '../errors.ts';
 import { resolveSandboxOptions } from '../sandbox/index.ts';
-import { budget, DOCUMENTED_CODES } from '../testing/fuzz.ts';
+import { budget, DOCUMENTED_CODES, FUZZ_TEST_TIMEOUT_MS } from '../testing/fuzz.ts';
 import { hostileValue, nearValid } from '../testing/json-mutations.ts';
 import { DEFAULT_MAX_TOTAL_FILE_BYTES } from './schemas.ts';
 import { DESIGN_SECRET_VALUES, designConnections, designCredentials } from './testing/design-connections.ts';
@@ -52,39 +52,51 @@ describe('manifest and credentials validation under fuzzing', () => {
     ).toBe('accepted');
   });
 
-  it('answers near-valid manifests and credentials with typed problems only', () => {
-    fc.assert(
-      fc.property(nearValid(validInput), (input) => {
-        const { manifest, credentials } = (input ?? {}) as { manifest?: unknown; credentials?: unknown };
-        typedOutcome(() => validateInjectionInput(manifest, credentials, DEFAULT_MAX_TOTAL_FILE_BYTES));
-      }),
-      budget(3000, 5000),
-    );
-  });
+  it(
+    'answers near-valid manifests and credentials with typed problems only',
+    () => {
+      fc.assert(
+        fc.property(nearValid(validInput), (input) => {
+          const { manifest, credentials } = (input ?? {}) as { manifest?: unknown; credentials?: unknown };
+          typedOutcome(() => validateInjectionInput(manifest, credentials, DEFAULT_MAX_TOTAL_FILE_BYTES));
+        }),
+        budget(3000, 5000),
+      );
+    },
+    FUZZ_TEST_TIMEOUT_MS,
+  );
 
-  it('answers arbitrary values with typed problems only', () => {
-    fc.assert(
-      fc.property(hostileValue, hostileValue, (manifest, credentials) => {
-        typedOutcome(() => validateInjectionInput(manifest, credentials, DEFAULT_MAX_TOTAL_FILE_BYTES));
-      }),
-      budget(2000, 2000),
-    );
-  });
+  it(
+    'answers arbitrary values with typed problems only',
+    () => {
+      fc.assert(
+        fc.property(hostileValue, hostileValue, (manifest, credentials) => {
+          typedOutcome(() => validateInjectionInput(manifest, credentials, DEFAULT_MAX_TOTAL_FILE_BYTES));
+        }),
+        budget(2000, 2000),
+      );
+    },
+    FUZZ_TEST_TIMEOUT_MS,
+  );
 
-  it('answers near-valid sandbox options with typed problems only', () => {
-    const options = () => ({
-      image: 'grexal/agent',
-      command: ['node', 'agent.mjs'],
-      env: { MODE: 'fast' },
-      desktop: { width: 1280, height: 800 },
-      limits: { memoryBytes: 512 * 1024 * 1024, cpus: 1, pidsLimit: 256, timeoutMs: 60_000 },
-      stopTimeoutMs: 1000,
-    });
-    fc.assert(
-      fc.property(nearValid(options), (input) => {
-        typedOutcome(() => resolveSandboxOptions(input));
-      }),
-      budget(2000, 2000),
-    );
-  });
+  it(
+    'answers near-valid sandbox options with typed problems only',
+    () => {
+      const options = () => ({
+        image: 'grexal/agent',
+        command: ['node', 'agent.mjs'],
+        env: { MODE: 'fast' },
+        desktop: { width: 1280, height: 800 },
+        limits: { memoryBytes: 512 * 1024 * 1024, cpus: 1, pidsLimit: 256, timeoutMs: 60_000 },
+        stopTimeoutMs: 1000,
+      });
+      fc.assert(
+        fc.property(nearValid(options), (input) => {
+          typedOutcome(() => resolveSandboxOptions(input));
+        }),
+        budget(2000, 2000),
+      );
+    },
+    FUZZ_TEST_TIMEOUT_MS,
+  );
 });

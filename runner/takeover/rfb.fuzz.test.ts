@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { budget } from '../testing/fuzz.ts';
+import { budget, FUZZ_TEST_TIMEOUT_MS } from '../testing/fuzz.ts';
 import { RfbClientParser, RfbProtocolError } from './rfb.ts';
 
 const MAX_CUT = 256;
@@ -108,40 +108,46 @@ function run(bytes: Buffer, cuts: number[], controls: boolean): Run {
 const cuts = fc.array(fc.nat(), { maxLength: 20 });
 
 describe('RFB client parser under fuzzing', () => {
-  it('parses or refuses any stream, whatever the cuts, as it does in one chunk', () => {
-    fc.assert(
-      fc.property(fc.oneof(session, anyBytes), cuts, fc.boolean(), (bytes, cutAt, controls) => {
-        const whole = run(bytes, [], controls);
-        const split = run(bytes, cutAt, controls);
-        expect(split.refused).toBe(whole.refused);
-        if (!whole.refused) {
-          expect(split.out.equals(whole.out)).toBe(true);
-          expect(split.dropped).toBe(whole.dropped);
-        } else {
-          // Whatever went out before the refusal is a prefix of what would have gone out.
-          expect(split.out.length).toBeLessThanOrEqual(bytes.length);
-        }
-        expect(whole.out.length).toBeLessThanOrEqual(bytes.length);
-      }),
-      budget(4000, 5000),
-    );
-  });
+  it(
+    'parses or refuses any stream, whatever the cuts, as it does in one chunk',
+    () => {
+      fc.assert(
+        fc.property(fc.oneof(session, anyBytes), cuts, fc.boolean(), (bytes, cutAt, controls) => {
+          const whole = run(bytes, [], controls);
+          const split = run(bytes, cutAt, controls);
+          expect(split.refused).toBe(whole.refused);
+          if (!whole.refused) {
+            expect(split.out.equals(whole.out)).toBe(true);
+            expect(split.dropped).toBe(whole.dropped);
+          } else {
+            // Whatever went out before the refusal is a prefix of what would have gone out.
+            expect(split.out.length).toBeLessThanOrEqual(bytes.length);
+          }
+          expect(whole.out.length).toBeLessThanOrEqual(bytes.length);
+        }),
+        budget(4000, 5000),
+      );
+    },
+    FUZZ_TEST_TIMEOUT_MS,
+  );
 
-  it('forwards every byte of a well-formed session from the controlling viewer', () => {
-    const wellFormed = fc
-      .tuple(fc.array(message, { maxLength: 12 }), cuts)
-      .map(([body, cutAt]) => ({
+  it(
+    'forwards every byte of a well-formed session from the controlling viewer',
+    () => {
+      const wellFormed = fc.tuple(fc.array(message, { maxLength: 12 }), cuts).map(([body, cutAt]) => ({
         bytes: Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 1]), ...body]),
         cutAt,
       }));
-    fc.assert(
-      fc.property(wellFormed, ({ bytes, cutAt }) => {
-        const result = run(bytes, cutAt, true);
-        // Refused only for what the bridge forbids on purpose: an over-long paste or Fence, QEMU subtype ≠ 0.
-        if (!result.refused) expect(result.out.length).toBe(bytes.length);
-        expect(result.dropped).toBe(0);
-      }),
-      budget(2000, 3000),
-    );
-  });
+      fc.assert(
+        fc.property(wellFormed, ({ bytes, cutAt }) => {
+          const result = run(bytes, cutAt, true);
+          // Refused only for what the bridge forbids on purpose: an over-long paste or Fence, QEMU subtype ≠ 0.
+          if (!result.refused) expect(result.out.length).toBe(bytes.length);
+          expect(result.dropped).toBe(0);
+        }),
+        budget(2000, 3000),
+      );
+    },
+    FUZZ_TEST_TIMEOUT_MS,
+  );
 });

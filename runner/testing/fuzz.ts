@@ -15,6 +15,9 @@ export function budget(numRuns: number, timeLimitMs: number): fc.Parameters<unkn
     : { numRuns, interruptAfterTimeLimit: timeLimitMs, markInterruptAsFailure: false };
 }
 
+/** The vitest timeout of a property test: room beyond its budget for the last run and shrinking. */
+export const FUZZ_TEST_TIMEOUT_MS = runs ? runs * 10 + 60_000 : 60_000;
+
 /** Every code docs/errors.md lists, errors and problem codes alike. */
 export const DOCUMENTED_CODES: ReadonlySet<string> = new Set(
   [
