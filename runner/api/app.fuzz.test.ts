@@ -100,7 +100,7 @@ describe('the API under fuzzing', () => {
         fc.asyncProperty(nearValid(validBody), async (body) => {
           await create(JSON.stringify(body) ?? 'null', 'application/json');
         }),
-        budget(600, 6000),
+        budget(600, 5000),
       );
     },
     FUZZ_TEST_TIMEOUT_MS,
@@ -134,7 +134,7 @@ describe('the API under fuzzing', () => {
         fc.asyncProperty(payload, contentType, async (p, ct) => {
           await create(p, ct);
         }),
-        budget(600, 4000),
+        budget(600, 3000),
       );
     },
     FUZZ_TEST_TIMEOUT_MS,
@@ -194,7 +194,7 @@ describe('the API under fuzzing', () => {
           expect(runtime.containers.length).toBe(containers);
           expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
         }),
-        budget(1500, 5000),
+        budget(1500, 4000),
       );
     },
     FUZZ_TEST_TIMEOUT_MS,

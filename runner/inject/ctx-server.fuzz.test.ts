@@ -153,7 +153,7 @@ describe('ctx socket under fuzzing', () => {
           // The fake handlers fail only with coded errors: an internal one means the server misrouted.
           expect(internalErrors).toBe(0);
         }),
-        budget(1500, 5000),
+        budget(1500, 4000),
       );
     },
     FUZZ_TEST_TIMEOUT_MS,

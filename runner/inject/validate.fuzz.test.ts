@@ -60,7 +60,7 @@ describe('manifest and credentials validation under fuzzing', () => {
           const { manifest, credentials } = (input ?? {}) as { manifest?: unknown; credentials?: unknown };
           typedOutcome(() => validateInjectionInput(manifest, credentials, DEFAULT_MAX_TOTAL_FILE_BYTES));
         }),
-        budget(3000, 5000),
+        budget(3000, 4000),
       );
     },
     FUZZ_TEST_TIMEOUT_MS,

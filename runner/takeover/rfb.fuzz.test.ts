@@ -125,7 +125,7 @@ describe('RFB client parser under fuzzing', () => {
           }
           expect(whole.out.length).toBeLessThanOrEqual(bytes.length);
         }),
-        budget(4000, 5000),
+        budget(4000, 4000),
       );
     },
     FUZZ_TEST_TIMEOUT_MS,
@@ -145,7 +145,7 @@ describe('RFB client parser under fuzzing', () => {
           if (!result.refused) expect(result.out.length).toBe(bytes.length);
           expect(result.dropped).toBe(0);
         }),
-        budget(2000, 3000),
+        budget(2000, 2000),
       );
     },
     FUZZ_TEST_TIMEOUT_MS,

@@ -1,7 +1,8 @@
 /**
  * What every property-based test shares: its budget and the documented codes it checks answers
- * against. The budget keeps all fuzzing together near 30 s on CI's two cores; set GREXAL_FUZZ_RUNS
- * to run longer locally (e.g. 20000). Test-only.
+ * against. The time limits of all properties add up to 30 s, so fuzzing stays near that on a slow
+ * CI machine (about 10 s here, where the run counts are reached first); set GREXAL_FUZZ_RUNS to run
+ * longer locally (e.g. 20000). Test-only.
  */
 import { readFileSync } from 'node:fs';
 import type fc from 'fast-check';

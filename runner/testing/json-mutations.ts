@@ -81,7 +81,10 @@ function parentOf(root: unknown, path: Key[]): Record<Key, unknown> | unknown[] 
   return node && typeof node === 'object' ? (node as Record<Key, unknown>) : undefined;
 }
 
-function apply(root: unknown, m: Mutation): unknown {
+function apply(root: unknown, original: Mutation): unknown {
+  // Generated values are shared between runs (constantFrom's `{}` and `[]` above all): insert
+  // copies, or a later run mutates an earlier one's value, up to a cycle.
+  const m = 'value' in original ? { ...original, value: structuredClone(original.value) } : original;
   const paths = pathsOf(root);
   const path = paths[m.at % paths.length]!;
   if (path.length === 0) {
