@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, LineSplitter, MAX_LINE_BYTES, METHODS } from '../../sandbox-agent/protocol.ts';
-import { budget, FUZZ_TEST_TIMEOUT_MS } from '../testing/fuzz.ts';
+import { budget, DOCUMENTED_CTX_CODES, FUZZ_TEST_TIMEOUT_MS } from '../testing/fuzz.ts';
 import { hostileValue } from '../testing/json-mutations.ts';
 import { CtxServer } from './ctx-server.ts';
 
@@ -90,7 +90,7 @@ function checkAnswer(answer: unknown): void {
     `id of ${JSON.stringify(a)}`,
   ).toBe(true);
   if ('error' in a) {
-    expect(ERROR_CODES).toContain(a.error?.code);
+    expect(DOCUMENTED_CTX_CODES, 'a code docs/ctx-protocol.md lists').toContain(a.error?.code);
     expect(typeof a.error?.message).toBe('string');
   } else {
     expect('result' in a, `neither result nor error: ${JSON.stringify(a)}`).toBe(true);
@@ -138,6 +138,10 @@ const stream = fc
   });
 
 describe('ctx socket under fuzzing', () => {
+  it('checks answers against the documented codes, which are the protocol codes', () => {
+    expect([...DOCUMENTED_CTX_CODES].sort()).toEqual([...ERROR_CODES].sort());
+  });
+
   it(
     'answers every line with a documented code and keeps serving',
     async () => {

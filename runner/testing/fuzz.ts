@@ -27,3 +27,10 @@ export const DOCUMENTED_CODES: ReadonlySet<string> = new Set(
     ),
   ].map((m) => m[1]!),
 );
+
+const ctxDoc = readFileSync(new URL('../../docs/ctx-protocol.md', import.meta.url), 'utf8');
+
+/** The ctx error codes the table under docs/ctx-protocol.md's "Error codes" lists. */
+export const DOCUMENTED_CTX_CODES: ReadonlySet<string> = new Set(
+  [...ctxDoc.slice(ctxDoc.indexOf('## Error codes')).matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]!),
+);
