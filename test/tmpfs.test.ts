@@ -1,7 +1,8 @@
 /**
  * The agent's tmpfs sizes as the kernel inside the sandbox reports them: the defaults, and the
- * sizes asked for with `grexal run --tmp-size/--home-size/--shm-size`; one over the memory limit
- * is refused before anything exists.
+ * sizes asked for with `grexal run --tmp-size/--home-size/--shm-size`; what is written there counts
+ * against the memory limit, as README says; a mount over the memory limit is refused before
+ * anything exists.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newStateDir, removeStateDir, runCli, sandboxDirs } from './helpers.ts';
@@ -50,6 +51,26 @@ describe('tmpfs sizes inside a sandbox', () => {
       '/dev/shm': 8 * MiB,
       '/tmp/grexal': 16 * MiB,
     });
+  });
+
+  it('count against the memory limit: the same write fits in 256m and is killed for memory in 48m', async () => {
+    const fill = ['--', 'sh', '-c', 'dd if=/dev/zero of=/tmp/fill bs=1M count=47 2>/dev/null; echo survived'];
+    const roomy = await runCli(
+      ['run', '--memory', '256m', '--tmp-size', '48m', '--image', 'grexal/agent', ...fill],
+      {
+        GREXAL_STATE_DIR: stateDir,
+      },
+    );
+    expect([roomy.code, roomy.stdout.trim()]).toEqual([0, 'survived']);
+    const tight = await runCli(
+      ['run', '--memory', '48m', '--tmp-size', '48m', '--image', 'grexal/agent', ...fill],
+      {
+        GREXAL_STATE_DIR: stateDir,
+      },
+    );
+    expect(tight.code).toBe(137);
+    expect(tight.stdout).not.toContain('survived');
+    expect(tight.stderr).toContain('out of memory');
   });
 
   it('refuses a mount larger than the memory limit, creating nothing', async () => {
