@@ -55,6 +55,10 @@ export const ERROR_CODES = {
     summary: 'Serving beyond loopback needs GREXAL_RUNNER_TOKEN.',
   },
   E_LISTEN_FAILED: { status: 500, summary: 'The API could not listen on its host and port.' },
+  E_SANDBOX_GONE: {
+    status: 410,
+    summary: 'This sandbox belonged to an earlier runner instance that has stopped; it is gone.',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

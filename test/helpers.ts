@@ -18,6 +18,8 @@ export async function newStateDir(): Promise<string> {
 export async function sandboxDirs(stateDir: string): Promise<string[]> {
   const found: string[] = [];
   for (const instance of await readdir(stateDir).catch(() => [] as string[])) {
+    // The runner's id key and instance records (runner/runtime/instance-ids.ts), not a sandbox.
+    if (instance === '.ids') continue;
     for (const sandbox of await readdir(join(stateDir, instance)).catch(() => [] as string[])) {
       found.push(join(stateDir, instance, sandbox));
     }

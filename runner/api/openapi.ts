@@ -16,6 +16,7 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const jsonContent = (name: string) => ({ content: { 'application/json': { schema: ref(name) } } });
 const error = (description: string) => ({ description, ...jsonContent('Error') });
 
+const gone = error('E_SANDBOX_GONE: the id is from an earlier runner on this state dir, which stopped.');
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const takeoverParams = [
   { name: 'takeoverId', in: 'path', required: true, schema: { type: 'string' } },
@@ -47,11 +48,16 @@ const paths = {
       responses: {
         200: { description: 'The sandbox.', ...jsonContent('Sandbox') },
         404: error('E_SANDBOX_NOT_FOUND.'),
+        410: gone,
       },
     },
     delete: {
       summary: 'Destroy the sandbox (idempotent); answers once nothing is left.',
-      responses: { 204: { description: 'Destroyed, or already gone.' }, 404: error('E_SANDBOX_NOT_FOUND.') },
+      responses: {
+        204: { description: 'Destroyed, or already gone.' },
+        404: error('E_SANDBOX_NOT_FOUND.'),
+        410: gone,
+      },
     },
   },
   '/v1/sandboxes/{id}/events': {
@@ -65,6 +71,7 @@ const paths = {
       responses: {
         200: { description: 'An event stream; it ends after `exit`.', content: { 'text/event-stream': {} } },
         404: error('E_SANDBOX_NOT_FOUND.'),
+        410: gone,
       },
     },
   },
@@ -73,7 +80,10 @@ const paths = {
     get: {
       summary: 'The takeover page (HTML).',
       security: [],
-      responses: { 200: { description: 'The page.' } },
+      responses: {
+        200: { description: 'The page.' },
+        410: { description: 'Ended, or ended when the runner restarted (an HTML page saying which).' },
+      },
     },
   },
   '/v1/takeovers/{takeoverId}/stream': {

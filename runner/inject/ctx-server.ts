@@ -117,7 +117,10 @@ export class CtxServer implements AsyncDisposable {
       this.reply(socket, { id: request.id, error: { code: 'invalid_request', message } });
       return;
     }
-    const handler = this.handlers[request.method as Method];
+    // Own properties only: `toString`, `constructor` and the like must not reach Object.prototype.
+    const handler = Object.hasOwn(this.handlers, request.method)
+      ? this.handlers[request.method as Method]
+      : undefined;
     if (!handler) {
       const error = { code: 'unknown_method', message: `Unknown method '${request.method}'.` };
       this.reply(socket, { id: request.id, error });
