@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, GrexalError, toGrexalError, ValidationError } from './errors.ts';
+import { ERROR_CODES, GrexalError, REQUEST_PROBLEM_CODES, toGrexalError, ValidationError } from './errors.ts';
 
 const documented = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
 
@@ -11,6 +11,14 @@ describe('error registry', () => {
     expect(Object.fromEntries(listed)).toEqual(
       Object.fromEntries(Object.entries(ERROR_CODES).map(([code, { summary }]) => [code, summary])),
     );
+  });
+
+  it("documents runner/'s own problem codes exactly once, with their summaries", () => {
+    // Up to the first module's own section (network, connections and credentials, …).
+    const start = documented.indexOf('## Problem codes');
+    const section = documented.slice(start, documented.indexOf('\n### ', start));
+    const listed = [...section.matchAll(/^- `(E_[A-Z_]+)`: (.*)$/gm)].map((m) => [m[1], m[2]]);
+    expect(Object.fromEntries(listed)).toEqual(REQUEST_PROBLEM_CODES);
   });
 
   it('serialises to the API envelope without the stack or cause', () => {

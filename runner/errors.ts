@@ -41,6 +41,13 @@ export const ERROR_CODES = {
   E_BODY_TOO_LARGE: { status: 413, summary: 'The request body is over the size limit.' },
   E_CONTENT_TYPE_UNSUPPORTED: { status: 415, summary: 'The request body is not application/json.' },
   E_BAD_REQUEST: { status: 400, summary: 'The HTTP request is malformed.' },
+  E_URL_TOO_LONG: { status: 414, summary: 'The request URL is over the length limit.' },
+  E_HEADERS_TOO_LARGE: { status: 431, summary: 'The request line and headers are over the size limit.' },
+  E_REQUEST_TIMEOUT: { status: 408, summary: 'The request did not arrive within the server timeout.' },
+  E_NOT_READY: {
+    status: 503,
+    summary: 'The runner cannot start sandboxes now (engine unreachable or images missing).',
+  },
   E_TOO_MANY_SANDBOXES: { status: 429, summary: 'The runner is at its cap of concurrent sandboxes.' },
   E_RUNNER_CLOSING: { status: 503, summary: 'The runner is shutting down and accepts no new work.' },
   E_TOKEN_REQUIRED: {
@@ -48,6 +55,10 @@ export const ERROR_CODES = {
     summary: 'Serving beyond loopback needs GREXAL_RUNNER_TOKEN.',
   },
   E_LISTEN_FAILED: { status: 500, summary: 'The API could not listen on its host and port.' },
+  E_SANDBOX_GONE: {
+    status: 410,
+    summary: 'This sandbox belonged to an earlier runner instance that has stopped; it is gone.',
+  },
   E_NETWORK_UNAVAILABLE: {
     status: 503,
     summary: 'This host cannot enforce a network policy (needs root, nftables and iproute2).',
@@ -56,6 +67,24 @@ export const ERROR_CODES = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * Codes of the problems listed in an `E_VALIDATION`'s details by runner/ itself; runner/inject has
+ * its own registry for connections and credentials. docs/errors.md lists both, tests keep them in step.
+ */
+export const REQUEST_PROBLEM_CODES = {
+  E_FIELD_REQUIRED: 'a required field is missing.',
+  E_FIELD_TYPE: 'a field has the wrong type.',
+  E_FIELD_UNKNOWN: 'a field the schema does not know (refused, not ignored).',
+  E_FIELD_INVALID: "a field's value is out of range or malformed.",
+  E_LIMIT_INVALID: 'a memory, CPU, process or time limit is not valid.',
+  E_CREDENTIAL_PLACEHOLDER:
+    "a credential in `grexal dev`'s connections file is still the template's placeholder.",
+  E_IMAGE_REFERENCE_INVALID:
+    "an image is not a reference by Docker's grammar (`[host[:port]/]name[/name…][:tag][@sha256:<64 hex>]`, lower-case name components, at most 255 characters of name); refused before the engine is asked.",
+  E_STRING_UNENCODABLE:
+    'a string (anywhere: command, env, manifest, credentials, metadata, or a ctx request) holds a lone UTF-16 surrogate, which has no UTF-8 form; or a command argument or env value holds a NUL.',
+} as const;
 
 /** One problem found in a request: a stable code, where it is, and how to fix it. */
 export interface Problem {

@@ -42,18 +42,78 @@ function problemOf(issue: z.core.$ZodIssue, prefix: string): Problem {
   }
 }
 
-/** Parses or throws one ValidationError listing every problem at once. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** False when the string holds a lone UTF-16 surrogate (String#isWellFormed, which lib ES2023 lacks). */
+export function isWellFormedText(value: string): boolean {
+  return !LONE_SURROGATE.test(value);
+}
+
+/** At most this many unencodable strings are listed; the rest would repeat the same fix. */
+const MAX_UNENCODABLE_PROBLEMS = 16;
+
+export const UNENCODABLE_FIX =
+  'Send text as valid Unicode: every UTF-16 surrogate in a pair (a JSON `\\ud83d\\ude00` is fine, a lone `\\ud800` is not), and no NUL in a command argument or an env value.';
+
+/**
+ * Where `input` holds a string or an object key that has no UTF-8 form (a lone UTF-16 surrogate,
+ * which JSON's `\uXXXX` escapes can carry): such text cannot reach argv, env, a file or a log
+ * unchanged, so it is refused wherever it is. Iterative: a deeply nested body must not overflow
+ * the stack.
+ */
+export function findUnencodable(input: unknown, limit = MAX_UNENCODABLE_PROBLEMS): PropertyKey[][] {
+  // Each entry links to its parent: copying the path at every level would be quadratic in depth.
+  type Node = { value: unknown; key?: PropertyKey; parent?: Node };
+  const pathOf = (node: Node | undefined): PropertyKey[] => {
+    const path: PropertyKey[] = [];
+    for (let n = node; n?.key !== undefined; n = n.parent) path.push(n.key);
+    return path.reverse();
+  };
+  const found: PropertyKey[][] = [];
+  const stack: Node[] = [{ value: input }];
+  while (stack.length > 0 && found.length < limit) {
+    const node = stack.pop() as Node;
+    const { value, key } = node;
+    if (typeof key === 'string' && !isWellFormedText(key)) found.push(pathOf(node));
+    else if (typeof value === 'string') {
+      if (!isWellFormedText(value)) found.push(pathOf(node));
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], key: i, parent: node });
+    } else if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value)) {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [name, child] = entries[i] as [string, unknown];
+        stack.push({ value: child, key: name, parent: node });
+      }
+    }
+  }
+  return found;
+}
+
+function unencodableProblems(input: unknown, prefix: string): Problem[] {
+  return findUnencodable(input).map((path) => ({
+    code: 'E_STRING_UNENCODABLE',
+    path: formatPath(path, prefix),
+    message: 'The text holds a lone UTF-16 surrogate, which has no UTF-8 form.',
+    fix: UNENCODABLE_FIX,
+  }));
+}
+
+/**
+ * Parses or throws one ValidationError listing every problem at once. Every schema of the runner
+ * goes through here, so text without a UTF-8 form is refused here once, for every field.
+ */
 export function parseOrThrow<S extends z.ZodType>(
   schema: S,
   input: unknown,
   what: string,
   prefix = '',
 ): z.output<S> {
+  const unencodable = unencodableProblems(input, prefix);
   // reportInput: zod v4 leaves the input out of issues otherwise, and a wrong type would read as missing.
   const result = schema.safeParse(input, { reportInput: true });
-  if (result.success) return result.data;
-  throw new ValidationError(
-    result.error.issues.map((issue) => problemOf(issue, prefix)),
-    what,
-  );
+  if (result.success && unencodable.length === 0) return result.data;
+  const seen = new Set(unencodable.map((p) => p.path));
+  const problems = result.success ? [] : result.error.issues.map((issue) => problemOf(issue, prefix));
+  throw new ValidationError([...unencodable, ...problems.filter((p) => !seen.has(p.path))], what);
 }

@@ -55,7 +55,9 @@ export class LineSplitter {
     this.buffered += chunk;
     const lines = this.buffered.split('\n');
     this.buffered = lines.pop() ?? '';
-    if (this.buffered.length > this.maxBytes) throw new Error(`protocol line over ${this.maxBytes} bytes`);
+    // Complete lines too: a long line whose newline came in the same chunk is just as oversized.
+    if (this.buffered.length > this.maxBytes || lines.some((line) => line.length > this.maxBytes))
+      throw new Error(`protocol line over ${this.maxBytes} bytes`);
     return lines.filter((line) => line.length > 0);
   }
 }

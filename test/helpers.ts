@@ -18,6 +18,8 @@ export async function newStateDir(): Promise<string> {
 export async function sandboxDirs(stateDir: string): Promise<string[]> {
   const found: string[] = [];
   for (const instance of await readdir(stateDir).catch(() => [] as string[])) {
+    // The runner's id key and instance records (runner/runtime/instance-ids.ts), not a sandbox.
+    if (instance === '.ids') continue;
     for (const sandbox of await readdir(join(stateDir, instance)).catch(() => [] as string[])) {
       found.push(join(stateDir, instance, sandbox));
     }
@@ -38,6 +40,28 @@ export async function containersOfPid(pid: number | undefined): Promise<Dockerod
   return (await sandboxContainers()).filter((c) =>
     c.Labels['grexal.runner']?.startsWith(`${hostname()}/${pid}-`),
   );
+}
+
+/**
+ * Containers the engine created for a runner process between two times (epoch seconds), from the
+ * engine's own event log: unlike a listing afterwards, it also sees a container created and then
+ * removed again, which is what "nothing was created" must rule out.
+ */
+export async function containersCreatedByPid(pid: number | undefined, since: number): Promise<string[]> {
+  const until = Math.ceil(Date.now() / 1000) + 1;
+  const raw = (await docker.getEvents({
+    since,
+    until,
+    filters: { type: ['container'], event: ['create'], label: ['grexal.sandbox'] },
+  })) as unknown as NodeJS.ReadableStream;
+  let text = '';
+  for await (const chunk of raw) text += chunk.toString();
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { id: string; Actor: { Attributes: Record<string, string> } })
+    .filter((e) => e.Actor.Attributes['grexal.runner']?.startsWith(`${hostname()}/${pid}-`))
+    .map((e) => e.id);
 }
 
 export interface CliRun {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runner } from '../runner/index.ts';
 import {
+  containersCreatedByPid,
   containersOfPid,
   docker,
   newStateDir,
@@ -56,17 +57,16 @@ describe('grexal run', () => {
   });
 
   it('refuses invalid limits before creating anything', async () => {
-    const before = (await sandboxContainers()).length;
-    const { code, stderr } = await runCli(
-      ['run', '--memory=-1', '--cpus', '0', '--timeout', 'soon', '--', 'true'],
-      env,
-    );
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const run = startCli(['run', '--memory=-1', '--cpus', '0', '--timeout', 'soon', '--', 'true'], env);
+    const code = await run.exited;
     expect(code).toBe(1);
-    expect(stderr).toContain('--memory');
-    expect(stderr).toContain('--cpus');
-    expect(stderr).toContain('--timeout');
-    expect(stderr).toContain('nothing was created');
-    expect((await sandboxContainers()).length).toBe(before);
+    expect(run.stderr).toContain('--memory');
+    expect(run.stderr).toContain('--cpus');
+    expect(run.stderr).toContain('--timeout');
+    expect(run.stderr).toContain('nothing was created');
+    expect(await containersCreatedByPid(run.child.pid, since)).toEqual([]);
+    expect(await sandboxDirs(stateDir)).toEqual([]);
   });
 
   it('names an unknown image and the fix', async () => {

@@ -189,7 +189,11 @@ describe('documents', () => {
         'metadata',
       ]),
     );
-    expect(Object.keys(doc.paths)).toContain('/v1/sandboxes/{id}/events');
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/sandboxes/{id}/events', '/readyz']));
+    expect(doc.paths['/readyz'].get.responses['503'].content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/Error',
+    );
+    expect(doc.info.description).toContain('E_NOT_READY');
   });
 
   it('serves Prometheus metrics, errors by code included', async () => {

@@ -4,13 +4,22 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { GrexalError } from '../errors.ts';
 import type { Runner } from '../sandbox/index.ts';
 import { createTakeoverHandlers, type TakeoverBroker, type TakeoverHttpOptions } from '../takeover/index.ts';
 import { bearerCheck, needsBearer } from './auth.ts';
+import {
+  clientErrorHandler,
+  frameworkErrorHandler,
+  MAX_URL_BYTES,
+  MethodIndex,
+  urlTooLong,
+} from './http-edge.ts';
 import { toApiError } from './http-errors.ts';
 import type { JournalLimits } from './journal.ts';
 import { createMetrics } from './metrics.ts';
 import { buildOpenApi } from './openapi.ts';
+import { Readiness, type ReadinessOptions } from './readiness.ts';
 import { type RegistryOptions, SandboxRegistry } from './registry.ts';
 import { mountSandboxRoutes } from './sandbox-routes.ts';
 import type { SseOptions } from './sse.ts';
@@ -30,6 +39,8 @@ export interface BuildApiOptions extends RegistryOptions {
   takeover?: Omit<TakeoverHttpOptions, 'broker'> & { broker?: TakeoverBroker };
   journal?: JournalLimits;
   sse?: SseOptions;
+  /** What `/readyz` checks: the images sandboxes start from, and how long an answer is reused. */
+  readiness?: ReadinessOptions;
 }
 
 const VERSION = '0.1.0';
@@ -40,6 +51,9 @@ const VERSION = '0.1.0';
  */
 export async function buildApi(options: BuildApiOptions): Promise<FastifyInstance> {
   const bodyLimit = options.bodyLimitBytes ?? 1024 * 1024;
+  const registry = new SandboxRegistry(options);
+  const metrics = createMetrics(() => registry.countByState());
+  const countError = (code: string): void => metrics.apiError(code);
   const app: FastifyInstance = Fastify({
     bodyLimit,
     // Request lines are logged below, path only: takeover tokens travel in query strings.
@@ -47,7 +61,12 @@ export async function buildApi(options: BuildApiOptions): Promise<FastifyInstanc
     return503OnClosing: false,
     // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default type parameters.
     loggerInstance: options.logger?.child({ component: 'api' }) as FastifyBaseLogger | undefined,
+    // What Node's parser and fastify's router refuse answers in the envelope too.
+    clientErrorHandler: clientErrorHandler(countError),
+    frameworkErrors: frameworkErrorHandler(countError),
   });
+  const methods = new MethodIndex();
+  methods.watch(app);
   // JSON only: fastify's default text/plain parser would let a string through to validation.
   app.removeContentTypeParser('text/plain');
   // Many HTTP clients send `Content-Type: application/json` on every request, bodiless GET and
@@ -59,12 +78,12 @@ export async function buildApi(options: BuildApiOptions): Promise<FastifyInstanc
     if (text === '' && request.method !== 'POST') done(null, undefined);
     else parseJson(request, text, done);
   });
-  const registry = new SandboxRegistry(options);
-  const metrics = createMetrics(() => registry.countByState());
+  const readiness = new Readiness(options.runner.runtime, options.readiness);
   let closing = false;
 
   const check = options.token ? bearerCheck(options.token) : undefined;
   app.addHook('onRequest', async (request) => {
+    if (Buffer.byteLength(request.url) > MAX_URL_BYTES) throw urlTooLong();
     if (check && needsBearer(pathOf(request.url))) check(request.headers.authorization);
   });
   app.addHook('onResponse', async (request, reply) => {
@@ -80,20 +99,39 @@ export async function buildApi(options: BuildApiOptions): Promise<FastifyInstanc
   });
   app.setErrorHandler(async (error, request, reply) => {
     const e = toApiError(error, bodyLimit);
-    metrics.apiError(e.code);
+    countError(e.code);
     if (e.status >= 500) request.log.error({ err: e, path: pathOf(request.url) }, 'request failed');
     if (e.code === 'E_TOO_MANY_SANDBOXES') void reply.header('Retry-After', String(registry.retryAfter));
     if (e.code === 'E_UNAUTHORIZED') void reply.header('WWW-Authenticate', 'Bearer');
     return reply.code(e.status).send({ error: e.toJSON() });
   });
   app.setNotFoundHandler(async (request, reply) => {
-    metrics.apiError('E_ROUTE_NOT_FOUND');
-    const message = `No route ${request.method} ${pathOf(request.url)}. See GET /openapi.json for the routes.`;
+    const path = pathOf(request.url);
+    const allowed = methods.allowed(path);
+    if (allowed.length > 0) {
+      countError('E_METHOD_NOT_ALLOWED');
+      const message = `${request.method} is not allowed on ${path}; it accepts ${allowed.join(', ')}.`;
+      void reply.header('Allow', allowed.join(', '));
+      return reply.code(405).send({ error: { code: 'E_METHOD_NOT_ALLOWED', message } });
+    }
+    countError('E_ROUTE_NOT_FOUND');
+    const message = `No route ${request.method} ${path}. See GET /openapi.json for the routes.`;
     return reply.code(404).send({ error: { code: 'E_ROUTE_NOT_FOUND', message } });
   });
 
   const openapi = buildOpenApi(VERSION);
+  // Liveness: the process answers. Whether it can start sandboxes is /readyz's question.
   app.get('/healthz', async () => ({ ok: true, closing, live: registry.liveCount }));
+  app.get('/readyz', async (_request, reply) => {
+    const answer = closing
+      ? new GrexalError('E_NOT_READY', 'Not ready: the runner is shutting down.', {
+          details: [{ code: 'E_RUNNER_CLOSING', path: 'runner', message: 'The runner is shutting down.' }],
+        })
+      : await readiness.check();
+    if (!(answer instanceof GrexalError)) return answer;
+    countError(answer.code);
+    return reply.code(answer.status).send({ error: answer.toJSON() });
+  });
   app.get('/openapi.json', async () => openapi);
   app.get('/metrics', async (_request, reply) => {
     void reply.header('Content-Type', metrics.registry.contentType);

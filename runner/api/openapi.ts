@@ -5,6 +5,7 @@ import {
   createdSandboxSchema,
   documentedCreateSandboxBodySchema,
   errorEnvelopeSchema,
+  readyReportSchema,
   sandboxViewSchema,
 } from './schemas.ts';
 
@@ -15,6 +16,7 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const jsonContent = (name: string) => ({ content: { 'application/json': { schema: ref(name) } } });
 const error = (description: string) => ({ description, ...jsonContent('Error') });
 
+const gone = error('E_SANDBOX_GONE: the id is from an earlier runner on this state dir, which stopped.');
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const takeoverParams = [
   { name: 'takeoverId', in: 'path', required: true, schema: { type: 'string' } },
@@ -29,7 +31,7 @@ const paths = {
       responses: {
         201: { description: 'Created; follow /events for its progress.', ...jsonContent('Created') },
         400: error(
-          'E_VALIDATION (details lists every problem), E_MISSING_CREDENTIALS, E_IMAGE_NOT_FOUND, E_BODY_INVALID_JSON.',
+          'E_VALIDATION (details lists every problem: E_IMAGE_REFERENCE_INVALID at image, E_STRING_UNENCODABLE, …), E_MISSING_CREDENTIALS, E_IMAGE_NOT_FOUND, E_BODY_INVALID_JSON, E_BAD_REQUEST.',
         ),
         401: error('E_UNAUTHORIZED.'),
         413: error('E_BODY_TOO_LARGE.'),
@@ -46,11 +48,16 @@ const paths = {
       responses: {
         200: { description: 'The sandbox.', ...jsonContent('Sandbox') },
         404: error('E_SANDBOX_NOT_FOUND.'),
+        410: gone,
       },
     },
     delete: {
       summary: 'Destroy the sandbox (idempotent); answers once nothing is left.',
-      responses: { 204: { description: 'Destroyed, or already gone.' }, 404: error('E_SANDBOX_NOT_FOUND.') },
+      responses: {
+        204: { description: 'Destroyed, or already gone.' },
+        404: error('E_SANDBOX_NOT_FOUND.'),
+        410: gone,
+      },
     },
   },
   '/v1/sandboxes/{id}/network': {
@@ -86,6 +93,7 @@ const paths = {
       responses: {
         200: { description: 'An event stream; it ends after `exit`.', content: { 'text/event-stream': {} } },
         404: error('E_SANDBOX_NOT_FOUND.'),
+        410: gone,
       },
     },
   },
@@ -94,7 +102,10 @@ const paths = {
     get: {
       summary: 'The takeover page (HTML).',
       security: [],
-      responses: { 200: { description: 'The page.' } },
+      responses: {
+        200: { description: 'The page.' },
+        410: { description: 'Ended, or ended when the runner restarted (an HTML page saying which).' },
+      },
     },
   },
   '/v1/takeovers/{takeoverId}/stream': {
@@ -121,7 +132,26 @@ const paths = {
       responses: { 200: { description: 'Ended.' } },
     },
   },
-  '/healthz': { get: { summary: 'Liveness.', security: [], responses: { 200: { description: 'ok' } } } },
+  '/healthz': {
+    get: {
+      summary: 'Liveness: the process serves HTTP (whatever the engine does).',
+      security: [],
+      responses: { 200: { description: '`{ ok, closing, live }`.' } },
+    },
+  },
+  '/readyz': {
+    get: {
+      summary:
+        'Readiness: the engine answers within 2 s and the sandbox images are present; checked at most once per 2 s.',
+      security: [],
+      responses: {
+        200: { description: 'Ready.', ...jsonContent('Ready') },
+        503: error(
+          'E_NOT_READY; details names each failed check (E_ENGINE_UNREACHABLE or E_TIMEOUT at engine, E_IMAGE_NOT_FOUND at images["…"], E_RUNNER_CLOSING at runner).',
+        ),
+      },
+    },
+  },
   '/metrics': {
     get: { summary: 'Prometheus text.', security: [], responses: { 200: { description: 'Metrics.' } } },
   },
@@ -134,7 +164,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     info: {
       title: 'Grexal runner API',
       version,
-      description: `Error codes: ${Object.keys(ERROR_CODES).join(', ')}. See docs/api.md and docs/errors.md.`,
+      description: `Error codes: ${Object.keys(ERROR_CODES).join(', ')}. Any route may also answer 400 E_BAD_REQUEST, 404 E_ROUTE_NOT_FOUND, 405 E_METHOD_NOT_ALLOWED (with Allow), 408 E_REQUEST_TIMEOUT, 414 E_URL_TOO_LONG or 431 E_HEADERS_TOO_LARGE, in the Error envelope. See docs/api.md and docs/errors.md.`,
     },
     security: [{ bearer: [] }],
     paths,
@@ -145,6 +175,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         Created: json(createdSandboxSchema),
         Sandbox: json(sandboxViewSchema),
         Error: json(errorEnvelopeSchema),
+        Ready: json(readyReportSchema),
       },
     },
   };

@@ -29,6 +29,12 @@ export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesConte
   const lookup = (id: string): SandboxRecord => {
     const record = ctx.registry.get(id);
     if (record) return record;
+    if (ctx.runner.ids.origin(id) === 'earlier') {
+      throw new GrexalError(
+        'E_SANDBOX_GONE',
+        `Sandbox ${id} belonged to an earlier runner instance on this state directory, which has stopped; the sandbox is gone with it. Create a new one.`,
+      );
+    }
     throw new GrexalError(
       'E_SANDBOX_NOT_FOUND',
       `No sandbox ${JSON.stringify(id.slice(0, 80))} on this runner. Use the id that POST /v1/sandboxes returned; ended sandboxes are forgotten after a while.`,

@@ -71,6 +71,13 @@ export const sandboxViewSchema = z.object({
 
 export const createdSandboxSchema = z.object({ id: z.string(), state });
 
+/** `GET /readyz` when ready. */
+export const readyReportSchema = z.object({
+  ready: z.literal(true),
+  engine: z.string().describe('How the engine was reached, e.g. unix:///var/run/docker.sock.'),
+  images: z.array(z.string()).describe('The images found in the engine.'),
+});
+
 export const errorEnvelopeSchema = z.object({
   error: z.object({
     code: z.string().describe('A stable code from docs/errors.md.'),
@@ -80,6 +87,8 @@ export const errorEnvelopeSchema = z.object({
         z.object({ code: z.string(), path: z.string(), message: z.string(), fix: z.string().optional() }),
       )
       .optional()
-      .describe('For E_VALIDATION and E_MISSING_CREDENTIALS: every problem found.'),
+      .describe(
+        'For E_VALIDATION and E_MISSING_CREDENTIALS: every problem found; for E_NOT_READY: every failed check.',
+      ),
   }),
 });

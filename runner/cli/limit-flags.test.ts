@@ -28,4 +28,20 @@ describe('parseLimitFlags', () => {
       );
     }
   });
+
+  it('turns tmpfs size flags into bytes, and names a bad one', () => {
+    expect(parseLimitFlags({ 'tmp-size': '128m', 'home-size': '1g', 'shm-size': '256mb' })).toEqual({
+      tmpBytes: 128 * 1024 ** 2,
+      homeBytes: 1024 ** 3,
+      shmBytes: 256 * 1024 ** 2,
+    });
+    try {
+      parseLimitFlags({ 'tmp-size': 'lots' });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ValidationError).problems.map((p) => `${p.code} ${p.path}`)).toEqual([
+        'E_LIMIT_INVALID --tmp-size',
+      ]);
+    }
+  });
 });

@@ -8,19 +8,35 @@ export const LIMIT_FLAGS = {
   cpus: { type: 'string' },
   pids: { type: 'string' },
   timeout: { type: 'string' },
+  'tmp-size': { type: 'string' },
+  'home-size': { type: 'string' },
+  'shm-size': { type: 'string' },
 } as const;
 
 export const LIMIT_FLAGS_USAGE = `  --memory SIZE      memory limit, e.g. 512m, 2g (default 1g; desktop 2g)
   --cpus N           CPU limit, fractions allowed, e.g. 0.5 (default 1; desktop 2)
   --pids N           process and thread limit (default 256; desktop 1024)
-  --timeout DURATION destroy the sandbox after e.g. 90s, 10m, 1h (default 1h)`;
+  --timeout DURATION destroy the sandbox after e.g. 90s, 10m, 1h (default 1h)
+  --tmp-size SIZE    size of the /tmp tmpfs (default 64m; desktop 256m)
+  --home-size SIZE   size of the /home/agent tmpfs (default 64m; desktop 512m)
+  --shm-size SIZE    size of /dev/shm (default 64m; desktop 512m)
+                     tmpfs pages count against --memory as they are written`;
 
 interface LimitFlagValues {
   memory?: string;
   cpus?: string;
   pids?: string;
   timeout?: string;
+  'tmp-size'?: string;
+  'home-size'?: string;
+  'shm-size'?: string;
 }
+
+const TMPFS_FLAGS = [
+  ['tmp-size', 'tmpBytes'],
+  ['home-size', 'homeBytes'],
+  ['shm-size', 'shmBytes'],
+] as const;
 
 /** Parses the flags or throws one ValidationError naming every bad flag; nothing is created. */
 export function parseLimitFlags(values: LimitFlagValues): LimitsInput {
@@ -51,6 +67,13 @@ export function parseLimitFlags(values: LimitFlagValues): LimitsInput {
     if (ms === undefined)
       bad('timeout', `'${values.timeout}' is not a duration.`, 'Use e.g. 90s, 10m or 1h.');
     else limits.timeoutMs = ms;
+  }
+  for (const [flag, field] of TMPFS_FLAGS) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    const bytes = parseBytes(text);
+    if (bytes === undefined) bad(flag, `'${text}' is not a size.`, 'Use e.g. 128m or 1g.');
+    else limits[field] = bytes;
   }
   if (problems.length > 0) throw new ValidationError(problems, 'limits');
   return limits;

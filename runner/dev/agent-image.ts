@@ -37,12 +37,16 @@ async function collectDirectory(dir: string): Promise<ContextEntry[]> {
   return entries.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
-/** `grexal-dev/<directory name>`, lower-cased to what image names allow. */
+/**
+ * `grexal-dev/<directory name>`, lower-cased to what image names allow: separators between
+ * letters and digits only, one `.` or `_` (or `__`, or dashes) at a time.
+ */
 export function devImageTag(dir: string): string {
   const name = basename(resolve(dir))
     .toLowerCase()
     .replace(/[^a-z0-9._-]+/g, '-')
-    .replace(/^[^a-z0-9]+/, '');
+    .replace(/[._-]{2,}/g, (run) => (/^-+$/.test(run) || run === '__' ? run : '-'))
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
   return `grexal-dev/${name || 'agent'}`;
 }
 

@@ -1,5 +1,9 @@
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { debianMirrors, parseAptSources } from './debootstrap.ts';
+import { currentInstanceId, instanceDirName } from '../runtime/index.ts';
+import { debianMirrors, parseAptSources, removeAbandonedRootfs } from './debootstrap.ts';
 
 const deb822 = `Types: deb
 # http://snapshot.debian.org/archive/debian/20250520T000000Z
@@ -57,5 +61,28 @@ describe('apt sources', () => {
       mirror: 'http://deb.debian.org/debian',
       security: 'http://deb.debian.org/debian-security',
     });
+  });
+});
+
+describe('removeAbandonedRootfs', () => {
+  it("removes the root filesystems of builds that are gone, and keeps a live build's", async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'grexal-rootfs-test-'));
+    const saved = process.env['TMPDIR'];
+    process.env['TMPDIR'] = scratch;
+    try {
+      const live = `grexal-rootfs-${instanceDirName(currentInstanceId())}.aaaaaa`;
+      // pid 1's start time is never 1: a build that ran under a recycled pid counts as gone.
+      const dead = ['grexal-rootfs-1-1.bbbbbb', 'grexal-rootfs-Xy12Zq'];
+      for (const name of [live, ...dead, 'unrelated-dir'])
+        await mkdir(join(scratch, name, 'etc'), { recursive: true });
+      const removed: string[] = [];
+      await removeAbandonedRootfs((line) => removed.push(line));
+      expect((await readdir(scratch)).sort()).toEqual([live, 'unrelated-dir'].sort());
+      expect(removed).toHaveLength(2);
+    } finally {
+      if (saved === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = saved;
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 });

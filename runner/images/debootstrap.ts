@@ -5,11 +5,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { GrexalError } from '../errors.ts';
+import { currentInstanceId, instanceDirName, isInstanceAlive } from '../runtime/index.ts';
 
 export const SUITE = 'bookworm';
 /** Downloaded .debs are kept here so a second bootstrap needs no network and takes seconds. */
@@ -187,6 +188,24 @@ async function ensureDebootstrap(log: (line: string) => void, signal?: AbortSign
   }
 }
 
+/** Temporary root filesystems are named after the build's process: `grexal-rootfs-<pid>-<start>.XXXXXX`. */
+const ROOTFS_PREFIX = 'grexal-rootfs-';
+
+/**
+ * A build killed half-way (SIGKILL, a lost terminal) leaves its root filesystem behind, some
+ * 300 MB: the next bootstrap removes those of processes that are gone, so a rerun recovers alone.
+ */
+export async function removeAbandonedRootfs(log: (line: string) => void): Promise<void> {
+  const entries = await readdir(tmpdir()).catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!entry.startsWith(ROOTFS_PREFIX)) continue;
+    const owner = entry.slice(ROOTFS_PREFIX.length).split('.')[0] ?? '';
+    if (isInstanceAlive(`${hostname()}/${owner}`)) continue;
+    log(`removing ${join(tmpdir(), entry)}, left by an interrupted bootstrap`);
+    await rm(join(tmpdir(), entry), { recursive: true, force: true });
+  }
+}
+
 export interface Bootstrap {
   dir: string;
   /** The root filesystem as a tar stream, a promise of tar's success, and a way to stop it. */
@@ -207,7 +226,8 @@ export async function debootstrap(options: {
   }
   await ensureDebootstrap(options.log, options.signal);
   const mirrors = hostMirrors();
-  const dir = await mkdtemp(join(tmpdir(), 'grexal-rootfs-'));
+  await removeAbandonedRootfs(options.log);
+  const dir = await mkdtemp(join(tmpdir(), `${ROOTFS_PREFIX}${instanceDirName(currentInstanceId())}.`));
   const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
     await mkdir(DEB_CACHE, { recursive: true });

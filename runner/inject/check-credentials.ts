@@ -97,7 +97,8 @@ function secretInput(
   const before = out.list.length;
   const fields = new Map<string, Secret>();
   for (const decl of c.fields) {
-    const value = parsed.fields[decl.key];
+    // Own keys only: a field declared as `__proto__` must not read Object.prototype.
+    const value = Object.hasOwn(parsed.fields, decl.key) ? parsed.fields[decl.key] : undefined;
     const at = [...path, 'fields', decl.key];
     if (value === undefined) out.add('E_CREDENTIAL_FIELD_MISSING', at, `Field ${decl.key} is missing.`);
     else if (checkValue(value, decl.secret !== false, at, out)) fields.set(decl.key, new Secret(value));
@@ -171,7 +172,7 @@ function fileUpload(
   const files = new Map<string, Buffer>();
   for (const decl of c.files) {
     const at = [...path, 'files', decl.name];
-    const entry = parsed.files[decl.name];
+    const entry = Object.hasOwn(parsed.files, decl.name) ? parsed.files[decl.name] : undefined;
     if (entry === undefined) {
       out.add('E_FILE_MISSING', at, `File ${decl.name} is missing.`);
       continue;

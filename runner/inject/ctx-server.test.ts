@@ -75,6 +75,35 @@ describe('CtxServer', () => {
     );
   });
 
+  it('refuses a request whose text has no UTF-8 form before any handler sees it', async () => {
+    let called = 0;
+    server = await CtxServer.listen(
+      join(dir, 'ctx.sock'),
+      {
+        request_takeover: async () => {
+          called++;
+          return {};
+        },
+      },
+      { owner },
+    );
+    const answers = await exchange(
+      server.socketPath,
+      ['{"id":7,"method":"request_takeover","params":{"reason":"log in \\ud800"}}'],
+      1,
+    );
+    expect(answers).toEqual([
+      {
+        id: 7,
+        error: {
+          code: 'invalid_request',
+          message: 'params.reason holds a lone UTF-16 surrogate; send valid Unicode.',
+        },
+      },
+    ]);
+    expect(called).toBe(0);
+  });
+
   it('makes the socket reachable by its owner only, and removes it on close', async () => {
     server = await CtxServer.listen(join(dir, 'ctx.sock'), {}, { owner });
     expect((await stat(server.socketPath)).mode & 0o777).toBe(0o600);

@@ -15,6 +15,7 @@ import {
   type Request,
   requestSchema,
 } from '../../sandbox-agent/protocol.ts';
+import { findUnencodable, formatPath } from '../validation.ts';
 
 export interface CtxCall {
   /** Aborted when the calling client disconnects or the server closes. */
@@ -109,7 +110,17 @@ export class CtxServer implements AsyncDisposable {
       });
       return;
     }
-    const handler = this.handlers[request.method as Method];
+    // JSON's \u escapes can carry a lone surrogate, which no file, log or takeover page can hold.
+    const unencodable = findUnencodable(request, 1)[0];
+    if (unencodable) {
+      const message = `${formatPath(unencodable) || 'The request'} holds a lone UTF-16 surrogate; send valid Unicode.`;
+      this.reply(socket, { id: request.id, error: { code: 'invalid_request', message } });
+      return;
+    }
+    // Own properties only: `toString`, `constructor` and the like must not reach Object.prototype.
+    const handler = Object.hasOwn(this.handlers, request.method)
+      ? this.handlers[request.method as Method]
+      : undefined;
     if (!handler) {
       const error = { code: 'unknown_method', message: `Unknown method '${request.method}'.` };
       this.reply(socket, { id: request.id, error });

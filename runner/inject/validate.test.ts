@@ -398,4 +398,47 @@ describe('validateInjectionInput: missing credentials', () => {
       ['E_CREDENTIAL_MISSING', 'credentials.openai'],
     ]);
   });
+
+  it('refuses lone surrogates in the manifest and in credential values, never quoting the value', () => {
+    const input = example();
+    (input.manifest.connections[0] as { label: string }).label = 'Open\ud800AI';
+    input.credentials.openai = { fields: { api_key: `${KEY}\udfff` } };
+    const problems = problemsOf(input.manifest, input.credentials);
+    expect(codes(problems)).toEqual(
+      expect.arrayContaining([
+        ['E_STRING_UNENCODABLE', 'connections[0].label'],
+        ['E_STRING_UNENCODABLE', 'credentials.openai.fields.api_key'],
+      ]),
+    );
+    expect(JSON.stringify(problems)).not.toContain(KEY);
+  });
+});
+
+describe('validateInjectionInput: names of Object.prototype members', () => {
+  // Counterexamples of the API fuzz (runner/api/app.fuzz.test.ts): these names read
+  // Object.prototype's members instead of the caller's (a TypeError, answered 500).
+  it('reports a field or file declared as __proto__ and not sent as missing', () => {
+    const manifest = {
+      connections: [
+        { id: 'a', mode: 'secret_input', fields: [{ key: 'api_key' }, { key: '__proto__', secret: false }] },
+        { id: 'b', mode: 'file_upload', files: [{ name: '__proto__' }] },
+      ],
+    };
+    const credentials = { a: { fields: { api_key: KEY } }, b: { files: {} } };
+    expect(codes(problemsOf(manifest, credentials))).toEqual([
+      ['E_CREDENTIAL_FIELD_MISSING', 'credentials.a.fields.__proto__'],
+      ['E_FILE_MISSING', 'credentials.b.files.__proto__'],
+    ]);
+  });
+
+  it('stops a run whose required connection `constructor` has no credential', () => {
+    const manifest = { connections: [{ id: 'constructor', mode: 'secret_input', fields: [{ key: 'k' }] }] };
+    let error: unknown;
+    try {
+      validateInjectionInput(manifest, {}, DEFAULT_MAX_TOTAL_FILE_BYTES);
+    } catch (e) {
+      error = e;
+    }
+    expect((error as GrexalError | undefined)?.code).toBe('E_MISSING_CREDENTIALS');
+  });
 });

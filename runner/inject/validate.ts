@@ -67,14 +67,15 @@ function missingRequired(
   checked: CheckedCredentials,
   raw: unknown,
 ): Connection[] {
-  const given = typeof raw === 'object' && raw !== null ? raw : {};
-  // A credential that was sent but refused is reported as such, not also as missing.
+  const given = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+  // A credential that was sent but refused is reported as such, not also as missing. Own keys
+  // only: a connection named `constructor` must not find Object.prototype's.
   return connections.filter(
     (c) =>
       isRequired(c) &&
       c.mode !== 'browser_login' &&
       !checked.credentials.has(c.id) &&
-      (given as Record<string, unknown>)[c.id] === undefined,
+      (!Object.hasOwn(given, c.id) || given[c.id] === undefined),
   );
 }
 

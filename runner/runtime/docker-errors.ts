@@ -27,6 +27,13 @@ export function fromDockerError(
       { cause: error },
     );
   }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 300 && e.statusCode < 400) {
+    return new GrexalError(
+      'E_ENGINE',
+      `The Docker engine answered with a redirect (HTTP ${e.statusCode}); the runner never follows one. Check that DOCKER_HOST names a Docker engine, not a proxy, and that the request named a valid image.`,
+      { cause: error },
+    );
+  }
   if (context.image && e.statusCode === 404 && /no such image/i.test(message)) {
     return new GrexalError(
       'E_IMAGE_NOT_FOUND',

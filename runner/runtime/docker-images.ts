@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { GrexalError } from '../errors.ts';
 import { fromDockerError, isNotFound } from './docker-errors.ts';
+import { imagePathSegment } from './image-reference.ts';
 import type { BuildImageOptions, EngineInfo, ImageInfo } from './runtime.ts';
 
 /** How many lines of the failing step's output go into E_IMAGE_BUILD_FAILED. */
@@ -12,7 +13,8 @@ const ANSI_COLOR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
 export async function inspectImage(docker: Dockerode, tag: string): Promise<ImageInfo | undefined> {
   try {
-    const image = await docker.getImage(tag).inspect();
+    // The name goes into the URL path (`/images/<name>/json`): refused there unless a reference.
+    const image = await docker.getImage(imagePathSegment(tag)).inspect();
     return { tag, id: image.Id, labels: image.Config?.Labels ?? {}, sizeBytes: image.Size };
   } catch (error) {
     if (isNotFound(error)) return undefined;

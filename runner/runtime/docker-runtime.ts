@@ -21,6 +21,11 @@ import {
 
 const MiB = 1024 * 1024;
 const AGENT_HOME = '/home/agent';
+/**
+ * /tmp/grexal holds only the injected credential files (8 MiB in all by default, see
+ * runner/inject), written by the supervisor: fixed, not the caller's to size.
+ */
+export const FILES_TMPFS_BYTES = 16 * MiB;
 
 /** The hardening every sandbox gets; exported so benchmarks and tests compare like with like. */
 export function containerConfig(spec: ContainerSpec, instanceId: string): Dockerode.ContainerCreateOptions {
@@ -44,12 +49,12 @@ export function containerConfig(spec: ContainerSpec, instanceId: string): Docker
       NanoCpus: spec.limits.nanoCpus,
       PidsLimit: spec.limits.pidsLimit,
       Tmpfs: {
-        [FILES_ROOT]: `rw,nodev,nosuid,noexec,mode=0700,${owned},size=${16 * MiB}`,
-        '/tmp': `rw,nodev,nosuid,mode=1777,size=${spec.desktop ? 256 * MiB : 64 * MiB}`,
-        [AGENT_HOME]: `rw,nodev,nosuid,mode=0700,${owned},size=${spec.desktop ? 512 * MiB : 64 * MiB}`,
+        [FILES_ROOT]: `rw,nodev,nosuid,noexec,mode=0700,${owned},size=${FILES_TMPFS_BYTES}`,
+        '/tmp': `rw,nodev,nosuid,mode=1777,size=${spec.limits.tmpBytes}`,
+        [AGENT_HOME]: `rw,nodev,nosuid,mode=0700,${owned},size=${spec.limits.homeBytes}`,
       },
       Mounts: [{ Type: 'bind', Source: spec.hostRunDir, Target: SANDBOX_RUN_DIR, ReadOnly: false }],
-      ShmSize: spec.desktop ? 512 * MiB : 64 * MiB,
+      ShmSize: spec.limits.shmBytes,
       IpcMode: 'private',
       PublishAllPorts: false,
       // A namespace of its own with loopback only; runner/network wires the one link out, if any.

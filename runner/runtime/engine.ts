@@ -7,6 +7,10 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { GrexalError } from '../errors.ts';
+import { refuseEngineRedirects } from './no-redirects.ts';
+
+// On load, not only in probeEngines: a DockerRuntime built around any Dockerode must not follow either.
+refuseEngineRedirects();
 
 /** How long one candidate may take to answer `/_ping` before the next is tried. */
 export const PING_TIMEOUT_MS = 1500;
@@ -149,6 +153,7 @@ export async function probeEngines(
   candidates: EngineCandidate[],
   options: { signal?: AbortSignal } = {},
 ): Promise<{ docker: Dockerode; endpoint: string }> {
+  refuseEngineRedirects();
   const attempts: EngineAttempt[] = [];
   for (const candidate of candidates) {
     options.signal?.throwIfAborted();

@@ -12,6 +12,14 @@ export interface SandboxLimits {
   nanoCpus: number;
   /** Maximum number of processes and threads. */
   pidsLimit: number;
+  /**
+   * Sizes of the agent's writable tmpfs mounts (/tmp, /home/agent, /dev/shm), in bytes. tmpfs pages
+   * are charged to the container's memory cgroup as they are written, so they count against
+   * `memoryBytes`; these are ceilings, not reservations.
+   */
+  tmpBytes: number;
+  homeBytes: number;
+  shmBytes: number;
 }
 
 export interface ContainerSpec {
@@ -22,7 +30,7 @@ export interface ContainerSpec {
   limits: SandboxLimits;
   /** An OCI runtime registered with the engine, such as `runsc`; the engine's default when absent. */
   runtime?: string;
-  /** Desktop sandboxes get a larger /dev/shm for Chromium. */
+  /** A desktop sandbox (its larger tmpfs defaults are already in `limits`). */
   desktop?: boolean;
 }
 

@@ -3,12 +3,11 @@
  * Grouping by runner instance lets a new runner remove what a dead one left behind without
  * touching the directories of runners still alive.
  */
-import { randomBytes } from 'node:crypto';
 import { chown, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_GID, AGENT_UID } from '../../sandbox-agent/protocol.ts';
-import { instanceDirName, isInstanceAlive } from '../runtime/index.ts';
+import { IDS_DIR, instanceDirName, isInstanceAlive } from '../runtime/index.ts';
 
 /** `GREXAL_STATE_DIR`, else /run/grexal-runner for root, else a per-user directory. */
 export function defaultStateDir(): string {
@@ -16,10 +15,6 @@ export function defaultStateDir(): string {
   if (configured) return configured;
   if (process.getuid?.() === 0) return '/run/grexal-runner';
   return join(process.env['XDG_RUNTIME_DIR'] ?? tmpdir(), `grexal-runner-${process.getuid?.() ?? 'user'}`);
-}
-
-export function newSandboxId(): string {
-  return `sbx_${randomBytes(10).toString('hex')}`;
 }
 
 export async function createHostRunDir(
@@ -47,7 +42,7 @@ export async function removeInstanceDir(stateDir: string, instanceId: string): P
 /** Removes the directories of runner instances whose process is gone; returns what it removed. */
 export async function reapDeadInstanceDirs(stateDir: string): Promise<string[]> {
   const entries = await readdir(stateDir).catch(() => [] as string[]);
-  const dead = entries.filter((entry) => !isInstanceAlive(`${hostname()}/${entry}`));
+  const dead = entries.filter((entry) => entry !== IDS_DIR && !isInstanceAlive(`${hostname()}/${entry}`));
   await Promise.all(dead.map((entry) => rm(join(stateDir, entry), { recursive: true, force: true })));
   return dead.map((entry) => join(stateDir, entry));
 }

@@ -32,4 +32,78 @@ describe('resolveSandboxOptions', () => {
       ]);
     }
   });
+
+  it('refuses an image that is not a reference, and NUL or lone surrogates in argv and env', () => {
+    try {
+      resolveSandboxOptions({
+        image: '../../127.0.0.1:1/x',
+        command: ['echo', 'a\0b', '\ud800'],
+        env: { A: 'x\0', B: 'ok' },
+      });
+      expect.unreachable();
+    } catch (error) {
+      const problems = (error as ValidationError).problems;
+      expect(problems.map((p) => `${p.code} ${p.path}`).sort()).toEqual([
+        'E_IMAGE_REFERENCE_INVALID image',
+        'E_STRING_UNENCODABLE command[1]',
+        'E_STRING_UNENCODABLE command[2]',
+        'E_STRING_UNENCODABLE env.A',
+      ]);
+      expect(problems.every((p) => p.fix)).toBe(true);
+    }
+  });
+
+  describe('tmpfs sizes', () => {
+    const MiB = 1024 * 1024;
+    const problemsOf = (limits: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+      try {
+        resolveSandboxOptions({ image: 'x', ...extra, limits });
+        return [];
+      } catch (error) {
+        return (error as ValidationError).problems.map((p) => `${p.code} ${p.path} ${p.message}`);
+      }
+    };
+
+    it('documents its defaults in the resolved limits, larger for desktops', () => {
+      expect(DEFAULT_LIMITS).toMatchObject({ tmpBytes: 64 * MiB, homeBytes: 64 * MiB, shmBytes: 64 * MiB });
+      expect(DEFAULT_DESKTOP_LIMITS).toMatchObject({
+        tmpBytes: 256 * MiB,
+        homeBytes: 512 * MiB,
+        shmBytes: 512 * MiB,
+      });
+    });
+
+    it('takes sizes within bounds, the others staying at their defaults', () => {
+      const { limits } = resolveSandboxOptions({
+        image: 'x',
+        limits: { tmpBytes: 200 * MiB, shmBytes: MiB },
+      });
+      expect(limits).toMatchObject({ tmpBytes: 200 * MiB, homeBytes: 64 * MiB, shmBytes: MiB });
+    });
+
+    it('refuses sizes under 1 MiB, over 1 TiB or not whole bytes, naming the mount', () => {
+      expect(problemsOf({ tmpBytes: MiB - 1, homeBytes: 2 ** 41, shmBytes: 1.5 * MiB + 0.5 })).toEqual([
+        'E_LIMIT_INVALID limits.tmpBytes The /tmp tmpfs size is outside 1 MiB..1 TiB.',
+        'E_LIMIT_INVALID limits.homeBytes The /home/agent tmpfs size is outside 1 MiB..1 TiB.',
+        expect.stringMatching(/^E_FIELD_TYPE limits.shmBytes/),
+      ]);
+    });
+
+    it('refuses a size over the memory limit with the reason, counted against the default memory too', () => {
+      const [problem, ...rest] = problemsOf({ memoryBytes: 128 * MiB, homeBytes: 256 * MiB });
+      expect(rest).toEqual([]);
+      expect(problem).toContain(
+        'E_LIMIT_INVALID limits.homeBytes 256 MiB is over the memory limit of 128 MiB',
+      );
+      expect(problem).toContain('tmpfs pages count against the memory limit');
+      expect(problemsOf({ shmBytes: 2048 * MiB })).toEqual([expect.stringContaining('limits.shmBytes')]);
+      expect(problemsOf({ shmBytes: 2048 * MiB }, { desktop: true })).toEqual([]);
+    });
+
+    it('accepts mounts that together exceed the memory limit: sizes are ceilings, not reservations', () => {
+      expect(problemsOf({ memoryBytes: 128 * MiB, tmpBytes: 100 * MiB, homeBytes: 100 * MiB })).toEqual([]);
+      // The defaults (208 MiB in all) never refuse a small memory limit.
+      expect(problemsOf({ memoryBytes: 64 * MiB })).toEqual([]);
+    });
+  });
 });

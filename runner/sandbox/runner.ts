@@ -5,6 +5,7 @@
  */
 import pino, { type Logger } from 'pino';
 import { TAKEOVER_DEFAULT_TIMEOUT_MS } from '../../sandbox-agent/protocol.ts';
+import { GrexalError } from '../errors.ts';
 import { type CredentialProvider, prepareInjection } from '../inject/index.ts';
 import {
   type DangerousDnsOverride,
@@ -15,10 +16,16 @@ import {
   parseDangerousDnsOverride,
   parseNetworkPolicy,
 } from '../network/index.ts';
-import { type ContainerRuntime, DockerRuntime, isInstanceAlive } from '../runtime/index.ts';
+import {
+  type ContainerRuntime,
+  DockerRuntime,
+  type IdIssuer,
+  InstanceIds,
+  isInstanceAlive,
+} from '../runtime/index.ts';
 import { TakeoverBroker } from '../takeover/index.ts';
 import { EventBus } from './events.ts';
-import { defaultStateDir, newSandboxId, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
+import { defaultStateDir, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
 import { resolveSandboxOptions } from './options.ts';
 import type { SandboxTakeovers } from './ports.ts';
 import { Sandbox } from './sandbox.ts';
@@ -75,11 +82,14 @@ export class Runner implements AsyncDisposable {
     readonly runtime: ContainerRuntime,
     readonly stateDir: string,
     readonly logger: Logger,
+    /** Mints sandbox and takeover ids and tells which earlier runner on this state dir issued one. */
+    readonly ids: IdIssuer,
     private readonly options: RunnerOptions,
   ) {
     this.network = options.network ?? this.defaultNetwork();
     this.takeovers = new TakeoverBroker({
       baseUrl: options.takeoverBaseUrl,
+      ids,
       onEvent: (event) => this.buses.get(event.sandboxId)?.emit(event),
       log: logger.child({ component: 'takeover' }),
     });
@@ -102,7 +112,15 @@ export class Runner implements AsyncDisposable {
     const runtime = options.runtime ?? (await DockerRuntime.connect({ signal: options.signal }));
     const logger =
       options.logger ?? pino({ level: process.env['GREXAL_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
-    return new Runner(runtime, options.stateDir ?? defaultStateDir(), logger, options);
+    const stateDir = options.stateDir ?? defaultStateDir();
+    const ids = await InstanceIds.open(stateDir, runtime.instanceId).catch((error: unknown) => {
+      throw new GrexalError(
+        'E_INTERNAL',
+        `Cannot use the state directory ${stateDir}: ${(error as Error).message}. Set GREXAL_STATE_DIR to a directory this user can write.`,
+        { cause: error },
+      );
+    });
+    return new Runner(runtime, stateDir, logger, ids, options);
   }
 
   private async reapLeftovers(): Promise<string[]> {
@@ -131,7 +149,7 @@ export class Runner implements AsyncDisposable {
     const { manifest: givenManifest, credentials: given, network, ...rest } = input;
     const options = resolveSandboxOptions(rest);
     const { manifest, policy } = this.networkOf(givenManifest, network);
-    const id = newSandboxId();
+    const id = this.ids.mint('sbx');
     const events = new EventBus();
     const credentials =
       manifest === undefined && given === undefined

@@ -32,7 +32,8 @@ export class AssetStore {
 
   /** undefined for a name that is not an asset; throws when the bundle was not built. */
   get(name: string): Promise<Asset> | undefined {
-    const contentType = ASSET_TYPES[name];
+    // Own keys only: `__proto__` or `constructor` must be a 404, not a lookup of Object.prototype.
+    const contentType = Object.hasOwn(ASSET_TYPES, name) ? ASSET_TYPES[name] : undefined;
     if (!contentType) return undefined;
     let asset = this.cache.get(name);
     if (!asset) {

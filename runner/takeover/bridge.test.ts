@@ -232,6 +232,10 @@ describe('page and actions', () => {
     expect(js.headers.get('content-type')).toContain('javascript');
     expect((await fetch(`${server.url}/takeover/assets/vnc.sock`)).status).toBe(404);
     expect((await fetch(`${server.url}/takeover/assets/..%2Fvnc.sock`)).status).toBe(404);
+    // Found by the API fuzz (runner/api/app.fuzz.test.ts): these reached Object.prototype, a 500.
+    for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      expect((await fetch(`${server.url}/takeover/assets/${name}`)).status, name).toBe(404);
+    }
   });
 
   it('completes with the token in a JSON body; refuses a wrong one, another origin, a GET', async () => {

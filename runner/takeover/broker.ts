@@ -29,6 +29,11 @@ export interface TakeoverBrokerOptions {
   onEvent?: (event: TakeoverEvent) => void;
   /** How long an ended takeover still answers 410 instead of 404. Default 1 hour. */
   endedRetentionMs?: number;
+  /**
+   * Mints takeover ids and places unknown ones (runner/runtime's InstanceIds fits). Default: random
+   * ids, and every unknown id is 404; with it, an id of an earlier runner on the same state dir is 410.
+   */
+  ids?: TakeoverIds;
   log?: Logger;
 }
 
@@ -55,6 +60,14 @@ interface Open {
   reject: (error: TakeoverError) => void;
 }
 
+/** The part of the runner's id issuer the broker uses; `origin` is `'earlier'` for a stopped runner's id. */
+export interface TakeoverIds {
+  mint(kind: 'tk'): string;
+  origin(id: string): string;
+}
+
+const RANDOM_TAKEOVER_IDS: TakeoverIds = { mint: newTakeoverId, origin: () => 'unknown' };
+
 export class TakeoverBroker {
   private readonly open = new Map<string, Open>();
   private readonly bySandbox = new Map<string, Open>();
@@ -79,7 +92,7 @@ export class TakeoverBroker {
   /** Opens a takeover; `done` resolves on Done and rejects with `takeover_cancelled` / `takeover_expired`. */
   request(req: TakeoverRequest): { takeover: TakeoverInfo; done: Promise<'completed'> } {
     this.check(req);
-    const id = newTakeoverId();
+    const id = (this.options.ids ?? RANDOM_TAKEOVER_IDS).mint('tk');
     const token = newToken();
     const now = Date.now();
     let resolve!: Open['resolve'];
@@ -238,6 +251,14 @@ export class TakeoverBroker {
         {
           details: { state: ended.state },
         },
+      );
+    }
+    if (this.options.ids?.origin(id) === 'earlier') {
+      // Takeovers live in the runner's memory: a restart ends them all, and the link should say so.
+      throw new GrexalError(
+        'E_TAKEOVER_ENDED',
+        'This session ended when the runner restarted. Ask the agent for a new link.',
+        { details: { reason: 'runner_restarted' } },
       );
     }
     throw new GrexalError('E_TAKEOVER_NOT_FOUND', `No takeover ${id} on this runner; check the link.`);

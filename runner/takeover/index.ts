@@ -4,7 +4,12 @@
  * WebSocket to the sandbox's VNC socket. runner/inject and runner/takeover do not import each
  * other: the sandbox lifecycle wires `ctx.request_takeover` to `TakeoverBroker.request`.
  */
-export { type AuthorizedTakeover, TakeoverBroker, type TakeoverBrokerOptions } from './broker.ts';
+export {
+  type AuthorizedTakeover,
+  TakeoverBroker,
+  type TakeoverBrokerOptions,
+  type TakeoverIds,
+} from './broker.ts';
 export {
   createTakeoverHandlers,
   startTakeoverServer,

@@ -75,7 +75,8 @@ export class FakeContainer implements ContainerHandle {
 }
 
 export class FakeRuntime implements ContainerRuntime {
-  readonly instanceId = 'fake-host/1-1';
+  /** Another host's by default, so the runner presumes it alive; tests of restarts name a dead one. */
+  constructor(readonly instanceId = 'fake-host/1-1') {}
   readonly containers: FakeContainer[] = [];
   images = new Set(['grexal/agent']);
   /** Called once each container starts; the test drives it from there. */
@@ -117,21 +118,26 @@ export class FakeRuntime implements ContainerRuntime {
   }
 }
 
-/** A real Runner over a FakeRuntime in a temporary state directory; `dispose` removes it all. */
-export async function fakeRunner(): Promise<{
+/**
+ * A real Runner over a FakeRuntime in a temporary state directory; `dispose` removes it all.
+ * Given a `stateDir`, it runs there (a restart on the same directory) and leaves it in place.
+ */
+export async function fakeRunner(options: { stateDir?: string; instanceId?: string } = {}): Promise<{
   runner: Runner;
   runtime: FakeRuntime;
+  stateDir: string;
   dispose(): Promise<void>;
 }> {
-  const stateDir = await mkdtemp(join(tmpdir(), 'grexal-api-test-'));
-  const runtime = new FakeRuntime();
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'grexal-api-test-')));
+  const runtime = new FakeRuntime(options.instanceId);
   const runner = await Runner.start({ runtime, stateDir, logger: pino({ level: 'silent' }) });
   return {
     runner,
     runtime,
+    stateDir,
     async dispose() {
       await runner.close();
-      await rm(stateDir, { recursive: true, force: true });
+      if (!options.stateDir) await rm(stateDir, { recursive: true, force: true });
     },
   };
 }

@@ -29,3 +29,29 @@ export function designConnections(): Record<string, unknown>[] {
     },
   ];
 }
+
+/** Valid credentials for every connection of `designConnections()`; a fresh copy each call. */
+export function designCredentials(): Record<string, unknown> {
+  return {
+    openai: { fields: { api_key: 'sk-test-0123456789' } },
+    aws: { fields: { access_key: 'AKIAEXAMPLE0001', secret_key: 'aws-secret-0123456789', region: 'eu' } },
+    gmail: {
+      access_token: 'ya29.access-token',
+      refresh_token: '1//refresh-token',
+      expires_at: 4_102_444_800_000,
+    },
+    gcp: {
+      files: {
+        'service-account.json': { base64: Buffer.from('{"type":"service_account"}\n').toString('base64') },
+      },
+    },
+  };
+}
+
+/** The secret values in `designCredentials()`: no error message may quote one. */
+export const DESIGN_SECRET_VALUES = [
+  'sk-test-0123456789',
+  'aws-secret-0123456789',
+  'ya29.access-token',
+  '1//refresh-token',
+];
