@@ -402,3 +402,27 @@ describe('the test-only DNS override', () => {
     expect(stderr).toContain('--dangerously-enable-dns-override');
   });
 });
+
+describe('grexal run flags', () => {
+  it('--network none gives loopback only; a bad --allow is refused before anything exists', async () => {
+    const env = { GREXAL_STATE_DIR: stateDir };
+    const none = await runCli(
+      [
+        'run',
+        '--network',
+        'none',
+        '--',
+        'python3',
+        '-c',
+        "import socket; print(','.join(n for _, n in socket.if_nameindex()))",
+      ],
+      env,
+    );
+    expect(none.stdout).toBe('lo\n');
+    expect(none.code).toBe(0);
+    const bad = await runCli(['run', '--allow', 'api.test', '--allow', '10.0.0.0/8', '--', 'true'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('E_NETWORK_DESTINATION_DENIED');
+    expect(bad.stderr).toContain('always denied');
+  });
+});
