@@ -16,14 +16,7 @@ import {
 } from '../../sandbox-agent/protocol.ts';
 import { type GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
-import {
-  type NetworkManager,
-  type NetworkPolicy,
-  type PreparedNetwork,
-  parseNetworkPolicy,
-  type SandboxNetwork,
-  UnwiredNetwork,
-} from '../network/index.ts';
+import type { NetworkManager, NetworkPolicy } from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime } from '../runtime/index.ts';
 import {
   EventBus,
@@ -33,6 +26,7 @@ import {
   type SandboxState,
 } from './events.ts';
 import { createHostRunDir, removeHostRunDir } from './host-dir.ts';
+import { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
 
@@ -60,11 +54,7 @@ export class Sandbox implements AsyncDisposable {
   private ctxServer?: CtxServer;
   private hostRunDir?: string;
   private bootstrapped = false;
-  private prepared?: PreparedNetwork;
-  private network?: SandboxNetwork;
-  private policy: NetworkPolicy;
-  /** Settles once the network is wired: the bootstrap waits for it, so the agent never runs unwired. */
-  private networkReady: Promise<void> = Promise.resolve();
+  private readonly network: NetworkWiring;
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
   private finished?: Promise<SandboxExit>;
@@ -80,7 +70,10 @@ export class Sandbox implements AsyncDisposable {
     events = new EventBus(),
   ) {
     this.events = events;
-    this.policy = deps.networkPolicy ?? { mode: 'public' };
+    this.network = new NetworkWiring(deps.network, id, deps.networkPolicy ?? { mode: 'public' }, (event) => {
+      deps.logger.info({ network: event }, 'network');
+      this.events.emit(event);
+    });
     const credentials = deps.credentials;
     if (credentials) this.events.useMask((text) => credentials.mask(text));
     this.exited = new Promise((resolve) => {
@@ -126,7 +119,7 @@ export class Sandbox implements AsyncDisposable {
           onInternalError: (error, method) =>
             logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
         }),
-        this.prepareNetwork(),
+        this.network.prepare(),
       ]);
       // Keep whichever succeeded, so that cleanUp removes it if its twin failed.
       if (created.status === 'fulfilled') this.container = created.value;
@@ -137,15 +130,10 @@ export class Sandbox implements AsyncDisposable {
       const container = created.value;
       const output = await container.attach();
       const drained = Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]);
-      let wired!: (done: Promise<void>) => void;
-      this.networkReady = new Promise<void>((resolve) => {
-        wired = resolve;
-      });
-      this.networkReady.catch(() => {});
       const starting = container.start();
-      wired(starting.then(() => this.wireNetwork(container)));
+      const wired = this.network.wireAfter(starting, () => container.pid());
       await starting;
-      await this.networkReady;
+      await wired;
       options.signal?.throwIfAborted();
       logger.info({ containerId: container.id }, 'sandbox running');
       this.setState('running');
@@ -159,42 +147,15 @@ export class Sandbox implements AsyncDisposable {
     }
   }
 
-  private async prepareNetwork(): Promise<void> {
-    this.prepared = await this.deps.network?.prepare({
-      sandboxId: this.id,
-      policy: this.policy,
-      onEvent: (event) => {
-        this.deps.logger.info({ network: event }, 'network');
-        this.events.emit(event);
-      },
-    });
-  }
-
-  private async wireNetwork(container: ContainerHandle): Promise<void> {
-    if (!this.prepared) return;
-    this.network = await this.prepared.attach(await container.pid());
-  }
-
   get networkPolicy(): NetworkPolicy {
-    return this.policy;
+    return this.network.policy;
   }
 
-  /**
-   * Replaces the policy of a running sandbox, for its next connections (open ones keep going).
-   * Validated first; a sandbox started with `none` is wired now if the new policy needs a link.
-   */
-  async setNetworkPolicy(input: unknown): Promise<NetworkPolicy> {
-    const policy = parseNetworkPolicy(input, 'network');
-    await this.networkReady.catch(() => {});
-    this.policy = policy;
-    const unwired = !this.network || this.network instanceof UnwiredNetwork;
-    if (unwired && policy.mode !== 'none' && this.container && this.deps.network && this.finished) {
-      await this.prepareNetwork();
-      await this.wireNetwork(this.container);
-    } else {
-      this.network?.setPolicy(policy);
-    }
-    return policy;
+  /** Replaces the policy of a running sandbox for its next connections; validated first. */
+  setNetworkPolicy(input: unknown): Promise<NetworkPolicy> {
+    const container = this.container;
+    const live = container && this.finished && !this.ending;
+    return this.network.setPolicy(input, live ? () => container.pid() : undefined);
   }
 
   private fail(error: GrexalError): void {
@@ -245,7 +206,7 @@ export class Sandbox implements AsyncDisposable {
       bootstrap: async (params) => {
         if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
         this.bootstrapped = true;
-        await this.networkReady.catch(() => {
+        await this.network.ready.catch(() => {
           throw codedError('internal', "The sandbox's network could not be wired.");
         });
         return this.bootstrap(bootstrapParamsSchema.parse(params).argv);
@@ -335,8 +296,7 @@ export class Sandbox implements AsyncDisposable {
       clearTimeout(this.timeout);
       this.deps.takeovers?.cancelAllFor(this.id);
       const results = await Promise.allSettled([
-        this.prepared?.close(),
-        this.network?.close(),
+        this.network.close(),
         this.container?.remove(),
         this.ctxServer?.close(),
       ]);

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import type { NetworkManager, NetworkPolicy, PreparedNetwork, SandboxNetwork } from '../network/index.ts';
+import { UnwiredNetwork } from '../network/index.ts';
+import { NetworkWiring } from './network-wiring.ts';
+
+/** Records what the wiring asks of the host, without touching it. */
+class FakeManager implements NetworkManager {
+  readonly calls: string[] = [];
+  readonly networks: { policy: NetworkPolicy; closed: boolean }[] = [];
+
+  async prepare(options: { policy: NetworkPolicy }): Promise<PreparedNetwork> {
+    this.calls.push(`prepare ${options.policy.mode}`);
+    if (options.policy.mode === 'none') {
+      return { attach: async () => new UnwiredNetwork(options.policy), close: async () => {} };
+    }
+    const record: { policy: NetworkPolicy; closed: boolean } = { policy: options.policy, closed: false };
+    this.networks.push(record);
+    const network: SandboxNetwork = {
+      get policy() {
+        return record.policy;
+      },
+      setPolicy: (policy) => {
+        record.policy = policy;
+      },
+      close: async () => {
+        record.closed = true;
+      },
+    };
+    return {
+      attach: async (pid) => {
+        this.calls.push(`attach ${pid}`);
+        return network;
+      },
+      close: network.close,
+    };
+  }
+
+  async reapLeftovers(): Promise<string[]> {
+    return [];
+  }
+
+  async close(): Promise<void> {}
+}
+
+const pid = async () => 4242;
+
+describe('a sandbox network wiring', () => {
+  it('prepares, attaches after the start, and closes', async () => {
+    const manager = new FakeManager();
+    const wiring = new NetworkWiring(manager, 'sbx_1', { mode: 'public' }, () => {});
+    await wiring.prepare();
+    await wiring.wireAfter(Promise.resolve(), pid);
+    expect(manager.calls).toEqual(['prepare public', 'attach 4242']);
+    await wiring.close();
+    expect(manager.networks[0]?.closed).toBe(true);
+  });
+
+  it('keeps a PATCH that comes while the sandbox starts', async () => {
+    const manager = new FakeManager();
+    const wiring = new NetworkWiring(manager, 'sbx_1', { mode: 'public' }, () => {});
+    await wiring.prepare();
+    await wiring.setPolicy({ mode: 'allow', allow: ['a.test'] });
+    await wiring.wireAfter(Promise.resolve(), pid);
+    expect(manager.networks[0]?.policy).toMatchObject({ mode: 'allow' });
+    expect(wiring.policy).toMatchObject({ mode: 'allow' });
+  });
+
+  it('wires a sandbox that started with none when a PATCH opens it, and refuses a bad policy', async () => {
+    const manager = new FakeManager();
+    const wiring = new NetworkWiring(manager, 'sbx_1', { mode: 'none' }, () => {});
+    await wiring.prepare();
+    await wiring.wireAfter(Promise.resolve(), pid);
+    expect(manager.networks).toHaveLength(0);
+    await expect(wiring.setPolicy({ mode: 'allow', allow: ['10.0.0.0/8'] }, pid)).rejects.toThrow(
+      /always denied/,
+    );
+    expect(wiring.policy).toEqual({ mode: 'none' });
+    await wiring.setPolicy('public', pid);
+    expect(manager.calls).toEqual(['prepare none', 'prepare public', 'attach 4242']);
+    expect(manager.networks[0]?.policy).toEqual({ mode: 'public' });
+  });
+
+  it('fails the bootstrap wait when the start or the move fails', async () => {
+    const wiring = new NetworkWiring(new FakeManager(), 'sbx_1', { mode: 'public' }, () => {});
+    await wiring.prepare();
+    const wired = wiring.wireAfter(Promise.reject(new Error('start failed')), pid);
+    await expect(wired).rejects.toThrow('start failed');
+    await expect(wiring.ready).rejects.toThrow('start failed');
+  });
+});
