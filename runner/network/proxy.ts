@@ -10,6 +10,7 @@ import type { OriginalDestination } from './conntrack.ts';
 import type { ConnectionTuple } from './ct-lookup.ts';
 import { decide, type Verdict } from './decide.ts';
 import type { DangerousDnsOverride, NetworkEvent } from './events.ts';
+import { isHostAddress } from './host-addresses.ts';
 import type { AnsweredNames } from './names.ts';
 import type { NetworkPolicy } from './policy.ts';
 
@@ -33,6 +34,14 @@ export interface SandboxProxy {
 }
 
 function judge(options: ProxyOptions, address: string, port: number): { verdict: Verdict; host?: string } {
+  if (isHostAddress(address)) {
+    const verdict: Verdict = {
+      decision: 'denied',
+      rule: 'host-address',
+      reason: `${address} is an address of the host itself, always denied.`,
+    };
+    return { verdict };
+  }
   const policy = options.policy();
   const names = options.names.namesFor(address);
   if (names.length === 0) return { verdict: decide(policy, undefined, address, port) };
