@@ -34,14 +34,20 @@ export interface SandboxProxy {
 }
 
 function judge(options: ProxyOptions, address: string, port: number): { verdict: Verdict; host?: string } {
-  if (isHostAddress(address)) {
-    const verdict: Verdict = {
-      decision: 'denied',
-      rule: 'host-address',
-      reason: `${address} is an address of the host itself, always denied.`,
-    };
-    return { verdict };
+  const judged = judgeByPolicy(options, address, port);
+  // After the policy, so a private address keeps naming its denied range.
+  if (judged.verdict.decision === 'allowed' && isHostAddress(address)) {
+    const reason = `${address} is an address of the host itself, always denied.`;
+    return { ...judged, verdict: { decision: 'denied', rule: 'host-address', reason } };
   }
+  return judged;
+}
+
+function judgeByPolicy(
+  options: ProxyOptions,
+  address: string,
+  port: number,
+): { verdict: Verdict; host?: string } {
   const policy = options.policy();
   const names = options.names.namesFor(address);
   if (names.length === 0) return { verdict: decide(policy, undefined, address, port) };
