@@ -84,6 +84,12 @@ export class HostNetworkManager implements NetworkManager {
       })();
       return undone;
     };
+    if (process.getuid?.() !== 0) {
+      throw new GrexalError(
+        'E_NETWORK_UNAVAILABLE',
+        `Sandbox networking needs the runner to run as root (for ip and nft); give the sandbox network "none", or run the runner as root.`,
+      );
+    }
     try {
       this.originals.warm();
       const table = await this.ensureTable();

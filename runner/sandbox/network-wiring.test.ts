@@ -1,4 +1,6 @@
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { GrexalError } from '../errors.ts';
 import type { NetworkManager, NetworkPolicy, PreparedNetwork, SandboxNetwork } from '../network/index.ts';
 import { UnwiredNetwork } from '../network/index.ts';
 import { NetworkWiring } from './network-wiring.ts';
@@ -43,11 +45,20 @@ class FakeManager implements NetworkManager {
 }
 
 const pid = async () => 4242;
+const logger = pino({ level: 'silent' });
+const makeWiring = (manager: NetworkManager | undefined, policy: NetworkPolicy, implicit = false) =>
+  new NetworkWiring({ manager, sandboxId: 'sbx_1', policy, implicit, logger, onEvent: () => {} });
+
+class UnavailableManager extends FakeManager {
+  override async prepare(): Promise<PreparedNetwork> {
+    throw new GrexalError('E_NETWORK_UNAVAILABLE', 'not root');
+  }
+}
 
 describe('a sandbox network wiring', () => {
   it('prepares, attaches after the start, and closes', async () => {
     const manager = new FakeManager();
-    const wiring = new NetworkWiring(manager, 'sbx_1', { mode: 'public' }, () => {});
+    const wiring = makeWiring(manager, { mode: 'public' });
     await wiring.prepare();
     await wiring.wireAfter(Promise.resolve(), pid);
     expect(manager.calls).toEqual(['prepare public', 'attach 4242']);
@@ -57,7 +68,7 @@ describe('a sandbox network wiring', () => {
 
   it('keeps a PATCH that comes while the sandbox starts', async () => {
     const manager = new FakeManager();
-    const wiring = new NetworkWiring(manager, 'sbx_1', { mode: 'public' }, () => {});
+    const wiring = makeWiring(manager, { mode: 'public' });
     await wiring.prepare();
     await wiring.setPolicy({ mode: 'allow', allow: ['a.test'] });
     await wiring.wireAfter(Promise.resolve(), pid);
@@ -67,7 +78,7 @@ describe('a sandbox network wiring', () => {
 
   it('wires a sandbox that started with none when a PATCH opens it, and refuses a bad policy', async () => {
     const manager = new FakeManager();
-    const wiring = new NetworkWiring(manager, 'sbx_1', { mode: 'none' }, () => {});
+    const wiring = makeWiring(manager, { mode: 'none' });
     await wiring.prepare();
     await wiring.wireAfter(Promise.resolve(), pid);
     expect(manager.networks).toHaveLength(0);
@@ -80,8 +91,16 @@ describe('a sandbox network wiring', () => {
     expect(manager.networks[0]?.policy).toEqual({ mode: 'public' });
   });
 
+  it('runs a default-policy sandbox with none on a host that cannot wire; an asked-for policy fails', async () => {
+    const implicit = makeWiring(new UnavailableManager(), { mode: 'public' }, true);
+    await implicit.prepare();
+    expect(implicit.policy).toEqual({ mode: 'none' });
+    const explicit = makeWiring(new UnavailableManager(), { mode: 'public' }, false);
+    await expect(explicit.prepare()).rejects.toMatchObject({ code: 'E_NETWORK_UNAVAILABLE' });
+  });
+
   it('fails the bootstrap wait when the start or the move fails', async () => {
-    const wiring = new NetworkWiring(new FakeManager(), 'sbx_1', { mode: 'public' }, () => {});
+    const wiring = makeWiring(new FakeManager(), { mode: 'public' });
     await wiring.prepare();
     const wired = wiring.wireAfter(Promise.reject(new Error('start failed')), pid);
     await expect(wired).rejects.toThrow('start failed');

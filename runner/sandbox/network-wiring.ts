@@ -3,6 +3,8 @@
  * the link moved in once it runs, and the bootstrap waits for that (so the agent never runs
  * unwired). Also the policy in force, replaced by PATCHes.
  */
+import type { Logger } from 'pino';
+import { isGrexalError } from '../errors.ts';
 import {
   type NetworkEvent,
   type NetworkManager,
@@ -13,19 +15,27 @@ import {
   UnwiredNetwork,
 } from '../network/index.ts';
 
+export interface NetworkWiringOptions {
+  manager: NetworkManager | undefined;
+  sandboxId: string;
+  policy: NetworkPolicy;
+  /** The policy is the default nobody asked for: see SandboxDeps.networkPolicyImplicit. */
+  implicit: boolean;
+  logger: Logger;
+  onEvent: (event: NetworkEvent) => void;
+}
+
 export class NetworkWiring {
   private prepared?: PreparedNetwork;
   private network?: SandboxNetwork;
   private current: NetworkPolicy;
   private wired: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly manager: NetworkManager | undefined,
-    private readonly sandboxId: string,
-    policy: NetworkPolicy,
-    private readonly onEvent: (event: NetworkEvent) => void,
-  ) {
-    this.current = policy;
+  private readonly manager: NetworkManager | undefined;
+
+  constructor(private readonly options: NetworkWiringOptions) {
+    this.manager = options.manager;
+    this.current = options.policy;
   }
 
   get policy(): NetworkPolicy {
@@ -38,11 +48,26 @@ export class NetworkWiring {
   }
 
   async prepare(): Promise<void> {
-    this.prepared = await this.manager?.prepare({
-      sandboxId: this.sandboxId,
-      policy: this.current,
-      onEvent: this.onEvent,
-    });
+    const { sandboxId, logger } = this.options;
+    try {
+      this.prepared = await this.manager?.prepare({
+        sandboxId,
+        policy: this.current,
+        onEvent: (event) => {
+          logger.info({ network: event }, 'network');
+          this.options.onEvent(event);
+        },
+      });
+    } catch (error) {
+      // The default policy on a host that cannot wire: still isolated, only without a way out.
+      if (!this.options.implicit || !isGrexalError(error) || error.code !== 'E_NETWORK_UNAVAILABLE')
+        throw error;
+      logger.warn(
+        { err: error },
+        'no network for the sandbox: this host cannot enforce a policy, so it runs with none',
+      );
+      this.current = { mode: 'none' };
+    }
   }
 
   /** Call before the container starts: wiring follows `started`, `ready` settles after it. */

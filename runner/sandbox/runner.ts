@@ -172,6 +172,7 @@ export class Runner implements AsyncDisposable {
         takeovers: this.sandboxTakeovers(),
         network: this.network,
         networkPolicy: policy,
+        networkPolicyImplicit: network === undefined && !hasManifestNetwork(givenManifest),
       },
       events,
     );
@@ -236,6 +237,10 @@ export class Runner implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+function hasManifestNetwork(manifest: unknown): boolean {
+  return typeof manifest === 'object' && manifest !== null && 'network' in manifest;
 }
 
 /** Hosts of the manifest's browser_login `loginUrl`s, read defensively (validated elsewhere). */

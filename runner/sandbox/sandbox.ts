@@ -40,6 +40,11 @@ export interface SandboxDeps {
   network?: NetworkManager;
   /** The effective policy (orchestrator and manifest combined). Default `public`. */
   networkPolicy?: NetworkPolicy;
+  /**
+   * Nobody asked for the policy (it is the default): on a host that cannot wire networks (not
+   * root, no nftables) the sandbox then runs with `none` instead of failing.
+   */
+  networkPolicyImplicit?: boolean;
 }
 
 /** How long output may trail the container's exit before the exit is reported anyway. */
@@ -70,9 +75,13 @@ export class Sandbox implements AsyncDisposable {
     events = new EventBus(),
   ) {
     this.events = events;
-    this.network = new NetworkWiring(deps.network, id, deps.networkPolicy ?? { mode: 'public' }, (event) => {
-      deps.logger.info({ network: event }, 'network');
-      this.events.emit(event);
+    this.network = new NetworkWiring({
+      manager: deps.network,
+      sandboxId: id,
+      policy: deps.networkPolicy ?? { mode: 'public' },
+      implicit: deps.networkPolicyImplicit ?? false,
+      logger: deps.logger,
+      onEvent: (event) => this.events.emit(event),
     });
     const credentials = deps.credentials;
     if (credentials) this.events.useMask((text) => credentials.mask(text));
