@@ -11,7 +11,7 @@ export type Decision = 'allowed' | 'denied';
 
 export interface Verdict {
   decision: Decision;
-  /** `public`, `allow <rule>`, `denied-range <cidr>`, `none` or `not-listed`. */
+  /** `public`, `allow <rule>`, `denied-range <cidr>`, `none` or `not-listed` (the proxy adds `host-address`). */
   rule: string;
   /** One line for the agent and the log when denied. */
   reason?: string;
