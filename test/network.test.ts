@@ -211,10 +211,12 @@ tcp('raw', '${API_ADDRESS}', ${httpPort})
 const ALLOW_API = { mode: 'allow', allow: ['api.test', 'rebind.test'] };
 
 describe('allow', () => {
-  it('reaches a listed name from Python urllib and Node fetch; refuses the rest with the reason', async () => {
-    const ran = await runIn(
-      ALLOW_API,
-      python(`${PY_TRY}
+  it.each([{ runtime: undefined }, { runtime: 'runsc' }])(
+    'under $runtime: reaches a listed name from Python urllib and Node fetch; refuses the rest with the reason',
+    async ({ runtime }) => {
+      const ran = await runIn(
+        ALLOW_API,
+        python(`${PY_TRY}
 url('urllib', 'http://api.test:${httpPort}/secret-path?token=query-value')
 try:
     socket.getaddrinfo('other.test', 80); print('other-dns ok', flush=True)
@@ -226,50 +228,57 @@ print(subprocess.run(['node', '-e', """
 fetch('http://api.test:${httpPort}/from-node').then(r => r.text()).then(t => console.log('fetch ok', t.trim()), e => console.log('fetch fail', e.cause?.code));
 """], capture_output=True, text=True).stdout, end='', flush=True)
 `),
-    );
-    expect(ran.stdout).toContain('urllib ok hello from the test listener');
-    expect(ran.stdout).toContain('fetch ok hello from the test listener');
-    // EAI_AGAIN (-3) is what glibc makes of REFUSED: an answer, not a timeout.
-    expect(ran.stdout).toMatch(/other-dns fail -3\n/);
-    expect(outcome(ran.stdout, 'other-raw')).toBe('fail');
-    expect(outcome(ran.stdout, 'rebind')).toBe('fail');
-    expect(ran.stdout).not.toContain('timeout');
+        { runtime },
+      );
+      expect(ran.stdout).toContain('urllib ok hello from the test listener');
+      expect(ran.stdout).toContain('fetch ok hello from the test listener');
+      // EAI_AGAIN (-3) is what glibc makes of REFUSED: an answer, not a timeout.
+      expect(ran.stdout).toMatch(/other-dns fail -3\n/);
+      expect(outcome(ran.stdout, 'other-raw')).toBe('fail');
+      expect(outcome(ran.stdout, 'rebind')).toBe('fail');
+      expect(ran.stdout).not.toContain('timeout');
 
-    const allowed = ran.network.filter((e) => e.decision === 'allowed');
-    expect(allowed).toHaveLength(2);
-    for (const event of allowed) {
-      expect(event).toMatchObject({
-        kind: 'tcp',
-        host: 'api.test',
-        port: httpPort,
-        address: API_ADDRESS,
-        rule: 'allow api.test',
-      });
-      expect(event.bytesUp).toBeGreaterThan(0);
-      expect(event.bytesDown).toBeGreaterThan(0);
-    }
-    expect(ran.network).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({ kind: 'dns', host: 'other.test', decision: 'denied', rule: 'not-listed' }),
-        expect.objectContaining({
+      const allowed = ran.network.filter((e) => e.decision === 'allowed');
+      expect(allowed).toHaveLength(2);
+      for (const event of allowed) {
+        expect(event).toMatchObject({
           kind: 'tcp',
-          address: OTHER_ADDRESS,
-          decision: 'denied',
-          rule: 'not-listed',
-        }),
-        expect.objectContaining({
-          kind: 'tcp',
-          host: 'rebind.test',
-          address: REBIND_ADDRESS,
-          decision: 'denied',
-          rule: 'denied-range 10.0.0.0/8',
-        }),
-      ]),
-    );
-    // The listener saw the path; the audit trail never does.
-    expect(paths).toContain('/secret-path?token=query-value');
-    expect(JSON.stringify(ran.events)).not.toMatch(/secret-path|query-value|from-node/);
-  });
+          host: 'api.test',
+          port: httpPort,
+          address: API_ADDRESS,
+          rule: 'allow api.test',
+        });
+        expect(event.bytesUp).toBeGreaterThan(0);
+        expect(event.bytesDown).toBeGreaterThan(0);
+      }
+      expect(ran.network).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            kind: 'dns',
+            host: 'other.test',
+            decision: 'denied',
+            rule: 'not-listed',
+          }),
+          expect.objectContaining({
+            kind: 'tcp',
+            address: OTHER_ADDRESS,
+            decision: 'denied',
+            rule: 'not-listed',
+          }),
+          expect.objectContaining({
+            kind: 'tcp',
+            host: 'rebind.test',
+            address: REBIND_ADDRESS,
+            decision: 'denied',
+            rule: 'denied-range 10.0.0.0/8',
+          }),
+        ]),
+      );
+      // The listener saw the path; the audit trail never does.
+      expect(paths).toContain('/secret-path?token=query-value');
+      expect(JSON.stringify(ran.events)).not.toMatch(/secret-path|query-value|from-node/);
+    },
+  );
 
   it("reaches a listed name from the desktop's Chromium, and not an unlisted one", async () => {
     const dump = (name: string) =>
