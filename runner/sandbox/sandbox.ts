@@ -14,13 +14,14 @@ import {
   requestTakeoverParamsSchema,
   VNC_SOCKET_NAME,
 } from '../../sandbox-agent/protocol.ts';
-import { type GrexalError, toGrexalError } from '../errors.ts';
+import { GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
-import type { ContainerHandle, ContainerRuntime } from '../runtime/index.ts';
+import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
 import {
   EventBus,
   type EventListener,
   type ExitReason,
+  failedReason,
   type SandboxExit,
   type SandboxState,
 } from './events.ts';
@@ -133,7 +134,7 @@ export class Sandbox implements AsyncDisposable {
   private fail(error: GrexalError): void {
     this.events.emit({ type: 'error', code: error.code, message: error.message });
     this.setState('failed');
-    this.resolveExit({ exitCode: -1, reason: 'failed' });
+    this.resolveExit({ exitCode: -1, reason: 'failed', oomKilled: false });
   }
 
   private async watch(container: ContainerHandle, drained: Promise<unknown>): Promise<SandboxExit> {
@@ -141,19 +142,32 @@ export class Sandbox implements AsyncDisposable {
     try {
       const status = await container.wait();
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, OUTPUT_DRAIN_MS).unref())]);
-      exit = {
-        exitCode: status.exitCode,
-        reason: this.ending?.reason ?? (status.oomKilled ? 'oom' : 'exited'),
-      };
+      exit = this.exitOf(status);
     } catch (error) {
       this.deps.logger.error({ err: toGrexalError(error) }, 'waiting for the container failed');
-      exit = { exitCode: -1, reason: this.ending?.reason ?? 'failed' };
+      exit = { exitCode: -1, reason: this.ending?.reason ?? 'failed', oomKilled: false };
     }
     await this.cleanUp();
     this.events.emit({ type: 'exit', ...exit });
-    this.setState(exit.reason === 'failed' ? 'failed' : 'exited');
+    this.setState(failedReason(exit.reason) ? 'failed' : 'exited');
     this.resolveExit(exit);
     return exit;
+  }
+
+  /**
+   * The engine's own end wins over a destroy under way (the container's fate is the engine's
+   * then); the cgroup's OOM record wins over the exit code, whatever the code.
+   */
+  private exitOf(status: ExitStatus): SandboxExit {
+    const { exitCode, oomKilled, engine } = status;
+    if (engine) {
+      const error = engineError(engine.kind, engine.endpoint, engine.detail, exitCode);
+      this.deps.logger.error({ err: error }, 'the engine went away under the sandbox');
+      this.events.emit({ type: 'error', code: error.code, message: error.message });
+      const reason = engine.kind === 'lost' ? 'engine_lost' : 'engine_stopped';
+      return { exitCode, reason, oomKilled, message: error.message };
+    }
+    return { exitCode, reason: this.ending?.reason ?? (oomKilled ? 'oom' : 'exited'), oomKilled };
   }
 
   private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
@@ -251,9 +265,11 @@ export class Sandbox implements AsyncDisposable {
     if (!this.ending) {
       this.ending = { reason };
       // The agent gets its grace period; Docker's own kill comes a second later.
-      await this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
+      const stopped = this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
         this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
       });
+      // A hung engine holds stop() to its deadline; the engine watch ends the wait sooner.
+      await Promise.race([stopped, this.finished]);
     }
     return this.finished;
   }
@@ -278,4 +294,25 @@ export class Sandbox implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.destroy();
   }
+}
+
+/** The error an engine end is reported with: the endpoint, what was seen, and the fix. */
+function engineError(
+  kind: 'lost' | 'stopped',
+  endpoint: string,
+  detail: string,
+  exitCode: number,
+): GrexalError {
+  if (kind === 'stopped') {
+    return new GrexalError(
+      'E_ENGINE_STOPPED',
+      `The Docker engine at ${endpoint} shut down while the sandbox ran: it stopped the sandbox (exit ${exitCode}) and went away (${detail}). Start it again (\`grexal doctor --fix\`) and rerun.`,
+      { details: { endpoint, exitCode } },
+    );
+  }
+  return new GrexalError(
+    'E_ENGINE_LOST',
+    `The Docker engine at ${endpoint} went away while the sandbox ran (${detail}); its container is removed once the engine answers again. Run \`grexal doctor --fix\` or start Docker, then rerun.`,
+    { details: { endpoint } },
+  );
 }

@@ -1,0 +1,176 @@
+/** One Docker container behind ContainerHandle: bounded calls, and a wait that never hangs. */
+import { PassThrough, type Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
+import { describeFailure, isConnectionError, waitForExit, withDeadline } from './docker-calls.ts';
+import { fromDockerError, isHarmlessConflict, isNotFound } from './docker-errors.ts';
+import type { EngineWatch } from './engine-watch.ts';
+import type { ContainerHandle, ContainerOutput, EngineEnd, ExitStatus } from './runtime.ts';
+
+/** What a container needs of its runtime. */
+export interface ContainerContext {
+  modem: Dockerode['modem'];
+  endpoint: string;
+  watch: EngineWatch;
+  /** The container could not be removed (engine away): the runtime removes it when it is back. */
+  abandon(sandboxId: string): void;
+  /**
+   * How long to watch for the engine going away after a container died of a signal the runner did
+   * not send: Docker's clean shutdown stops every container (10 s is its default stop timeout) and
+   * then stops answering, so such an exit is the engine's stop, not the agent's.
+   */
+  engineStopSettleMs: number;
+}
+
+/** How many times a wait stream that closed while the engine still answers is opened again. */
+const WAIT_ATTEMPTS = 3;
+
+export class DockerContainer implements ContainerHandle {
+  private removed = false;
+  private engineGone = false;
+  private stopRequested = false;
+
+  constructor(
+    private readonly container: Dockerode.Container,
+    private readonly context: ContainerContext,
+    readonly sandboxId: string,
+  ) {}
+
+  get id(): string {
+    return this.container.id;
+  }
+
+  private call<T>(what: string, call: (signal: AbortSignal) => Promise<T>, timeoutMs?: number): Promise<T> {
+    return withDeadline(what, this.context.endpoint, call, { timeoutMs });
+  }
+
+  async attach(): Promise<ContainerOutput> {
+    const stream = (await this.call('attach', (abortSignal) =>
+      this.container.attach({ stream: true, stdout: true, stderr: true, logs: false, abortSignal }),
+    ).catch((e: unknown) => Promise.reject(fromDockerError(e)))) as unknown as Readable;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    this.context.modem.demuxStream(stream, stdout, stderr);
+    // A killed engine closes the stream (end, close or error, depending on when): output ends.
+    const end = (): void => {
+      stdout.end();
+      stderr.end();
+    };
+    stream.on('end', end);
+    stream.on('close', end);
+    stream.on('error', end);
+    return { stdout, stderr };
+  }
+
+  async start(): Promise<void> {
+    await this.call('start', (abortSignal) => this.container.start({ abortSignal })).catch((e: unknown) => {
+      if (!isHarmlessConflict(e)) throw fromDockerError(e);
+    });
+  }
+
+  wait(): Promise<ExitStatus> {
+    return this.context.watch.watch(async (lost) => {
+      for (let attempt = 1; ; attempt++) {
+        let exitCode: number;
+        try {
+          exitCode = await waitForExit(this.context.modem, this.id, lost);
+        } catch (error) {
+          if (lost.aborted) return this.lost(this.context.watch.lostDetail ?? 'the engine stopped answering');
+          if (!isConnectionError(error)) throw fromDockerError(error);
+          const seen = `the wait stream closed (${describeFailure(error)})`;
+          if ((await this.context.watch.confirmLost(seen)) || attempt >= WAIT_ATTEMPTS)
+            return this.lost(seen);
+          continue;
+        }
+        return this.exited(exitCode);
+      }
+    });
+  }
+
+  private lost(detail: string): ExitStatus {
+    this.engineGone = true;
+    return { exitCode: -1, oomKilled: false, engine: this.engineEnd('lost', detail) };
+  }
+
+  private engineEnd(kind: EngineEnd['kind'], detail: string): EngineEnd {
+    return { kind, endpoint: this.context.endpoint, detail };
+  }
+
+  /**
+   * The exit as the engine reported it, with the cgroup's OOM record. Docker's `State.OOMKilled` is
+   * set when containerd saw an OOM kill in the container's cgroup, for any of its processes, not
+   * only the init: under cgroup v2 that is the container's `memory.events` `oom_kill` count rising,
+   * under cgroup v1 the `memory.oom_control` notification (this machine's: verified with a child
+   * killed for memory while the agent exited 1, in test/faults-engine.test.ts).
+   */
+  private async exited(exitCode: number): Promise<ExitStatus> {
+    let oomKilled = false;
+    try {
+      const info = await this.call(
+        'inspect',
+        (abortSignal) => this.container.inspect({ abortSignal }),
+        10_000,
+      );
+      oomKilled = info.State?.OOMKilled === true;
+    } catch (error) {
+      // It answered the wait, then nothing more: it is going away with the container.
+      if (isConnectionError(error) || this.context.watch.lost) {
+        this.engineGone = true;
+        return {
+          exitCode,
+          oomKilled,
+          engine: this.engineEnd('stopped', 'the engine stopped the container and went away'),
+        };
+      }
+    }
+    const signalled = exitCode > 128 && !oomKilled && !this.stopRequested;
+    if (signalled && (await this.context.watch.goingAway(this.context.engineStopSettleMs))) {
+      this.engineGone = true;
+      const detail = `the engine stopped the container (exit ${exitCode}) and then stopped answering`;
+      return { exitCode, oomKilled, engine: this.engineEnd('stopped', detail) };
+    }
+    return { exitCode, oomKilled };
+  }
+
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopRequested = true;
+    if (this.engineGone) return;
+    const t = Math.max(0, Math.ceil(timeoutMs / 1000));
+    // The engine answers once the container is down: its grace period, then the kill, plus slack.
+    await this.call(
+      'stop',
+      (abortSignal) => this.container.stop({ t, abortSignal }),
+      timeoutMs + 15_000,
+    ).catch((e: unknown) => {
+      if (!isNotFound(e) && !isHarmlessConflict(e)) throw fromDockerError(e);
+    });
+  }
+
+  async remove(): Promise<void> {
+    if (this.removed) return;
+    if (this.engineGone || this.context.watch.lost) {
+      this.abandon();
+      return;
+    }
+    try {
+      await this.call('remove', (abortSignal) =>
+        this.container.remove({ force: true, v: true, abortSignal }),
+      );
+    } catch (e) {
+      if (isConnectionError(e) || (e as { code?: string }).code === 'E_TIMEOUT') {
+        this.abandon();
+        return;
+      }
+      if (!isNotFound(e) && !isHarmlessConflict(e)) throw fromDockerError(e);
+    }
+    this.removed = true;
+  }
+
+  private abandon(): void {
+    this.removed = true;
+    this.context.abandon(this.sandboxId);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.remove();
+  }
+}
