@@ -110,3 +110,39 @@ export function waitForExit(
     );
   });
 }
+
+/**
+ * Whether the engine sent the container a signal (a `kill` event) since `sinceSeconds`: its own
+ * shutdown, or an operator's `docker stop`. An agent that killed itself has none. Reads the
+ * engine's recent events up to now (a bounded call, not a stream); true when it cannot tell.
+ */
+export async function engineSignalled(
+  docker: Dockerode,
+  endpoint: string,
+  containerId: string,
+  sinceSeconds: number,
+): Promise<boolean> {
+  try {
+    // Fractional seconds, now: an `until` in the future would hold the answer until then.
+    const until = (Date.now() / 1000).toFixed(3);
+    const body = await withDeadline(
+      'events',
+      endpoint,
+      async (abortSignal) => {
+        const stream = (await docker.getEvents({
+          since: String(sinceSeconds),
+          until,
+          filters: { container: [containerId], event: ['kill'] },
+          abortSignal,
+        } as unknown as Dockerode.GetEventsOptions)) as NodeJS.ReadableStream;
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+        return Buffer.concat(chunks).toString('utf8');
+      },
+      { timeoutMs: 5_000 },
+    );
+    return body.split('\n').some((line) => /"(?:Action|status)":"kill"/.test(line));
+  } catch {
+    return true;
+  }
+}

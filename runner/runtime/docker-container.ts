@@ -1,13 +1,20 @@
 /** One Docker container behind ContainerHandle: bounded calls, and a wait that never hangs. */
 import { PassThrough, type Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { describeFailure, isConnectionError, waitForExit, withDeadline } from './docker-calls.ts';
+import {
+  describeFailure,
+  engineSignalled,
+  isConnectionError,
+  waitForExit,
+  withDeadline,
+} from './docker-calls.ts';
 import { fromDockerError, isHarmlessConflict, isNotFound } from './docker-errors.ts';
 import type { EngineWatch } from './engine-watch.ts';
 import type { ContainerHandle, ContainerOutput, EngineEnd, ExitStatus } from './runtime.ts';
 
 /** What a container needs of its runtime. */
 export interface ContainerContext {
+  docker: Dockerode;
   modem: Dockerode['modem'];
   endpoint: string;
   watch: EngineWatch;
@@ -28,6 +35,8 @@ export class DockerContainer implements ContainerHandle {
   private removed = false;
   private engineGone = false;
   private stopRequested = false;
+  /** Epoch seconds, a little before the start: where this container's engine events begin. */
+  private startedAt = 0;
 
   constructor(
     private readonly container: Dockerode.Container,
@@ -62,6 +71,7 @@ export class DockerContainer implements ContainerHandle {
   }
 
   async start(): Promise<void> {
+    this.startedAt = Math.floor(Date.now() / 1000) - 2;
     await this.call('start', (abortSignal) => this.container.start({ abortSignal })).catch((e: unknown) => {
       if (!isHarmlessConflict(e)) throw fromDockerError(e);
     });
@@ -122,13 +132,21 @@ export class DockerContainer implements ContainerHandle {
         };
       }
     }
-    const signalled = exitCode > 128 && !oomKilled && !this.stopRequested;
-    if (signalled && (await this.context.watch.goingAway(this.context.engineStopSettleMs))) {
+    if (exitCode > 128 && !oomKilled && !this.stopRequested && (await this.engineStopped())) {
       this.engineGone = true;
-      const detail = `the engine stopped the container (exit ${exitCode}) and then stopped answering`;
-      return { exitCode, oomKilled, engine: this.engineEnd('stopped', detail) };
+      return { exitCode, oomKilled, engine: this.engineEnd('stopped', 'it stopped answering right after') };
     }
     return { exitCode, oomKilled };
+  }
+
+  /**
+   * A signal death the runner did not ask for: if the engine sent the signal (a `kill` event) and
+   * then goes away, it was the engine's clean shutdown. An agent that killed itself costs no wait.
+   */
+  private async engineStopped(): Promise<boolean> {
+    const { docker, endpoint, watch, engineStopSettleMs } = this.context;
+    if (!(await engineSignalled(docker, endpoint, this.id, this.startedAt))) return false;
+    return watch.goingAway(engineStopSettleMs);
   }
 
   async stop(timeoutMs: number): Promise<void> {

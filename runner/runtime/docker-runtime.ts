@@ -87,6 +87,7 @@ export class DockerRuntime implements ContainerRuntime {
       options,
     );
     this.context = {
+      docker,
       modem: docker.modem,
       endpoint,
       watch: this.watch,

@@ -162,7 +162,8 @@ export class Sandbox implements AsyncDisposable {
     const { exitCode, oomKilled, engine } = status;
     if (engine) {
       const error = engineError(engine.kind, engine.endpoint, engine.detail, exitCode);
-      this.deps.logger.error({ err: error }, 'the engine went away under the sandbox');
+      // The runner logs the loss once; the event and the exit carry it for this sandbox.
+      this.deps.logger.info({ code: error.code }, 'the engine ended the sandbox');
       this.events.emit({ type: 'error', code: error.code, message: error.message });
       const reason = engine.kind === 'lost' ? 'engine_lost' : 'engine_stopped';
       return { exitCode, reason, oomKilled, message: error.message };
