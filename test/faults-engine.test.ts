@@ -4,11 +4,11 @@
  * the agent and of a child while the agent exits 1. The shared engine is never stopped or killed.
  */
 import { hostname } from 'node:os';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RunnerClient } from '../runner/index.ts';
 import { DockerRuntime } from '../runner/runtime/index.ts';
 import { Runner } from '../runner/sandbox/index.ts';
-import { type CliRun, newStateDir, removeStateDir, sandboxDirs, startCli } from './helpers.ts';
+import { type CliRun, newStateDir, removeStateDir, sandboxDirs, startCli as spawnCli } from './helpers.ts';
 import { type PrivateEngine, startPrivateEngine } from './private-engine.ts';
 
 let engine: PrivateEngine;
@@ -27,6 +27,24 @@ afterAll(async () => {
 // A test that killed the engine leaves it down; the next one gets it back.
 beforeEach(async () => {
   await engine.ensureUp();
+});
+
+/** Every CLI a test starts; one still running when its test ends (a failure) is killed. */
+const clis: CliRun[] = [];
+function startCli(args: string[], cliEnv: Record<string, string>): CliRun {
+  const run = spawnCli(args, cliEnv);
+  clis.push(run);
+  return run;
+}
+afterEach(() => {
+  for (const run of clis.splice(0)) {
+    if (run.child.exitCode === null && run.child.signalCode === null) {
+      console.log(
+        `killing pid ${run.child.pid} (grexal ${run.child.spawnargs.slice(2).join(' ')}), left running`,
+      );
+      run.child.kill('SIGKILL');
+    }
+  }
 });
 
 /** A bounded wait that fails the test when it is exceeded (never a time asserted). */

@@ -33,8 +33,9 @@ export function describeFailure(error: unknown): string {
 }
 
 /**
- * Runs `call` with a signal that aborts after `timeoutMs` (or with `outer`). The timer stops once
- * the call answers, so a stream it returns is never cut by the deadline.
+ * Runs `call` with a signal that aborts after `timeoutMs` (or with `outer`), and rejects at the
+ * deadline even if the call ignores its signal (dockerode drops it for some calls, such as an
+ * image's inspect). The timer stops once the call answers, so a stream it returns is never cut.
  */
 export async function withDeadline<T>(
   what: string,
@@ -44,19 +45,25 @@ export async function withDeadline<T>(
 ): Promise<T> {
   const timeoutMs = options.timeoutMs ?? ENGINE_CALL_TIMEOUT_MS;
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  try {
-    return await call(signal);
-  } catch (error) {
-    if (controller.signal.aborted && !options.signal?.aborted) {
-      throw new GrexalError(
-        'E_TIMEOUT',
-        `The Docker engine at ${endpoint} did not answer ${what} within ${Math.round(timeoutMs / 1000)} s. Run \`grexal doctor\` to check it.`,
-        { cause: error },
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Rejected before the abort, so the race reports the deadline, not the aborted call.
+      reject(
+        new GrexalError(
+          'E_TIMEOUT',
+          `The Docker engine at ${endpoint} did not answer ${what} within ${Math.round(timeoutMs / 1000)} s. Run \`grexal doctor\` to check it.`,
+        ),
       );
-    }
-    throw error;
+      controller.abort();
+    }, timeoutMs);
+  });
+  const answer = call(signal);
+  // Whatever the call does after the deadline is of no interest; it must not go unhandled.
+  answer.catch(() => {});
+  try {
+    return await Promise.race([answer, deadline]);
   } finally {
     clearTimeout(timer);
   }

@@ -112,7 +112,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   image(tag: string): Promise<ImageInfo | undefined> {
-    return inspectImage(this.docker, tag);
+    return inspectImage(this.docker, tag, this.endpoint);
   }
 
   buildImage(options: BuildImageOptions): Promise<ImageInfo> {
