@@ -166,6 +166,38 @@ describe('dockerd killed mid-run', () => {
   });
 });
 
+describe('dockerd hung (SIGSTOP): its sockets stay open, nothing answers', () => {
+  afterEach(() => engine.freeze(false));
+
+  it('grexal serve: the liveness probe ends the sandbox as engine_lost; resumed, the runner reconciles', async () => {
+    const serve = startCli(['serve', '--port', '0'], env);
+    const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
+    const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
+    const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
+    await until(async () => (await client.get(id)).state === 'running', 'the sandbox running');
+    await until(async () => (await containers({ sandboxId: id })).length === 1, 'its container');
+
+    const frozenAt = Date.now();
+    engine.freeze(true);
+    await until(async () => (await client.get(id)).state === 'failed', 'the sandbox failed');
+    const view = await client.get(id);
+    expect(view).toMatchObject({ exitReason: 'engine_lost' });
+    expect(view.exitMessage).toMatch(/no answer/);
+    console.log(`grexal serve: dockerd SIGSTOP → failed/engine_lost seen after ${Date.now() - frozenAt} ms`);
+    await within(client.delete(id), 'DELETE answering while the engine hangs', 15_000);
+    expect(await sandboxDirs(stateDir)).toEqual([]);
+
+    // The container ran on under the frozen daemon; once it answers, the runner removes it.
+    engine.freeze(false);
+    await until(
+      async () => (await containers({ sandboxId: id })).length === 0,
+      'the container reconciled away',
+    );
+    serve.child.kill('SIGTERM');
+    expect(await within(serve.exited, 'grexal serve stopping on one SIGTERM', 30_000)).toBe(0);
+  });
+});
+
 describe('dockerd stopped cleanly', () => {
   it("is reported as engine_stopped, not as the agent's exit 143", async () => {
     const run = longRun();

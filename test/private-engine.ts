@@ -20,6 +20,8 @@ export interface PrivateEngine {
   readonly pid: number | undefined;
   /** Sends the daemon a signal and waits (bounded) for it to exit. */
   kill(signal: 'SIGKILL' | 'SIGTERM'): Promise<void>;
+  /** SIGSTOP / SIGCONT: the daemon hangs (its sockets stay open, nothing answers) or resumes. */
+  freeze(frozen: boolean): void;
   /** Starts it again if it is not running, and waits (bounded) until it answers. */
   ensureUp(): Promise<void>;
   dispose(): Promise<void>;
@@ -122,12 +124,16 @@ export async function startPrivateEngine(images: string[] = ['grexal/agent']): P
         ),
       ]);
     },
+    freeze(frozen) {
+      if (running()) child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+    },
     async ensureUp() {
       if (running() && (await answers())) return;
       if (running()) await engine.kill('SIGKILL');
       await launch();
     },
     async dispose() {
+      engine.freeze(false);
       if (running() && (await answers())) {
         // Its containers go with the engine's API, so no process of theirs outlives the test.
         const all = await docker.listContainers({ all: true }).catch(() => []);

@@ -141,7 +141,9 @@ export class Sandbox implements AsyncDisposable {
     let exit: SandboxExit;
     try {
       const status = await container.wait();
-      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, OUTPUT_DRAIN_MS).unref())]);
+      // A lost engine may hold the output stream open for good: nothing more will come through it.
+      const drainMs = status.engine?.kind === 'lost' ? 0 : OUTPUT_DRAIN_MS;
+      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
       exit = this.exitOf(status);
     } catch (error) {
       this.deps.logger.error({ err: toGrexalError(error) }, 'waiting for the container failed');
