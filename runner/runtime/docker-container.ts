@@ -107,13 +107,15 @@ export class DockerContainer implements ContainerHandle {
 
   /**
    * The exit as the engine reported it, with the cgroup's OOM record. Docker's `State.OOMKilled` is
-   * set when containerd saw an OOM kill in the container's cgroup, for any of its processes, not
-   * only the init: under cgroup v2 that is the container's `memory.events` `oom_kill` count rising,
-   * under cgroup v1 the `memory.oom_control` notification (this machine's: verified with a child
-   * killed for memory while the agent exited 1, in test/faults-engine.test.ts).
+   * set when the shim published a TaskOOM for the container's cgroup, for any of its processes,
+   * not only the init: under cgroup v2 when the cgroup's `memory.events` `oom_kill` count rises
+   * (older containerd: its `oom` count), under cgroup v1 on the `memory.oom_control` eventfd. This
+   * machine is cgroup v1; test/faults-engine.test.ts checks a child killed for memory while the
+   * agent exits 1 is named.
    */
   private async exited(exitCode: number): Promise<ExitStatus> {
     let oomKilled = false;
+    const signalled = exitCode > 128 && !this.stopRequested;
     try {
       const info = await this.call(
         'inspect',
@@ -122,8 +124,9 @@ export class DockerContainer implements ContainerHandle {
       );
       oomKilled = info.State?.OOMKilled === true;
     } catch (error) {
-      // It answered the wait, then nothing more: it is going away with the container.
-      if (isConnectionError(error) || this.context.watch.lost) {
+      // It answered the wait with a signal death the runner did not cause, then nothing more: it
+      // is going away, and stopped the container on its way. Any other exit stays the agent's.
+      if (signalled && (isConnectionError(error) || this.context.watch.lost)) {
         this.engineGone = true;
         return {
           exitCode,
@@ -132,7 +135,7 @@ export class DockerContainer implements ContainerHandle {
         };
       }
     }
-    if (exitCode > 128 && !oomKilled && !this.stopRequested && (await this.engineStopped())) {
+    if (signalled && !oomKilled && (await this.engineStopped())) {
       this.engineGone = true;
       return { exitCode, oomKilled, engine: this.engineEnd('stopped', 'it stopped answering right after') };
     }

@@ -14,9 +14,10 @@ import {
   requestTakeoverParamsSchema,
   VNC_SOCKET_NAME,
 } from '../../sandbox-agent/protocol.ts';
-import { GrexalError, toGrexalError } from '../errors.ts';
+import { type GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
+import { engineError } from './engine-error.ts';
 import {
   EventBus,
   type EventListener,
@@ -297,25 +298,4 @@ export class Sandbox implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.destroy();
   }
-}
-
-/** The error an engine end is reported with: the endpoint, what was seen, and the fix. */
-function engineError(
-  kind: 'lost' | 'stopped',
-  endpoint: string,
-  detail: string,
-  exitCode: number,
-): GrexalError {
-  if (kind === 'stopped') {
-    return new GrexalError(
-      'E_ENGINE_STOPPED',
-      `The Docker engine at ${endpoint} shut down while the sandbox ran: it stopped the sandbox (exit ${exitCode}) and went away (${detail}). Start it again (\`grexal doctor --fix\`) and rerun.`,
-      { details: { endpoint, exitCode } },
-    );
-  }
-  return new GrexalError(
-    'E_ENGINE_LOST',
-    `The Docker engine at ${endpoint} went away while the sandbox ran (${detail}); its container is removed once the engine answers again. Run \`grexal doctor --fix\` or start Docker, then rerun.`,
-    { details: { endpoint } },
-  );
 }
