@@ -42,6 +42,17 @@ async function bounded(check: () => Promise<boolean>, what: string, attempts: nu
 }
 
 export async function startPrivateEngine(images: string[] = ['grexal/agent']): Promise<PrivateEngine> {
+  // Not skipped when impossible: the suite fails saying why (a dockerd of its own needs root).
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      'The engine fault tests start a dockerd of their own, which needs root: run them as root.',
+    );
+  }
+  if (spawnSync('dockerd', ['--version']).status !== 0) {
+    throw new Error(
+      'The engine fault tests need dockerd on PATH: run `grexal doctor --fix` (it installs docker.io).',
+    );
+  }
   const base = baseDir();
   const root =
     base === '/var/lib' ? join(base, `grexal-test-engine-${process.pid}`) : await mkdtemp(join(base, 'gxe-'));

@@ -19,9 +19,10 @@ function scriptedPing() {
 
 const fast = { probeIntervalMs: 10, probeTimeoutMs: 20, lostAfterMs: 150 };
 
-function watchWith(ping: Ping, reaped: string[] = []) {
+function watchWith(ping: Ping, reaped: string[] | (() => Promise<string[]>) = []) {
   const changes: EngineChange[] = [];
-  const watch = new EngineWatch(ping, 'unix:///test.sock', async () => reaped, fast);
+  const reap = typeof reaped === 'function' ? reaped : async () => reaped;
+  const watch = new EngineWatch(ping, 'unix:///test.sock', reap, fast);
   watch.onChange((change) => changes.push(change));
   return { watch, changes };
 }
@@ -93,5 +94,22 @@ describe('EngineWatch', () => {
       script.mode = 'refused';
     }, 30);
     expect(await watch.goingAway(5_000)).toBe(true);
+  });
+
+  it('retries reconciling when it failed as the engine came back', async () => {
+    const { script, ping } = scriptedPing();
+    let attempts = 0;
+    const reap = async () => {
+      attempts++;
+      if (attempts === 1) throw new Error('the list call failed');
+      return ['sbx_late'];
+    };
+    const { watch, changes } = watchWith(ping, reap);
+    script.mode = 'refused';
+    await watch.confirmLost('the wait stream closed');
+    script.mode = 'up';
+    await until(() => changes.length === 2, 'restored after a retry');
+    expect(attempts).toBe(2);
+    expect(changes[1]).toMatchObject({ type: 'restored', reaped: ['sbx_late'] });
   });
 });

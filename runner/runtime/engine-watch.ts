@@ -52,6 +52,8 @@ export class EngineWatch {
   private readonly lostAfterMs: number;
   /** What made the engine lost, while it is. */
   lostDetail?: string;
+  /** The engine answered again but reconciling failed: it is retried on the next answer. */
+  private reconcilePending = false;
 
   constructor(
     private readonly ping: Ping,
@@ -111,7 +113,7 @@ export class EngineWatch {
   }
 
   private schedule(): void {
-    if (this.timer || (this.watchers === 0 && !this.lost)) return;
+    if (this.timer || (this.watchers === 0 && !this.lost && !this.reconcilePending)) return;
     const delay = this.suspect && !this.lost ? Math.min(250, this.probeIntervalMs) : this.probeIntervalMs;
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -126,7 +128,7 @@ export class EngineWatch {
     if (failure && !this.lost && (failure.refused || Date.now() - this.lastAnswer >= this.lostAfterMs)) {
       const silentMs = Date.now() - this.lastAnswer;
       this.declareLost(`/_ping got ${failure.detail} (no answer for ${Math.round(silentMs / 1000)} s)`);
-    } else if (!failure && this.lost) {
+    } else if (!failure && (this.lost || this.reconcilePending)) {
       await this.restore();
     }
     this.schedule();
@@ -157,9 +159,18 @@ export class EngineWatch {
   }
 
   private async restore(): Promise<void> {
-    this.lostController = new AbortController();
-    this.lostDetail = undefined;
-    const reaped = await this.onRestore().catch(() => [] as string[]);
+    if (this.lost) {
+      this.lostController = new AbortController();
+      this.lostDetail = undefined;
+    }
+    let reaped: string[];
+    try {
+      reaped = await this.onRestore();
+    } catch {
+      this.reconcilePending = true;
+      return;
+    }
+    this.reconcilePending = false;
     this.emit({ type: 'restored', endpoint: this.endpoint, reaped });
   }
 
