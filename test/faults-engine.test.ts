@@ -174,24 +174,31 @@ describe('dockerd hung (SIGSTOP): its sockets stay open, nothing answers', () =>
     const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
     const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
     const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
-    await until(async () => (await client.get(id)).state === 'running', 'the sandbox running');
-    await until(async () => (await containers({ sandboxId: id })).length === 1, 'its container');
+    const other = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
+    for (const sandbox of [id, other.id]) {
+      await until(async () => (await client.get(sandbox)).state === 'running', 'the sandboxes running');
+      await until(async () => (await containers({ sandboxId: sandbox })).length === 1, 'their containers');
+    }
 
     const frozenAt = Date.now();
     engine.freeze(true);
+    // A DELETE sent before the loss is known: the engine never answers its stop, yet it answers.
+    const deleting = within(client.delete(other.id), 'DELETE answering on a hung engine', 30_000);
     await until(async () => (await client.get(id)).state === 'failed', 'the sandbox failed');
     const view = await client.get(id);
     expect(view).toMatchObject({ exitReason: 'engine_lost' });
     expect(view.exitMessage).toMatch(/no answer/);
     console.log(`grexal serve: dockerd SIGSTOP → failed/engine_lost seen after ${Date.now() - frozenAt} ms`);
     await within(client.delete(id), 'DELETE answering while the engine hangs', 15_000);
+    await deleting;
+    expect((await client.get(other.id)).exitReason).toBe('engine_lost');
     expect(await sandboxDirs(stateDir)).toEqual([]);
 
-    // The container ran on under the frozen daemon; once it answers, the runner removes it.
+    // The containers ran on under the frozen daemon; once it answers, the runner removes them.
     engine.freeze(false);
     await until(
-      async () => (await containers({ sandboxId: id })).length === 0,
-      'the container reconciled away',
+      async () => (await containers({ pid: serve.child.pid })).length === 0,
+      'the containers reconciled away',
     );
     serve.child.kill('SIGTERM');
     expect(await within(serve.exited, 'grexal serve stopping on one SIGTERM', 30_000)).toBe(0);
@@ -199,6 +206,25 @@ describe('dockerd hung (SIGSTOP): its sockets stay open, nothing answers', () =>
 });
 
 describe('dockerd stopped cleanly', () => {
+  it('grexal serve records engine_stopped, keeping the exit code the engine reported', async () => {
+    const serve = startCli(['serve', '--port', '0'], env);
+    const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
+    const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
+    const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
+    await until(async () => (await client.get(id)).state === 'running', 'the sandbox running');
+    await until(async () => (await containers({ sandboxId: id })).length === 1, 'its container');
+    await engine.kill('SIGTERM');
+    await until(async () => (await client.get(id)).state === 'failed', 'the sandbox failed');
+    const view = await client.get(id);
+    expect(view).toMatchObject({ exitReason: 'engine_stopped', oomKilled: false });
+    // Docker's own stop: SIGTERM (143), or SIGKILL (137) after its grace period.
+    expect([137, 143]).toContain(view.exitCode);
+    expect(view.exitMessage).toContain(engine.endpoint);
+    serve.child.kill('SIGTERM');
+    expect(await within(serve.exited, 'grexal serve stopping on one SIGTERM', 30_000)).toBe(0);
+    expect(await sandboxDirs(stateDir)).toEqual([]);
+  });
+
   it("is reported as engine_stopped, not as the agent's exit 143", async () => {
     const run = longRun();
     await within(run.waitFor(/started\n/, 'stdout'), 'the agent running');
