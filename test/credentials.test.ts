@@ -160,7 +160,7 @@ describe('credential injection (library)', () => {
       filesContaining(stateDir, ALL),
     ]);
     const exit = await run.exit;
-    expect(exit).toEqual({ exitCode: 0, reason: 'exited' });
+    expect(exit).toEqual({ exitCode: 0, reason: 'exited', oomKilled: false });
     const report = lines(run.stdout());
 
     const env = report.find((r) => r['channel'] === 'env')!['values'] as string[];

@@ -4,7 +4,13 @@
  * readers get the history and a second DELETE still answers 204.
  */
 import { policyToJson } from '../network/index.ts';
-import type { Sandbox, SandboxEvent, SandboxExit, SandboxState } from '../sandbox/index.ts';
+import {
+  failedReason,
+  type Sandbox,
+  type SandboxEvent,
+  type SandboxExit,
+  type SandboxState,
+} from '../sandbox/index.ts';
 import { EventJournal, type JournalLimits } from './journal.ts';
 import type { OpenTakeover, SandboxView } from './protocol.ts';
 
@@ -46,8 +52,8 @@ export class SandboxRecord {
       this.endedAt = Date.now();
       this.takeover = undefined;
       if (!TERMINAL.has(this.currentState))
-        this.currentState = exit.reason === 'failed' ? 'failed' : 'exited';
-      this.journal.append({ type: 'exit', exitCode: exit.exitCode, reason: exit.reason, at: this.endedAt });
+        this.currentState = failedReason(exit.reason) ? 'failed' : 'exited';
+      this.journal.append({ type: 'exit', ...exit, at: this.endedAt });
       this.journal.end();
     });
   }
@@ -137,6 +143,8 @@ export class SandboxRecord {
       ...(this.endedAt === undefined ? {} : { endedAt: new Date(this.endedAt).toISOString() }),
       exitCode: this.exit?.exitCode ?? null,
       exitReason: this.exit?.reason ?? null,
+      oomKilled: this.exit?.oomKilled ?? null,
+      ...(this.exit?.message === undefined ? {} : { exitMessage: this.exit.message }),
       takeover: this.takeover ?? null,
       metadata: this.metadata,
       network: policyToJson(this.sandbox.networkPolicy),

@@ -45,7 +45,15 @@ export const documentedCreateSandboxBodySchema = createSandboxBodySchema.extend(
 });
 
 const state = z.enum(['starting', 'running', 'awaiting_takeover', 'exited', 'failed']);
-const exitReason = z.enum(['exited', 'timeout', 'destroyed', 'oom', 'failed']);
+const exitReason = z.enum([
+  'exited',
+  'timeout',
+  'destroyed',
+  'oom',
+  'failed',
+  'engine_lost',
+  'engine_stopped',
+]);
 
 export const openTakeoverSchema = z.object({
   id: z.string(),
@@ -64,6 +72,14 @@ export const sandboxViewSchema = z.object({
   endedAt: z.string().optional(),
   exitCode: z.number().int().nullable(),
   exitReason: exitReason.nullable(),
+  oomKilled: z
+    .boolean()
+    .nullable()
+    .describe("Once ended: the cgroup's record that a process of the sandbox was killed for memory."),
+  exitMessage: z
+    .string()
+    .optional()
+    .describe('For engine_lost and engine_stopped: what happened and the fix.'),
   takeover: openTakeoverSchema.nullable(),
   metadata: z.record(z.string(), z.string()),
   network: z.object({ mode: z.enum(['none', 'public', 'allow']), allow: z.array(z.string()).optional() }),

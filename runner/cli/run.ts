@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GrexalError } from '../errors.ts';
-import { type CreateSandboxInput, Runner, type Sandbox } from '../sandbox/index.ts';
+import { type CreateSandboxInput, formatBytes, Runner, type Sandbox } from '../sandbox/index.ts';
 import { startTakeoverServer } from '../takeover/index.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
 import { LIMIT_FLAGS, LIMIT_FLAGS_USAGE, parseLimitFlags } from './limit-flags.ts';
@@ -31,13 +31,15 @@ ${NETWORK_FLAGS_USAGE}
   -h, --help         show this help
 
 Exit codes: CMD's own; 124 on timeout; 127 when CMD is not in the image; 130 on Ctrl-C;
-1 when the runner itself failed (the message says why and what to do).
+1 when the runner itself failed, or the Docker engine crashed or shut down under the sandbox
+(the message says why and what to do). A process killed for memory is named whatever the code.
 
 Example:
   grexal run --image grexal/agent -- sh -c 'id -u; exit 3'
 `;
 
 const EXIT_TIMEOUT = 124;
+const EXIT_RUNNER_FAILED = 1;
 const EXIT_INTERRUPTED = 130;
 
 export const runCommand: Command = {
@@ -149,8 +151,17 @@ async function runToExit(sandbox: Sandbox, io: CommandIo): Promise<number> {
       progress(io, `timed out after ${sandbox.options.timeoutMs / 1000}s; the sandbox was destroyed`);
       return EXIT_TIMEOUT;
     }
+    if (exit.oomKilled) {
+      progress(
+        io,
+        `a process in the sandbox was killed for memory (the cgroup's record; exit code ${exit.exitCode}): raise --memory (now ${formatBytes(sandbox.options.limits.memoryBytes)})`,
+      );
+    }
+    if (exit.reason === 'engine_lost' || exit.reason === 'engine_stopped') {
+      progress(io, exit.message ?? exit.reason);
+      return EXIT_RUNNER_FAILED;
+    }
     if (exit.reason === 'destroyed') return EXIT_INTERRUPTED;
-    if (exit.reason === 'oom') progress(io, 'the sandbox ran out of memory (raise --memory)');
     return exit.exitCode;
   } catch (error) {
     if (io.signal.aborted) return EXIT_INTERRUPTED;

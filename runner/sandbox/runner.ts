@@ -75,6 +75,7 @@ export class Runner implements AsyncDisposable {
   readonly reaped: Promise<string[]>;
   /** Every takeover of this runner's sandboxes; whoever serves the pages mounts its handlers. */
   readonly takeovers: TakeoverBroker;
+  private readonly unwatchEngine: () => void;
 
   private readonly network?: NetworkManager;
 
@@ -94,6 +95,19 @@ export class Runner implements AsyncDisposable {
       log: logger.child({ component: 'takeover' }),
     });
     this.reaped = this.reapLeftovers();
+    // The sandboxes end by themselves (their waits see the loss); the log says why, for operators.
+    this.unwatchEngine = runtime.onEngineChange((change) => {
+      if (change.type === 'lost')
+        logger.error(
+          { endpoint: change.endpoint, detail: change.detail },
+          'the engine went away: live sandboxes end as engine_lost. Run `grexal doctor --fix` or start Docker.',
+        );
+      else
+        logger.warn(
+          { endpoint: change.endpoint, reaped: change.reaped },
+          'the engine answers again; removed the containers of sandboxes that ended meanwhile',
+        );
+    });
   }
 
   private defaultNetwork(): NetworkManager | undefined {
@@ -228,6 +242,7 @@ export class Runner implements AsyncDisposable {
 
   /** Destroys every sandbox this runner owns. */
   async close(): Promise<void> {
+    this.unwatchEngine();
     await Promise.allSettled(this.list().map((sandbox) => sandbox.destroy('destroyed')));
     await this.reaped;
     await this.network?.close();

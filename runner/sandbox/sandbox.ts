@@ -17,11 +17,13 @@ import {
 import { type GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import type { NetworkManager, NetworkPolicy } from '../network/index.ts';
-import type { ContainerHandle, ContainerRuntime } from '../runtime/index.ts';
+import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
+import { engineError } from './engine-error.ts';
 import {
   EventBus,
   type EventListener,
   type ExitReason,
+  failedReason,
   type SandboxExit,
   type SandboxState,
 } from './events.ts';
@@ -170,27 +172,43 @@ export class Sandbox implements AsyncDisposable {
   private fail(error: GrexalError): void {
     this.events.emit({ type: 'error', code: error.code, message: error.message });
     this.setState('failed');
-    this.resolveExit({ exitCode: -1, reason: 'failed' });
+    this.resolveExit({ exitCode: -1, reason: 'failed', oomKilled: false });
   }
 
   private async watch(container: ContainerHandle, drained: Promise<unknown>): Promise<SandboxExit> {
     let exit: SandboxExit;
     try {
       const status = await container.wait();
-      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, OUTPUT_DRAIN_MS).unref())]);
-      exit = {
-        exitCode: status.exitCode,
-        reason: this.ending?.reason ?? (status.oomKilled ? 'oom' : 'exited'),
-      };
+      // A lost engine may hold the output stream open for good: nothing more will come through it.
+      const drainMs = status.engine?.kind === 'lost' ? 0 : OUTPUT_DRAIN_MS;
+      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
+      exit = this.exitOf(status);
     } catch (error) {
       this.deps.logger.error({ err: toGrexalError(error) }, 'waiting for the container failed');
-      exit = { exitCode: -1, reason: this.ending?.reason ?? 'failed' };
+      exit = { exitCode: -1, reason: this.ending?.reason ?? 'failed', oomKilled: false };
     }
     await this.cleanUp();
     this.events.emit({ type: 'exit', ...exit });
-    this.setState(exit.reason === 'failed' ? 'failed' : 'exited');
+    this.setState(failedReason(exit.reason) ? 'failed' : 'exited');
     this.resolveExit(exit);
     return exit;
+  }
+
+  /**
+   * The engine's own end wins over a destroy under way (the container's fate is the engine's
+   * then); the cgroup's OOM record wins over the exit code, whatever the code.
+   */
+  private exitOf(status: ExitStatus): SandboxExit {
+    const { exitCode, oomKilled, engine } = status;
+    if (engine) {
+      const error = engineError(engine.kind, engine.endpoint, engine.detail, exitCode);
+      // The runner logs the loss once; the event and the exit carry it for this sandbox.
+      this.deps.logger.info({ code: error.code }, 'the engine ended the sandbox');
+      this.events.emit({ type: 'error', code: error.code, message: error.message });
+      const reason = engine.kind === 'lost' ? 'engine_lost' : 'engine_stopped';
+      return { exitCode, reason, oomKilled, message: error.message };
+    }
+    return { exitCode, reason: this.ending?.reason ?? (oomKilled ? 'oom' : 'exited'), oomKilled };
   }
 
   private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
@@ -291,9 +309,11 @@ export class Sandbox implements AsyncDisposable {
     if (!this.ending) {
       this.ending = { reason };
       // The agent gets its grace period; Docker's own kill comes a second later.
-      await this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
+      const stopped = this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
         this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
       });
+      // A hung engine holds stop() to its deadline; the engine watch ends the wait sooner.
+      await Promise.race([stopped, this.finished]);
     }
     return this.finished;
   }
