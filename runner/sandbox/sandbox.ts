@@ -27,7 +27,7 @@ import {
   type SandboxExit,
   type SandboxState,
 } from './events.ts';
-import { createHostRunDir, removeHostRunDir } from './host-dir.ts';
+import { createHostRunDir, type HostRunDir, removeHostRunDir } from './host-dir.ts';
 import { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
@@ -52,6 +52,14 @@ export interface SandboxDeps {
 /** How long output may trail the container's exit before the exit is reported anyway. */
 const OUTPUT_DRAIN_MS = 2_000;
 
+/**
+ * How long the supervisor lets the agent run once its connection to this runner is gone and cannot
+ * be made again. A live runner takes a reconnect at once, so this only has to ride over a dropped
+ * connection, not a slow runner; a restarted runner never takes it (the sandbox is gone for it), so
+ * an orphan stops after this much, its stop grace, and nothing more.
+ */
+export const RUNNER_GRACE_MS = 10_000;
+
 const codedError = (code: string, message: string) => Object.assign(new Error(message), { code });
 
 export class Sandbox implements AsyncDisposable {
@@ -59,7 +67,9 @@ export class Sandbox implements AsyncDisposable {
   private readonly events: EventBus;
   private container?: ContainerHandle;
   private ctxServer?: CtxServer;
-  private hostRunDir?: string;
+  private hostRunDir?: HostRunDir;
+  /** Epoch ms when the run's time is up; set just before the container starts. */
+  private deadlineAt?: number;
   private bootstrapped = false;
   private readonly network: NetworkWiring;
   private timeout?: NodeJS.Timeout;
@@ -114,11 +124,11 @@ export class Sandbox implements AsyncDisposable {
   private async provision(options: { signal?: AbortSignal }): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
     try {
-      this.hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id);
+      this.hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id, logger);
       const spec = {
         sandboxId: this.id,
         image: this.options.image,
-        hostRunDir: this.hostRunDir,
+        hostRunDir: this.hostRunDir.path,
         limits: this.options.limits,
         runtime: this.options.runtime,
         desktop: this.options.desktop !== undefined,
@@ -126,7 +136,7 @@ export class Sandbox implements AsyncDisposable {
       // The host side of the network is made while the engine creates the container.
       const [created, listening, prepared] = await Promise.allSettled([
         runtime.createContainer(spec, options),
-        CtxServer.listen(join(this.hostRunDir, 'ctx.sock'), this.ctxHandlers(), {
+        CtxServer.listen(join(this.hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
           onInternalError: (error, method) =>
             logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
         }),
@@ -141,6 +151,9 @@ export class Sandbox implements AsyncDisposable {
       const container = created.value;
       const output = await container.attach();
       const drained = Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]);
+      // Fixed before the container starts: the supervisor may ask for its bootstrap (and the deadline
+      // in it) before the engine's answer to start() reaches us.
+      this.deadlineAt = Date.now() + this.options.timeoutMs;
       const starting = container.start();
       const wired = this.network.wireAfter(starting, () => container.pid());
       await starting;
@@ -148,7 +161,10 @@ export class Sandbox implements AsyncDisposable {
       options.signal?.throwIfAborted();
       logger.info({ containerId: container.id }, 'sandbox running');
       this.setState('running');
-      this.timeout = setTimeout(() => void this.destroy('timeout'), this.options.timeoutMs);
+      this.timeout = setTimeout(
+        () => void this.destroy('timeout'),
+        Math.max(0, this.deadlineAt - Date.now()),
+      );
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
@@ -169,6 +185,15 @@ export class Sandbox implements AsyncDisposable {
     return this.network.setPolicy(input, live ? () => container.pid() : undefined);
   }
 
+  /**
+   * An exit nobody asked for: past the deadline it is the supervisor's own enforcement of it (its
+   * timer can beat ours by the time the bootstrap took to arrive), so it is a timeout all the same.
+   */
+  private exitReason(oomKilled: boolean | undefined, exitedAt: number): ExitReason {
+    if (oomKilled) return 'oom';
+    return this.deadlineAt !== undefined && exitedAt >= this.deadlineAt ? 'timeout' : 'exited';
+  }
+
   private fail(error: GrexalError): void {
     this.events.emit({ type: 'error', code: error.code, message: error.message });
     this.setState('failed');
@@ -179,10 +204,11 @@ export class Sandbox implements AsyncDisposable {
     let exit: SandboxExit;
     try {
       const status = await container.wait();
+      const exitedAt = Date.now();
       // A lost engine may hold the output stream open for good: nothing more will come through it.
       const drainMs = status.engine?.kind === 'lost' ? 0 : OUTPUT_DRAIN_MS;
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
-      exit = this.exitOf(status);
+      exit = this.exitOf(status, exitedAt);
     } catch (error) {
       this.deps.logger.error({ err: toGrexalError(error) }, 'waiting for the container failed');
       exit = { exitCode: -1, reason: this.ending?.reason ?? 'failed', oomKilled: false };
@@ -198,7 +224,7 @@ export class Sandbox implements AsyncDisposable {
    * The engine's own end wins over a destroy under way (the container's fate is the engine's
    * then); the cgroup's OOM record wins over the exit code, whatever the code.
    */
-  private exitOf(status: ExitStatus): SandboxExit {
+  private exitOf(status: ExitStatus, exitedAt: number): SandboxExit {
     const { exitCode, oomKilled, engine } = status;
     if (engine) {
       const error = engineError(engine.kind, engine.endpoint, engine.detail, exitCode);
@@ -208,7 +234,7 @@ export class Sandbox implements AsyncDisposable {
       const reason = engine.kind === 'lost' ? 'engine_lost' : 'engine_stopped';
       return { exitCode, reason, oomKilled, message: error.message };
     }
-    return { exitCode, reason: this.ending?.reason ?? (oomKilled ? 'oom' : 'exited'), oomKilled };
+    return { exitCode, reason: this.ending?.reason ?? this.exitReason(oomKilled, exitedAt), oomKilled };
   }
 
   private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
@@ -264,7 +290,7 @@ export class Sandbox implements AsyncDisposable {
             ...parsed.data,
             sandboxId: this.id,
             label: connectionId ? credentials?.connectionLabel(connectionId) : undefined,
-            vncSocketPath: join(this.hostRunDir, VNC_SOCKET_NAME),
+            vncSocketPath: join(this.hostRunDir.path, VNC_SOCKET_NAME),
             signal: call.signal,
           });
           return { outcome: 'completed' };
@@ -294,6 +320,9 @@ export class Sandbox implements AsyncDisposable {
       filesTar: this.deps.credentials?.filesTar?.toString('base64'),
       stopTimeoutMs: this.options.stopTimeoutMs,
       desktop: this.options.desktop,
+      // The supervisor ends the run by itself if this runner is not there to (docs/ctx-protocol.md).
+      deadlineMs: Math.max(0, (this.deadlineAt ?? Date.now() + this.options.timeoutMs) - Date.now()),
+      runnerGraceMs: RUNNER_GRACE_MS,
     };
   }
 
