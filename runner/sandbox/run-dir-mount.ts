@@ -88,7 +88,11 @@ const unescapeOctal = (field: string) =>
 
 /** Our tmpfs mounts at `root` or below it (absolute, real paths). */
 export async function runDirMountsUnder(root: string): Promise<string[]> {
-  const table = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  return runDirMountsIn(await readFile('/proc/self/mountinfo', 'utf8').catch(() => ''), root);
+}
+
+/** The same, from the text of a mountinfo table. */
+export function runDirMountsIn(table: string, root: string): string[] {
   const found: string[] = [];
   for (const line of table.split('\n')) {
     // `id parent major:minor root mountpoint options [optional...] - fstype source superoptions`

@@ -358,7 +358,9 @@ export class Sandbox implements AsyncDisposable {
         this.container?.remove(),
         this.ctxServer?.close(),
       ]);
-      if (this.hostRunDir) await removeHostRunDir(this.hostRunDir);
+      // After the container: its bind of the tmpfs goes with it. A failure here (umount) must not
+      // cost the rest of the cleanup; the reaper of the next runner retries it.
+      if (this.hostRunDir) results.push(...(await Promise.allSettled([removeHostRunDir(this.hostRunDir)])));
       this.deps.credentials?.dispose();
       for (const result of results) {
         if (result.status === 'rejected')
