@@ -119,7 +119,8 @@ async function runOne(client: RunnerClient, p: Plan): Promise<Outcome> {
         const after = p.deleteAfterMs;
         void sleep(after).then(() => client.delete(id).catch(() => {}));
       }
-      if (event.type === 'exit') outcome.reason = event.reason;
+      if (event.type === 'exit') outcome.reason = `${event.reason} (${event.exitCode})`;
+      if (event.type === 'error') outcome.error = `${event.code}: ${event.message}`;
     }
   } catch (error) {
     outcome.error = String(error);
@@ -176,7 +177,7 @@ async function main(): Promise<void> {
     const end = { rss: rss(pid), fds: fds(pid), kinds: fdKinds(pid) };
     const left = await leftovers(pid);
     const unended = outcomes.filter((o) => o.last !== 'exit');
-    const wrong = outcomes.filter((o) => o.last === 'exit' && o.reason !== o.expected);
+    const wrong = outcomes.filter((o) => o.last === 'exit' && !o.reason?.startsWith(`${o.expected} `));
     const byKind = KINDS.map((k) => `${k} ${outcomes.filter((o) => o.kind === k).length}`).join(', ');
     console.log(`ran ${outcomes.length} in ${tookS.toFixed(0)} s: ${byKind}`);
     console.log(
@@ -193,7 +194,9 @@ async function main(): Promise<void> {
       console.log(`  ${o.kind} ${o.id ?? '(not created)'}: last ${o.last} ${o.error ?? ''}`);
     console.log(`exits with another reason than expected: ${wrong.length}`);
     for (const o of wrong.slice(0, 10))
-      console.log(`  ${o.kind} ${o.id}: ${o.reason}, expected ${o.expected}`);
+      console.log(
+        `  ${o.kind} ${o.id}: ${o.reason}, expected ${o.expected}${o.error ? `; ${o.error.slice(0, 200)}` : ''}`,
+      );
     const leaked =
       left.containers + left.dirs + left.mounts + unended.length + Math.max(0, end.fds - start.fds);
     process.exitCode = leaked > 0 ? 1 : 0;

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { runDirMountsIn } from './run-dir-mount.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { mountRunDirTmpfs, runDirMountsIn } from './run-dir-mount.ts';
 
 const table = [
   '22 27 0:21 / /proc rw,relatime - proc proc rw',
@@ -23,5 +23,22 @@ describe('runDirMountsIn', () => {
   it('finds a mount at the directory itself, and nothing in an empty table', () => {
     expect(runDirMountsIn(table, '/state/host-10/sbx_c')).toEqual(['/state/host-10/sbx_c']);
     expect(runDirMountsIn('', '/state')).toEqual([]);
+  });
+});
+
+describe('mountRunDirTmpfs without root', () => {
+  it('mounts nothing and says so once, with the fix', async () => {
+    const getuid = vi.spyOn(process, 'getuid').mockReturnValue(1000);
+    const warnings: unknown[] = [];
+    const logger = { warn: (fields: unknown, message: string) => warnings.push([fields, message]) };
+    try {
+      expect(await mountRunDirTmpfs('/nonexistent/a', logger as never)).toBe(false);
+      expect(await mountRunDirTmpfs('/nonexistent/b', logger as never)).toBe(false);
+    } finally {
+      getuid.mockRestore();
+    }
+    expect(warnings).toHaveLength(1);
+    expect(JSON.stringify(warnings[0])).toContain('GREXAL_STATE_DIR');
+    expect(JSON.stringify(warnings[0])).toContain('not root');
   });
 });
