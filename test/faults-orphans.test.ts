@@ -24,6 +24,8 @@ import {
 const TOKEN = 'faults-orphans-token-3b9e1d';
 const IMAGE = 'grexal/agent';
 const MiB = 1024 * 1024;
+/** statfs(2)'s f_type of a tmpfs. */
+const TMPFS_MAGIC = 0x01021994;
 /** Sleeps in short steps, so the shell is there to run its trap. */
 const IGNORES_TERM = "trap '' TERM; echo ready; while :; do sleep 0.1; done";
 
@@ -184,15 +186,21 @@ describe('a live runner', { timeout: 120_000 }, () => {
     const events = client.events(id);
     let output = '';
     let measured: StatsFs | undefined;
+    let hostDirType: number | undefined;
     const all: StreamEvent[] = [];
     for await (const event of events) {
       all.push(event);
       if (event.type === 'log') output += event.text;
       // Measured while the 200 MiB attempt is still there to count (the agent waits for it).
-      if (!measured && output.includes('filled')) measured = await statfs(stateDir);
+      if (!measured && output.includes('filled')) {
+        measured = await statfs(stateDir);
+        const [hostDir] = await sandboxDirs(stateDir);
+        hostDirType = (await statfs(hostDir as string)).type;
+      }
     }
     expect(output).toContain('No space left on device');
     expect(Number(output.match(/size=(\d+)/)?.[1])).toBeLessThanOrEqual(MiB);
+    expect(hostDirType).toBe(TMPFS_MAGIC);
     const dropped = (before.bavail - (measured?.bavail ?? 0)) * before.bsize;
     // Other work shares this disk; 200 MiB landing on it would be far over this.
     expect(dropped).toBeLessThan(100 * MiB);
