@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Dockerode from 'dockerode';
 import { isRunnerApiError, RunnerClient } from '../../runner/client/index.ts';
+import { IDS_DIR } from '../../runner/runtime/index.ts';
 import { runDirMountsUnder } from '../../runner/sandbox/run-dir-mount.ts';
 import { KINDS, type Kind, type Plan, plan, random } from './kinds.ts';
 
@@ -152,9 +153,10 @@ async function leftovers(pid: number) {
   const containers = (
     await docker.listContainers({ all: true, filters: { label: ['grexal.sandbox'] } })
   ).filter((c) => c.Labels['grexal.runner']?.startsWith(`${hostname()}/${pid}-`));
-  const dirs = readdirSync(stateDir).flatMap((instance) =>
-    readdirSync(join(stateDir, instance)).map((sandbox) => join(instance, sandbox)),
-  );
+  // `.ids` holds the runner's id key and instance records (runner/runtime/instance-ids.ts).
+  const dirs = readdirSync(stateDir)
+    .filter((instance) => instance !== IDS_DIR)
+    .flatMap((instance) => readdirSync(join(stateDir, instance)).map((sandbox) => join(instance, sandbox)));
   const mounts = await runDirMountsUnder(realpathSync(stateDir));
   return { containers: containers.length, dirs: dirs.length, mounts: mounts.length };
 }
