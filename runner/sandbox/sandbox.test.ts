@@ -7,9 +7,10 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GrexalError } from '../errors.ts';
 import type { ContainerHandle, ContainerRuntime, ContainerSpec, ExitStatus } from '../runtime/index.ts';
+import { RUNNER_GRACE_MS } from './bootstrap.ts';
 import { CtxLink } from './fake-supervisor-link.ts';
 import { resolveSandboxOptions } from './options.ts';
-import { RUNNER_GRACE_MS, Sandbox } from './sandbox.ts';
+import { Sandbox } from './sandbox.ts';
 
 type Behaviour = (
   link: CtxLink,
@@ -159,7 +160,7 @@ describe('Sandbox', () => {
       { command: ['true'], limits: { timeoutMs: 60_000 } },
     );
     await sandbox.start();
-    expect(await sandbox.exited).toEqual({ exitCode: 0, reason: 'exited' });
+    expect(await sandbox.exited).toMatchObject({ exitCode: 0, reason: 'exited' });
   });
 
   it('removes what it created when the container cannot be created', async () => {

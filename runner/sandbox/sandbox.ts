@@ -18,6 +18,7 @@ import { type GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import type { NetworkManager, NetworkPolicy } from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
+import { bootstrapResult } from './bootstrap.ts';
 import { engineError } from './engine-error.ts';
 import {
   EventBus,
@@ -51,14 +52,6 @@ export interface SandboxDeps {
 
 /** How long output may trail the container's exit before the exit is reported anyway. */
 const OUTPUT_DRAIN_MS = 2_000;
-
-/**
- * How long the supervisor lets the agent run once its connection to this runner is gone and cannot
- * be made again. A live runner takes a reconnect at once, so this only has to ride over a dropped
- * connection, not a slow runner; a restarted runner never takes it (the sandbox is gone for it), so
- * an orphan stops after this much, its stop grace, and nothing more.
- */
-export const RUNNER_GRACE_MS = 10_000;
 
 const codedError = (code: string, message: string) => Object.assign(new Error(message), { code });
 
@@ -302,28 +295,13 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private bootstrap(argv: string[]): BootstrapResult {
-    const command = this.options.command ?? (argv.length > 0 ? argv : undefined);
-    if (!command) {
-      throw codedError(
-        'invalid_request',
-        'No command: pass one (grexal run -- CMD) or set CMD in the image.',
-      );
-    }
-    return {
-      command,
-      env: {
-        HOME: '/home/agent',
-        GREXAL_SANDBOX_ID: this.id,
-        ...this.options.env,
-        ...this.deps.credentials?.env,
-      },
-      filesTar: this.deps.credentials?.filesTar?.toString('base64'),
-      stopTimeoutMs: this.options.stopTimeoutMs,
-      desktop: this.options.desktop,
-      // The supervisor ends the run by itself if this runner is not there to (docs/ctx-protocol.md).
-      deadlineMs: Math.max(0, (this.deadlineAt ?? Date.now() + this.options.timeoutMs) - Date.now()),
-      runnerGraceMs: RUNNER_GRACE_MS,
-    };
+    return bootstrapResult({
+      sandboxId: this.id,
+      options: this.options,
+      credentials: this.deps.credentials,
+      argv,
+      deadlineAt: this.deadlineAt ?? Date.now() + this.options.timeoutMs,
+    });
   }
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
