@@ -3,23 +3,18 @@
  * `grexal serve` processes this file starts (and alone kills): a SIGKILLed runner's sandboxes end
  * by themselves and are reaped by the next runner; an agent ignoring SIGTERM is killed; filling
  * /run/grexal and the tmpfs mounts costs the host nothing; an agent abusing ctx.sock cannot take
- * the runner down.
+ * the runner down. The SIGKILL test runs on a dockerd of its own: any runner that starts on a
+ * shared engine reaps a dead runner's containers (by label), which would race the test's checks.
  */
 import type { StatsFs } from 'node:fs';
 import { readdir, realpath, statfs } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import type Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunnerClient, type StreamEvent } from '../runner/index.ts';
 import { runDirMountsUnder } from '../runner/sandbox/run-dir-mount.ts';
-import {
-  type CliRun,
-  containersOfPid,
-  docker,
-  eventually,
-  newStateDir,
-  removeStateDir,
-  sandboxDirs,
-  startCli,
-} from './helpers.ts';
+import { type CliRun, eventually, newStateDir, removeStateDir, sandboxDirs, startCli } from './helpers.ts';
+import { type PrivateEngine, startPrivateEngine } from './private-engine.ts';
 
 const TOKEN = 'faults-orphans-token-3b9e1d';
 const IMAGE = 'grexal/agent';
@@ -35,11 +30,12 @@ interface Serve {
   pid: number;
 }
 
-async function startServe(stateDir: string): Promise<Serve> {
+async function startServe(stateDir: string, env: Record<string, string> = {}): Promise<Serve> {
   const cli = startCli(['serve', '--port', '0'], {
     GREXAL_STATE_DIR: stateDir,
     GREXAL_RUNNER_TOKEN: TOKEN,
     GREXAL_LOG_LEVEL: 'warn',
+    ...env,
   });
   const [, url] = await cli.waitFor(/serving on (http:\/\/\S+)/, 'stderr');
   return {
@@ -73,25 +69,35 @@ async function collect(events: AsyncIterable<StreamEvent>): Promise<StreamEvent[
   return out;
 }
 
-const inspect = (containerId: string) => docker.getContainer(containerId).inspect();
+/** Containers that a runner process (by pid) left on `docker`. */
+async function containersOfPid(docker: Dockerode, pid: number): Promise<Dockerode.ContainerInfo[]> {
+  const all = await docker.listContainers({ all: true, filters: { label: ['grexal.sandbox'] } });
+  return all.filter((c) => c.Labels['grexal.runner']?.startsWith(`${hostname()}/${pid}-`));
+}
 const runnerFds = async (pid: number) => (await readdir(`/proc/${pid}/fd`)).length;
 
 describe('a SIGKILLed runner', { timeout: 120_000 }, () => {
   let stateDir: string;
+  let engine: PrivateEngine;
   let first: Serve | undefined;
   let second: Serve | undefined;
 
   beforeAll(async () => {
+    engine = await startPrivateEngine();
     stateDir = await newStateDir();
-  });
+  }, 300_000);
   afterAll(async () => {
     first?.cli.child.kill('SIGKILL');
     await stopServe(second);
+    await engine?.dispose();
     await removeStateDir(stateDir);
   });
 
   it('leaves sandboxes that end by themselves, and the next runner reaps them', async () => {
-    first = await startServe(stateDir);
+    const env = { DOCKER_HOST: engine.endpoint };
+    const { docker } = engine;
+    const inspect = (containerId: string) => docker.getContainer(containerId).inspect();
+    first = await startServe(stateDir, env);
     const { client, pid } = first;
     // Ignores SIGTERM, so it only goes once the supervisor's SIGKILL comes after the grace.
     const timed = await client.create({
@@ -103,7 +109,7 @@ describe('a SIGKILLed runner', { timeout: 120_000 }, () => {
     const untimed = await client.create({ image: IMAGE, command: ['sleep', '600'], stopTimeoutMs: 1_000 });
     await logMatching(client, timed.id, /ready/);
     await eventually(async () => (await client.get(untimed.id)).state === 'running', 'untimed running');
-    const containers = await containersOfPid(pid);
+    const containers = await containersOfPid(docker, pid);
     expect(containers).toHaveLength(2);
     const byId = (sandboxId: string) =>
       containers.find((c) => c.Labels['grexal.sandbox'] === sandboxId)?.Id as string;
@@ -124,11 +130,11 @@ describe('a SIGKILLed runner', { timeout: 120_000 }, () => {
     );
     expect((await inspect(byId(untimed.id))).State.ExitCode).toBe(143);
     // Stopped, not removed: nobody was there to remove them; their directories and mounts stay too.
-    expect(await containersOfPid(pid)).toHaveLength(2);
+    expect(await containersOfPid(docker, pid)).toHaveLength(2);
     expect(await runDirMountsUnder(real)).toHaveLength(2);
 
-    second = await startServe(stateDir);
-    await eventually(async () => (await containersOfPid(pid)).length === 0, 'containers reaped');
+    second = await startServe(stateDir, env);
+    await eventually(async () => (await containersOfPid(docker, pid)).length === 0, 'containers reaped');
     await eventually(async () => (await sandboxDirs(stateDir)).length === 0, 'host directories reaped');
     expect(await runDirMountsUnder(real)).toEqual([]);
   });
