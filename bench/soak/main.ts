@@ -4,12 +4,13 @@
  * end it reports what must be back where it started: containers and host directories (and their
  * tmpfs mounts) of the runner, the runner's fds and RSS against the start, and every event stream
  * that did not end with `exit` or ended with another reason than its kind's. A leak check, not a
- * comparison: there is no peer to measure against. Exits 1 on a leak.
+ * comparison: there is no peer to measure against. "Start" is after one warm-up sandbox (the cold
+ * figures are printed too). Exits 1 on a leak.
  *
  *   node scripts/run-ts.mjs bench/soak/main.ts [--count 500] [--duration 600] [--concurrency 20]
  *                                              [--seed 1]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -80,6 +81,33 @@ function fdKinds(pid: number): Map<string, number> {
     kinds.set(target, (kinds.get(target) ?? 0) + 1);
   }
   return kinds;
+}
+/**
+ * The runner's sockets on fds it did not have at the start, each with its peer's process, so that
+ * a leak tells itself from a keep-alive connection (to dockerd, or from this bench's own client).
+ */
+function newSockets(pid: number, before: Set<string>): string[] {
+  const fresh = readdirSync(`/proc/${pid}/fd`).filter((fd) => !before.has(fd));
+  const lines = (spawnSync('ss', ['-anpx', '-t'], { encoding: 'utf8' }).stdout ?? '').split('\n');
+  const cells = (line: string) => line.trim().split(/\s+/);
+  const owner = (line: string | undefined) =>
+    /users:\(\("([^"]+)",pid=(\d+)/
+      .exec(line ?? '')
+      ?.slice(1)
+      .join(' ') ?? '?';
+  return lines
+    .filter((line) => fresh.some((fd) => line.includes(`pid=${pid},fd=${fd})`)))
+    .map((line) => {
+      const c = cells(line);
+      const unix = c[0] === 'u_str';
+      // ss: `u_str STATE rq sq * INODE * PEER_INODE users` and `tcp STATE rq sq LOCAL PEER users`.
+      const [local, peer] = unix ? [c[5], c[7]] : [c[4], c[5]];
+      const peerLine = lines.find((l) => {
+        const p = cells(l);
+        return unix ? p[0] === 'u_str' && p[5] === peer : p[4] === peer && p[5] === local;
+      });
+      return `${c[0]} ${local} -> ${peer} (peer: ${owner(peerLine)})`;
+    });
 }
 const kindsDiff = (a: Map<string, number>, b: Map<string, number>) =>
   [...new Set([...a.keys(), ...b.keys()])]
@@ -167,7 +195,19 @@ async function main(): Promise<void> {
   const client = new RunnerClient({ baseUrl: url, token: TOKEN });
   try {
     await sleep(1_000);
-    const start = { rss: rss(pid), fds: fds(pid), kinds: fdKinds(pid) };
+    const cold = { rss: rss(pid), fds: fds(pid) };
+    // One sandbox first: what the runner starts once and keeps (the network's conntrack helper and
+    // its three pipes, the engine's connections) is not a leak of the soak's.
+    const warmUp = await runOne(client, plan('ok', rand));
+    if (warmUp.last !== 'exit')
+      throw new Error(`the warm-up sandbox did not end: ${warmUp.error ?? warmUp.last}`);
+    await sleep(1_000);
+    const start = {
+      rss: rss(pid),
+      fds: fds(pid),
+      kinds: fdKinds(pid),
+      fdSet: new Set(readdirSync(`/proc/${pid}/fd`)),
+    };
     console.log(
       `bench/soak: ${COUNT} sandboxes over ${DURATION_MS / 1000} s, at most ${CONCURRENCY} at once (seed ${values.seed})`,
     );
@@ -189,8 +229,12 @@ async function main(): Promise<void> {
       `runner fds ${start.fds} -> ${end.fds} (${kindsDiff(start.kinds, end.kinds) || 'same kinds'})`,
     );
     console.log(
+      `cold start (before the warm-up sandbox): fds ${cold.fds}, RSS ${(cold.rss / MiB).toFixed(1)} MiB`,
+    );
+    console.log(
       `runner RSS ${(start.rss / MiB).toFixed(1)} MiB -> ${(end.rss / MiB).toFixed(1)} MiB (${((end.rss - start.rss) / MiB).toFixed(1)} MiB)`,
     );
+    if (end.fds > start.fds) for (const line of newSockets(pid, start.fdSet)) console.log(`  new: ${line}`);
     console.log(`event streams not ending with exit: ${unended.length}`);
     for (const o of unended.slice(0, 10))
       console.log(`  ${o.kind} ${o.id ?? '(not created)'}: last ${o.last} ${o.error ?? ''}`);
