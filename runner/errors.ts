@@ -67,6 +67,19 @@ export const ERROR_CODES = {
     status: 410,
     summary: 'This sandbox belonged to an earlier runner instance that has stopped; it is gone.',
   },
+  E_SANDBOX_ENDED: {
+    status: 409,
+    summary: 'The sandbox has ended (or is ending); its connections can no longer change.',
+  },
+  E_SANDBOX_STARTING: {
+    status: 409,
+    summary: "The sandbox's agent has not started yet; its connections can change once it runs.",
+  },
+  E_CREDENTIAL_DELIVERY_FAILED: {
+    status: 502,
+    summary:
+      "The sandbox's supervisor could not replace or remove a connection's files; the old files are intact.",
+  },
   E_NETWORK_UNAVAILABLE: {
     status: 503,
     summary: 'This host cannot enforce a network policy (needs root, nftables and iproute2).',

@@ -66,8 +66,20 @@ export const bootstrapResultSchema = z.object({
    * that connection is gone and no new one could be made for this many milliseconds.
    */
   runnerGraceMs: z.number().int().positive().optional(),
+  /** Present when the runner pushes file-channel changes: the supervisor's proof in `supervisor_resume`. */
+  supervisorToken: z.string().optional(),
 });
 export type BootstrapResult = z.infer<typeof bootstrapResultSchema>;
+
+/** The supervisor takes its place back after a reconnect, with the token its bootstrap carried. */
+export const supervisorResumeParamsSchema = z.object({ token: z.string().min(1).max(128) });
+
+// --- runner to supervisor: live file-channel changes -----------------------------------------
+
+/** Replace one connection's files: a tar (base64) of `<connection_id>/<name>` entries, as in bootstrap. */
+export const filesReplaceParamsSchema = z.object({ connectionId: connectionIdSchema, filesTar: z.string() });
+/** Remove one connection's directory and its files. */
+export const filesRemoveParamsSchema = z.object({ connectionId: connectionIdSchema });
 
 /** The supervisor reports that the agent process runs (or could not be spawned). */
 export const startedParamsSchema = z.object({
@@ -78,7 +90,11 @@ export type StartedParams = z.infer<typeof startedParamsSchema>;
 
 // --- connect ---------------------------------------------------------------------------------
 
-export const connectParamsSchema = z.object({ connectionId: z.string().max(128) });
+export const connectParamsSchema = z.object({
+  connectionId: z.string().max(128),
+  /** Default true: a broken connection waits (up to its reconnectTimeoutMs) for a new credential. */
+  wait: z.boolean().optional(),
+});
 export type ConnectParams = z.infer<typeof connectParamsSchema>;
 
 export const connectResultSchema = z.discriminatedUnion('mode', [

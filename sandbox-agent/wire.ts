@@ -29,6 +29,7 @@ export const ERROR_CODES = [
   'not_declared',
   'not_connected',
   'broken',
+  'revoked',
   'takeover_cancelled',
   'takeover_expired',
   'takeover_in_progress',
@@ -43,8 +44,15 @@ export const TAKEOVER_MIN_TIMEOUT_MS = 10_000;
 export const TAKEOVER_MAX_TIMEOUT_MS = 30 * 60_000;
 export const TAKEOVER_DEFAULT_TIMEOUT_MS = 10 * 60_000;
 
-export const METHODS = ['bootstrap', 'started', 'connect', 'request_takeover'] as const;
+export const METHODS = ['bootstrap', 'started', 'supervisor_resume', 'connect', 'request_takeover'] as const;
 export type Method = (typeof METHODS)[number];
+
+/**
+ * Calls the runner makes to the supervisor, on the supervisor's own connection (the one that made
+ * `bootstrap`, or took it back with `supervisor_resume`): live changes to the file channel.
+ */
+export const SUPERVISOR_METHODS = ['files_replace', 'files_remove'] as const;
+export type SupervisorMethod = (typeof SUPERVISOR_METHODS)[number];
 
 /** Splits a byte stream into lines, refusing a line over `maxBytes`. */
 export class LineSplitter {

@@ -331,7 +331,7 @@ describe('OAuth refresh', () => {
     console.log(JSON.stringify([...tokens].map((t) => Buffer.from(t).toString('hex'))));
   `;
 
-  async function runWith(provider: CountingProvider) {
+  async function runWith(provider: CountingProvider, options: Record<string, unknown> = {}) {
     const oauthRunner = await Runner.start({ stateDir, credentialProvider: provider });
     try {
       const sandbox: Sandbox = await oauthRunner.create({
@@ -340,6 +340,7 @@ describe('OAuth refresh', () => {
         manifest,
         // Expires in 10 s: inside the 60 s refresh window.
         credentials: credentialsFor(CANARY, Date.now() + 10_000),
+        ...options,
       });
       const events: SandboxEvent[] = [];
       let stdout = '';
@@ -371,7 +372,8 @@ describe('OAuth refresh', () => {
     const provider = new CountingProvider(async () => {
       throw new Error('the orchestrator said no');
     });
-    const { tokens, events } = await runWith(provider);
+    // No wait for a new credential (test/live-connections.test.ts covers that): broken at once.
+    const { tokens, events } = await runWith(provider, { reconnectTimeoutMs: 0 });
     expect(provider.calls).toBe(1);
     expect(tokens).toEqual(['error:broken']);
     expect(events.filter((e) => e.type === 'connection.broken')).toHaveLength(1);

@@ -57,7 +57,7 @@ async function startCtxServer(path: string): Promise<{ close(): Promise<void> }>
     {
       connect: async (params, call) => {
         const { connectionId } = connectParamsSchema.parse(params);
-        return injection.connect(connectionId, call.signal);
+        return injection.connect(connectionId, { signal: call.signal });
       },
     },
     { owner: { uid: process.getuid!(), gid: process.getgid!() } },

@@ -160,6 +160,7 @@ describe('the API under fuzzing', () => {
           fc.constantFrom(
             '/v1/sandboxes/{s}',
             '/v1/sandboxes/{s}/events?lastEventId={q}',
+            '/v1/sandboxes/{s}/credentials/{q}',
             '/takeover/{s}?token={q}',
             '/takeover/assets/{s}',
             '/v1/takeovers/{s}/complete?token={q}',

@@ -9,6 +9,7 @@ export type { JournalLimits } from './journal.ts';
 export type {
   ApiEvent,
   CreatedSandbox,
+  CredentialChanged,
   ErrorEnvelope,
   OpenTakeover,
   SandboxView,

@@ -11,7 +11,14 @@ export interface ApiMetrics extends Required<RecordObserver> {
   apiError(code: string): void;
 }
 
-const STATES: SandboxState[] = ['starting', 'running', 'awaiting_takeover', 'exited', 'failed'];
+const STATES: SandboxState[] = [
+  'starting',
+  'running',
+  'awaiting_takeover',
+  'awaiting_credentials',
+  'exited',
+  'failed',
+];
 
 export function createMetrics(countByState: () => Record<SandboxState, number>): ApiMetrics {
   const registry = new Registry();

@@ -36,6 +36,7 @@ describe('network metrics', () => {
       starting: 0,
       running: 0,
       awaiting_takeover: 0,
+      awaiting_credentials: 0,
       exited: 0,
       failed: 0,
     }));

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { ERROR_CODES } from '../errors.ts';
 import {
   createdSandboxSchema,
+  credentialChangedSchema,
   documentedCreateSandboxBodySchema,
+  documentedCredentialChangeBodySchema,
   errorEnvelopeSchema,
   readyReportSchema,
   sandboxViewSchema,
@@ -60,6 +62,38 @@ const paths = {
       },
     },
   },
+  '/v1/sandboxes/{id}/credentials/{connectionId}': {
+    parameters: [idParam, { name: 'connectionId', in: 'path', required: true, schema: { type: 'string' } }],
+    put: {
+      summary:
+        "Give a running sandbox's connection a new credential: re-authorises a broken one (its waiting connect calls go on) or rotates a healthy one (files replaced atomically). See docs/api.md.",
+      requestBody: { required: true, ...jsonContent('Credential') },
+      responses: {
+        200: { description: 'Changed.', ...jsonContent('CredentialChanged') },
+        400: error(
+          'E_VALIDATION: E_CREDENTIAL_UNDECLARED or E_CONNECTION_NOT_UPDATABLE at connectionId, or the problems of the credential for its mode (E_SECRET_TOO_SHORT, E_CREDENTIAL_MODE_MISMATCH, …); nothing changed.',
+        ),
+        404: error('E_SANDBOX_NOT_FOUND.'),
+        409: error('E_SANDBOX_ENDED, E_SANDBOX_STARTING; nothing changed.'),
+        410: gone,
+        502: error(
+          "E_CREDENTIAL_DELIVERY_FAILED: the sandbox's files could not be replaced; the old files and credential stay.",
+        ),
+      },
+    },
+    delete: {
+      summary:
+        "Remove a running sandbox's connection (idempotent): connect then answers not_connected (optional) or revoked (required), its files are removed.",
+      responses: {
+        204: { description: 'Removed, or already removed.' },
+        400: error('E_VALIDATION: E_CREDENTIAL_UNDECLARED or E_CONNECTION_NOT_UPDATABLE at connectionId.'),
+        404: error('E_SANDBOX_NOT_FOUND.'),
+        409: error('E_SANDBOX_ENDED, E_SANDBOX_STARTING.'),
+        410: gone,
+        502: error('E_CREDENTIAL_DELIVERY_FAILED: the files could not be removed; the credential stays.'),
+      },
+    },
+  },
   '/v1/sandboxes/{id}/network': {
     parameters: [idParam],
     patch: {
@@ -89,7 +123,7 @@ const paths = {
       { name: 'lastEventId', in: 'query', required: false, schema: { type: 'string' } },
     ],
     get: {
-      summary: 'Server-Sent Events (state, log, connect, takeover.*, exit); see docs/api.md.',
+      summary: 'Server-Sent Events (state, log, connect, connection.*, takeover.*, exit); see docs/api.md.',
       responses: {
         200: { description: 'An event stream; it ends after `exit`.', content: { 'text/event-stream': {} } },
         404: error('E_SANDBOX_NOT_FOUND.'),
@@ -176,6 +210,8 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         Sandbox: json(sandboxViewSchema),
         Error: json(errorEnvelopeSchema),
         Ready: json(readyReportSchema),
+        Credential: json(documentedCredentialChangeBodySchema),
+        CredentialChanged: json(credentialChangedSchema),
       },
     },
   };

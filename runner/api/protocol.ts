@@ -54,6 +54,13 @@ export interface CreatedSandbox {
   state: SandboxState;
 }
 
+/** `PUT /v1/sandboxes/:id/credentials/:connectionId` → 200. */
+export interface CredentialChanged {
+  connectionId: string;
+  /** `restored`: the connection was broken, and the calls that waited for it go on; `updated`: a rotation. */
+  outcome: 'restored' | 'updated';
+}
+
 interface EventBase {
   /** Per sandbox, from 1, strictly increasing: the SSE `id:` and `Last-Event-ID`. */
   id: number;
@@ -81,6 +88,9 @@ export type ApiEvent = EventBase &
     | { type: 'takeover.cancelled'; takeoverId: string; connectionId?: string; by?: string }
     /** Always the last event; the stream ends after it. */
     | { type: 'exit'; exitCode: number; reason: ExitReason; oomKilled: boolean; message?: string }
+    | { type: 'connection.broken'; connectionId: string; reason: string }
+    | { type: 'connection.restored' | 'connection.updated'; connectionId: string }
+    | { type: 'connection.revoked'; connectionId: string; required: boolean }
     | { type: `connection.${string}`; [field: string]: unknown }
   );
 

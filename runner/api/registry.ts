@@ -87,6 +87,7 @@ export class SandboxRegistry {
       starting: 0,
       running: 0,
       awaiting_takeover: 0,
+      awaiting_credentials: 0,
       exited: 0,
       failed: 0,
     };

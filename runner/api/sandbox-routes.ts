@@ -7,7 +7,7 @@ import { parseOrThrow } from '../validation.ts';
 import type { JournalLimits } from './journal.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { Preflight } from './preflight.ts';
-import type { CreatedSandbox, SandboxView } from './protocol.ts';
+import type { CreatedSandbox, CredentialChanged, SandboxView } from './protocol.ts';
 import type { SandboxRegistry } from './registry.ts';
 import { SandboxRecord } from './sandbox-record.ts';
 import { createSandboxBodySchema } from './schemas.ts';
@@ -85,6 +85,7 @@ export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesConte
     },
   );
 
+  mountCredentialRoutes(app, lookup);
   // A new policy for the sandbox's next connections; open ones keep going. Validated first.
   app.patch<{ Params: { id: string } }>('/v1/sandboxes/:id/network', async (request) => {
     const record = lookup(request.params.id);
@@ -96,6 +97,37 @@ export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesConte
   app.delete<{ Params: { id: string } }>('/v1/sandboxes/:id', async (request, reply) => {
     const record = lookup(request.params.id);
     await record.destroy();
+    return reply.code(204).send();
+  });
+}
+
+type Params = { id: string; connectionId: string };
+
+const ended = (id: string): GrexalError =>
+  new GrexalError(
+    'E_SANDBOX_ENDED',
+    `Sandbox ${id} has ended; its connections can no longer change. Create a new sandbox with the new credential.`,
+  );
+
+/** PUT and DELETE of one connection's credential on a running sandbox (docs/api.md). */
+function mountCredentialRoutes(app: FastifyInstance, lookup: (id: string) => SandboxRecord): void {
+  const path = '/v1/sandboxes/:id/credentials/:connectionId';
+  app.put<{ Params: Params }>(path, async (request): Promise<CredentialChanged> => {
+    const record = lookup(request.params.id);
+    if (!record.live) throw ended(record.id);
+    const { connectionId } = request.params;
+    const { restored } = await record.sandbox.updateCredential(connectionId, request.body);
+    request.log.info({ sandboxId: record.id, connectionId, restored }, 'credential changed');
+    return { connectionId, outcome: restored ? 'restored' : 'updated' };
+  });
+  app.delete<{ Params: Params }>(path, async (request, reply) => {
+    const record = lookup(request.params.id);
+    if (!record.live) throw ended(record.id);
+    await record.sandbox.removeCredential(request.params.connectionId);
+    request.log.info(
+      { sandboxId: record.id, connectionId: request.params.connectionId },
+      'credential removed',
+    );
     return reply.code(204).send();
   });
 }

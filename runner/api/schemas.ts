@@ -4,7 +4,12 @@
  * API accepts exactly what the library accepts.
  */
 import { z } from 'zod';
-import { credentialsSchema, manifestSchema } from '../inject/index.ts';
+import {
+  credentialSchema,
+  credentialsSchema,
+  manifestSchema,
+  reconnectTimeoutMsSchema,
+} from '../inject/index.ts';
 import { networkPolicySchema } from '../network/index.ts';
 import { sandboxOptionsSchema } from '../sandbox/index.ts';
 
@@ -33,6 +38,8 @@ export const createSandboxBodySchema = sandboxOptionsSchema
     network: networkPolicySchema.optional(),
     /** Keyed by connection id; see DESIGN §4 for each mode's shape. */
     credentials: z.record(z.string(), z.unknown()).optional(),
+    /** Overrides every connection's reconnectTimeoutMs: how long a broken connection's connect waits. */
+    reconnectTimeoutMs: reconnectTimeoutMsSchema.optional(),
     metadata: metadataSchema.optional(),
   })
   .strict();
@@ -44,7 +51,14 @@ export const documentedCreateSandboxBodySchema = createSandboxBodySchema.extend(
   credentials: credentialsSchema.optional(),
 });
 
-const state = z.enum(['starting', 'running', 'awaiting_takeover', 'exited', 'failed']);
+const state = z.enum([
+  'starting',
+  'running',
+  'awaiting_takeover',
+  'awaiting_credentials',
+  'exited',
+  'failed',
+]);
 const exitReason = z.enum([
   'exited',
   'timeout',
@@ -83,6 +97,21 @@ export const sandboxViewSchema = z.object({
   takeover: openTakeoverSchema.nullable(),
   metadata: z.record(z.string(), z.string()),
   network: z.object({ mode: z.enum(['none', 'public', 'allow']), allow: z.array(z.string()).optional() }),
+});
+
+/**
+ * `PUT /v1/sandboxes/:id/credentials/:connectionId`: the connection's credential, the shape of its
+ * mode exactly as in a create's `credentials` (checked against the manifest by runner/inject).
+ */
+export const credentialChangeBodySchema = z.unknown();
+/** The documented shape, for /openapi.json. */
+export const documentedCredentialChangeBodySchema = credentialSchema;
+
+export const credentialChangedSchema = z.object({
+  connectionId: z.string(),
+  outcome: z
+    .enum(['restored', 'updated'])
+    .describe('restored: the connection was broken and the calls waiting for it go on; updated: a rotation.'),
 });
 
 export const createdSandboxSchema = z.object({ id: z.string(), state });

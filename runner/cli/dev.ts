@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildAgentImage, connectionsTemplate } from '../dev/index.ts';
+import { buildAgentImage, connectionsTemplate, watchConnections } from '../dev/index.ts';
 import { type Problem, ValidationError } from '../errors.ts';
 import { manifestSchema, prepareInjection } from '../inject/index.ts';
 import { Runner } from '../sandbox/index.ts';
@@ -26,6 +26,9 @@ When DIR/.grexal/connections.json is missing, writes a template to fill in and s
 
 Options:
   --connections FILE   credentials to use instead of DIR/.grexal/connections.json
+  --watch-connections  apply edits of the connections file while the agent runs: a changed entry
+                       re-authorises or rotates that connection, a deleted one removes it
+                       (without it, edits are only reported)
   --no-open            print takeover links instead of opening them
   --takeover-port N    serve takeover pages on 127.0.0.1:N (default: any free port)
 ${NETWORK_FLAGS_USAGE}
@@ -38,6 +41,8 @@ export interface DevOptions {
   dir: string;
   connectionsPath?: string;
   takeoverPort?: number;
+  /** Apply edits of the connections file to the running agent. Default false (reported only). */
+  watchConnections?: boolean;
   /** Called with each takeover link; opens it in the local browser by default. */
   onTakeover?: (url: string) => void;
   /** The developer's policy (`--network`, `--allow`); it narrows grexal.json's `network`. */
@@ -97,13 +102,24 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
       ),
       credentials,
       ...(options.network === undefined ? {} : { network: options.network }),
+      // Only an author who watches the connections file can re-authorise: otherwise fail at once.
+      ...(options.watchConnections ? {} : { reconnectTimeoutMs: 0 }),
     });
     const onTakeover = options.onTakeover ?? ((url: string) => openInBrowser(url, io));
     sandbox.onEvent((event) => {
       if (event.type === 'takeover.requested') onTakeover(event.url);
     });
     progress(io, `running ${image.tag} (sandbox ${sandbox.id})`);
-    return await runLocally(runner, sandbox, io, options.takeoverPort);
+    const watch = watchConnections(connectionsPath, credentials as Record<string, unknown>, sandbox, {
+      apply: options.watchConnections ?? false,
+      log: (line) => progress(io, line),
+      isPlaceholder: (value) => placeholders(value, '').length > 0,
+    });
+    try {
+      return await runLocally(runner, sandbox, io, options.takeoverPort);
+    } finally {
+      watch.close();
+    }
   } finally {
     await runner.close();
   }
@@ -134,6 +150,7 @@ export const devCommand: Command = {
         connections: { type: 'string' },
         'no-open': { type: 'boolean', default: false },
         'takeover-port': { type: 'string' },
+        'watch-connections': { type: 'boolean', default: false },
         ...NETWORK_FLAGS,
       },
     });
@@ -145,6 +162,7 @@ export const devCommand: Command = {
         connectionsPath: values.connections,
         takeoverPort: port === undefined ? undefined : Number(port),
         onTakeover: values['no-open'] ? () => {} : undefined,
+        watchConnections: values['watch-connections'],
         network,
       },
       io,

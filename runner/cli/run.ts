@@ -78,6 +78,8 @@ export const runCommand: Command = {
         runtime: values.runtime,
         ...credentials,
         ...(network === undefined ? {} : { network }),
+        // Nobody can send a new credential to a `grexal run`: a broken connection fails at once.
+        reconnectTimeoutMs: 0,
       });
       const port = values['takeover-port'];
       return await runLocally(runner, sandbox, io, port === undefined ? undefined : Number(port));

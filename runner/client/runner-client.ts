@@ -6,9 +6,11 @@ import type {
   ApiEvent,
   CreatedSandbox,
   CreateSandboxBody,
+  CredentialChanged,
   SandboxView,
   TruncatedNotice,
 } from '../api/index.ts';
+import type { Credentials } from '../inject/index.ts';
 import { RunnerApiError } from './errors.ts';
 import { SseParser } from './sse-parser.ts';
 
@@ -46,6 +48,9 @@ export interface TakeoverSnapshot {
 
 export type StreamEvent = ApiEvent | TruncatedNotice;
 
+/** One connection's credential, the shape of its mode as in `create`'s `credentials`. */
+export type ConnectionCredential = Credentials[string];
+
 export class RunnerClient {
   private readonly baseUrl: string;
   private readonly fetch: typeof fetch;
@@ -62,6 +67,37 @@ export class RunnerClient {
 
   get(id: string, options?: CallOptions): Promise<SandboxView> {
     return this.json('GET', `/v1/sandboxes/${encodeURIComponent(id)}`, undefined, options);
+  }
+
+  /**
+   * Re-authorises a broken connection: every `connect` call waiting for it resolves with the new
+   * credential (`outcome: 'restored'`). On a healthy connection this is a rotation (`'updated'`).
+   */
+  reauthorise(
+    id: string,
+    connectionId: string,
+    credential: ConnectionCredential,
+    options?: CallOptions,
+  ): Promise<CredentialChanged> {
+    return this.json('PUT', credentialPath(id, connectionId), credential, options);
+  }
+
+  /**
+   * Rotates a connection's credential: later `connect` calls get it, its files are replaced
+   * atomically in the sandbox. The same request as `reauthorise`; `outcome` says which it was.
+   */
+  rotateCredential(
+    id: string,
+    connectionId: string,
+    credential: ConnectionCredential,
+    options?: CallOptions,
+  ): Promise<CredentialChanged> {
+    return this.reauthorise(id, connectionId, credential, options);
+  }
+
+  /** Removes a connection's credential and files (idempotent): `not_connected` or `revoked` from then on. */
+  async removeCredential(id: string, connectionId: string, options?: CallOptions): Promise<void> {
+    await this.json('DELETE', credentialPath(id, connectionId), undefined, options);
   }
 
   /** Destroys the sandbox and resolves once nothing is left; idempotent. */
@@ -205,6 +241,9 @@ export class RunnerClient {
 function takeoverPath(takeoverId: string, verb: 'complete' | 'cancel'): string {
   return `/v1/takeovers/${encodeURIComponent(takeoverId)}/${verb}`;
 }
+
+const credentialPath = (id: string, connectionId: string): string =>
+  `/v1/sandboxes/${encodeURIComponent(id)}/credentials/${encodeURIComponent(connectionId)}`;
 
 async function toApiError(response: Response): Promise<RunnerApiError> {
   const text = await response.text().catch(() => '');

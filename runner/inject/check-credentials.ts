@@ -233,6 +233,17 @@ function checkOne(
   }
 }
 
+/** Checks one credential for one connection, its problems' paths under `path`; never throws for bad input. */
+export function checkCredential(
+  connection: Connection,
+  raw: unknown,
+  path: PropertyKey[] = [],
+): { credential: ParsedCredential | undefined; problems: Problem[] } {
+  const out = new Problems();
+  const credential = checkOne(connection, raw, path, out);
+  return { credential: out.list.length === 0 ? credential : undefined, problems: out.list };
+}
+
 /** Checks every entry of `raw` against `connections`; never throws for bad input. */
 export function checkCredentials(connections: readonly Connection[], raw: unknown): CheckedCredentials {
   const out = new Problems();

@@ -14,12 +14,17 @@ import {
   type Method,
   type Request,
   requestSchema,
+  type SupervisorMethod,
 } from '../../sandbox-agent/protocol.ts';
+import { GrexalError } from '../errors.ts';
 import { findUnencodable, formatPath } from '../validation.ts';
+import { SupervisorLine } from './supervisor-line.ts';
 
 export interface CtxCall {
   /** Aborted when the calling client disconnects or the server closes. */
   signal: AbortSignal;
+  /** Makes the caller's connection the supervisor's: the runner's own calls go there (callSupervisor). */
+  claimSupervisor(): void;
 }
 
 export type CtxHandler = (params: unknown, call: CtxCall) => Promise<unknown>;
@@ -67,6 +72,7 @@ export class CtxServer implements AsyncDisposable {
   /** In order of arrival: the first idle one is the oldest. */
   private readonly sockets = new Map<Socket, Connection>();
   private readonly closed = new AbortController();
+  private supervisor?: SupervisorLine;
 
   private constructor(
     readonly socketPath: string,
@@ -120,6 +126,10 @@ export class CtxServer implements AsyncDisposable {
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       this.sockets.delete(socket);
+      if (this.supervisor?.socket === socket) {
+        this.supervisor.close();
+        this.supervisor = undefined;
+      }
       connection.queued.length = 0;
       gone.abort();
     });
@@ -127,6 +137,8 @@ export class CtxServer implements AsyncDisposable {
 
   private evictIdle(): boolean {
     for (const connection of this.sockets.values()) {
+      // The supervisor's connection is idle by design; the agent must not push it out.
+      if (connection.socket === this.supervisor?.socket) continue;
       if (connection.inFlight === 0 && connection.queued.length === 0) {
         connection.socket.destroy();
         this.sockets.delete(connection.socket);
@@ -155,7 +167,9 @@ export class CtxServer implements AsyncDisposable {
   private async dispatch(socket: Socket, line: string, signal: AbortSignal): Promise<void> {
     let request: Request;
     try {
-      request = requestSchema.parse(JSON.parse(line));
+      const message: unknown = JSON.parse(line);
+      if (this.supervisor?.socket === socket && this.supervisor.take(message)) return;
+      request = requestSchema.parse(message);
     } catch {
       this.reply(socket, {
         id: null,
@@ -180,7 +194,8 @@ export class CtxServer implements AsyncDisposable {
       return;
     }
     try {
-      const result = await handler(request.params, { signal });
+      const claimSupervisor = (): void => this.claimSupervisor(socket);
+      const result = await handler(request.params, { signal, claimSupervisor });
       this.reply(socket, { id: request.id, result: result ?? {} });
     } catch (error) {
       if (isCodedError(error)) {
@@ -193,6 +208,33 @@ export class CtxServer implements AsyncDisposable {
         });
       }
     }
+  }
+
+  private claimSupervisor(socket: Socket): void {
+    if (this.supervisor?.socket === socket || socket.destroyed) return;
+    this.supervisor?.close();
+    this.supervisor = new SupervisorLine(socket);
+  }
+
+  /** Whether a supervisor holds its connection, so that callSupervisor can reach it. */
+  get supervisorConnected(): boolean {
+    return this.supervisor !== undefined && !this.supervisor.socket.destroyed;
+  }
+
+  /** A call to the supervisor on its connection; E_CREDENTIAL_DELIVERY_FAILED when it cannot answer. */
+  callSupervisor(
+    method: SupervisorMethod,
+    params: unknown,
+    options?: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<unknown> {
+    if (!this.supervisor)
+      return Promise.reject(
+        new GrexalError(
+          'E_CREDENTIAL_DELIVERY_FAILED',
+          "The sandbox's supervisor does not hold its connection to the runner (an older agent image, or it is reconnecting); nothing was changed. Rebuild the image with `grexal images build`, or retry.",
+        ),
+      );
+    return this.supervisor.call(method, params, options);
   }
 
   private reply(socket: Socket, message: unknown): void {

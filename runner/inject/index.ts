@@ -34,11 +34,13 @@ export {
 } from './ctx-server.ts';
 export { buildFilesTar, type FileEntry } from './files.ts';
 export {
+  type ConnectOptions,
   type InjectEvent,
   type Injection,
   type PrepareInjectionInput,
   prepareInjection,
 } from './injection.ts';
+export { connectionForChange, type LiveFiles } from './live-changes.ts';
 export { MASK, Masker, type MaskerOptions } from './masker.ts';
 export type { MaskingStreamOptions } from './masking-stream.ts';
 export { isReservedEnvName, RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES } from './names.ts';
@@ -52,10 +54,13 @@ export {
   connectionSchema,
   connectionsSchema,
   DEFAULT_MAX_TOTAL_FILE_BYTES,
+  DEFAULT_RECONNECT_TIMEOUT_MS,
   fileUploadConnectionSchema,
+  MAX_RECONNECT_TIMEOUT_MS,
   type Manifest,
   manifestSchema,
   oauthRedirectConnectionSchema,
+  reconnectTimeoutMsSchema,
   secretInputConnectionSchema,
 } from './schemas.ts';
 export { Secret } from './secret.ts';

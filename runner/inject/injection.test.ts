@@ -308,6 +308,7 @@ describe('prepareInjection: OAuth refresh', () => {
       manifest,
       credentials: credentials(Date.now() + 10_000),
       provider,
+      reconnectTimeoutMs: 0,
       onEvent: (e) => events.push(e),
     });
     const calls = Array.from({ length: 20 }, () => ctxCode(injection.connect('gmail')));
@@ -338,7 +339,7 @@ describe('prepareInjection: OAuth refresh', () => {
       credentials: credentials(Date.now() + 10_000),
       provider,
     });
-    expect(await ctxCode(injection.connect('gmail'))).toBe('broken');
+    expect(await ctxCode(injection.connect('gmail', { wait: false }))).toBe('broken');
   });
 
   it('with no provider, uses a near-expiry token until it expires, then answers broken', async () => {
@@ -348,6 +349,7 @@ describe('prepareInjection: OAuth refresh', () => {
     const expired = await prepareInjection({
       manifest,
       credentials: credentials(Date.now() - 1000),
+      reconnectTimeoutMs: 0,
       onEvent: (e) => events.push(e),
     });
     expect(await ctxCode(expired.connect('gmail'))).toBe('broken');
@@ -363,7 +365,7 @@ describe('prepareInjection: OAuth refresh', () => {
       provider,
     });
     const quitter = new AbortController();
-    const gaveUp = injection.connect('gmail', quitter.signal);
+    const gaveUp = injection.connect('gmail', { signal: quitter.signal });
     const waiter = injection.connect('gmail');
     quitter.abort(new Error('client went away'));
     await expect(gaveUp).rejects.toThrow('client went away');

@@ -106,6 +106,11 @@ export const PROBLEM_CODES = {
     summary: 'A manifest declares more connections than a sandbox accepts (64).',
     fix: 'Declare at most 64 connections.',
   },
+  E_CONNECTION_NOT_UPDATABLE: {
+    summary:
+      "A running sandbox's credential change names a browser_login connection, whose session lives in the sandbox's browser.",
+    fix: 'Ask the agent to request a takeover (ctx.request_takeover) so the user logs in again.',
+  },
 } as const;
 
 export type ProblemCode = keyof typeof PROBLEM_CODES;

@@ -134,11 +134,19 @@ export const secretInputConnectionSchema = z
     checkEnvTargets(ctx, c.env, new Set(keysOf(c.fields, 'key')), new Set(files));
   }, ALWAYS);
 
+/** How long a broken connection's `connect` calls wait for a new credential, by default: 10 minutes. */
+export const DEFAULT_RECONNECT_TIMEOUT_MS = 10 * 60_000;
+/** Longest wait a manifest or the orchestrator may ask for: a day (a sandbox's own timeout caps it too). */
+export const MAX_RECONNECT_TIMEOUT_MS = 24 * 60 * 60_000;
+export const reconnectTimeoutMsSchema = z.number().int().min(0).max(MAX_RECONNECT_TIMEOUT_MS);
+
 export const oauthRedirectConnectionSchema = z.strictObject({
   ...common,
   mode: z.literal('oauth_redirect'),
   provider: z.string().min(1).max(64),
   scopes: z.array(z.string().min(1).max(256)).max(64).optional(),
+  /** How long `connect` waits for a new credential once the connection breaks; 0: answer `broken` at once. Default 600 000. */
+  reconnectTimeoutMs: reconnectTimeoutMsSchema.optional(),
 });
 
 export const fileUploadConnectionSchema = z

@@ -21,6 +21,8 @@ export interface BootstrapInput {
   argv: string[];
   /** Epoch ms of the run's deadline. */
   deadlineAt: number;
+  /** The supervisor's proof in `supervisor_resume` (runner/sandbox/live-connections.ts). */
+  supervisorToken?: string;
 }
 
 export function bootstrapResult(input: BootstrapInput): BootstrapResult {
@@ -38,5 +40,6 @@ export function bootstrapResult(input: BootstrapInput): BootstrapResult {
     // The supervisor ends the run by itself if this runner is not there to (docs/ctx-protocol.md).
     deadlineMs: Math.max(0, input.deadlineAt - Date.now()),
     runnerGraceMs: RUNNER_GRACE_MS,
+    ...(input.supervisorToken === undefined ? {} : { supervisorToken: input.supervisorToken }),
   };
 }

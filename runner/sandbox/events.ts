@@ -3,7 +3,13 @@ import type { InjectEvent } from '../inject/index.ts';
 import type { NetworkEvent } from '../network/index.ts';
 import type { TakeoverEvent } from '../takeover/index.ts';
 
-export type SandboxState = 'starting' | 'running' | 'awaiting_takeover' | 'exited' | 'failed';
+export type SandboxState =
+  | 'starting'
+  | 'running'
+  | 'awaiting_takeover'
+  | 'awaiting_credentials'
+  | 'exited'
+  | 'failed';
 
 /**
  * Why a sandbox ended. `oom`: the cgroup recorded a process of the sandbox (the agent or a child)

@@ -13,11 +13,23 @@ export interface SandboxCredentials {
   mask(text: string): string;
   /** Masks a text stream, including values split across chunks. */
   createMaskingStream(): Transform;
-  /** Answers ctx.connect(); throws an error carrying a protocol code. */
-  connect(connectionId: string, signal?: AbortSignal): Promise<unknown>;
+  /** Answers ctx.connect(); throws an error carrying a protocol code. `wait: false`: never wait. */
+  connect(connectionId: string, options?: { signal?: AbortSignal; wait?: boolean }): Promise<unknown>;
   connectionLabel(connectionId: string): string | undefined;
+  /** A new credential for a running sandbox's connection; its files through `files`. */
+  update(connectionId: string, credential: unknown, files: LiveFiles): Promise<{ restored: boolean }>;
+  /** Removes a connection's credential and files; idempotent. */
+  remove(connectionId: string, files: LiveFiles): Promise<void>;
+  /** Reports how many connect calls wait for a new credential. */
+  onWaiting(listener: (waiting: number) => void): () => void;
   /** Drops every credential from memory. */
   dispose(): void;
+}
+
+/** The sandbox's file channel while it runs, through its supervisor. */
+export interface LiveFiles {
+  replace(connectionId: string, filesTar: Buffer): Promise<void>;
+  remove(connectionId: string): Promise<void>;
 }
 
 export interface TakeoverRequest extends RequestTakeoverParams {

@@ -6,7 +6,7 @@
 import pino, { type Logger } from 'pino';
 import { TAKEOVER_DEFAULT_TIMEOUT_MS } from '../../sandbox-agent/protocol.ts';
 import { GrexalError } from '../errors.ts';
-import { type CredentialProvider, prepareInjection } from '../inject/index.ts';
+import { type CredentialProvider, prepareInjection, reconnectTimeoutMsSchema } from '../inject/index.ts';
 import {
   type DangerousDnsOverride,
   effectivePolicy,
@@ -24,6 +24,7 @@ import {
   isInstanceAlive,
 } from '../runtime/index.ts';
 import { TakeoverBroker } from '../takeover/index.ts';
+import { parseOrThrow } from '../validation.ts';
 import { EventBus } from './events.ts';
 import { defaultStateDir, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
 import { resolveSandboxOptions } from './options.ts';
@@ -64,6 +65,8 @@ export interface CreateSandboxInput {
   network?: unknown;
   /** The user's credentials, keyed by connection id. */
   credentials?: unknown;
+  /** Overrides every connection's `reconnectTimeoutMs` (how long a broken one's connect waits). */
+  reconnectTimeoutMs?: unknown;
   /** Everything of `sandboxOptionsSchema`: image, command, env, desktop, limits, runtime. */
   [option: string]: unknown;
 }
@@ -160,9 +163,13 @@ export class Runner implements AsyncDisposable {
 
   /** Validates and prepares a sandbox; nothing exists in the engine until `sandbox.start()`. */
   async create(input: CreateSandboxInput): Promise<Sandbox> {
-    const { manifest: givenManifest, credentials: given, network, ...rest } = input;
+    const { manifest: givenManifest, credentials: given, network, reconnectTimeoutMs, ...rest } = input;
     const options = resolveSandboxOptions(rest);
     const { manifest, policy } = this.networkOf(givenManifest, network);
+    const reconnect =
+      reconnectTimeoutMs === undefined
+        ? undefined
+        : parseOrThrow(reconnectTimeoutMsSchema, reconnectTimeoutMs, 'sandbox request', 'reconnectTimeoutMs');
     const id = this.ids.mint('sbx');
     const events = new EventBus();
     const credentials =
@@ -173,6 +180,7 @@ export class Runner implements AsyncDisposable {
             credentials: given,
             provider: this.options.credentialProvider,
             refreshWindowMs: this.options.refreshWindowMs,
+            reconnectTimeoutMs: reconnect,
             onEvent: (event) => events.emit(event),
           });
     const sandbox = new Sandbox(

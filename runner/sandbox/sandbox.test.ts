@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GrexalError } from '../errors.ts';
+import { prepareInjection } from '../inject/index.ts';
 import type { ContainerHandle, ContainerRuntime, ContainerSpec, ExitStatus } from '../runtime/index.ts';
 import { RUNNER_GRACE_MS } from './bootstrap.ts';
 import { CtxLink } from './fake-supervisor-link.ts';
@@ -187,6 +188,42 @@ describe('Sandbox', () => {
     expect(exit).toEqual({ exitCode: 143, reason: 'destroyed', oomKilled: false });
     expect(runtime.containers[0]?.removed).toBe(true);
     expect(await leftovers()).toEqual([]);
+  });
+
+  it('answers a connect that waits for a new credential with broken when the sandbox is destroyed', async () => {
+    const credentials = await prepareInjection({
+      manifest: { connections: [{ id: 'gmail', mode: 'oauth_redirect', provider: 'google' }] },
+      credentials: { gmail: { access_token: 'ya29.destroy-canary-01', expires_at: Date.now() - 60_000 } },
+    });
+    let answer: string | undefined;
+    const runtime = new FakeRuntime(async (link) => {
+      await link.call('bootstrap', { argv: ['x'] });
+      await link.call('started', { pid: 7 });
+      answer = await link.call('connect', { connectionId: 'gmail' }).then(
+        () => 'resolved',
+        (e: Error) => e.message,
+      );
+      return 0;
+    });
+    const sandbox = new Sandbox('sbx_test', resolveSandboxOptions({ image: 'grexal/agent' }), {
+      runtime,
+      stateDir,
+      logger,
+      credentials,
+    });
+    const states: string[] = [];
+    sandbox.onEvent((e) => {
+      if (e.type === 'state') states.push(e.state);
+    });
+    await sandbox.start();
+    for (let i = 0; i < 200 && sandbox.state !== 'awaiting_credentials'; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(sandbox.state).toBe('awaiting_credentials');
+    await sandbox.destroy();
+    for (let i = 0; i < 200 && answer === undefined; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(answer).toMatch(/^broken: .*the sandbox is ending/);
+    expect(states).toEqual(['running', 'awaiting_credentials', 'running', 'exited']);
   });
 
   it('answers takeover requests on a non-desktop sandbox with takeover_unavailable', async () => {

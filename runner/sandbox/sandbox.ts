@@ -12,6 +12,7 @@ import {
   bootstrapParamsSchema,
   connectParamsSchema,
   requestTakeoverParamsSchema,
+  supervisorResumeParamsSchema,
   VNC_SOCKET_NAME,
 } from '../../sandbox-agent/protocol.ts';
 import { type GrexalError, toGrexalError } from '../errors.ts';
@@ -29,6 +30,7 @@ import {
   type SandboxState,
 } from './events.ts';
 import { createHostRunDir, type HostRunDir, removeHostRunDir } from './host-dir.ts';
+import { LiveConnections, type LivePhase } from './live-connections.ts';
 import { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
@@ -64,6 +66,11 @@ export class Sandbox implements AsyncDisposable {
   /** Epoch ms when the run's time is up; set just before the container starts. */
   private deadlineAt?: number;
   private bootstrapped = false;
+  /** Set once the supervisor reports the agent spawned: from then on connections can change. */
+  private agentStarted = false;
+  private takeoverOpen = false;
+  private waitingForCredentials = 0;
+  private readonly live: LiveConnections;
   private readonly network: NetworkWiring;
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
@@ -90,6 +97,15 @@ export class Sandbox implements AsyncDisposable {
     });
     const credentials = deps.credentials;
     if (credentials) this.events.useMask((text) => credentials.mask(text));
+    credentials?.onWaiting((waiting) => {
+      this.waitingForCredentials = waiting;
+      this.showLiveState();
+    });
+    this.live = new LiveConnections(
+      credentials,
+      () => this.livePhase(),
+      () => this.ctxServer,
+    );
     this.exited = new Promise((resolve) => {
       this.resolveExit = resolve;
     });
@@ -101,6 +117,33 @@ export class Sandbox implements AsyncDisposable {
 
   onEvent(listener: EventListener): () => void {
     return this.events.on(listener);
+  }
+
+  /** What the agent waits for, if anything: a takeover first, then a new credential. */
+  private showLiveState(): void {
+    if (!['running', 'awaiting_takeover', 'awaiting_credentials'].includes(this.currentState)) return;
+    if (this.takeoverOpen) this.setState('awaiting_takeover');
+    else this.setState(this.waitingForCredentials > 0 ? 'awaiting_credentials' : 'running');
+  }
+
+  private livePhase(): LivePhase {
+    if (this.ending || this.cleaned || this.currentState === 'exited' || this.currentState === 'failed')
+      return 'ended';
+    return this.agentStarted ? 'running' : 'starting';
+  }
+
+  /**
+   * A new credential for one connection while the agent runs (rotation, or re-authorising a broken
+   * one). Validated like a create's; ValidationError, E_SANDBOX_ENDED, E_SANDBOX_STARTING or
+   * E_CREDENTIAL_DELIVERY_FAILED (the old files intact) otherwise.
+   */
+  updateCredential(connectionId: string, credential: unknown): Promise<{ restored: boolean }> {
+    return this.live.update(connectionId, credential);
+  }
+
+  /** Removes one connection's credential and files while the agent runs; idempotent. */
+  removeCredential(connectionId: string): Promise<void> {
+    return this.live.remove(connectionId);
   }
 
   private setState(state: SandboxState): void {
@@ -249,21 +292,36 @@ export class Sandbox implements AsyncDisposable {
   private ctxHandlers(): CtxHandlers {
     const { credentials, takeovers } = this.deps;
     return {
-      bootstrap: async (params) => {
+      bootstrap: async (params, call) => {
         if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
         this.bootstrapped = true;
         await this.network.ready.catch(() => {
           throw codedError('internal', "The sandbox's network could not be wired.");
         });
-        return this.bootstrap(bootstrapParamsSchema.parse(params).argv);
+        const result = this.bootstrap(bootstrapParamsSchema.parse(params).argv);
+        call.claimSupervisor();
+        return result;
       },
-      started: async () => ({}),
+      started: async () => {
+        this.agentStarted = true;
+        return {};
+      },
+      supervisor_resume: async (params, call) => {
+        const parsed = supervisorResumeParamsSchema.safeParse(params);
+        if (!parsed.success || !this.live.resumes(parsed.data.token))
+          throw codedError('invalid_request', 'supervisor_resume is for the supervisor, with its token.');
+        call.claimSupervisor();
+        return {};
+      },
       connect: async (params, call) => {
         const parsed = connectParamsSchema.safeParse(params);
         if (!parsed.success) throw codedError('invalid_request', 'connect needs { connectionId }.');
         if (!credentials)
           throw codedError('not_declared', `Connection '${parsed.data.connectionId}' is not declared.`);
-        return credentials.connect(parsed.data.connectionId, call.signal);
+        return credentials.connect(parsed.data.connectionId, {
+          signal: call.signal,
+          wait: parsed.data.wait,
+        });
       },
       request_takeover: async (params, call) => {
         const parsed = requestTakeoverParamsSchema.safeParse(params);
@@ -277,7 +335,8 @@ export class Sandbox implements AsyncDisposable {
           throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
         }
         const { connectionId } = parsed.data;
-        this.setState('awaiting_takeover');
+        this.takeoverOpen = true;
+        this.showLiveState();
         try {
           await takeovers.request({
             ...parsed.data,
@@ -288,7 +347,8 @@ export class Sandbox implements AsyncDisposable {
           });
           return { outcome: 'completed' };
         } finally {
-          if (this.currentState === 'awaiting_takeover') this.setState('running');
+          this.takeoverOpen = false;
+          this.showLiveState();
         }
       },
     };
@@ -301,6 +361,7 @@ export class Sandbox implements AsyncDisposable {
       credentials: this.deps.credentials,
       argv,
       deadlineAt: this.deadlineAt ?? Date.now() + this.options.timeoutMs,
+      supervisorToken: this.live.supervisorToken,
     });
   }
 
@@ -315,6 +376,9 @@ export class Sandbox implements AsyncDisposable {
     }
     if (!this.ending) {
       this.ending = { reason };
+      // Calls waiting for a new credential answer `broken` ("the sandbox is ending") now, while the
+      // agent can still hear it in its stop grace, rather than losing their socket.
+      this.deps.credentials?.dispose();
       // The agent gets its grace period; Docker's own kill comes a second later.
       const stopped = this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
         this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');

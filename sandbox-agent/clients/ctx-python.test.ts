@@ -42,6 +42,18 @@ describe('Python ctx client', { timeout: 30_000 }, () => {
     ]);
   });
 
+  it('sends wait: false only when the caller opts out of waiting for a broken connection', async () => {
+    server.handler = () => ({ result: { mode: 'browser_login' } });
+    const run = await python(
+      "from grexal import ctx\nctx.connect('gmail', wait=False)\nctx.connect('gmail')",
+    );
+    expect(run.stderr).toBe('');
+    expect(server.requests.map((r) => r.params)).toEqual([
+      { connectionId: 'gmail', wait: false },
+      { connectionId: 'gmail' },
+    ]);
+  });
+
   it('raises CtxError with the protocol code', async () => {
     server.handler = () => ({
       error: { code: 'not_connected', message: 'Connection slack is optional and not connected.' },

@@ -47,6 +47,16 @@ describe('JS ctx client', () => {
     ]);
   });
 
+  it('sends wait: false only when the caller opts out of waiting for a broken connection', async () => {
+    server.handler = () => ({ result: secretInput });
+    await ctx.connect('gmail', { wait: false });
+    await ctx.connect('gmail', { wait: true });
+    expect(server.requests.map((r) => r.params)).toEqual([
+      { connectionId: 'gmail', wait: false },
+      { connectionId: 'gmail' },
+    ]);
+  });
+
   it('raises CtxError carrying the protocol code', async () => {
     server.handler = () => ({
       error: { code: 'not_declared', message: 'Connection "github" is not declared.' },

@@ -15,7 +15,7 @@ import { CTX_SOCKET_PATH } from '../wire.ts';
 export type { ConnectResult };
 
 /**
- * A failed ctx call. `code` is the protocol's (`not_declared`, `not_connected`, `broken`,
+ * A failed ctx call. `code` is the protocol's (`not_declared`, `not_connected`, `broken`, `revoked`,
  * `takeover_cancelled`, `takeover_expired`, …) or one of the client's own: `unavailable` (the
  * socket cannot be reached: not inside a Grexal sandbox?), `timeout`, `aborted`.
  */
@@ -33,6 +33,14 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Give up after this many ms (code `timeout`). Default: no limit of the client's own. */
   timeoutMs?: number;
+}
+
+export interface ConnectOptions extends CallOptions {
+  /**
+   * Default true: a broken connection waits (up to its reconnect timeout, 10 minutes unless the
+   * manifest says otherwise) until the user re-authorises it. false: answer `broken` at once.
+   */
+  wait?: boolean;
 }
 
 export interface RequestTakeoverOptions {
@@ -149,8 +157,10 @@ const client = new CtxClient();
 
 export const ctx = {
   /** A connection's credential, as the manifest declares it. */
-  connect(connectionId: string, options?: CallOptions): Promise<ConnectResult> {
-    return client.call('connect', { connectionId }, options) as Promise<ConnectResult>;
+  connect(connectionId: string, options: ConnectOptions = {}): Promise<ConnectResult> {
+    const { wait, ...call } = options;
+    const params = wait === false ? { connectionId, wait: false } : { connectionId };
+    return client.call('connect', params, call) as Promise<ConnectResult>;
   },
   /** Asks the user to take over the sandbox's browser (e.g. to log in); resolves when they press Done. */
   requestTakeover(request: RequestTakeoverOptions, options?: CallOptions): Promise<{ outcome: 'completed' }> {

@@ -15,6 +15,8 @@ class _State:
     kill_armed = False
     pending_signal = None
     wakeup_r = -1
+    # From the bootstrap: presented in `supervisor_resume` after a reconnect (watch.py).
+    supervisor_token = None
 
 
 STATE = _State()

@@ -80,6 +80,7 @@ def main():
         limits = limits_of(bootstrap, time.monotonic()) if isinstance(bootstrap, dict) else (None, None)
         if not isinstance(bootstrap, dict) or not bootstrap.get('command'):
             raise CtxError('the bootstrap answer holds no command')
+        STATE.supervisor_token = bootstrap.get('supervisorToken')
     except Interrupted as interrupted:
         return 128 + interrupted.signum
     except (CtxError, OSError) as error:

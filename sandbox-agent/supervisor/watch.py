@@ -15,6 +15,8 @@ import time
 
 import _socket
 
+import wirejson
+
 from spawn import exit_code_of
 from state import STATE, stop_agent
 
@@ -46,8 +48,22 @@ def limits_of(bootstrap, received_at):
     return deadline, _millis(bootstrap, 'runnerGraceMs', 1)
 
 
+def _resume(sock):
+    """Takes the supervisor's place back on a new connection, so the runner's calls come here."""
+    token = STATE.supervisor_token
+    if not isinstance(token, str):
+        return
+    line = f'{{"id":"resume","method":"supervisor_resume","params":{{"token":{wirejson.dumps(token)}}}}}\n'
+    try:
+        sock.sendall(line.encode())
+    except OSError:
+        pass
+
+
 class _Watch:
-    def __init__(self, sock, grace_s, socket_path, log):
+    def __init__(self, sock, grace_s, socket_path, log, initial=b''):
+        self.lines = None
+        self.initial = bytes(initial)
         self.sock = sock
         self.grace_s = grace_s
         self.socket_path = socket_path
@@ -61,8 +77,35 @@ class _Watch:
             data = self.sock.recv(65536)
         except OSError:
             data = b''
-        if data:
-            return  # Nothing is expected after `started`; whatever comes is dropped.
+        if data and self._serve(data):
+            return
+        self.sock.close()
+        self.sock = None
+        self.lost_at = self.next_try = time.monotonic()
+
+    def _serve(self, data):
+        """Answers the runner's calls (pushes.py); False once the connection cannot be written."""
+        if self.lines is None:
+            from pushes import Lines
+
+            self.lines = Lines(self.initial)
+        from pushes import answer
+
+        for line in self.lines.feed(data):
+            reply = answer(line)
+            if reply is None:
+                continue
+            try:
+                self.sock.sendall(reply.encode())
+            except OSError:
+                return False
+        return True
+
+    def on_buffered(self):
+        if not self._serve(b''):
+            self.on_lost()
+
+    def on_lost(self):
         self.sock.close()
         self.sock = None
         self.lost_at = self.next_try = time.monotonic()
@@ -80,6 +123,9 @@ class _Watch:
             self.sock = _connect(self.socket_path)
             if self.sock is not None:
                 self.lost_at = None
+                self.lines = None
+                self.initial = b''
+                _resume(self.sock)
             else:
                 self.next_try = now + RECONNECT_INTERVAL_S
 
@@ -95,7 +141,11 @@ class _Watch:
 
 def wait_supervised(pid, link, deadline, grace_s, socket_path, log):
     """The agent's exit code, once it exits; stops it at `deadline` (monotonic) or when the runner is gone."""
-    watch = _Watch(link.sock, grace_s, socket_path, log) if grace_s is not None else None
+    # What came after the answer to `started` (a runner's call) is already in the link's buffer.
+    initial = link.reader.buffered
+    watch = _Watch(link.sock, grace_s, socket_path, log, initial) if grace_s is not None else None
+    if watch and initial:
+        watch.on_buffered()
     try:
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)

@@ -27,7 +27,7 @@ _ids = itertools.count(1)
 class CtxError(Exception):
     """A failed ctx call.
 
-    ``code`` is the protocol's ("not_declared", "not_connected", "broken",
+    ``code`` is the protocol's ("not_declared", "not_connected", "broken", "revoked",
     "takeover_cancelled", "takeover_expired", ...) or one of the client's own:
     "unavailable" (the socket cannot be reached: not inside a Grexal sandbox?) or "timeout".
     """
@@ -97,15 +97,28 @@ def call(method, params, timeout=None):
         sock.close()
 
 
-def connect(connection_id, timeout=CONNECT_TIMEOUT_S):
+_WAIT_DEFAULT = object()
+
+
+def connect(connection_id, timeout=_WAIT_DEFAULT, wait=True):
     """Returns the credential of a connection declared in grexal.json, as a dict:
 
     - secret_input: {"mode", "fields": {key: value}}
     - oauth_redirect: {"mode", "access_token", "token_type", "expires_at", "scope"}
     - file_upload: {"mode", "dir", "files": {name: path}}
     - browser_login: {"mode"}
+
+    A broken connection makes the call wait until the user re-authorises it, up to the
+    connection's reconnect timeout (10 minutes by default): the runner bounds that wait, so by
+    default the client sets no limit of its own then. ``wait=False`` answers "broken" at once, and
+    defaults ``timeout`` to CONNECT_TIMEOUT_S.
     """
-    return call("connect", {"connectionId": connection_id}, timeout)
+    if timeout is _WAIT_DEFAULT:
+        timeout = None if wait else CONNECT_TIMEOUT_S
+    params = {"connectionId": connection_id}
+    if not wait:
+        params["wait"] = False
+    return call("connect", params, timeout)
 
 
 def request_takeover(reason, connection_id=None, timeout_ms=None):
