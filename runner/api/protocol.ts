@@ -65,6 +65,8 @@ interface EventBase {
 export type ApiEvent = EventBase &
   (
     | { type: 'state'; state: SandboxState }
+    /** Once, before the sandbox runs: `warm` when a pool entry serves the run (docs/pools.md). */
+    | { type: 'claimed'; warm: boolean }
     | { type: 'log'; stream: 'stdout' | 'stderr'; text: string }
     | { type: 'error'; code: string; message: string }
     | { type: 'connect'; connectionId: string; mode?: string; durationMs?: number }

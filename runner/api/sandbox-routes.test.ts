@@ -60,7 +60,7 @@ describe('a sandbox through the API', () => {
     const events = await app.inject({ url: `/v1/sandboxes/${id}/events` });
     expect(events.headers['content-type']).toContain('text/event-stream');
     const all = frames(events.body);
-    expect(all.map((f) => f.event)).toEqual(['state', 'state', 'log', 'state', 'exit']);
+    expect(all.map((f) => f.event)).toEqual(['state', 'claimed', 'state', 'log', 'state', 'exit']);
     expect(all.map((f) => f.data['state'] ?? f.data['type'])).toEqual([
       'starting',
       'running',
@@ -184,7 +184,7 @@ describe('a sandbox through the API', () => {
     };
     const { id } = (await create()).json();
     const all = frames((await app.inject({ url: `/v1/sandboxes/${id}/events` })).body);
-    expect(all.map((f) => f.event)).toEqual(['state', 'error', 'state', 'exit']);
+    expect(all.map((f) => f.event)).toEqual(['state', 'claimed', 'error', 'state', 'exit']);
     expect(all[2]!.data['state']).toBe('failed');
     expect(all[3]!.data).toMatchObject({ exitCode: -1, reason: 'failed' });
     const metrics = (await app.inject({ url: '/metrics' })).body;

@@ -44,7 +44,7 @@ describe('RunnerClient', () => {
     const { id, state } = await client.create({ image: 'grexal/agent', command: ['x'] });
     expect(state).toBe('starting');
     const events = await collect(client.events(id));
-    expect(events.map((e) => e.type)).toEqual(['state', 'state', 'log', 'state', 'exit']);
+    expect(events.map((e) => e.type)).toEqual(['state', 'claimed', 'state', 'log', 'state', 'exit']);
     const log = events[2]!;
     expect(log.type === 'log' && log.text).toBe('out\n');
     const resumed = await collect(client.events(id, { lastEventId: 3 }));

@@ -14,9 +14,9 @@ import {
   requestTakeoverParamsSchema,
   VNC_SOCKET_NAME,
 } from '../../sandbox-agent/protocol.ts';
-import { type GrexalError, toGrexalError } from '../errors.ts';
+import { GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
-import type { NetworkManager, NetworkPolicy } from '../network/index.ts';
+import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
 import { engineError } from './engine-error.ts';
 import {
@@ -47,7 +47,26 @@ export interface SandboxDeps {
    * root, no nftables) the sandbox then runs with `none` instead of failing.
    */
   networkPolicyImplicit?: boolean;
+  /**
+   * A pool entry: started with nothing of a run (the options carry no command, env or timeout;
+   * no credentials; a link that refuses every connection). Its bootstrap waits until `claim()`
+   * binds the run, once.
+   */
+  pooled?: boolean;
 }
+
+/** Everything of one run, bound to a pool entry at its claim. */
+export interface RunBinding {
+  options: ResolvedSandboxOptions;
+  credentials?: SandboxCredentials;
+  networkPolicy: NetworkPolicy;
+}
+
+/** A pool entry's policy until its claim: linked (so the claim only swaps the policy), nothing allowed. */
+export const IDLE_ENTRY_POLICY: NetworkPolicy = { mode: 'allow', rules: [] };
+
+/** How long a pool entry's supervisor may take to ask for its bootstrap before the entry counts as failed. */
+const ENTRY_READY_TIMEOUT_MS = 30_000;
 
 /** How long output may trail the container's exit before the exit is reported anyway. */
 const OUTPUT_DRAIN_MS = 2_000;
@@ -61,6 +80,18 @@ export class Sandbox implements AsyncDisposable {
   private ctxServer?: CtxServer;
   private hostRunDir?: string;
   private bootstrapped = false;
+  private currentOptions: ResolvedSandboxOptions;
+  private credentials?: SandboxCredentials;
+  /** Opens once the run is bound: at once for a cold sandbox, at `claim()` for a pool entry. */
+  private readonly claimed: Promise<void>;
+  private openClaim!: () => void;
+  private isClaimed = false;
+  private announced = false;
+  /** The claim's network policy, applied before the bootstrap is answered. */
+  private policyApplied: Promise<unknown> = Promise.resolve();
+  private askedForBootstrap!: () => void;
+  /** Settles when the supervisor has asked for its bootstrap: a pool entry is ready then. */
+  private readonly bootstrapAsked: Promise<void>;
   private readonly network: NetworkWiring;
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
@@ -72,11 +103,23 @@ export class Sandbox implements AsyncDisposable {
 
   constructor(
     readonly id: string,
-    readonly options: ResolvedSandboxOptions,
+    options: ResolvedSandboxOptions,
     private readonly deps: SandboxDeps,
     events = new EventBus(),
   ) {
     this.events = events;
+    this.currentOptions = options;
+    this.credentials = deps.credentials;
+    this.claimed = new Promise((resolve) => {
+      this.openClaim = resolve;
+    });
+    this.bootstrapAsked = new Promise((resolve) => {
+      this.askedForBootstrap = resolve;
+    });
+    if (!deps.pooled) {
+      this.isClaimed = true;
+      this.openClaim();
+    }
     this.network = new NetworkWiring({
       manager: deps.network,
       sandboxId: id,
@@ -85,8 +128,7 @@ export class Sandbox implements AsyncDisposable {
       logger: deps.logger,
       onEvent: (event) => this.events.emit(event),
     });
-    const credentials = deps.credentials;
-    if (credentials) this.events.useMask((text) => credentials.mask(text));
+    if (deps.credentials) this.useCredentials(deps.credentials);
     this.exited = new Promise((resolve) => {
       this.resolveExit = resolve;
     });
@@ -94,6 +136,70 @@ export class Sandbox implements AsyncDisposable {
 
   get state(): SandboxState {
     return this.currentState;
+  }
+
+  /** The run's options; for a pool entry before its claim, the pool's (image, desktop, limits, runtime). */
+  get options(): ResolvedSandboxOptions {
+    return this.currentOptions;
+  }
+
+  /** Served from a pool. */
+  get warm(): boolean {
+    return this.deps.pooled === true;
+  }
+
+  private useCredentials(credentials: SandboxCredentials): void {
+    this.credentials = credentials;
+    this.events.useMask((text) => credentials.mask(text));
+  }
+
+  /**
+   * Binds a run to a started pool entry, once: options, credentials (and their masking), the
+   * network policy (applied before the bootstrap is answered) and the deadline, counted from now.
+   */
+  claim(run: RunBinding): void {
+    const container = this.container;
+    if (!this.deps.pooled || this.isClaimed || !container || !this.finished || this.ending)
+      throw new GrexalError(
+        'E_INTERNAL',
+        `Sandbox ${this.id} is not an idle pool entry; it serves one run only.`,
+      );
+    this.isClaimed = true;
+    this.currentOptions = run.options;
+    if (run.credentials) this.useCredentials(run.credentials);
+    this.policyApplied = this.network.setPolicy(policyToJson(run.networkPolicy), () => container.pid());
+    this.policyApplied.catch(() => {});
+    this.timeout = setTimeout(() => void this.destroy('timeout'), run.options.timeoutMs);
+    this.openClaim();
+  }
+
+  /** Resolves once the supervisor waits for its bootstrap; a pool entry is claimable then. */
+  async waitUntilReady(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new GrexalError(
+              'E_SANDBOX_START_FAILED',
+              `Pool entry ${this.id}: the supervisor did not ask for its bootstrap within ${ENTRY_READY_TIMEOUT_MS / 1000} s. Check that the image runs the Grexal supervisor (FROM grexal/agent).`,
+            ),
+          ),
+        ENTRY_READY_TIMEOUT_MS,
+      ).unref();
+    });
+    const ended = this.exited.then((exit) => {
+      throw new GrexalError(
+        'E_SANDBOX_START_FAILED',
+        `Pool entry ${this.id} ended while starting (${exit.reason}, exit code ${exit.exitCode}).`,
+      );
+    });
+    try {
+      await Promise.race([this.bootstrapAsked, late, ended]);
+    } finally {
+      clearTimeout(timer);
+      ended.catch(() => {});
+    }
   }
 
   onEvent(listener: EventListener): () => void {
@@ -107,6 +213,12 @@ export class Sandbox implements AsyncDisposable {
   }
 
   start(options: { signal?: AbortSignal } = {}): Promise<void> {
+    // The first start of a claimed sandbox says whether it was warm; a warm one runs already.
+    if (this.isClaimed && !this.announced) {
+      this.announced = true;
+      this.events.emit({ type: 'claimed', warm: this.warm });
+      if (this.starting) this.events.emit({ type: 'state', state: this.currentState });
+    }
     this.starting ??= this.provision(options);
     return this.starting;
   }
@@ -140,7 +252,11 @@ export class Sandbox implements AsyncDisposable {
       if (prepared.status === 'rejected') throw prepared.reason;
       const container = created.value;
       const output = await container.attach();
-      const drained = Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]);
+      // A pool entry's output is relayed from its claim on (the streams buffer until then), so
+      // that it passes through the run's masking.
+      const drained = this.claimed.then(() =>
+        Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]),
+      );
       const starting = container.start();
       const wired = this.network.wireAfter(starting, () => container.pid());
       await starting;
@@ -148,7 +264,8 @@ export class Sandbox implements AsyncDisposable {
       options.signal?.throwIfAborted();
       logger.info({ containerId: container.id }, 'sandbox running');
       this.setState('running');
-      this.timeout = setTimeout(() => void this.destroy('timeout'), this.options.timeoutMs);
+      if (!this.deps.pooled)
+        this.timeout = setTimeout(() => void this.destroy('timeout'), this.options.timeoutMs);
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
@@ -212,8 +329,8 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
-    const masked = this.deps.credentials
-      ? stream.setEncoding('utf8').pipe(this.deps.credentials.createMaskingStream())
+    const masked = this.credentials
+      ? stream.setEncoding('utf8').pipe(this.credentials.createMaskingStream())
       : stream.setEncoding('utf8');
     masked.on('data', (text: string | Buffer) => {
       // Output can overtake the engine's answer to start(): the sandbox runs once it speaks.
@@ -228,13 +345,19 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private ctxHandlers(): CtxHandlers {
-    const { credentials, takeovers } = this.deps;
+    const { takeovers } = this.deps;
     return {
       bootstrap: async (params) => {
         if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
         this.bootstrapped = true;
+        this.askedForBootstrap();
+        // A pool entry waits here, with nothing of a run, until its claim.
+        await this.claimed;
         await this.network.ready.catch(() => {
           throw codedError('internal', "The sandbox's network could not be wired.");
+        });
+        await this.policyApplied.catch(() => {
+          throw codedError('internal', "The sandbox's network policy could not be applied.");
         });
         return this.bootstrap(bootstrapParamsSchema.parse(params).argv);
       },
@@ -242,6 +365,7 @@ export class Sandbox implements AsyncDisposable {
       connect: async (params, call) => {
         const parsed = connectParamsSchema.safeParse(params);
         if (!parsed.success) throw codedError('invalid_request', 'connect needs { connectionId }.');
+        const credentials = this.credentials;
         if (!credentials)
           throw codedError('not_declared', `Connection '${parsed.data.connectionId}' is not declared.`);
         return credentials.connect(parsed.data.connectionId, call.signal);
@@ -263,7 +387,7 @@ export class Sandbox implements AsyncDisposable {
           await takeovers.request({
             ...parsed.data,
             sandboxId: this.id,
-            label: connectionId ? credentials?.connectionLabel(connectionId) : undefined,
+            label: connectionId ? this.credentials?.connectionLabel(connectionId) : undefined,
             vncSocketPath: join(this.hostRunDir, VNC_SOCKET_NAME),
             signal: call.signal,
           });
@@ -289,9 +413,9 @@ export class Sandbox implements AsyncDisposable {
         HOME: '/home/agent',
         GREXAL_SANDBOX_ID: this.id,
         ...this.options.env,
-        ...this.deps.credentials?.env,
+        ...this.credentials?.env,
       },
-      filesTar: this.deps.credentials?.filesTar?.toString('base64'),
+      filesTar: this.credentials?.filesTar?.toString('base64'),
       stopTimeoutMs: this.options.stopTimeoutMs,
       desktop: this.options.desktop,
     };
@@ -330,7 +454,7 @@ export class Sandbox implements AsyncDisposable {
         this.ctxServer?.close(),
       ]);
       if (this.hostRunDir) await removeHostRunDir(this.hostRunDir);
-      this.deps.credentials?.dispose();
+      this.credentials?.dispose();
       for (const result of results) {
         if (result.status === 'rejected')
           this.deps.logger.error({ err: toGrexalError(result.reason) }, 'cleanup step failed');
