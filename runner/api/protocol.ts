@@ -46,12 +46,16 @@ export interface SandboxView {
   metadata: Record<string, string>;
   /** The sandbox's network policy as it stands (after PATCHes). */
   network: { mode: string; allow?: string[] };
+  /** A pool entry served the run. */
+  warm: boolean;
 }
 
 /** `POST /v1/sandboxes` → 201. */
 export interface CreatedSandbox {
   id: string;
   state: SandboxState;
+  /** A pool entry serves the run. */
+  warm: boolean;
 }
 
 interface EventBase {

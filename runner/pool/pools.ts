@@ -29,9 +29,16 @@ export class Pools<E extends PoolEntry> {
   private readonly pools = new Map<string, Pool<E>>();
   private readonly limiter: Limiter;
   private closed = false;
+  private observer?: PoolObserver;
 
   constructor(private readonly options: PoolsOptions<E>) {
     this.limiter = new Limiter(options.concurrency ?? 2);
+    this.observer = options.observer;
+  }
+
+  /** Who hears of refill failures (the API's metrics, made after the runner). */
+  observe(observer: PoolObserver): void {
+    this.observer = observer;
   }
 
   /** Makes or replaces a pool; a replaced pool's entries are destroyed in the background. */
@@ -41,7 +48,7 @@ export class Pools<E extends PoolEntry> {
       factory: this.options.factory,
       limiter: this.limiter,
       logger: this.options.logger.child({ pool: spec.name }),
-      observer: this.options.observer,
+      observer: { refillFailed: (pool, code) => this.observer?.refillFailed?.(pool, code) },
       checkIntervalMs: this.options.checkIntervalMs ?? 5_000,
     });
     this.pools.set(spec.name, pool);
