@@ -5,7 +5,7 @@
  * output line), alternated, in one run. Then N concurrent claims from a pool of N, and the memory
  * each idle entry holds (its cgroup's usage, and the runner's RSS per entry). Removes all it makes.
  *
- *   node scripts/run-ts.mjs bench/pool/main.ts [--rounds 20] [--concurrency 20]
+ *   node scripts/run-ts.mjs bench/pool/main.ts [--rounds 20] [--concurrency 20] [--bursts 5]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,8 +20,13 @@ import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '20' }, concurrency: { type: 'string', default: '20' } },
+  options: {
+    rounds: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '20' },
+    bursts: { type: 'string', default: '5' },
+  },
 });
+const BURSTS = Number(values.bursts);
 const ROUNDS = Number(values.rounds);
 const N = Number(values.concurrency);
 const IMAGE = 'grexal/agent';
@@ -86,11 +91,15 @@ async function waitReady(pool: string, ready: number): Promise<void> {
   throw new Error(`pool ${pool} never reached ${ready} ready`);
 }
 
+/** POST → its answer, every sample: where the claim itself ends and the agent's start begins. */
+const postMs: number[] = [];
+
 /** POST → the first output line of the agent, over SSE; checks warm is what was meant. */
 async function claimToFirstLine(client: RunnerClient, warm: boolean, pool?: string): Promise<number> {
   const started = performance.now();
   const created = await client.create({ image: IMAGE, command: COMMAND, ...(pool ? { pool } : {}) });
   if (created.warm !== warm) throw new Error(`${created.id}: warm ${created.warm}, meant ${warm}`);
+  postMs.push(performance.now() - started);
   for await (const event of client.events(created.id)) {
     if (event.type === 'log' && event.text.includes('1')) return performance.now() - started;
     if (event.type === 'exit') throw new Error(`${created.id} ended before its output: ${event.reason}`);
@@ -199,9 +208,19 @@ async function concurrent(client: RunnerClient, runnerPid: number): Promise<void
   console.log(
     `idle entry memory (cgroup usage, ${memory.length} entries): median ${(median(memory) / MiB).toFixed(1)} MiB, max ${(Math.max(...memory) / MiB).toFixed(1)} MiB; runner RSS ${(rssBefore / MiB).toFixed(1)} → ${(rssWith / MiB).toFixed(1)} MiB (${((rssWith - rssBefore) / N / MiB).toFixed(2)} MiB per entry)`,
   );
-  const times = await Promise.all(Array.from({ length: N }, () => claimToFirstLine(client, true)));
+  // Several bursts, the pool full before each: one burst on a shared machine says little.
+  const p95s: number[] = [];
+  for (let burst = 0; burst < BURSTS; burst++) {
+    await waitReady('c', N);
+    postMs.length = 0;
+    const times = await Promise.all(Array.from({ length: N }, () => claimToFirstLine(client, true)));
+    p95s.push(percentile(times, 95));
+    console.log(
+      `  burst ${burst + 1}: ${N} concurrent claims (claim → first line) p50 ${ms(percentile(times, 50))}  p95 ${ms(percentile(times, 95))}; their POSTs answered p50 ${ms(percentile(postMs, 50))}  p95 ${ms(percentile(postMs, 95))}`,
+    );
+  }
   console.log(
-    `${N} concurrent claims from a pool of ${N} (claim → first line): p50 ${ms(percentile(times, 50))}  p95 ${ms(percentile(times, 95))} (target ≤ 200 ms)  max ${ms(Math.max(...times))}`,
+    `${N} concurrent claims from a pool of ${N}: median p95 over ${BURSTS} bursts ${ms(median(p95s))} (target ≤ 200 ms)`,
   );
   await api('DELETE', '/v1/pools/c');
 }

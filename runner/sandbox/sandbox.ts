@@ -31,6 +31,7 @@ import { createHostRunDir, removeHostRunDir } from './host-dir.ts';
 import { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
+import { RunGate } from './run-gate.ts';
 
 export interface SandboxDeps {
   runtime: ContainerRuntime;
@@ -65,9 +66,6 @@ export interface RunBinding {
 /** A pool entry's policy until its claim: linked (so the claim only swaps the policy), nothing allowed. */
 export const IDLE_ENTRY_POLICY: NetworkPolicy = { mode: 'allow', rules: [] };
 
-/** How long a pool entry's supervisor may take to ask for its bootstrap before the entry counts as failed. */
-const ENTRY_READY_TIMEOUT_MS = 30_000;
-
 /** How long output may trail the container's exit before the exit is reported anyway. */
 const OUTPUT_DRAIN_MS = 2_000;
 
@@ -82,16 +80,11 @@ export class Sandbox implements AsyncDisposable {
   private bootstrapped = false;
   private currentOptions: ResolvedSandboxOptions;
   private credentials?: SandboxCredentials;
-  /** Opens once the run is bound: at once for a cold sandbox, at `claim()` for a pool entry. */
-  private readonly claimed: Promise<void>;
-  private openClaim!: () => void;
-  private isClaimed = false;
+  /** Open once the run is bound: at once for a cold sandbox, at `claim()` for a pool entry. */
+  private readonly gate: RunGate;
   private announced = false;
   /** The claim's network policy, applied before the bootstrap is answered. */
   private policyApplied: Promise<unknown> = Promise.resolve();
-  private askedForBootstrap!: () => void;
-  /** Settles when the supervisor has asked for its bootstrap: a pool entry is ready then. */
-  private readonly bootstrapAsked: Promise<void>;
   private readonly network: NetworkWiring;
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
@@ -110,16 +103,7 @@ export class Sandbox implements AsyncDisposable {
     this.events = events;
     this.currentOptions = options;
     this.credentials = deps.credentials;
-    this.claimed = new Promise((resolve) => {
-      this.openClaim = resolve;
-    });
-    this.bootstrapAsked = new Promise((resolve) => {
-      this.askedForBootstrap = resolve;
-    });
-    if (!deps.pooled) {
-      this.isClaimed = true;
-      this.openClaim();
-    }
+    this.gate = new RunGate(!deps.pooled);
     this.network = new NetworkWiring({
       manager: deps.network,
       sandboxId: id,
@@ -159,47 +143,22 @@ export class Sandbox implements AsyncDisposable {
    */
   claim(run: RunBinding): void {
     const container = this.container;
-    if (!this.deps.pooled || this.isClaimed || !container || !this.finished || this.ending)
+    if (!this.deps.pooled || this.gate.isOpen || !container || !this.finished || this.ending)
       throw new GrexalError(
         'E_INTERNAL',
         `Sandbox ${this.id} is not an idle pool entry; it serves one run only.`,
       );
-    this.isClaimed = true;
     this.currentOptions = run.options;
     if (run.credentials) this.useCredentials(run.credentials);
     this.policyApplied = this.network.setPolicy(policyToJson(run.networkPolicy), () => container.pid());
     this.policyApplied.catch(() => {});
     this.timeout = setTimeout(() => void this.destroy('timeout'), run.options.timeoutMs);
-    this.openClaim();
+    this.gate.bind();
   }
 
   /** Resolves once the supervisor waits for its bootstrap; a pool entry is claimable then. */
-  async waitUntilReady(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new GrexalError(
-              'E_SANDBOX_START_FAILED',
-              `Pool entry ${this.id}: the supervisor did not ask for its bootstrap within ${ENTRY_READY_TIMEOUT_MS / 1000} s. Check that the image runs the Grexal supervisor (FROM grexal/agent).`,
-            ),
-          ),
-        ENTRY_READY_TIMEOUT_MS,
-      ).unref();
-    });
-    const ended = this.exited.then((exit) => {
-      throw new GrexalError(
-        'E_SANDBOX_START_FAILED',
-        `Pool entry ${this.id} ended while starting (${exit.reason}, exit code ${exit.exitCode}).`,
-      );
-    });
-    try {
-      await Promise.race([this.bootstrapAsked, late, ended]);
-    } finally {
-      clearTimeout(timer);
-      ended.catch(() => {});
-    }
+  waitUntilReady(): Promise<void> {
+    return this.gate.waitUntilAsked(this.id, this.exited);
   }
 
   onEvent(listener: EventListener): () => void {
@@ -214,7 +173,7 @@ export class Sandbox implements AsyncDisposable {
 
   start(options: { signal?: AbortSignal } = {}): Promise<void> {
     // The first start of a claimed sandbox says whether it was warm; a warm one runs already.
-    if (this.isClaimed && !this.announced) {
+    if (this.gate.isOpen && !this.announced) {
       this.announced = true;
       this.events.emit({ type: 'claimed', warm: this.warm });
       if (this.starting) this.events.emit({ type: 'state', state: this.currentState });
@@ -254,7 +213,7 @@ export class Sandbox implements AsyncDisposable {
       const output = await container.attach();
       // A pool entry's output is relayed from its claim on (the streams buffer until then), so
       // that it passes through the run's masking.
-      const drained = this.claimed.then(() =>
+      const drained = this.gate.bound.then(() =>
         Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]),
       );
       const starting = container.start();
@@ -350,9 +309,9 @@ export class Sandbox implements AsyncDisposable {
       bootstrap: async (params) => {
         if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
         this.bootstrapped = true;
-        this.askedForBootstrap();
+        this.gate.askedForBootstrap();
         // A pool entry waits here, with nothing of a run, until its claim.
-        await this.claimed;
+        await this.gate.bound;
         await this.network.ready.catch(() => {
           throw codedError('internal', "The sandbox's network could not be wired.");
         });
