@@ -108,7 +108,13 @@ describe('a warm pool of grexal/agent', () => {
     const run = (arg: string, extra: object = {}) =>
       api('POST', '/v1/sandboxes', {
         image: 'grexal/agent',
-        command: ['sh', '-c', `echo "key=$OPENAI_API_KEY env=$RUN_ENV arg=${arg}"`],
+        // The name lookup goes to the sandbox's own resolver in the runner, which answers listed
+        // names only: the claim's policy is in force if it refuses this one.
+        command: [
+          'sh',
+          '-c',
+          `echo "key=$OPENAI_API_KEY env=$RUN_ENV arg=${arg}"; getent hosts unlisted.example.test || true`,
+        ],
         env: { RUN_ENV: runEnv },
         manifest: {
           connections: [
@@ -121,7 +127,7 @@ describe('a warm pool of grexal/agent', () => {
           ],
         },
         credentials: { openai: { fields: { api_key: secret } } },
-        network: 'none',
+        network: { mode: 'allow', allow: ['api.example.test:443'] },
         ...extra,
       });
     const first = await run(runArg);
@@ -134,8 +140,16 @@ describe('a warm pool of grexal/agent', () => {
     expect(stream).toContain(`env=${runEnv} arg=${runArg}`);
     expect(stream).toMatch(/key=\S/);
     expect(stream).not.toContain(secret);
+    expect(stream).toMatch(
+      /"type":"network","kind":"dns","host":"unlisted\.example\.test"[^\n]*"decision":"denied"/,
+    );
     const view = (await api('GET', `/v1/sandboxes/${first.body.id}`)).body;
-    expect(view).toMatchObject({ warm: true, exitCode: 0, exitReason: 'exited', network: { mode: 'none' } });
+    expect(view).toMatchObject({
+      warm: true,
+      exitCode: 0,
+      exitReason: 'exited',
+      network: { mode: 'allow', allow: ['api.example.test:443'] },
+    });
     // One run, then destroyed: its container and host directory are gone.
     await eventually(async () => (await sandboxContainers(first.body.id)).length === 0, 'the entry removed');
     expect(await sandboxDirs(stateDir)).not.toContain(firstEntry!.dir);
@@ -165,9 +179,13 @@ describe('a warm pool of grexal/agent', () => {
     expect(cold.status).toBe(201);
     expect(cold.body.warm).toBe(false);
     expect(await events(cold.body.id)).toContain('"type":"claimed","warm":false');
+    // `none` promises no interface but lo, and an entry has a link: served cold.
+    const none = await run(canary('arg4'), { network: 'none' });
+    expect(none.body.warm).toBe(false);
+    await events(none.body.id);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toContain('grexal_pool_claims_total{warm="true"} 3');
-    expect(metrics).toContain('grexal_pool_claims_total{warm="false"} 1');
+    expect(metrics).toContain('grexal_pool_claims_total{warm="false"} 2');
     expect((await api('DELETE', '/v1/pools/sh')).status).toBe(204);
     expect(await entriesOf('grexal/agent')).toHaveLength(0);
   });

@@ -100,6 +100,8 @@ describe('pools through the API', () => {
     const cold = await post({ image: 'grexal/agent', command: ['x'], limits: { memoryBytes: 64 * 2 ** 20 } });
     expect(cold.json()).toMatchObject({ warm: false });
     expect(pooledIds).not.toContain(cold.json().id);
+    const none = await post({ image: 'grexal/agent', command: ['x'], network: 'none' });
+    expect(none.json()).toMatchObject({ warm: false });
     const named = await post({ image: 'grexal/agent', command: ['x'], pool: 'other' });
     expect(named.json()).toMatchObject({ warm: false });
     const badName = await post({ image: 'grexal/agent', command: ['x'], pool: 'Bad!' });
@@ -112,7 +114,7 @@ describe('pools through the API', () => {
 
     const metrics = (await app.inject({ url: '/metrics' })).body;
     expect(metrics).toContain('grexal_pool_claims_total{warm="true"} 2');
-    expect(metrics).toContain('grexal_pool_claims_total{warm="false"} 2');
+    expect(metrics).toContain('grexal_pool_claims_total{warm="false"} 3');
     expect(metrics).toContain('grexal_pool_size{pool="sh"} 2');
     expect(metrics).toMatch(/grexal_pool_claim_seconds_count\{warm="true"\} 2/);
   });

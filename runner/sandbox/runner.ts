@@ -187,7 +187,8 @@ export class Runner implements AsyncDisposable {
     const poolName = poolNameOf(pool);
     const options = resolveSandboxOptions(rest);
     const { manifest, policy } = this.networkOf(givenManifest, network);
-    const claim = this.pools.claim(poolKey(options), poolName);
+    // An entry has a link (refusing all until its claim); `none` promises no interface but lo.
+    const claim = policy.mode === 'none' ? undefined : this.pools.claim(poolKey(options), poolName);
     if (claim) {
       const sandbox = claim.entry;
       try {
