@@ -265,6 +265,32 @@ describe('an image rebuilt under a pool', () => {
   });
 });
 
+describe('a pool whose entries keep failing', () => {
+  it('backs off, reports it, and counts it on /metrics, without a tight loop', async () => {
+    // grexal/base has no supervisor: its entries end before they ever ask for a bootstrap.
+    expect((await api('PUT', '/v1/pools/broken', { image: 'grexal/base', size: 2 })).status).toBe(201);
+    await eventually(
+      async () => (await pool('broken')).failing?.consecutiveFailures >= 2,
+      'failures reported',
+      600,
+    );
+    const status = await pool('broken');
+    // Its container exits at once: the wiring of its link or the wait for its bootstrap fails.
+    expect(status.ready).toBe(0);
+    expect(status.failing.code).toMatch(/^E_[A-Z_]+$/);
+    expect(status.failing.message.length).toBeGreaterThan(0);
+    // One probe at a time, 1 s then 2 s apart: a handful of attempts, not dozens.
+    expect(status.failures).toBeLessThanOrEqual(4);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/grexal_pool_refill_failures_total\{pool="broken",code="E_[A-Z_]+"\} [1-9]/);
+    // A request matching the failing pool is still served, cold.
+    const run = await api('POST', '/v1/sandboxes', { image: 'grexal/base', command: ['true'] });
+    expect(run.body.warm).toBe(false);
+    await events(run.body.id);
+    expect((await api('DELETE', '/v1/pools/broken')).status).toBe(204);
+  });
+});
+
 describe('grexal serve --pool', () => {
   const running = async (pid: number | undefined) =>
     (await containersOfPid(pid)).filter((c) => c.State === 'running').length;
