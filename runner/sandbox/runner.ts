@@ -86,6 +86,8 @@ export class Runner implements AsyncDisposable {
   private readonly unwatchEngine: () => void;
   /** Started sandboxes waiting for a run; a request that matches one exactly is served warm. */
   readonly pools: Pools<Sandbox>;
+  /** Entries not yet claimed, starting or idle: a shutdown ends them without waiting for a start. */
+  private readonly entries = new Set<Sandbox>();
 
   private readonly network?: NetworkManager;
 
@@ -194,6 +196,7 @@ export class Runner implements AsyncDisposable {
       try {
         const credentials = await this.credentialsOf(manifest, given, this.buses.get(sandbox.id));
         sandbox.claim({ options, credentials, networkPolicy: policy });
+        this.entries.delete(sandbox);
       } catch (error) {
         claim.giveBack();
         throw error;
@@ -275,7 +278,9 @@ export class Runner implements AsyncDisposable {
       events,
     );
     this.buses.set(id, events);
+    this.entries.add(sandbox);
     void sandbox.exited.then(() => {
+      this.entries.delete(sandbox);
       this.sandboxes.delete(id);
       this.buses.delete(id);
     });
@@ -333,8 +338,9 @@ export class Runner implements AsyncDisposable {
   /** Destroys every sandbox this runner owns. */
   async close(): Promise<void> {
     this.unwatchEngine();
-    // Pools first: a refill must not start entries while the sandboxes go.
-    await this.pools.close();
+    // Pools first: a refill must not start entries while the sandboxes go. An entry still
+    // waiting for its supervisor ends now rather than after its start deadline.
+    await Promise.allSettled([this.pools.close(), ...[...this.entries].map((entry) => entry.destroy())]);
     await Promise.allSettled(this.list().map((sandbox) => sandbox.destroy('destroyed')));
     await this.reaped;
     await this.network?.close();
