@@ -85,6 +85,7 @@ export const ERROR_CODES = {
     summary: 'This host cannot enforce a network policy (needs root, nftables and iproute2).',
   },
   E_NETWORK_SETUP_FAILED: { status: 500, summary: "Wiring the sandbox's network on the host failed." },
+  E_POOL_NOT_FOUND: { status: 404, summary: 'No pool with that name exists on this runner.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -105,6 +106,15 @@ export const REQUEST_PROBLEM_CODES = {
     "an image is not a reference by Docker's grammar (`[host[:port]/]name[/name…][:tag][@sha256:<64 hex>]`, lower-case name components, at most 255 characters of name); refused before the engine is asked.",
   E_STRING_UNENCODABLE:
     'a string (anywhere: command, env, manifest, credentials, metadata, or a ctx request) holds a lone UTF-16 surrogate, which has no UTF-8 form; or a command argument or env value holds a NUL.',
+  E_POOL_NAME_INVALID: 'a pool name is not 1-63 of a-z, 0-9, _ and -, starting with a letter or digit.',
+  E_POOL_SIZE_INVALID: 'a pool size is outside 0..64.',
+  E_POOL_MAX_IDLE_INVALID: "a pool's maxIdle is outside 1 s..7 days.",
+  E_POOL_FLAG_INVALID:
+    'a `grexal serve --pool` flag is not `NAME=IMAGE[,desktop][,runtime=R][,size=N][,maxIdle=D]`.',
+  E_POOL_IMAGE_NOT_FOUND: "a pool's image is not in the engine (the fix names the build command).",
+  E_POOL_DESKTOP_IMAGE:
+    'a desktop pool names an image without a desktop (its `grexal.image` label is not `desktop`).',
+  E_POOL_LIMIT_HOST: "a pool's memory limit is over this host's memory.",
 } as const;
 
 /** One problem found in a request: a stable code, where it is, and how to fix it. */

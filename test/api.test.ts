@@ -97,7 +97,9 @@ describe('grexal serve API on the real engine', () => {
     const events = await collect(client.events(id));
     const summary = events.map((e) => (e.type === 'state' ? `state:${e.state}` : e.type));
     expect(summary[0]).toBe('state:starting');
-    expect(summary[1]).toBe('state:running');
+    expect(summary[1]).toBe('claimed');
+    expect(events[1]).toMatchObject({ type: 'claimed', warm: false });
+    expect(summary[2]).toBe('state:running');
     expect(summary.slice(-2)).toEqual(['state:exited', 'exit']);
     const logs = events.flatMap((e) => (e.type === 'log' ? [`${e.stream}:${e.text}`] : []));
     expect(logs.sort()).toEqual(['stderr:two\n', 'stdout:one\n']);

@@ -19,6 +19,7 @@ import { toApiError } from './http-errors.ts';
 import type { JournalLimits } from './journal.ts';
 import { createMetrics } from './metrics.ts';
 import { buildOpenApi } from './openapi.ts';
+import { mountPoolRoutes } from './pool-routes.ts';
 import { Readiness, type ReadinessOptions } from './readiness.ts';
 import { type RegistryOptions, SandboxRegistry } from './registry.ts';
 import { mountSandboxRoutes } from './sandbox-routes.ts';
@@ -52,7 +53,11 @@ const VERSION = '0.1.0';
 export async function buildApi(options: BuildApiOptions): Promise<FastifyInstance> {
   const bodyLimit = options.bodyLimitBytes ?? 1024 * 1024;
   const registry = new SandboxRegistry(options);
-  const metrics = createMetrics(() => registry.countByState());
+  const metrics = createMetrics(
+    () => registry.countByState(),
+    () => options.runner.pools.list(),
+  );
+  options.runner.pools.observe(metrics);
   const countError = (code: string): void => metrics.apiError(code);
   const app: FastifyInstance = Fastify({
     bodyLimit,
@@ -146,6 +151,7 @@ export async function buildApi(options: BuildApiOptions): Promise<FastifyInstanc
     sse: options.sse,
     closing: () => closing,
   });
+  mountPoolRoutes(app, { runner: options.runner, closing: () => closing });
   const takeover = options.takeover ?? {};
   mountTakeoverRoutes(
     app,
@@ -159,7 +165,11 @@ export async function buildApi(options: BuildApiOptions): Promise<FastifyInstanc
   // under way), so their event streams end with `exit` before the server stops.
   app.addHook('preClose', async () => {
     closing = true;
-    await Promise.allSettled(registry.live().map((record) => record.destroy()));
+    // The pools drain alongside: no refill starts entries while the sandboxes go.
+    await Promise.allSettled([
+      options.runner.pools.close(),
+      ...registry.live().map((record) => record.destroy()),
+    ]);
   });
   await app.ready();
   return app;

@@ -3,6 +3,9 @@
  * takeover routes mounted from runner/takeover, metrics and an OpenAPI document. docs/api.md is
  * its reference.
  */
+
+// `grexal serve --pool` parses its flags with runner/pool's own parser (the CLI does not import it).
+export { type PoolSpec, type PoolStatus, parsePoolFlag } from '../pool/index.ts';
 export { type BuildApiOptions, buildApi } from './app.ts';
 export { isLoopbackHost } from './auth.ts';
 export type { JournalLimits } from './journal.ts';

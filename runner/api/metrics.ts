@@ -3,12 +3,16 @@
  * so that several APIs in one process, as in tests, never collide.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { PoolStatus } from '../pool/index.ts';
 import type { SandboxState } from '../sandbox/index.ts';
 import type { RecordObserver } from './sandbox-record.ts';
 
 export interface ApiMetrics extends Required<RecordObserver> {
   readonly registry: Registry;
   apiError(code: string): void;
+  /** A sandbox request answered from a pool (warm) or by a cold create, and how long that took. */
+  claimed(warm: boolean, seconds: number): void;
+  refillFailed(pool: string, code: string): void;
 }
 
 const STATES: SandboxState[] = [
@@ -20,8 +24,49 @@ const STATES: SandboxState[] = [
   'failed',
 ];
 
-export function createMetrics(countByState: () => Record<SandboxState, number>): ApiMetrics {
+export function createMetrics(
+  countByState: () => Record<SandboxState, number>,
+  pools: () => PoolStatus[] = () => [],
+): ApiMetrics {
   const registry = new Registry();
+  const poolGauge = (name: string, help: string, value: (pool: PoolStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['pool'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const pool of pools()) this.set({ pool: pool.name }, value(pool));
+      },
+    });
+  poolGauge('grexal_pool_size', 'Entries each pool is asked to keep.', (pool) => pool.size);
+  poolGauge('grexal_pool_ready', 'Entries started and claimable, by pool.', (pool) => pool.ready);
+  poolGauge('grexal_pool_starting', 'Entries being started, by pool.', (pool) => pool.starting);
+  poolGauge(
+    'grexal_pool_stale',
+    'Entries of a changed image awaiting retirement, by pool.',
+    (pool) => pool.stale,
+  );
+  const claims = new Counter({
+    name: 'grexal_pool_claims_total',
+    help: 'Sandbox requests served from a pool (warm="true") or by a cold create (warm="false").',
+    labelNames: ['warm'],
+    registers: [registry],
+  });
+  const claimSeconds = new Histogram({
+    name: 'grexal_pool_claim_seconds',
+    help: 'From POST /v1/sandboxes to its sandbox bound (a pool entry claimed, or a cold one prepared).',
+    labelNames: ['warm'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  const refillFailures = new Counter({
+    name: 'grexal_pool_refill_failures_total',
+    help: 'Pool entries that failed to start or died while idle, by pool and code.',
+    labelNames: ['pool', 'code'],
+    registers: [registry],
+  });
   collectDefaultMetrics({ register: registry, prefix: 'grexal_' });
   new Gauge({
     name: 'grexal_sandboxes',
@@ -81,5 +126,10 @@ export function createMetrics(countByState: () => Record<SandboxState, number>):
     network: (decision) => connections.inc({ decision }),
     sandboxError: (code) => errors.inc({ code, source: 'sandbox' }),
     apiError: (code) => errors.inc({ code, source: 'api' }),
+    claimed: (warm, seconds) => {
+      claims.inc({ warm: String(warm) });
+      claimSeconds.observe({ warm: String(warm) }, seconds);
+    },
+    refillFailed: (pool, code) => refillFailures.inc({ pool, code }),
   };
 }

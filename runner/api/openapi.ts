@@ -1,12 +1,14 @@
 /** `GET /openapi.json`: OpenAPI 3.1, its schemas generated from the zod schemas the API validates with. */
 import { z } from 'zod';
 import { ERROR_CODES } from '../errors.ts';
+import { poolBodySchema } from '../pool/index.ts';
 import {
   createdSandboxSchema,
   credentialChangedSchema,
   documentedCreateSandboxBodySchema,
   documentedCredentialChangeBodySchema,
   errorEnvelopeSchema,
+  poolStatusSchema,
   readyReportSchema,
   sandboxViewSchema,
 } from './schemas.ts';
@@ -131,6 +133,39 @@ const paths = {
       },
     },
   },
+  '/v1/pools': {
+    get: {
+      summary: 'Every warm pool of this runner: { pools: [Pool] }.',
+      responses: { 200: { description: 'The pools.' } },
+    },
+  },
+  '/v1/pools/{name}': {
+    parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+    put: {
+      summary: 'Make or replace a warm pool (a replaced pool is drained); entries fill in the background.',
+      requestBody: { required: true, ...jsonContent('PoolSpec') },
+      responses: {
+        200: { description: 'Replaced.', ...jsonContent('Pool') },
+        201: { description: 'Made.', ...jsonContent('Pool') },
+        400: error(
+          'E_VALIDATION (details: E_POOL_NAME_INVALID, E_POOL_SIZE_INVALID, E_POOL_MAX_IDLE_INVALID, E_POOL_IMAGE_NOT_FOUND with the build command, E_POOL_DESKTOP_IMAGE, E_POOL_LIMIT_HOST, E_LIMIT_INVALID, …), E_RUNTIME_NOT_FOUND.',
+        ),
+        503: error('E_RUNNER_CLOSING.'),
+      },
+    },
+    get: {
+      summary:
+        "A pool's spec, its ready, starting and stale entries, claims, and failures (with `failing` while they continue).",
+      responses: {
+        200: { description: 'The pool.', ...jsonContent('Pool') },
+        404: error('E_POOL_NOT_FOUND.'),
+      },
+    },
+    delete: {
+      summary: 'Drain and remove the pool; answers once its entries are gone.',
+      responses: { 204: { description: 'Removed.' }, 404: error('E_POOL_NOT_FOUND.') },
+    },
+  },
   '/takeover/{takeoverId}': {
     parameters: takeoverParams,
     get: {
@@ -212,6 +247,8 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         Ready: json(readyReportSchema),
         Credential: json(documentedCredentialChangeBodySchema),
         CredentialChanged: json(credentialChangedSchema),
+        PoolSpec: json(poolBodySchema),
+        Pool: json(poolStatusSchema),
       },
     },
   };

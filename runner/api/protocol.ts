@@ -46,12 +46,16 @@ export interface SandboxView {
   metadata: Record<string, string>;
   /** The sandbox's network policy as it stands (after PATCHes). */
   network: { mode: string; allow?: string[] };
+  /** A pool entry served the run. */
+  warm: boolean;
 }
 
 /** `POST /v1/sandboxes` → 201. */
 export interface CreatedSandbox {
   id: string;
   state: SandboxState;
+  /** A pool entry serves the run. */
+  warm: boolean;
 }
 
 /** `PUT /v1/sandboxes/:id/credentials/:connectionId` → 200. */
@@ -72,6 +76,8 @@ interface EventBase {
 export type ApiEvent = EventBase &
   (
     | { type: 'state'; state: SandboxState }
+    /** Once, before the sandbox runs: `warm` when a pool entry serves the run (docs/pools.md). */
+    | { type: 'claimed'; warm: boolean }
     | { type: 'log'; stream: 'stdout' | 'stderr'; text: string }
     | { type: 'error'; code: string; message: string }
     | { type: 'connect'; connectionId: string; mode?: string; durationMs?: number }

@@ -148,6 +148,7 @@ export class SandboxRecord {
       takeover: this.takeover ?? null,
       metadata: this.metadata,
       network: policyToJson(this.sandbox.networkPolicy),
+      warm: this.sandbox.warm,
     };
   }
 }

@@ -60,22 +60,24 @@ describe('a sandbox through the API', () => {
     const events = await app.inject({ url: `/v1/sandboxes/${id}/events` });
     expect(events.headers['content-type']).toContain('text/event-stream');
     const all = frames(events.body);
-    expect(all.map((f) => f.event)).toEqual(['state', 'state', 'log', 'state', 'exit']);
+    expect(all.map((f) => f.event)).toEqual(['state', 'claimed', 'state', 'log', 'state', 'exit']);
     expect(all.map((f) => f.data['state'] ?? f.data['type'])).toEqual([
       'starting',
+      'claimed',
       'running',
       'log',
       'exited',
       'exit',
     ]);
-    expect(all.map((f) => f.id)).toEqual([1, 2, 3, 4, 5]);
-    expect(all[2]!.data).toMatchObject({ id: 3, type: 'log', stream: 'stdout', text: 'hello\n' });
-    expect(all[4]!.data).toMatchObject({ type: 'exit', exitCode: 3, reason: 'exited' });
+    expect(all[1]!.data).toMatchObject({ type: 'claimed', warm: false });
+    expect(all.map((f) => f.id)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(all[3]!.data).toMatchObject({ id: 4, type: 'log', stream: 'stdout', text: 'hello\n' });
+    expect(all[5]!.data).toMatchObject({ type: 'exit', exitCode: 3, reason: 'exited' });
 
-    const replay = await app.inject({ url: `/v1/sandboxes/${id}/events`, headers: { 'last-event-id': '3' } });
-    expect(frames(replay.body).map((f) => f.id)).toEqual([4, 5]);
-    const query = await app.inject({ url: `/v1/sandboxes/${id}/events?lastEventId=4` });
-    expect(frames(query.body).map((f) => f.id)).toEqual([5]);
+    const replay = await app.inject({ url: `/v1/sandboxes/${id}/events`, headers: { 'last-event-id': '4' } });
+    expect(frames(replay.body).map((f) => f.id)).toEqual([5, 6]);
+    const query = await app.inject({ url: `/v1/sandboxes/${id}/events?lastEventId=5` });
+    expect(frames(query.body).map((f) => f.id)).toEqual([6]);
 
     const view = (await app.inject({ url: `/v1/sandboxes/${id}` })).json();
     expect(view).toMatchObject({ id, state: 'exited', exitCode: 3, exitReason: 'exited', takeover: null });
@@ -184,9 +186,9 @@ describe('a sandbox through the API', () => {
     };
     const { id } = (await create()).json();
     const all = frames((await app.inject({ url: `/v1/sandboxes/${id}/events` })).body);
-    expect(all.map((f) => f.event)).toEqual(['state', 'error', 'state', 'exit']);
-    expect(all[2]!.data['state']).toBe('failed');
-    expect(all[3]!.data).toMatchObject({ exitCode: -1, reason: 'failed' });
+    expect(all.map((f) => f.event)).toEqual(['state', 'claimed', 'error', 'state', 'exit']);
+    expect(all[3]!.data['state']).toBe('failed');
+    expect(all[4]!.data).toMatchObject({ exitCode: -1, reason: 'failed' });
     const metrics = (await app.inject({ url: '/metrics' })).body;
     expect(metrics).toContain('grexal_errors_total{code="E_INTERNAL",source="sandbox"} 1');
   });

@@ -50,16 +50,18 @@ export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesConte
     const body = parseOrThrow(createSandboxBodySchema, request.body, 'sandbox request');
     const limits = capRunTime(body.limits, ctx.maxRunTimeMs);
     const release = ctx.registry.reserve();
+    const claimStarted = performance.now();
     try {
       await preflight.check(body.image, body.runtime);
       // The raw manifest and credentials: runner/inject validates and parses them itself.
       const { metadata: _metadata, ...raw } = request.body as Record<string, unknown>;
       const sandbox = await ctx.runner.create({ ...raw, ...(limits ? { limits } : {}) });
+      ctx.metrics.claimed(sandbox.warm, (performance.now() - claimStarted) / 1000);
       const record = new SandboxRecord(sandbox, body.metadata ?? {}, ctx.metrics, ctx.journal);
       ctx.registry.add(record);
       void record.start();
-      request.log.info({ sandboxId: sandbox.id, image: body.image }, 'sandbox created');
-      const created: CreatedSandbox = { id: sandbox.id, state: record.state };
+      request.log.info({ sandboxId: sandbox.id, image: body.image, warm: sandbox.warm }, 'sandbox created');
+      const created: CreatedSandbox = { id: sandbox.id, state: record.state, warm: sandbox.warm };
       return reply.code(201).send(created);
     } finally {
       release();

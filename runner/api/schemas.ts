@@ -41,6 +41,11 @@ export const createSandboxBodySchema = sandboxOptionsSchema
     /** Overrides every connection's reconnectTimeoutMs: how long a broken connection's connect waits. */
     reconnectTimeoutMs: reconnectTimeoutMsSchema.optional(),
     metadata: metadataSchema.optional(),
+    /**
+     * Serve from this pool only. Without it any pool matching image, desktop, limits and runtime
+     * exactly serves; no match or an empty pool is a cold create (docs/pools.md).
+     */
+    pool: z.string().max(63).optional(),
   })
   .strict();
 
@@ -97,6 +102,7 @@ export const sandboxViewSchema = z.object({
   takeover: openTakeoverSchema.nullable(),
   metadata: z.record(z.string(), z.string()),
   network: z.object({ mode: z.enum(['none', 'public', 'allow']), allow: z.array(z.string()).optional() }),
+  warm: z.boolean().describe('A pool entry served the run.'),
 });
 
 /**
@@ -114,7 +120,39 @@ export const credentialChangedSchema = z.object({
     .describe('restored: the connection was broken and the calls waiting for it go on; updated: a rotation.'),
 });
 
-export const createdSandboxSchema = z.object({ id: z.string(), state });
+export const createdSandboxSchema = z.object({
+  id: z.string(),
+  state,
+  warm: z.boolean().describe('A pool entry serves the run (it was started before the request).'),
+});
+
+/** `PUT /v1/pools/:name` answers, and `GET`: the pool's spec and where its entries are. */
+export const poolStatusSchema = z.object({
+  name: z.string(),
+  image: z.string(),
+  desktop: z.unknown().optional(),
+  limits: z.unknown().optional(),
+  runtime: z.unknown().optional(),
+  size: z.number().int(),
+  maxIdleMs: z.number().int(),
+  ready: z.number().int().describe('Entries started, waiting for their bootstrap, claimable now.'),
+  starting: z.number().int(),
+  stale: z
+    .number()
+    .int()
+    .describe('Entries of an image whose id changed; retired one at a time, never claimed.'),
+  warmClaims: z.number().int(),
+  failures: z.number().int().describe('Entries that failed to start or died while idle.'),
+  failing: z
+    .object({
+      consecutiveFailures: z.number().int(),
+      code: z.string(),
+      message: z.string(),
+      retryAt: z.string(),
+    })
+    .optional()
+    .describe('While entries keep failing: the last error, and when the next single attempt comes.'),
+});
 
 /** `GET /readyz` when ready. */
 export const readyReportSchema = z.object({

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { serve } from '../api/index.ts';
+import { type PoolSpec, parsePoolFlag, serve } from '../api/index.ts';
 import { type Problem, ValidationError } from '../errors.ts';
 import { dangerousOverrideFromEnv } from '../network/index.ts';
 import { DEFAULT_TIMEOUT_MS, parseDurationMs, Runner } from '../sandbox/index.ts';
@@ -19,6 +19,10 @@ Options:
   --max-sandboxes N        live sandboxes at once; more get 429 with Retry-After (default 50)
   --max-run-time DURATION  the longest a sandbox may run, e.g. 30m, 2h; also the default when a
                            request gives no limits.timeoutMs (default 1h)
+  --pool NAME=IMAGE[,desktop][,runtime=R][,size=N][,maxIdle=30m]
+                           keep N sandboxes of IMAGE started (default 2, at most 64), so that
+                           requests matching image, desktop, limits and runtime start warm;
+                           repeatable (docs/pools.md)
   --public-url URL         the origin users reach this runner at, for takeover links
                            (default http://HOST:PORT)
   --dangerously-enable-dns-override
@@ -40,6 +44,7 @@ Example:
 
 interface ServeFlags {
   port: number;
+  pools: PoolSpec[];
   maxSandboxes?: number;
   maxRunTimeMs?: number;
 }
@@ -49,6 +54,7 @@ function parseFlags(values: {
   port?: string;
   'max-sandboxes'?: string;
   'max-run-time'?: string;
+  pool?: string[];
 }): ServeFlags {
   const problems: Problem[] = [];
   const integer = (flag: string, text: string | undefined, min: number, max: number): number | undefined => {
@@ -78,8 +84,30 @@ function parseFlags(values: {
       });
     }
   }
+  const pools: PoolSpec[] = [];
+  for (const [index, text] of (values.pool ?? []).entries()) {
+    try {
+      pools.push(parsePoolFlag(text, parseDurationMs, index));
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      problems.push(
+        ...error.problems.map((p) =>
+          p.path.startsWith('--') ? p : { ...p, path: `--pool[${index}].${p.path}` },
+        ),
+      );
+    }
+  }
+  const names = pools.map((p) => p.name);
+  for (const [index, name] of names.entries())
+    if (names.indexOf(name) !== index)
+      problems.push({
+        code: 'E_POOL_FLAG_INVALID',
+        path: `--pool[${index}]`,
+        message: `Pool '${name}' is given twice.`,
+        fix: 'Give each pool its own name.',
+      });
   if (problems.length > 0) throw new ValidationError(problems, 'options');
-  return { port, maxSandboxes, maxRunTimeMs };
+  return { port, maxSandboxes, maxRunTimeMs, pools };
 }
 
 export const serveCommand: Command = {
@@ -95,6 +123,7 @@ export const serveCommand: Command = {
         'max-sandboxes': { type: 'string' },
         'max-run-time': { type: 'string' },
         'public-url': { type: 'string' },
+        pool: { type: 'string', multiple: true },
         'dangerously-enable-dns-override': { type: 'boolean', default: false },
       },
     });
@@ -108,6 +137,8 @@ export const serveCommand: Command = {
     const runner = await Runner.start({ logger, signal: io.signal, dangerouslyOverrideDns });
     let server: Awaited<ReturnType<typeof serve>>;
     try {
+      // Each pool checked against the engine (image, runtime) before the API answers.
+      for (const spec of flags.pools) await runner.setPool(spec);
       server = await serve({
         runner,
         logger,
@@ -123,6 +154,7 @@ export const serveCommand: Command = {
       throw error;
     }
     progress(io, `serving on ${server.url}${token ? '' : ' (no token: loopback only)'}`);
+    for (const spec of flags.pools) progress(io, `pool ${spec.name}: ${spec.size} × ${spec.image}, filling`);
     if (!io.signal.aborted)
       await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
     progress(io, 'shutting down: destroying every sandbox');

@@ -44,11 +44,11 @@ describe('RunnerClient', () => {
     const { id, state } = await client.create({ image: 'grexal/agent', command: ['x'] });
     expect(state).toBe('starting');
     const events = await collect(client.events(id));
-    expect(events.map((e) => e.type)).toEqual(['state', 'state', 'log', 'state', 'exit']);
-    const log = events[2]!;
+    expect(events.map((e) => e.type)).toEqual(['state', 'claimed', 'state', 'log', 'state', 'exit']);
+    const log = events[3]!;
     expect(log.type === 'log' && log.text).toBe('out\n');
-    const resumed = await collect(client.events(id, { lastEventId: 3 }));
-    expect(resumed.map((e) => (e.type === 'truncated' ? 0 : e.id))).toEqual([4, 5]);
+    const resumed = await collect(client.events(id, { lastEventId: 4 }));
+    expect(resumed.map((e) => (e.type === 'truncated' ? 0 : e.id))).toEqual([5, 6]);
     expect(await client.get(id)).toMatchObject({ id, state: 'exited', exitCode: 0 });
     await client.delete(id);
     await client.delete(id);

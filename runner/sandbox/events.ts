@@ -55,6 +55,8 @@ export type SandboxEvent =
   | { type: 'log'; stream: 'stdout' | 'stderr'; text: string }
   | ({ type: 'exit' } & SandboxExit)
   | { type: 'error'; code: string; message: string }
+  /** Once, when the run is bound: `warm` when a pool entry serves it, false for a cold create. */
+  | { type: 'claimed'; warm: boolean }
   | InjectEvent
   | NetworkEvent
   | TakeoverEvent;

@@ -16,7 +16,8 @@ export class LiveConnections {
   readonly supervisorToken = randomBytes(24).toString('hex');
 
   constructor(
-    private readonly credentials: SandboxCredentials | undefined,
+    /** A pool entry's credentials arrive at its claim: read them when a change comes. */
+    private readonly credentials: () => SandboxCredentials | undefined,
     private readonly phase: () => LivePhase,
     private readonly server: () => CtxServer | undefined,
   ) {}
@@ -43,8 +44,9 @@ export class LiveConnections {
         'The sandbox has ended; its connections can no longer change. Create a new sandbox with the new credential.',
       );
     // A sandbox without a manifest declares nothing: the same answer as an undeclared id.
-    if (!this.credentials) connectionForChange(new Map(), connectionId);
-    return this.credentials as SandboxCredentials;
+    const credentials = this.credentials();
+    if (!credentials) connectionForChange(new Map(), connectionId);
+    return credentials as SandboxCredentials;
   }
 
   private files(): LiveFiles {

@@ -16,6 +16,7 @@ import {
   parseDangerousDnsOverride,
   parseNetworkPolicy,
 } from '../network/index.ts';
+import { type PoolSpec, type PoolStatus, Pools } from '../pool/index.ts';
 import {
   type ContainerRuntime,
   DockerRuntime,
@@ -27,9 +28,10 @@ import { TakeoverBroker } from '../takeover/index.ts';
 import { parseOrThrow } from '../validation.ts';
 import { EventBus } from './events.ts';
 import { defaultStateDir, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
-import { resolveSandboxOptions } from './options.ts';
+import { type ResolvedSandboxOptions, resolveSandboxOptions } from './options.ts';
+import { checkPoolSpec, poolKey, poolNameOf } from './pool-entries.ts';
 import type { SandboxTakeovers } from './ports.ts';
-import { Sandbox } from './sandbox.ts';
+import { IDLE_ENTRY_POLICY, Sandbox } from './sandbox.ts';
 
 export interface RunnerOptions {
   /** The container runtime; Docker found through DOCKER_HOST or /var/run/docker.sock by default. */
@@ -55,6 +57,10 @@ export interface RunnerOptions {
    * unless explicitly enabled.
    */
   dangerouslyOverrideDns?: DangerousDnsOverride;
+  /** Pool entries starting at once across every pool. Default 2. */
+  poolConcurrency?: number;
+  /** How often a pool looks at its image id and its entries' age. Default 5000. */
+  poolCheckIntervalMs?: number;
   signal?: AbortSignal;
 }
 
@@ -67,6 +73,8 @@ export interface CreateSandboxInput {
   credentials?: unknown;
   /** Overrides every connection's `reconnectTimeoutMs` (how long a broken one's connect waits). */
   reconnectTimeoutMs?: unknown;
+  /** Serve from this pool only (still only on an exact match); cold otherwise. */
+  pool?: unknown;
   /** Everything of `sandboxOptionsSchema`: image, command, env, desktop, limits, runtime. */
   [option: string]: unknown;
 }
@@ -79,6 +87,10 @@ export class Runner implements AsyncDisposable {
   /** Every takeover of this runner's sandboxes; whoever serves the pages mounts its handlers. */
   readonly takeovers: TakeoverBroker;
   private readonly unwatchEngine: () => void;
+  /** Started sandboxes waiting for a run; a request that matches one exactly is served warm. */
+  readonly pools: Pools<Sandbox>;
+  /** Entries not yet claimed, starting or idle: a shutdown ends them without waiting for a start. */
+  private readonly entries = new Set<Sandbox>();
 
   private readonly network?: NetworkManager;
 
@@ -98,6 +110,15 @@ export class Runner implements AsyncDisposable {
       log: logger.child({ component: 'takeover' }),
     });
     this.reaped = this.reapLeftovers();
+    this.pools = new Pools<Sandbox>({
+      factory: {
+        create: (spec) => this.createEntry(spec),
+        imageId: async (image) => (await this.runtime.image(image))?.id,
+      },
+      logger: logger.child({ component: 'pool' }),
+      concurrency: options.poolConcurrency,
+      checkIntervalMs: options.poolCheckIntervalMs,
+    });
     // The sandboxes end by themselves (their waits see the loss); the log says why, for operators.
     this.unwatchEngine = runtime.onEngineChange((change) => {
       if (change.type === 'lost')
@@ -161,28 +182,38 @@ export class Runner implements AsyncDisposable {
     }
   }
 
-  /** Validates and prepares a sandbox; nothing exists in the engine until `sandbox.start()`. */
+  /**
+   * Validates and prepares a sandbox; nothing exists in the engine until `sandbox.start()`. A
+   * request that matches a pool exactly takes a started entry instead (`sandbox.warm`), its run
+   * bound now; `start()` then resolves at once.
+   */
   async create(input: CreateSandboxInput): Promise<Sandbox> {
-    const { manifest: givenManifest, credentials: given, network, reconnectTimeoutMs, ...rest } = input;
+    const { manifest: givenManifest, credentials: given, network, reconnectTimeoutMs, pool, ...rest } = input;
+    const poolName = poolNameOf(pool);
     const options = resolveSandboxOptions(rest);
     const { manifest, policy } = this.networkOf(givenManifest, network);
     const reconnect =
       reconnectTimeoutMs === undefined
         ? undefined
         : parseOrThrow(reconnectTimeoutMsSchema, reconnectTimeoutMs, 'sandbox request', 'reconnectTimeoutMs');
+    // An entry has a link (refusing all until its claim); `none` promises no interface but lo.
+    const claim = policy.mode === 'none' ? undefined : this.pools.claim(poolKey(options), poolName);
+    if (claim) {
+      const sandbox = claim.entry;
+      try {
+        const credentials = await this.credentialsOf(manifest, given, reconnect, this.buses.get(sandbox.id));
+        sandbox.claim({ options, credentials, networkPolicy: policy });
+        this.entries.delete(sandbox);
+      } catch (error) {
+        claim.giveBack();
+        throw error;
+      }
+      this.sandboxes.set(sandbox.id, sandbox);
+      return sandbox;
+    }
     const id = this.ids.mint('sbx');
     const events = new EventBus();
-    const credentials =
-      manifest === undefined && given === undefined
-        ? undefined
-        : await prepareInjection({
-            manifest,
-            credentials: given,
-            provider: this.options.credentialProvider,
-            refreshWindowMs: this.options.refreshWindowMs,
-            reconnectTimeoutMs: reconnect,
-            onEvent: (event) => events.emit(event),
-          });
+    const credentials = await this.credentialsOf(manifest, given, reconnect, events);
     const sandbox = new Sandbox(
       id,
       options,
@@ -204,6 +235,75 @@ export class Runner implements AsyncDisposable {
       this.sandboxes.delete(id);
       this.buses.delete(id);
     });
+    return sandbox;
+  }
+
+  private credentialsOf(
+    manifest: unknown,
+    given: unknown,
+    reconnectTimeoutMs: number | undefined,
+    events: EventBus | undefined,
+  ) {
+    if (manifest === undefined && given === undefined) return Promise.resolve(undefined);
+    return prepareInjection({
+      manifest,
+      credentials: given,
+      provider: this.options.credentialProvider,
+      refreshWindowMs: this.options.refreshWindowMs,
+      reconnectTimeoutMs,
+      onEvent: (event) => events?.emit(event),
+    });
+  }
+
+  /** Makes or replaces a pool after checking its spec against the engine and the host. */
+  async setPool(spec: PoolSpec): Promise<PoolStatus> {
+    const options = await checkPoolSpec(spec, this.runtime);
+    return this.pools.set(spec, poolKey(options));
+  }
+
+  /**
+   * One pool entry: a sandbox created and started exactly like a cold one (hardening, host
+   * directory, ctx socket, network link) with nothing of a run, ready once its supervisor waits
+   * for the bootstrap. Not listed among the runner's sandboxes until claimed.
+   */
+  private async createEntry(spec: PoolSpec): Promise<Sandbox> {
+    const options: ResolvedSandboxOptions = resolveSandboxOptions({
+      image: spec.image,
+      desktop: spec.desktop,
+      limits: spec.limits,
+      runtime: spec.runtime,
+    });
+    const id = this.ids.mint('sbx');
+    const events = new EventBus();
+    const sandbox = new Sandbox(
+      id,
+      options,
+      {
+        runtime: this.runtime,
+        stateDir: this.stateDir,
+        logger: this.logger.child({ sandboxId: id, pool: spec.name }),
+        takeovers: this.sandboxTakeovers(),
+        network: this.network,
+        networkPolicy: IDLE_ENTRY_POLICY,
+        networkPolicyImplicit: true,
+        pooled: true,
+      },
+      events,
+    );
+    this.buses.set(id, events);
+    this.entries.add(sandbox);
+    void sandbox.exited.then(() => {
+      this.entries.delete(sandbox);
+      this.sandboxes.delete(id);
+      this.buses.delete(id);
+    });
+    await sandbox.start();
+    try {
+      await sandbox.waitUntilReady();
+    } catch (error) {
+      await sandbox.destroy('failed');
+      throw error;
+    }
     return sandbox;
   }
 
@@ -251,6 +351,9 @@ export class Runner implements AsyncDisposable {
   /** Destroys every sandbox this runner owns. */
   async close(): Promise<void> {
     this.unwatchEngine();
+    // Pools first: a refill must not start entries while the sandboxes go. An entry still
+    // waiting for its supervisor ends now rather than after its start deadline.
+    await Promise.allSettled([this.pools.close(), ...[...this.entries].map((entry) => entry.destroy())]);
     await Promise.allSettled(this.list().map((sandbox) => sandbox.destroy('destroyed')));
     await this.reaped;
     await this.network?.close();

@@ -137,7 +137,7 @@ describe('Sandbox', () => {
     );
     await sandbox.start();
     expect(await sandbox.exited).toEqual({ exitCode: 3, reason: 'exited', oomKilled: false });
-    expect(seen).toEqual(['running', 'log:echo hi sbx_test\n', 'exit', 'exited']);
+    expect(seen).toEqual(['claimed', 'running', 'log:echo hi sbx_test\n', 'exit', 'exited']);
     expect(runtime.containers[0]?.removed).toBe(true);
     expect(await leftovers()).toEqual([]);
   });
@@ -252,7 +252,7 @@ describe('Sandbox', () => {
     expect(exit).toMatchObject({ exitCode: -1, reason: 'engine_lost', oomKilled: false });
     expect(exit.message).toContain('unix:///e.sock');
     expect(exit.message).toContain('grexal doctor --fix');
-    expect(seen).toEqual(['running', 'E_ENGINE_LOST', 'exit', 'failed']);
+    expect(seen).toEqual(['claimed', 'running', 'E_ENGINE_LOST', 'exit', 'failed']);
     expect(sandbox.state).toBe('failed');
     expect(runtime.containers[0]?.removed).toBe(true);
     expect(await leftovers()).toEqual([]);

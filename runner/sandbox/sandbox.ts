@@ -15,9 +15,9 @@ import {
   supervisorResumeParamsSchema,
   VNC_SOCKET_NAME,
 } from '../../sandbox-agent/protocol.ts';
-import { type GrexalError, toGrexalError } from '../errors.ts';
+import { GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
-import type { NetworkManager, NetworkPolicy } from '../network/index.ts';
+import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
 import { bootstrapResult } from './bootstrap.ts';
 import { engineError } from './engine-error.ts';
@@ -34,6 +34,7 @@ import { LiveConnections, type LivePhase } from './live-connections.ts';
 import { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
+import { RunGate } from './run-gate.ts';
 
 export interface SandboxDeps {
   runtime: ContainerRuntime;
@@ -50,7 +51,23 @@ export interface SandboxDeps {
    * root, no nftables) the sandbox then runs with `none` instead of failing.
    */
   networkPolicyImplicit?: boolean;
+  /**
+   * A pool entry: started with nothing of a run (the options carry no command, env or timeout;
+   * no credentials; a link that refuses every connection). Its bootstrap waits until `claim()`
+   * binds the run, once.
+   */
+  pooled?: boolean;
 }
+
+/** Everything of one run, bound to a pool entry at its claim. */
+export interface RunBinding {
+  options: ResolvedSandboxOptions;
+  credentials?: SandboxCredentials;
+  networkPolicy: NetworkPolicy;
+}
+
+/** A pool entry's policy until its claim: linked (so the claim only swaps the policy), nothing allowed. */
+export const IDLE_ENTRY_POLICY: NetworkPolicy = { mode: 'allow', rules: [] };
 
 /** How long output may trail the container's exit before the exit is reported anyway. */
 const OUTPUT_DRAIN_MS = 2_000;
@@ -71,6 +88,13 @@ export class Sandbox implements AsyncDisposable {
   private takeoverOpen = false;
   private waitingForCredentials = 0;
   private readonly live: LiveConnections;
+  private currentOptions: ResolvedSandboxOptions;
+  private credentials?: SandboxCredentials;
+  /** Open once the run is bound: at once for a cold sandbox, at `claim()` for a pool entry. */
+  private readonly gate: RunGate;
+  private announced = false;
+  /** The claim's network policy, applied before the bootstrap is answered. */
+  private policyApplied: Promise<unknown> = Promise.resolve();
   private readonly network: NetworkWiring;
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
@@ -82,11 +106,13 @@ export class Sandbox implements AsyncDisposable {
 
   constructor(
     readonly id: string,
-    readonly options: ResolvedSandboxOptions,
+    options: ResolvedSandboxOptions,
     private readonly deps: SandboxDeps,
     events = new EventBus(),
   ) {
     this.events = events;
+    this.currentOptions = options;
+    this.gate = new RunGate(!deps.pooled);
     this.network = new NetworkWiring({
       manager: deps.network,
       sandboxId: id,
@@ -95,17 +121,12 @@ export class Sandbox implements AsyncDisposable {
       logger: deps.logger,
       onEvent: (event) => this.events.emit(event),
     });
-    const credentials = deps.credentials;
-    if (credentials) this.events.useMask((text) => credentials.mask(text));
-    credentials?.onWaiting((waiting) => {
-      this.waitingForCredentials = waiting;
-      this.showLiveState();
-    });
     this.live = new LiveConnections(
-      credentials,
+      () => this.credentials,
       () => this.livePhase(),
       () => this.ctxServer,
     );
+    if (deps.credentials) this.useCredentials(deps.credentials);
     this.exited = new Promise((resolve) => {
       this.resolveExit = resolve;
     });
@@ -113,6 +134,54 @@ export class Sandbox implements AsyncDisposable {
 
   get state(): SandboxState {
     return this.currentState;
+  }
+
+  /** The run's options; for a pool entry before its claim, the pool's (image, desktop, limits, runtime). */
+  get options(): ResolvedSandboxOptions {
+    return this.currentOptions;
+  }
+
+  /** Served from a pool. */
+  get warm(): boolean {
+    return this.deps.pooled === true;
+  }
+
+  private useCredentials(credentials: SandboxCredentials): void {
+    this.credentials = credentials;
+    this.events.useMask((text) => credentials.mask(text));
+    credentials.onWaiting((waiting) => {
+      this.waitingForCredentials = waiting;
+      this.showLiveState();
+    });
+  }
+
+  /**
+   * Binds a run to a started pool entry, once: options, credentials (and their masking), the
+   * network policy (applied before the bootstrap is answered) and the deadline, counted from now.
+   */
+  claim(run: RunBinding): void {
+    const container = this.container;
+    if (!this.deps.pooled || this.gate.isOpen || !container || !this.finished || this.ending)
+      throw new GrexalError(
+        'E_INTERNAL',
+        `Sandbox ${this.id} is not an idle pool entry; it serves one run only.`,
+      );
+    this.currentOptions = run.options;
+    if (run.credentials) this.useCredentials(run.credentials);
+    this.policyApplied = this.network.setPolicy(policyToJson(run.networkPolicy), () => container.pid());
+    this.policyApplied.catch(() => {});
+    this.deadlineAt = Date.now() + run.options.timeoutMs;
+    this.armDeadline(this.deadlineAt);
+    this.gate.bind();
+  }
+
+  private armDeadline(deadlineAt: number): void {
+    this.timeout = setTimeout(() => void this.destroy('timeout'), Math.max(0, deadlineAt - Date.now()));
+  }
+
+  /** Resolves once the supervisor waits for its bootstrap; a pool entry is claimable then. */
+  waitUntilReady(): Promise<void> {
+    return this.gate.waitUntilAsked(this.id, this.exited);
   }
 
   onEvent(listener: EventListener): () => void {
@@ -153,6 +222,12 @@ export class Sandbox implements AsyncDisposable {
   }
 
   start(options: { signal?: AbortSignal } = {}): Promise<void> {
+    // The first start of a claimed sandbox says whether it was warm; a warm one runs already.
+    if (this.gate.isOpen && !this.announced) {
+      this.announced = true;
+      this.events.emit({ type: 'claimed', warm: this.warm });
+      if (this.starting) this.events.emit({ type: 'state', state: this.currentState });
+    }
     this.starting ??= this.provision(options);
     return this.starting;
   }
@@ -186,10 +261,14 @@ export class Sandbox implements AsyncDisposable {
       if (prepared.status === 'rejected') throw prepared.reason;
       const container = created.value;
       const output = await container.attach();
-      const drained = Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]);
+      // A pool entry's output is relayed from its claim on (the streams buffer until then), so
+      // that it passes through the run's masking.
+      const drained = this.gate.bound.then(() =>
+        Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]),
+      );
       // Fixed before the container starts: the supervisor may ask for its bootstrap (and the deadline
-      // in it) before the engine's answer to start() reaches us.
-      this.deadlineAt = Date.now() + this.options.timeoutMs;
+      // in it) before the engine's answer to start() reaches us. A pool entry's is fixed at its claim.
+      if (!this.deps.pooled) this.deadlineAt = Date.now() + this.options.timeoutMs;
       const starting = container.start();
       const wired = this.network.wireAfter(starting, () => container.pid());
       await starting;
@@ -197,10 +276,7 @@ export class Sandbox implements AsyncDisposable {
       options.signal?.throwIfAborted();
       logger.info({ containerId: container.id }, 'sandbox running');
       this.setState('running');
-      this.timeout = setTimeout(
-        () => void this.destroy('timeout'),
-        Math.max(0, this.deadlineAt - Date.now()),
-      );
+      if (this.deadlineAt !== undefined) this.armDeadline(this.deadlineAt);
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
@@ -274,8 +350,8 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
-    const masked = this.deps.credentials
-      ? stream.setEncoding('utf8').pipe(this.deps.credentials.createMaskingStream())
+    const masked = this.credentials
+      ? stream.setEncoding('utf8').pipe(this.credentials.createMaskingStream())
       : stream.setEncoding('utf8');
     masked.on('data', (text: string | Buffer) => {
       // Output can overtake the engine's answer to start(): the sandbox runs once it speaks.
@@ -290,13 +366,19 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private ctxHandlers(): CtxHandlers {
-    const { credentials, takeovers } = this.deps;
+    const { takeovers } = this.deps;
     return {
       bootstrap: async (params, call) => {
         if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
         this.bootstrapped = true;
+        this.gate.askedForBootstrap();
+        // A pool entry waits here, with nothing of a run, until its claim.
+        await this.gate.bound;
         await this.network.ready.catch(() => {
           throw codedError('internal', "The sandbox's network could not be wired.");
+        });
+        await this.policyApplied.catch(() => {
+          throw codedError('internal', "The sandbox's network policy could not be applied.");
         });
         const result = this.bootstrap(bootstrapParamsSchema.parse(params).argv);
         call.claimSupervisor();
@@ -316,6 +398,7 @@ export class Sandbox implements AsyncDisposable {
       connect: async (params, call) => {
         const parsed = connectParamsSchema.safeParse(params);
         if (!parsed.success) throw codedError('invalid_request', 'connect needs { connectionId }.');
+        const credentials = this.credentials;
         if (!credentials)
           throw codedError('not_declared', `Connection '${parsed.data.connectionId}' is not declared.`);
         return credentials.connect(parsed.data.connectionId, {
@@ -341,7 +424,7 @@ export class Sandbox implements AsyncDisposable {
           await takeovers.request({
             ...parsed.data,
             sandboxId: this.id,
-            label: connectionId ? credentials?.connectionLabel(connectionId) : undefined,
+            label: connectionId ? this.credentials?.connectionLabel(connectionId) : undefined,
             vncSocketPath: join(this.hostRunDir.path, VNC_SOCKET_NAME),
             signal: call.signal,
           });
@@ -358,7 +441,7 @@ export class Sandbox implements AsyncDisposable {
     return bootstrapResult({
       sandboxId: this.id,
       options: this.options,
-      credentials: this.deps.credentials,
+      credentials: this.credentials,
       argv,
       deadlineAt: this.deadlineAt ?? Date.now() + this.options.timeoutMs,
       supervisorToken: this.live.supervisorToken,
@@ -378,7 +461,7 @@ export class Sandbox implements AsyncDisposable {
       this.ending = { reason };
       // Calls waiting for a new credential answer `broken` ("the sandbox is ending") now, while the
       // agent can still hear it in its stop grace, rather than losing their socket.
-      this.deps.credentials?.dispose();
+      this.credentials?.dispose();
       // The agent gets its grace period; Docker's own kill comes a second later.
       const stopped = this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
         this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
@@ -403,7 +486,7 @@ export class Sandbox implements AsyncDisposable {
       // After the container: its bind of the tmpfs goes with it. A failure here (umount) must not
       // cost the rest of the cleanup; the reaper of the next runner retries it.
       if (this.hostRunDir) results.push(...(await Promise.allSettled([removeHostRunDir(this.hostRunDir)])));
-      this.deps.credentials?.dispose();
+      this.credentials?.dispose();
       for (const result of results) {
         if (result.status === 'rejected')
           this.deps.logger.error({ err: toGrexalError(result.reason) }, 'cleanup step failed');

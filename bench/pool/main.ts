@@ -1,0 +1,243 @@
+/**
+ * bench/pool: from `POST /v1/sandboxes` to the agent's first output line (`sh -c 'echo 1'`), warm
+ * (served by a pool entry) against cold (the same request naming no pool that matches) through the
+ * same `grexal serve`, against `docker run` of the same image and hardening flags (to its first
+ * output line), alternated, in one run. Then N concurrent claims from a pool of N, and the memory
+ * each idle entry holds (its cgroup's usage, and the runner's RSS per entry). Removes all it makes.
+ *
+ *   node scripts/run-ts.mjs bench/pool/main.ts [--rounds 20] [--concurrency 20] [--bursts 5]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { RunnerClient } from '../../runner/client/index.ts';
+import { docker, removeLabelled } from '../api/peer.ts';
+import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
+import { median, ms, percentile } from '../lib/stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '20' },
+    bursts: { type: 'string', default: '5' },
+  },
+});
+const BURSTS = Number(values.bursts);
+const ROUNDS = Number(values.rounds);
+const N = Number(values.concurrency);
+const IMAGE = 'grexal/agent';
+const COMMAND = ['sh', '-c', 'echo 1'];
+const TOKEN = randomBytes(16).toString('hex');
+const PEER_LABEL = `grexal.bench=pool-${process.pid}`;
+const MiB = 1024 * 1024;
+const stateDir = mkdtempSync(join(tmpdir(), 'bench-pool-state-'));
+const peerRunDir = mkdtempSync(join(tmpdir(), 'bench-pool-peer-'));
+
+function startRunner(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      'bin/grexal.mjs',
+      'serve',
+      '--port',
+      '0',
+      '--max-sandboxes',
+      String(N + 20),
+      '--pool',
+      `sh=${IMAGE},size=2`,
+    ],
+    {
+      env: {
+        ...process.env,
+        GREXAL_STATE_DIR: stateDir,
+        GREXAL_RUNNER_TOKEN: TOKEN,
+        GREXAL_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'inherit', 'pipe'],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      err += chunk;
+      const url = /serving on (http:\/\/\S+)/.exec(err)?.[1];
+      if (url) resolve({ child, url });
+    });
+    child.on('exit', (code) => reject(new Error(`grexal serve exited ${code}: ${err}`)));
+  });
+}
+
+let url = '';
+async function api(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : {};
+}
+
+async function waitReady(pool: string, ready: number): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    if (((await api('GET', `/v1/pools/${pool}`))['ready'] as number) >= ready) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`pool ${pool} never reached ${ready} ready`);
+}
+
+/** POST → its answer, every sample: where the claim itself ends and the agent's start begins. */
+const postMs: number[] = [];
+
+/** POST → the first output line of the agent, over SSE; checks warm is what was meant. */
+async function claimToFirstLine(client: RunnerClient, warm: boolean, pool?: string): Promise<number> {
+  const started = performance.now();
+  const created = await client.create({ image: IMAGE, command: COMMAND, ...(pool ? { pool } : {}) });
+  if (created.warm !== warm) throw new Error(`${created.id}: warm ${created.warm}, meant ${warm}`);
+  postMs.push(performance.now() - started);
+  for await (const event of client.events(created.id)) {
+    if (event.type === 'log' && event.text.includes('1')) return performance.now() - started;
+    if (event.type === 'exit') throw new Error(`${created.id} ended before its output: ${event.reason}`);
+  }
+  throw new Error(`${created.id}: the stream ended without output`);
+}
+
+/** `docker run` (attached) of the same image and flags, to its first output line. */
+function dockerRunToFirstLine(): Promise<number> {
+  const args = dockerRunArgs({ image: IMAGE, hostRunDir: peerRunDir, label: PEER_LABEL, command: COMMAND });
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(DOCKER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let at: number | undefined;
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk;
+      if (at === undefined && out.includes('1\n')) at = performance.now() - started;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      at !== undefined ? resolve(at) : reject(new Error(`docker run exited ${code}`)),
+    );
+  });
+}
+
+const line = (name: string, xs: number[]) =>
+  `${name} p50 ${ms(percentile(xs, 50))}  p99 ${ms(percentile(xs, 99))}  (n=${xs.length})`;
+
+async function sequential(client: RunnerClient): Promise<void> {
+  console.log(
+    `bench/pool: claim → first output line of \`${COMMAND.join(' ')}\`, ${ROUNDS} rounds alternated`,
+  );
+  const warm: number[] = [];
+  const cold: number[] = [];
+  const peer: number[] = [];
+  const warmRatio: number[] = [];
+  const coldRatio: number[] = [];
+  const sides: [string, () => Promise<number>][] = [
+    [
+      'warm',
+      async () => {
+        // Timed from the POST: the wait for a refilled pool is outside the sample.
+        await waitReady('sh', 2);
+        return claimToFirstLine(client, true);
+      },
+    ],
+    // A pool named but not matching any: the same request, served cold.
+    ['cold', () => claimToFirstLine(client, false, 'nonesuch')],
+    ['docker', () => dockerRunToFirstLine()],
+  ];
+  for (const [, run] of sides) await run(); // warm-up, not counted
+  for (let i = 0; i < ROUNDS; i++) {
+    // Rotate the order every round: no side always follows the same other side.
+    const order = [...sides.slice(i % 3), ...sides.slice(0, i % 3)];
+    const got: Record<string, number> = {};
+    for (const [name, run] of order) got[name] = await run();
+    warm.push(got['warm']!);
+    cold.push(got['cold']!);
+    peer.push(got['docker']!);
+    warmRatio.push(got['warm']! / got['docker']!);
+    coldRatio.push(got['cold']! / got['docker']!);
+    console.log(
+      `  round ${i + 1}: warm ${ms(got['warm']!)}  cold ${ms(got['cold']!)}  docker run ${ms(got['docker']!)}`,
+    );
+  }
+  console.log(line('warm (pool entry) ', warm));
+  console.log(line('cold (same API)   ', cold));
+  console.log(line(`docker run (${DOCKER})`, peer));
+  console.log(
+    `median ratio warm/docker run ${median(warmRatio).toFixed(3)} (target ≤ 0.2), cold/docker run ${median(coldRatio).toFixed(3)}, warm/cold ${(median(warm) / median(cold)).toFixed(3)}`,
+  );
+}
+
+function rssBytes(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+}
+
+/** The cgroup memory of the runner's running containers, from the engine. */
+async function entryMemory(runnerPid: number): Promise<number[]> {
+  const rows = await docker(['ps', '-q', '--filter', 'label=grexal.runner']);
+  const ids = rows.split('\n').filter(Boolean);
+  const usage: number[] = [];
+  for (const id of ids) {
+    const label = (await docker(['inspect', '-f', '{{index .Config.Labels "grexal.runner"}}', id])).trim();
+    if (!label.includes(`/${runnerPid}-`)) continue;
+    const stats = JSON.parse(await docker(['stats', '--no-stream', '--format', '{{json .}}', id])) as {
+      MemUsage: string;
+    };
+    const [used] = stats.MemUsage.split('/');
+    const m = /([\d.]+)\s*(KiB|MiB|GiB|B)/.exec(used ?? '');
+    const unit = { B: 1, KiB: 1024, MiB: MiB, GiB: 1024 * MiB }[m?.[2] ?? 'B'] ?? 1;
+    usage.push(Number(m?.[1]) * unit);
+  }
+  return usage;
+}
+
+async function concurrent(client: RunnerClient, runnerPid: number): Promise<void> {
+  await api('DELETE', '/v1/pools/sh');
+  const rssBefore = rssBytes(runnerPid);
+  await api('PUT', '/v1/pools/c', { image: IMAGE, size: N });
+  await waitReady('c', N);
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const memory = await entryMemory(runnerPid);
+  const rssWith = rssBytes(runnerPid);
+  console.log(
+    `idle entry memory (cgroup usage, ${memory.length} entries): median ${(median(memory) / MiB).toFixed(1)} MiB, max ${(Math.max(...memory) / MiB).toFixed(1)} MiB; runner RSS ${(rssBefore / MiB).toFixed(1)} → ${(rssWith / MiB).toFixed(1)} MiB (${((rssWith - rssBefore) / N / MiB).toFixed(2)} MiB per entry)`,
+  );
+  // Several bursts, the pool full before each: one burst on a shared machine says little.
+  const p95s: number[] = [];
+  for (let burst = 0; burst < BURSTS; burst++) {
+    await waitReady('c', N);
+    postMs.length = 0;
+    const times = await Promise.all(Array.from({ length: N }, () => claimToFirstLine(client, true)));
+    p95s.push(percentile(times, 95));
+    console.log(
+      `  burst ${burst + 1}: ${N} concurrent claims (claim → first line) p50 ${ms(percentile(times, 50))}  p95 ${ms(percentile(times, 95))}; their POSTs answered p50 ${ms(percentile(postMs, 50))}  p95 ${ms(percentile(postMs, 95))}`,
+    );
+  }
+  console.log(
+    `${N} concurrent claims from a pool of ${N}: median p95 over ${BURSTS} bursts ${ms(median(p95s))} (target ≤ 200 ms)`,
+  );
+  await api('DELETE', '/v1/pools/c');
+}
+
+const { child, url: served } = await startRunner();
+url = served;
+try {
+  const client = new RunnerClient({ baseUrl: url, token: TOKEN, timeoutMs: 120_000 });
+  await sequential(client);
+  await concurrent(client, child.pid!);
+} finally {
+  if (child.exitCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  await removeLabelled(PEER_LABEL).catch((error: unknown) => console.error(`cleanup: ${error}`));
+  rmSync(stateDir, { recursive: true, force: true });
+  rmSync(peerRunDir, { recursive: true, force: true });
+}

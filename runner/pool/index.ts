@@ -1,0 +1,14 @@
+export { Limiter } from './limiter.ts';
+export { Pool, type PoolStatus } from './pool.ts';
+export { type Claim, Pools, type PoolsOptions } from './pools.ts';
+export type { EntryFactory, PoolEntry, PoolObserver } from './ports.ts';
+export {
+  DEFAULT_MAX_IDLE_MS,
+  DEFAULT_POOL_SIZE,
+  POOL_MAX_SIZE,
+  type PoolSpec,
+  parsePoolFlag,
+  parsePoolSpec,
+  poolBodySchema,
+  poolNameSchema,
+} from './spec.ts';

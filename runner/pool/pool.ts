@@ -1,0 +1,253 @@
+/**
+ * One pool: keeps `size` entries started and idle, refills in the background through the shared
+ * limiter, replaces entries idle past `maxIdle`, retires entries of a rebuilt image one at a time,
+ * and backs off when entries keep failing. An entry leaves the pool once, by `take()` or retirement.
+ */
+import type { Logger } from 'pino';
+import { toGrexalError } from '../errors.ts';
+import type { Limiter } from './limiter.ts';
+import type { EntryFactory, PoolEntry, PoolObserver } from './ports.ts';
+import type { PoolSpec } from './spec.ts';
+
+interface Idle<E> {
+  entry: E;
+  /** The image id the entry was made from; it is stale once the reference points elsewhere. */
+  imageId: string | undefined;
+  readyAt: number;
+}
+
+export interface PoolDeps<E extends PoolEntry> {
+  factory: EntryFactory<E>;
+  limiter: Limiter;
+  logger: Logger;
+  observer?: PoolObserver;
+  /** How often the pool looks at its image and its entries' age. */
+  checkIntervalMs: number;
+}
+
+export interface PoolStatus {
+  name: string;
+  image: string;
+  desktop?: unknown;
+  limits?: unknown;
+  runtime?: unknown;
+  size: number;
+  maxIdleMs: number;
+  /** Entries started and claimable now. */
+  ready: number;
+  starting: number;
+  /** Entries of an image whose id changed, waiting to be retired; never claimed. */
+  stale: number;
+  warmClaims: number;
+  /** Entries that failed to start or died while idle, since the pool was made. */
+  failures: number;
+  /** Present while the last attempts failed: the pool retries one entry at a time after `retryAt`. */
+  failing?: { consecutiveFailures: number; code: string; message: string; retryAt: string };
+}
+
+const BACKOFF_BASE_MS = 1_000;
+const BACKOFF_MAX_MS = 60_000;
+
+export class Pool<E extends PoolEntry> {
+  private readonly idle: Idle<E>[] = [];
+  private readonly starts = new Set<Promise<void>>();
+  private imageId: string | undefined;
+  private failures = 0;
+  private consecutiveFailures = 0;
+  private lastError?: { code: string; message: string };
+  private retryAt = 0;
+  private warmClaims = 0;
+  private closed = false;
+  private pumping = false;
+  private again = false;
+  private readonly timer: NodeJS.Timeout;
+  private backoffTimer?: NodeJS.Timeout;
+
+  constructor(
+    readonly spec: PoolSpec,
+    /** What a sandbox request must match exactly to be served from this pool. */
+    readonly key: string,
+    private readonly deps: PoolDeps<E>,
+  ) {
+    this.timer = setInterval(() => this.pump(), deps.checkIntervalMs).unref();
+    this.pump();
+  }
+
+  /**
+   * A ready entry, the longest idle first (so none idles out while others are claimed), or none.
+   * `giveBack` returns an entry never bound to a run (its request was refused) as it was.
+   */
+  take(): { entry: E; giveBack: () => void } | undefined {
+    const now = Date.now();
+    const index = this.idle.findIndex((idle) => this.claimable(idle, now));
+    const taken = index < 0 ? undefined : this.idle.splice(index, 1)[0];
+    if (!taken) return undefined;
+    this.warmClaims++;
+    this.pump();
+    const giveBack = () => {
+      this.warmClaims--;
+      if (this.closed) void taken.entry.destroy();
+      else this.idle.unshift(taken);
+    };
+    return { entry: taken.entry, giveBack };
+  }
+
+  private claimable(idle: Idle<E>, now: number): boolean {
+    return idle.imageId === this.imageId && now - idle.readyAt < this.spec.maxIdleMs;
+  }
+
+  status(): PoolStatus {
+    const { name, image, desktop, limits, runtime, size, maxIdleMs } = this.spec;
+    const now = Date.now();
+    const ready = this.idle.filter((idle) => this.claimable(idle, now)).length;
+    const stale = this.idle.filter((idle) => idle.imageId !== this.imageId).length;
+    const failing =
+      this.consecutiveFailures > 0 && this.lastError
+        ? {
+            consecutiveFailures: this.consecutiveFailures,
+            ...this.lastError,
+            retryAt: new Date(this.retryAt).toISOString(),
+          }
+        : undefined;
+    return {
+      name,
+      image,
+      ...(desktop === undefined ? {} : { desktop }),
+      ...(limits === undefined ? {} : { limits }),
+      ...(runtime === undefined ? {} : { runtime }),
+      size,
+      maxIdleMs,
+      ready,
+      starting: this.starts.size,
+      stale,
+      warmClaims: this.warmClaims,
+      failures: this.failures,
+      ...(failing ? { failing } : {}),
+    };
+  }
+
+  /** Runs one refill pass at a time; a request for another while one runs makes it run again. */
+  private pump(): void {
+    if (this.closed) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    void (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.step();
+        } while (this.again && !this.closed);
+      } catch (error) {
+        this.deps.logger.error({ err: toGrexalError(error) }, 'pool refill pass failed');
+      } finally {
+        this.pumping = false;
+      }
+    })();
+  }
+
+  private async step(): Promise<void> {
+    const { factory, logger } = this.deps;
+    try {
+      this.imageId = await factory.imageId(this.spec.image);
+    } catch (error) {
+      // The engine may be away for a moment; the entries keep the id they were made with.
+      logger.warn({ err: toGrexalError(error) }, 'pool could not look up its image');
+    }
+    if (this.closed) return;
+    const now = Date.now();
+    for (const idle of [...this.idle])
+      if (now - idle.readyAt >= this.spec.maxIdleMs) this.retire(idle, 'idle past maxIdle');
+    // A rebuilt image: one old entry at a time, each replaced before the next goes.
+    const stale = this.idle.find((idle) => idle.imageId !== this.imageId);
+    if (stale && this.starts.size === 0) this.retire(stale, 'its image changed');
+    this.refill(now);
+  }
+
+  private refill(now: number): void {
+    while (!this.closed && this.idle.length + this.starts.size < this.spec.size) {
+      if (now < this.retryAt) {
+        clearTimeout(this.backoffTimer);
+        this.backoffTimer = setTimeout(() => this.pump(), this.retryAt - now).unref();
+        return;
+      }
+      // After a failure one probe at a time, not a storm of doomed starts.
+      if (this.consecutiveFailures > 0 && this.starts.size > 0) return;
+      const release = this.deps.limiter.tryAcquire();
+      if (!release) {
+        this.deps.limiter.onRelease(() => this.pump());
+        return;
+      }
+      const started = this.startOne(release);
+      this.starts.add(started);
+      void started.finally(() => {
+        this.starts.delete(started);
+        this.pump();
+      });
+    }
+  }
+
+  private async startOne(release: () => void): Promise<void> {
+    const imageId = this.imageId;
+    try {
+      const entry = await this.deps.factory.create(this.spec);
+      if (this.closed) {
+        await entry.destroy();
+        return;
+      }
+      const idle: Idle<E> = { entry, imageId, readyAt: Date.now() };
+      this.idle.push(idle);
+      this.consecutiveFailures = 0;
+      void entry.exited.then(() => {
+        const index = this.idle.indexOf(idle);
+        if (index < 0) return;
+        // Still idle, so nobody ended it on purpose: the entry died waiting.
+        this.idle.splice(index, 1);
+        this.failed({ code: 'E_SANDBOX_START_FAILED', message: `Pool entry ${entry.id} ended while idle.` });
+      });
+    } catch (error) {
+      const failure = toGrexalError(error);
+      this.failed({ code: failure.code, message: failure.message });
+    } finally {
+      release();
+    }
+  }
+
+  private failed(error: { code: string; message: string }): void {
+    this.failures++;
+    this.consecutiveFailures++;
+    this.lastError = error;
+    const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.consecutiveFailures - 1));
+    this.retryAt = Date.now() + backoff;
+    this.deps.observer?.refillFailed?.(this.spec.name, error.code);
+    this.deps.logger.warn(
+      {
+        pool: this.spec.name,
+        code: error.code,
+        consecutiveFailures: this.consecutiveFailures,
+        backoffMs: backoff,
+      },
+      `pool entry failed: ${error.message}`,
+    );
+    this.pump();
+  }
+
+  private retire(idle: Idle<E>, why: string): void {
+    const index = this.idle.indexOf(idle);
+    if (index < 0) return;
+    this.idle.splice(index, 1);
+    this.deps.logger.info({ pool: this.spec.name, sandboxId: idle.entry.id }, `pool entry retired: ${why}`);
+    void idle.entry.destroy();
+  }
+
+  /** Destroys every entry, idle or starting; the pool makes no more. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    clearTimeout(this.backoffTimer);
+    const idle = this.idle.splice(0);
+    await Promise.allSettled([...idle.map((i) => i.entry.destroy()), ...this.starts]);
+  }
+}
