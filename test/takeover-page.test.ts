@@ -3,7 +3,7 @@
  * runner's takeover server and a fake RFB server on a Unix socket: noVNC connects through the
  * bridge, clicks, keys and paste reach "the desktop" from the controlling tab only, a dropped
  * socket reconnects, Done and Cancel end the takeover, and the page obeys its own CSP.
- * The real desktop (x11vnc, Chromium in a sandbox) is covered by the end-to-end login test.
+ * The real desktop (Xtigervnc, Chromium in a sandbox) is covered by the end-to-end login test.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

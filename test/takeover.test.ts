@@ -104,7 +104,7 @@ describe('takeovers on a real desktop', () => {
     expect(await openStream(stream, origin)).toEqual({ status: 401 });
     expect(await openStream(`${stream}?token=${'x'.repeat(token.length)}`, origin)).toEqual({ status: 403 });
     expect(await openStream(`${stream}?token=${token}`, 'http://evil.example')).toEqual({ status: 403 });
-    // The right token gets the desktop's RFB greeting, from x11vnc through the bridge.
+    // The right token gets the desktop's RFB greeting, from Xtigervnc through the bridge.
     expect((await openStream(`${stream}?token=${token}`, origin)).firstBytes).toMatch(/^RFB 003\.00\d\n$/);
 
     expect(await post(new URL(`http://${url.host}/v1/takeovers/${takeoverId}/complete?token=${token}`))).toBe(

@@ -23,7 +23,7 @@ export interface SandboxCredentials {
 export interface TakeoverRequest extends RequestTakeoverParams {
   sandboxId: string;
   label?: string;
-  /** Where the sandbox's x11vnc listens, on the host. */
+  /** Where the sandbox's VNC server (Xtigervnc) listens, on the host. */
   vncSocketPath: string;
   signal: AbortSignal;
 }
