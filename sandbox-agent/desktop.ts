@@ -11,9 +11,10 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { type BrowserWatch, startBrowserWatch } from './browser-watch.ts';
 import { cdpAnswers, DesktopProcess, type WaitOptions, waitFor } from './desktop-process.ts';
 import { startDisplay } from './display-stack.ts';
-import { SANDBOX_RUN_DIR, VNC_SOCKET_NAME } from './wire.ts';
+import { BROWSER_SOCKET_NAME, SANDBOX_RUN_DIR, VNC_SOCKET_NAME } from './wire.ts';
 
 export interface StartDesktopOptions {
   width: number;
@@ -30,18 +31,22 @@ export interface StartDesktopOptions {
 export interface Desktop {
   /** For the agent: DISPLAY and GREXAL_CDP_URL. */
   env: Record<string, string>;
-  /** Stops Chromium, the window manager and the display, and removes vnc.sock. */
+  /** Stops the browser watch, Chromium, the window manager and the display, and removes the sockets. */
   stop(): Promise<void>;
 }
 
 export async function startDesktop(options: StartDesktopOptions): Promise<Desktop> {
   const runDir = options.runDir ?? SANDBOX_RUN_DIR;
   const vncSocket = join(runDir, VNC_SOCKET_NAME);
+  const browserSocket = join(runDir, BROWSER_SOCKET_NAME);
   const cdpPort = options.cdpPort ?? 9222;
   const processes: DesktopProcess[] = [];
+  let browserWatch: BrowserWatch | undefined;
   const stop = async (): Promise<void> => {
+    await browserWatch?.close();
     for (const p of processes.splice(0).reverse()) await p.stop();
     rmSync(vncSocket, { force: true });
+    rmSync(browserSocket, { force: true });
   };
   const wait: WaitOptions = {
     deadline: Date.now() + (options.timeoutMs ?? 60_000),
@@ -61,6 +66,9 @@ export async function startDesktop(options: StartDesktopOptions): Promise<Deskto
     const chromiumEnv = { ...env, DBUS_SESSION_BUS_ADDRESS: 'disabled:' };
     processes.push(new DesktopProcess('Chromium', 'chromium', chromiumArgs(options, cdpPort), chromiumEnv));
     await waitFor(`Chromium's DevTools on port ${cdpPort}`, () => cdpAnswers(cdpPort), wait);
+    // Where the runner watches a takeover's `until` (the browser's URL or a cookie).
+    rmSync(browserSocket, { force: true });
+    browserWatch = await startBrowserWatch(browserSocket, cdpPort);
     return { env: { DISPLAY: display, GREXAL_CDP_URL: `http://127.0.0.1:${cdpPort}` }, stop };
   } catch (error) {
     await stop();

@@ -25,6 +25,8 @@ export interface TakeoverRequest extends RequestTakeoverParams {
   label?: string;
   /** Where the sandbox's VNC server (Xtigervnc) listens, on the host. */
   vncSocketPath: string;
+  /** Where the desktop helper watches the browser for `until`, on the host. */
+  browserSocketPath: string;
   signal: AbortSignal;
 }
 

@@ -14,6 +14,7 @@ const FINAL_CLOSE: Record<number, string> = {
   4002: 'The takeover was cancelled. You can close this tab.',
   4003: 'The takeover expired. You can close this tab.',
   4004: 'The desktop is open in another tab.',
+  4005: 'Signed in — handing back to the agent. You can close this tab.',
 };
 const MAX_RETRY_DELAY_MS = 10_000;
 
