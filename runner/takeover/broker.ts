@@ -49,6 +49,8 @@ export interface AuthorizedTakeover {
   readonly vncSocketPath: string;
   /** Takes a seat; throws E_TAKEOVER_ENDED if the takeover ended since it was authorized. */
   attachViewer(viewer: Viewer): ViewerLease;
+  /** For the page: whether the viewer with `key` controls, and how many watch. */
+  viewerStatus(key: string | undefined): { controls: boolean; viewers: number };
 }
 
 interface Open {
@@ -184,6 +186,7 @@ export class TakeoverBroker {
       info: this.info(t),
       vncSocketPath: t.request.vncSocketPath,
       attachViewer: (viewer) => this.attach(t, viewer),
+      viewerStatus: (key) => ({ controls: t.viewers.controlsKey(key), viewers: t.viewers.size }),
     };
   }
 
@@ -315,7 +318,12 @@ export class TakeoverBroker {
     this.open.delete(t.id);
     this.bySandbox.delete(t.request.sandboxId);
     this.remember(t.id, state);
-    const code = completedBy === 'condition' ? CLOSE_CODES.completedByCondition : CLOSE_CODES[state];
+    const code =
+      completedBy === 'condition'
+        ? CLOSE_CODES.completedByCondition
+        : by === 'sandbox'
+          ? CLOSE_CODES.sandboxGone
+          : CLOSE_CODES[state];
     t.viewers.closeAll(code, `takeover ${state}`);
     const base = this.eventBase(t);
     if (state === 'completed') {

@@ -75,6 +75,8 @@ export const CLOSE_CODES = {
   completed: 4001,
   /** Completed by the `until` condition: the page says "Signed in — handing back". */
   completedByCondition: 4005,
+  /** Cancelled because the sandbox is being destroyed: the page says the sandbox is gone. */
+  sandboxGone: 4006,
   cancelled: 4002,
   expired: 4003,
   /** The same viewer reconnected on another socket; this one is stale. */
