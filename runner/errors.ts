@@ -8,6 +8,14 @@ export const ERROR_CODES = {
   E_ENGINE_UNREACHABLE: { status: 503, summary: 'No container engine answered.' },
   E_ENGINE_INSTALL_FAILED: { status: 500, summary: 'Installing or starting the Docker engine failed.' },
   E_ENGINE: { status: 502, summary: 'The container engine refused or failed an operation.' },
+  E_ENGINE_LOST: {
+    status: 503,
+    summary: 'The container engine crashed, hung or became unreachable while a sandbox ran.',
+  },
+  E_ENGINE_STOPPED: {
+    status: 503,
+    summary: 'The container engine shut down cleanly while a sandbox ran, stopping it.',
+  },
   E_IMAGE_NOT_FOUND: { status: 400, summary: 'The sandbox image is not in the engine.' },
   E_IMAGE_BUILD_FAILED: { status: 500, summary: 'Building an image failed.' },
   E_RUNTIME_NOT_FOUND: {
@@ -59,6 +67,11 @@ export const ERROR_CODES = {
     status: 410,
     summary: 'This sandbox belonged to an earlier runner instance that has stopped; it is gone.',
   },
+  E_NETWORK_UNAVAILABLE: {
+    status: 503,
+    summary: 'This host cannot enforce a network policy (needs root, nftables and iproute2).',
+  },
+  E_NETWORK_SETUP_FAILED: { status: 500, summary: "Wiring the sandbox's network on the host failed." },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -63,12 +63,16 @@ if command -v nft >/dev/null; then
     nft delete table "$family" "$table" || true
   done
 fi
+# Host ends of sandbox links (they go with their containers' namespaces; a stray one would not).
+ip -o link show type veth 2>/dev/null | awk -F': ' '$2 ~ /^gxh[0-9]+@/ {sub(/@.*/, "", $2); print $2}' | while read -r link; do
+  ip link del "$link" || true
+done
 echo 0 >/proc/sys/net/ipv4/ip_forward 2>/dev/null || true
 
 # 3. The Debian packages, with what came with them (autoremove purges the dependencies that
 # nothing else needs any more).
 packages=()
-for pkg in docker.io containerd runc tini debootstrap chromium chromium-common chromium-sandbox websockify runsc; do
+for pkg in docker.io containerd runc tini debootstrap nftables chromium chromium-common chromium-sandbox websockify runsc; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'installed' && packages+=("$pkg")
 done
 if [ "${#packages[@]}" -gt 0 ]; then

@@ -31,8 +31,9 @@ fail() {
 }
 
 # Debian packages the runner and the tests need on the host. The engine itself comes through
-# `grexal doctor --fix`, which the CLI offers to everyone, not only to this script.
-apt_packages=(debootstrap)
+# `grexal doctor --fix`, which the CLI offers to everyone, not only to this script. nftables and
+# iproute2: every sandbox's network is wired with them (runner/network, docs/network.md).
+apt_packages=(debootstrap nftables iproute2)
 $with_test_tools && apt_packages+=(chromium websockify runsc)
 missing=()
 for pkg in "${apt_packages[@]}"; do

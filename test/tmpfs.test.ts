@@ -70,7 +70,7 @@ describe('tmpfs sizes inside a sandbox', () => {
     );
     expect(tight.code).toBe(137);
     expect(tight.stdout).not.toContain('survived');
-    expect(tight.stderr).toContain('out of memory');
+    expect(tight.stderr).toContain('killed for memory');
   });
 
   it('refuses a mount larger than the memory limit, creating nothing', async () => {

@@ -51,6 +51,12 @@ export function createMetrics(countByState: () => Record<SandboxState, number>):
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
     registers: [registry],
   });
+  const connections = new Counter({
+    name: 'grexal_network_connections_total',
+    help: "Sandboxes' outbound TCP connections, by decision (allowed, denied).",
+    labelNames: ['decision'],
+    registers: [registry],
+  });
   const errors = new Counter({
     name: 'grexal_errors_total',
     help: 'Errors by code: answered by the API (source=api) or ending a sandbox (source=sandbox).',
@@ -65,6 +71,7 @@ export function createMetrics(countByState: () => Record<SandboxState, number>):
       connects.inc({ mode });
       if (durationMs !== undefined) connectSeconds.observe({ mode }, durationMs / 1000);
     },
+    network: (decision) => connections.inc({ decision }),
     sandboxError: (code) => errors.inc({ code, source: 'sandbox' }),
     apiError: (code) => errors.inc({ code, source: 'api' }),
   };

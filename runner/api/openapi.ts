@@ -60,6 +60,28 @@ const paths = {
       },
     },
   },
+  '/v1/sandboxes/{id}/network': {
+    parameters: [idParam],
+    patch: {
+      summary: "Replace the sandbox's network policy, for its next connections.",
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: {
+              description:
+                '"none", "public", or { "mode": "allow", "allow": ["api.example.com:443", "*.example.com", "203.0.113.0/24"] }.',
+            },
+          },
+        },
+      },
+      responses: {
+        200: { description: 'The policy now in force: { network: { mode, allow? } }.' },
+        400: error('E_VALIDATION (details lists every problem of the policy).'),
+        404: error('E_SANDBOX_NOT_FOUND.'),
+      },
+    },
+  },
   '/v1/sandboxes/{id}/events': {
     parameters: [
       idParam,

@@ -35,8 +35,17 @@ export interface SandboxView {
   /** Set once the sandbox has ended: the agent's code, or -1 when it never ran. */
   exitCode: number | null;
   exitReason: ExitReason | null;
+  /**
+   * Once ended: the cgroup's record that a process of the sandbox (the agent or a child) was
+   * killed for memory, whatever the exit code.
+   */
+  oomKilled: boolean | null;
+  /** For `engine_lost` and `engine_stopped`: what happened, the engine's endpoint and the fix. */
+  exitMessage?: string;
   takeover: OpenTakeover | null;
   metadata: Record<string, string>;
+  /** The sandbox's network policy as it stands (after PATCHes). */
+  network: { mode: string; allow?: string[] };
 }
 
 /** `POST /v1/sandboxes` → 201. */
@@ -72,7 +81,7 @@ export type ApiEvent = EventBase &
     | { type: 'takeover.expired'; takeoverId: string; connectionId?: string }
     | { type: 'takeover.cancelled'; takeoverId: string; connectionId?: string; by?: string }
     /** Always the last event; the stream ends after it. */
-    | { type: 'exit'; exitCode: number; reason: ExitReason }
+    | { type: 'exit'; exitCode: number; reason: ExitReason; oomKilled: boolean; message?: string }
     | { type: `connection.${string}`; [field: string]: unknown }
   );
 

@@ -3,7 +3,14 @@
  * its state, its open takeover, and how it ended. It outlives the Sandbox object, so that late
  * readers get the history and a second DELETE still answers 204.
  */
-import type { Sandbox, SandboxEvent, SandboxExit, SandboxState } from '../sandbox/index.ts';
+import { policyToJson } from '../network/index.ts';
+import {
+  failedReason,
+  type Sandbox,
+  type SandboxEvent,
+  type SandboxExit,
+  type SandboxState,
+} from '../sandbox/index.ts';
 import { EventJournal, type JournalLimits } from './journal.ts';
 import type { OpenTakeover, SandboxView } from './protocol.ts';
 
@@ -13,6 +20,7 @@ export interface RecordObserver {
   takeoverEnded?(outcome: string): void;
   connect?(mode: string, durationMs: number | undefined): void;
   sandboxError?(code: string): void;
+  network?(decision: string): void;
 }
 
 const TERMINAL: ReadonlySet<SandboxState> = new Set(['exited', 'failed']);
@@ -44,8 +52,8 @@ export class SandboxRecord {
       this.endedAt = Date.now();
       this.takeover = undefined;
       if (!TERMINAL.has(this.currentState))
-        this.currentState = exit.reason === 'failed' ? 'failed' : 'exited';
-      this.journal.append({ type: 'exit', exitCode: exit.exitCode, reason: exit.reason, at: this.endedAt });
+        this.currentState = failedReason(exit.reason) ? 'failed' : 'exited';
+      this.journal.append({ type: 'exit', ...exit, at: this.endedAt });
       this.journal.end();
     });
   }
@@ -120,6 +128,9 @@ export class SandboxRecord {
       case 'error':
         this.observer.sandboxError?.(event.code);
         return;
+      case 'network':
+        if (event.kind === 'tcp') this.observer.network?.(event.decision);
+        return;
     }
   }
 
@@ -132,8 +143,11 @@ export class SandboxRecord {
       ...(this.endedAt === undefined ? {} : { endedAt: new Date(this.endedAt).toISOString() }),
       exitCode: this.exit?.exitCode ?? null,
       exitReason: this.exit?.reason ?? null,
+      oomKilled: this.exit?.oomKilled ?? null,
+      ...(this.exit?.message === undefined ? {} : { exitMessage: this.exit.message }),
       takeover: this.takeover ?? null,
       metadata: this.metadata,
+      network: policyToJson(this.sandbox.networkPolicy),
     };
   }
 }

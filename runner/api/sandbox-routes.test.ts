@@ -190,4 +190,40 @@ describe('a sandbox through the API', () => {
     const metrics = (await app.inject({ url: '/metrics' })).body;
     expect(metrics).toContain('grexal_errors_total{code="E_INTERNAL",source="sandbox"} 1');
   });
+
+  it('records an engine loss: failed, engine_lost, the message, an E_ENGINE_LOST event before exit', async () => {
+    await setUp();
+    const started = untilStarted();
+    const { id } = (await create()).json();
+    const container = await started;
+    const engine = { kind: 'lost' as const, endpoint: 'unix:///gone.sock', detail: 'the wait stream closed' };
+    container.end(-1, { engine });
+    const events = frames((await app.inject({ url: `/v1/sandboxes/${id}/events` })).body);
+    expect(
+      events.slice(-3).map((f) => [f.event, f.data['code'] ?? f.data['state'] ?? f.data['reason']]),
+    ).toEqual([
+      ['error', 'E_ENGINE_LOST'],
+      ['state', 'failed'],
+      ['exit', 'engine_lost'],
+    ]);
+    const view = (await app.inject({ url: `/v1/sandboxes/${id}` })).json();
+    expect(view).toMatchObject({
+      state: 'failed',
+      exitCode: -1,
+      exitReason: 'engine_lost',
+      oomKilled: false,
+    });
+    expect(view.exitMessage).toContain('unix:///gone.sock');
+    expect((await app.inject({ method: 'DELETE', url: `/v1/sandboxes/${id}` })).statusCode).toBe(204);
+  });
+
+  it("records the cgroup's OOM kill whatever the exit code", async () => {
+    await setUp();
+    const started = untilStarted();
+    const { id } = (await create()).json();
+    (await started).end(1, { oomKilled: true });
+    await app.inject({ url: `/v1/sandboxes/${id}/events` });
+    const view = (await app.inject({ url: `/v1/sandboxes/${id}` })).json();
+    expect(view).toMatchObject({ state: 'exited', exitCode: 1, exitReason: 'oom', oomKilled: true });
+  });
 });

@@ -1,6 +1,7 @@
 /** The /v1/sandboxes routes of DESIGN §4. */
 import type { FastifyInstance } from 'fastify';
 import { GrexalError, type Problem, ValidationError } from '../errors.ts';
+import { policyToJson } from '../network/index.ts';
 import { DEFAULT_TIMEOUT_MS, type LimitsInput, type Runner } from '../sandbox/index.ts';
 import { parseOrThrow } from '../validation.ts';
 import type { JournalLimits } from './journal.ts';
@@ -83,6 +84,14 @@ export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesConte
       request.log.info({ sandboxId: record.id, lastEventId }, 'event stream closed');
     },
   );
+
+  // A new policy for the sandbox's next connections; open ones keep going. Validated first.
+  app.patch<{ Params: { id: string } }>('/v1/sandboxes/:id/network', async (request) => {
+    const record = lookup(request.params.id);
+    const policy = await record.sandbox.setNetworkPolicy(request.body);
+    request.log.info({ sandboxId: record.id, network: policyToJson(policy) }, 'network policy changed');
+    return { network: policyToJson(policy) };
+  });
 
   app.delete<{ Params: { id: string } }>('/v1/sandboxes/:id', async (request, reply) => {
     const record = lookup(request.params.id);

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { credentialsSchema, manifestSchema } from '../inject/index.ts';
+import { networkPolicySchema } from '../network/index.ts';
 import { sandboxOptionsSchema } from '../sandbox/index.ts';
 
 const METADATA_MAX_KEYS = 32;
@@ -26,8 +27,10 @@ export const metadataSchema = z
  */
 export const createSandboxBodySchema = sandboxOptionsSchema
   .extend({
-    /** `{ connections: [...] }` as in grexal.json. */
-    manifest: manifestSchema.optional(),
+    /** `{ connections: [...], network? }` as in grexal.json; `network` is checked by runner/network. */
+    manifest: manifestSchema.extend({ network: z.unknown().optional() }).optional(),
+    /** The orchestrator's network policy; it narrows the manifest's. Default "public". */
+    network: networkPolicySchema.optional(),
     /** Keyed by connection id; see DESIGN §4 for each mode's shape. */
     credentials: z.record(z.string(), z.unknown()).optional(),
     metadata: metadataSchema.optional(),
@@ -42,7 +45,15 @@ export const documentedCreateSandboxBodySchema = createSandboxBodySchema.extend(
 });
 
 const state = z.enum(['starting', 'running', 'awaiting_takeover', 'exited', 'failed']);
-const exitReason = z.enum(['exited', 'timeout', 'destroyed', 'oom', 'failed']);
+const exitReason = z.enum([
+  'exited',
+  'timeout',
+  'destroyed',
+  'oom',
+  'failed',
+  'engine_lost',
+  'engine_stopped',
+]);
 
 export const openTakeoverSchema = z.object({
   id: z.string(),
@@ -61,8 +72,17 @@ export const sandboxViewSchema = z.object({
   endedAt: z.string().optional(),
   exitCode: z.number().int().nullable(),
   exitReason: exitReason.nullable(),
+  oomKilled: z
+    .boolean()
+    .nullable()
+    .describe("Once ended: the cgroup's record that a process of the sandbox was killed for memory."),
+  exitMessage: z
+    .string()
+    .optional()
+    .describe('For engine_lost and engine_stopped: what happened and the fix.'),
   takeover: openTakeoverSchema.nullable(),
   metadata: z.record(z.string(), z.string()),
+  network: z.object({ mode: z.enum(['none', 'public', 'allow']), allow: z.array(z.string()).optional() }),
 });
 
 export const createdSandboxSchema = z.object({ id: z.string(), state });

@@ -9,6 +9,12 @@ import { manifestSchema, prepareInjection } from '../inject/index.ts';
 import { Runner } from '../sandbox/index.ts';
 import { parseOrThrow } from '../validation.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
+import {
+  manifestWithNetwork,
+  NETWORK_FLAGS,
+  NETWORK_FLAGS_USAGE,
+  parseNetworkFlags,
+} from './network-flags.ts';
 import { readJsonFile, readManifestFile, runLocally } from './run.ts';
 
 const USAGE = `Usage: grexal dev [DIR] [options]
@@ -22,6 +28,7 @@ Options:
   --connections FILE   credentials to use instead of DIR/.grexal/connections.json
   --no-open            print takeover links instead of opening them
   --takeover-port N    serve takeover pages on 127.0.0.1:N (default: any free port)
+${NETWORK_FLAGS_USAGE}
   -h, --help           show this help
 `;
 
@@ -33,6 +40,8 @@ export interface DevOptions {
   takeoverPort?: number;
   /** Called with each takeover link; opens it in the local browser by default. */
   onTakeover?: (url: string) => void;
+  /** The developer's policy (`--network`, `--allow`); it narrows grexal.json's `network`. */
+  network?: unknown;
 }
 
 /** Every credential still holding a template placeholder, as problems with their paths. */
@@ -82,8 +91,12 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
     const sandbox = await runner.create({
       image: image.tag,
       desktop: image.desktop || undefined,
-      manifest,
+      manifest: manifestWithNetwork(
+        manifest,
+        await readJsonFile(join(options.dir, 'grexal.json'), 'manifest'),
+      ),
       credentials,
+      ...(options.network === undefined ? {} : { network: options.network }),
     });
     const onTakeover = options.onTakeover ?? ((url: string) => openInBrowser(url, io));
     sandbox.onEvent((event) => {
@@ -121,8 +134,10 @@ export const devCommand: Command = {
         connections: { type: 'string' },
         'no-open': { type: 'boolean', default: false },
         'takeover-port': { type: 'string' },
+        ...NETWORK_FLAGS,
       },
     });
+    const network = parseNetworkFlags(values);
     const port = values['takeover-port'];
     return runDev(
       {
@@ -130,6 +145,7 @@ export const devCommand: Command = {
         connectionsPath: values.connections,
         takeoverPort: port === undefined ? undefined : Number(port),
         onTakeover: values['no-open'] ? () => {} : undefined,
+        network,
       },
       io,
     );

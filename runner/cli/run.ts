@@ -3,10 +3,16 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GrexalError } from '../errors.ts';
-import { type CreateSandboxInput, Runner, type Sandbox } from '../sandbox/index.ts';
+import { type CreateSandboxInput, formatBytes, Runner, type Sandbox } from '../sandbox/index.ts';
 import { startTakeoverServer } from '../takeover/index.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
 import { LIMIT_FLAGS, LIMIT_FLAGS_USAGE, parseLimitFlags } from './limit-flags.ts';
+import {
+  manifestWithNetwork,
+  NETWORK_FLAGS,
+  NETWORK_FLAGS_USAGE,
+  parseNetworkFlags,
+} from './network-flags.ts';
 
 const USAGE = `Usage: grexal run [options] -- CMD [ARGS...]
 
@@ -20,17 +26,20 @@ Options:
   --desktop          run a desktop (Xtigervnc, Chromium) for browser logins
   --takeover-port N  serve takeover pages on 127.0.0.1:N (default: any free port)
 ${LIMIT_FLAGS_USAGE}
+${NETWORK_FLAGS_USAGE}
   --runtime NAME     OCI runtime registered with the engine, e.g. runsc (gVisor)
   -h, --help         show this help
 
 Exit codes: CMD's own; 124 on timeout; 127 when CMD is not in the image; 130 on Ctrl-C;
-1 when the runner itself failed (the message says why and what to do).
+1 when the runner itself failed, or the Docker engine crashed or shut down under the sandbox
+(the message says why and what to do). A process killed for memory is named whatever the code.
 
 Example:
   grexal run --image grexal/agent -- sh -c 'id -u; exit 3'
 `;
 
 const EXIT_TIMEOUT = 124;
+const EXIT_RUNNER_FAILED = 1;
 const EXIT_INTERRUPTED = 130;
 
 export const runCommand: Command = {
@@ -49,6 +58,7 @@ export const runCommand: Command = {
         'takeover-port': { type: 'string' },
         runtime: { type: 'string' },
         ...LIMIT_FLAGS,
+        ...NETWORK_FLAGS,
       },
     });
     if (positionals.length === 0) {
@@ -56,6 +66,7 @@ export const runCommand: Command = {
       return 2;
     }
     const limits = parseLimitFlags(values);
+    const network = parseNetworkFlags(values);
     const credentials = await readCredentialFiles(values.manifest, values.connections);
     const runner = await Runner.start({ signal: io.signal });
     try {
@@ -66,6 +77,7 @@ export const runCommand: Command = {
         limits,
         runtime: values.runtime,
         ...credentials,
+        ...(network === undefined ? {} : { network }),
       });
       const port = values['takeover-port'];
       return await runLocally(runner, sandbox, io, port === undefined ? undefined : Number(port));
@@ -112,7 +124,10 @@ export async function readCredentialFiles(
     }
     return {};
   }
-  const manifest = await readManifestFile(manifestPath);
+  const manifest = manifestWithNetwork(
+    await readManifestFile(manifestPath),
+    await readJsonFile(manifestPath, 'manifest'),
+  );
   const besideManifest = join(dirname(manifestPath), '.grexal', 'connections.json');
   const path = connectionsPath ?? (existsSync(besideManifest) ? besideManifest : undefined);
   return { manifest, credentials: path === undefined ? {} : await readJsonFile(path, 'connections file') };
@@ -136,8 +151,17 @@ async function runToExit(sandbox: Sandbox, io: CommandIo): Promise<number> {
       progress(io, `timed out after ${sandbox.options.timeoutMs / 1000}s; the sandbox was destroyed`);
       return EXIT_TIMEOUT;
     }
+    if (exit.oomKilled) {
+      progress(
+        io,
+        `a process in the sandbox was killed for memory (the cgroup's record; exit code ${exit.exitCode}): raise --memory (now ${formatBytes(sandbox.options.limits.memoryBytes)})`,
+      );
+    }
+    if (exit.reason === 'engine_lost' || exit.reason === 'engine_stopped') {
+      progress(io, exit.message ?? exit.reason);
+      return EXIT_RUNNER_FAILED;
+    }
     if (exit.reason === 'destroyed') return EXIT_INTERRUPTED;
-    if (exit.reason === 'oom') progress(io, 'the sandbox ran out of memory (raise --memory)');
     return exit.exitCode;
   } catch (error) {
     if (io.signal.aborted) return EXIT_INTERRUPTED;

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { serve } from '../api/index.ts';
 import { type Problem, ValidationError } from '../errors.ts';
+import { dangerousOverrideFromEnv } from '../network/index.ts';
 import { DEFAULT_TIMEOUT_MS, parseDurationMs, Runner } from '../sandbox/index.ts';
 import { type Command, progress } from './command.ts';
 
@@ -20,6 +21,9 @@ Options:
                            request gives no limits.timeoutMs (default 1h)
   --public-url URL         the origin users reach this runner at, for takeover links
                            (default http://HOST:PORT)
+  --dangerously-enable-dns-override
+                           tests only: accept GREXAL_DANGEROUSLY_OVERRIDE_DNS (.test names
+                           mapped to the test's own listeners); refused without this flag
   -h, --help               show this help
 
 Environment:
@@ -91,12 +95,17 @@ export const serveCommand: Command = {
         'max-sandboxes': { type: 'string' },
         'max-run-time': { type: 'string' },
         'public-url': { type: 'string' },
+        'dangerously-enable-dns-override': { type: 'boolean', default: false },
       },
     });
+    const dangerouslyOverrideDns = dangerousOverrideFromEnv(
+      process.env,
+      values['dangerously-enable-dns-override'],
+    );
     const flags = parseFlags(values);
     const token = process.env['GREXAL_RUNNER_TOKEN'] || undefined;
     const logger = pino({ level: process.env['GREXAL_LOG_LEVEL'] ?? 'info' }, pino.destination(2));
-    const runner = await Runner.start({ logger, signal: io.signal });
+    const runner = await Runner.start({ logger, signal: io.signal, dangerouslyOverrideDns });
     let server: Awaited<ReturnType<typeof serve>>;
     try {
       server = await serve({

@@ -2,6 +2,7 @@
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { GrexalError } from '../errors.ts';
+import { withDeadline } from './docker-calls.ts';
 import { fromDockerError, isNotFound } from './docker-errors.ts';
 import { imagePathSegment } from './image-reference.ts';
 import type { BuildImageOptions, EngineInfo, ImageInfo } from './runtime.ts';
@@ -11,10 +12,17 @@ const FAILED_STEP_LINES = 40;
 /** The engine colours a RUN step's stderr; progress goes to logs and terminals alike, so plain. */
 const ANSI_COLOR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
-export async function inspectImage(docker: Dockerode, tag: string): Promise<ImageInfo | undefined> {
+export async function inspectImage(
+  docker: Dockerode,
+  tag: string,
+  endpoint = 'the configured endpoint',
+): Promise<ImageInfo | undefined> {
   try {
     // The name goes into the URL path (`/images/<name>/json`): refused there unless a reference.
-    const image = await docker.getImage(imagePathSegment(tag)).inspect();
+    const image = await withDeadline('an image inspect', endpoint, (abortSignal) =>
+      // Its abortSignal is dropped by dockerode; the deadline still holds (withDeadline races it).
+      docker.getImage(imagePathSegment(tag)).inspect({ abortSignal } as Dockerode.ImageInspectOptions),
+    );
     return { tag, id: image.Id, labels: image.Config?.Labels ?? {}, sizeBytes: image.Size };
   } catch (error) {
     if (isNotFound(error)) return undefined;
@@ -159,7 +167,12 @@ export async function importImage(
 
 export async function engineInfo(docker: Dockerode, endpoint: string): Promise<EngineInfo> {
   try {
-    const [version, info] = await Promise.all([docker.version(), docker.info()]);
+    const [version, info] = await withDeadline('version and info', endpoint, (abortSignal) =>
+      Promise.all([
+        docker.version({ abortSignal } as never) as unknown as Promise<Dockerode.DockerVersion>,
+        docker.info({ abortSignal } as never) as unknown as Promise<unknown>,
+      ]),
+    );
     const i = info as {
       Runtimes?: Record<string, unknown>;
       DefaultRuntime?: string;

@@ -1,19 +1,21 @@
 /** The Docker implementation of ContainerRuntime: the only code that uses dockerode. */
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { AGENT_GID, AGENT_UID, FILES_ROOT, SANDBOX_RUN_DIR } from '../../sandbox-agent/protocol.ts';
+import { isConnectionError, withDeadline } from './docker-calls.ts';
+import { type ContainerContext, DockerContainer } from './docker-container.ts';
 import { fromDockerError, isHarmlessConflict, isNotFound } from './docker-errors.ts';
 import { buildImage, engineInfo, importImage, inspectImage } from './docker-images.ts';
 import { connectEngine } from './engine.ts';
+import { EngineWatch, type EngineWatchOptions } from './engine-watch.ts';
 import { currentInstanceId, isInstanceAlive } from './instance.ts';
 import {
   type BuildImageOptions,
   type ContainerHandle,
-  type ContainerOutput,
   type ContainerRuntime,
   type ContainerSpec,
+  type EngineChange,
   type EngineInfo,
-  type ExitStatus,
   type ImageInfo,
   LABEL_RUNNER,
   LABEL_SANDBOX,
@@ -57,6 +59,8 @@ export function containerConfig(spec: ContainerSpec, instanceId: string): Docker
       ShmSize: spec.limits.shmBytes,
       IpcMode: 'private',
       PublishAllPorts: false,
+      // A namespace of its own with loopback only; runner/network wires the one link out, if any.
+      NetworkMode: 'none',
       // The agent's output may hold secrets before masking: it must never reach Docker's log files.
       LogConfig: { Type: 'none', Config: {} },
       ...(spec.runtime ? { Runtime: spec.runtime } : {}),
@@ -64,87 +68,50 @@ export function containerConfig(spec: ContainerSpec, instanceId: string): Docker
   };
 }
 
-class DockerContainer implements ContainerHandle {
-  private removed = false;
-
-  constructor(
-    private readonly container: Dockerode.Container,
-    private readonly modem: Dockerode['modem'],
-    readonly sandboxId: string,
-  ) {}
-
-  get id(): string {
-    return this.container.id;
-  }
-
-  async attach(): Promise<ContainerOutput> {
-    const stream = (await this.container
-      .attach({ stream: true, stdout: true, stderr: true, logs: false })
-      .catch((e: unknown) => Promise.reject(fromDockerError(e)))) as unknown as Readable;
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    this.modem.demuxStream(stream, stdout, stderr);
-    const end = (): void => {
-      stdout.end();
-      stderr.end();
-    };
-    stream.on('end', end);
-    stream.on('close', end);
-    stream.on('error', end);
-    return { stdout, stderr };
-  }
-
-  async start(): Promise<void> {
-    await this.container.start().catch((e: unknown) => {
-      if (!isHarmlessConflict(e)) throw fromDockerError(e);
-    });
-  }
-
-  async wait(): Promise<ExitStatus> {
-    const result = (await this.container
-      .wait({ condition: 'not-running' })
-      .catch((e: unknown) => Promise.reject(fromDockerError(e)))) as { StatusCode: number };
-    const status: ExitStatus = { exitCode: result.StatusCode };
-    if (result.StatusCode === 137) {
-      const state = await this.container.inspect().then(
-        (i) => i.State,
-        () => undefined,
-      );
-      if (state?.OOMKilled) status.oomKilled = true;
-    }
-    return status;
-  }
-
-  async stop(timeoutMs: number): Promise<void> {
-    await this.container.stop({ t: Math.max(0, Math.ceil(timeoutMs / 1000)) }).catch((e: unknown) => {
-      if (!isNotFound(e) && !isHarmlessConflict(e)) throw fromDockerError(e);
-    });
-  }
-
-  async remove(): Promise<void> {
-    if (this.removed) return;
-    await this.container.remove({ force: true, v: true }).catch((e: unknown) => {
-      if (!isNotFound(e) && !isHarmlessConflict(e)) throw fromDockerError(e);
-    });
-    this.removed = true;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.remove();
-  }
+export interface DockerRuntimeOptions extends EngineWatchOptions {
+  /** See ContainerContext.engineStopSettleMs. Default 12 000 (Docker's 10 s stop timeout, plus its exit). */
+  engineStopSettleMs?: number;
 }
 
 export class DockerRuntime implements ContainerRuntime {
   readonly instanceId = currentInstanceId();
+  private readonly watch: EngineWatch;
+  /** Sandboxes whose container could not be removed while the engine was away. */
+  private readonly abandoned = new Set<string>();
+  private readonly context: ContainerContext;
 
   constructor(
     private readonly docker: Dockerode,
     private readonly endpoint: string,
-  ) {}
+    options: DockerRuntimeOptions = {},
+  ) {
+    // dockerode's types omit ping's options; it does pass abortSignal through to the request.
+    const ping = docker.ping.bind(docker) as unknown as (o: { abortSignal: AbortSignal }) => Promise<unknown>;
+    this.watch = new EngineWatch(
+      async (abortSignal) => void (await ping({ abortSignal })),
+      endpoint,
+      () => this.reapLeftovers(),
+      options,
+    );
+    this.context = {
+      docker,
+      modem: docker.modem,
+      endpoint,
+      watch: this.watch,
+      abandon: (sandboxId) => this.abandoned.add(sandboxId),
+      engineStopSettleMs: options.engineStopSettleMs ?? 12_000,
+    };
+  }
 
-  static async connect(options: { signal?: AbortSignal } = {}): Promise<DockerRuntime> {
+  static async connect(
+    options: { signal?: AbortSignal } & DockerRuntimeOptions = {},
+  ): Promise<DockerRuntime> {
     const { docker, endpoint } = await connectEngine(options);
-    return new DockerRuntime(docker, endpoint);
+    return new DockerRuntime(docker, endpoint, options);
+  }
+
+  onEngineChange(listener: (change: EngineChange) => void): () => void {
+    return this.watch.onChange(listener);
   }
 
   info(): Promise<EngineInfo> {
@@ -152,7 +119,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   image(tag: string): Promise<ImageInfo | undefined> {
-    return inspectImage(this.docker, tag);
+    return inspectImage(this.docker, tag, this.endpoint);
   }
 
   buildImage(options: BuildImageOptions): Promise<ImageInfo> {
@@ -168,32 +135,46 @@ export class DockerRuntime implements ContainerRuntime {
     options: { signal?: AbortSignal } = {},
   ): Promise<ContainerHandle> {
     options.signal?.throwIfAborted();
-    const container = await this.docker
-      .createContainer({ ...containerConfig(spec, this.instanceId), abortSignal: options.signal })
-      .catch((e: unknown) =>
-        Promise.reject(fromDockerError(e, { image: spec.image, runtime: spec.runtime })),
-      );
-    return new DockerContainer(container, this.docker.modem, spec.sandboxId);
+    const container = await withDeadline(
+      'create',
+      this.endpoint,
+      (abortSignal) =>
+        this.docker.createContainer({ ...containerConfig(spec, this.instanceId), abortSignal }),
+      { signal: options.signal },
+    ).catch((e: unknown) => {
+      // The engine may have created it before the answer was lost: remove it once it is back.
+      if (isConnectionError(e) || (e as { code?: string }).code === 'E_TIMEOUT')
+        this.abandoned.add(spec.sandboxId);
+      return Promise.reject(fromDockerError(e, { image: spec.image, runtime: spec.runtime }));
+    });
+    return new DockerContainer(container, this.context, spec.sandboxId);
   }
 
   async reapLeftovers(): Promise<string[]> {
-    const containers = await this.docker
-      .listContainers({ all: true, filters: { label: [LABEL_SANDBOX, LABEL_RUNNER] } })
-      .catch((e: unknown) => Promise.reject(fromDockerError(e)));
+    const containers = await withDeadline('list containers', this.endpoint, (abortSignal) =>
+      this.docker.listContainers({
+        all: true,
+        filters: { label: [LABEL_SANDBOX, LABEL_RUNNER] },
+        abortSignal,
+      }),
+    ).catch((e: unknown) => Promise.reject(fromDockerError(e)));
+    const abandoned = new Set(this.abandoned);
     const dead = containers.filter((c) => {
       const owner = c.Labels[LABEL_RUNNER];
-      return owner !== this.instanceId && (!owner || !isInstanceAlive(owner));
+      if (owner === this.instanceId) return abandoned.has(c.Labels[LABEL_SANDBOX] ?? '');
+      return !owner || !isInstanceAlive(owner);
     });
     await Promise.all(
       dead.map((c) =>
-        this.docker
-          .getContainer(c.Id)
-          .remove({ force: true, v: true })
-          .catch((e: unknown) => {
-            if (!isNotFound(e) && !isHarmlessConflict(e)) throw fromDockerError(e);
-          }),
+        withDeadline('remove', this.endpoint, (abortSignal) =>
+          this.docker.getContainer(c.Id).remove({ force: true, v: true, abortSignal }),
+        ).catch((e: unknown) => {
+          if (!isNotFound(e) && !isHarmlessConflict(e)) throw fromDockerError(e);
+        }),
       ),
     );
+    // Every abandoned sandbox is settled now: its container was removed, or it never existed.
+    for (const id of abandoned) this.abandoned.delete(id);
     return dead.map((c) => c.Labels[LABEL_SANDBOX] ?? c.Id);
   }
 }

@@ -29,6 +29,9 @@ const POLL_MS = 200;
 const MANUAL_FIX =
   'Automatic install needs Debian and root: install Docker (https://docs.docker.com/engine/install/) and start it, or set DOCKER_HOST to a running engine.';
 
+const DOCKER_HOST_FIX =
+  'Start the engine DOCKER_HOST names, or unset DOCKER_HOST to use (and let `grexal doctor --fix` install) the local one.';
+
 export interface EnsureEngineOptions {
   /** One human-readable line per step (what is being done and how long it took). */
   log: (line: string) => void;
@@ -260,7 +263,10 @@ export async function ensureEngine(options: EnsureEngineOptions): Promise<void> 
     docker = (await connectEngine(options)).docker;
   } catch (error) {
     if (!(error instanceof GrexalError) || error.code !== 'E_ENGINE_UNREACHABLE') throw error;
-    if (!isDebian() || !isRoot()) throw unreachableError(error.details as EngineAttempt[], MANUAL_FIX);
+    const attempts = error.details as EngineAttempt[];
+    // An engine named by DOCKER_HOST is the operator's: installing a local one would not answer there.
+    if (process.env.DOCKER_HOST?.trim()) throw unreachableError(attempts, DOCKER_HOST_FIX);
+    if (!isDebian() || !isRoot()) throw unreachableError(attempts, MANUAL_FIX);
     docker = await installAndStart(options);
   }
   await registerRunsc(docker, options);

@@ -13,19 +13,26 @@ afterEach(() => {
 });
 
 describe('engineCandidates', () => {
-  it('tries DOCKER_HOST first, then the default socket', () => {
+  it('uses DOCKER_HOST alone when it is set, never falling back to another engine', () => {
     const list = engineCandidates({ DOCKER_HOST: 'unix:///run/custom.sock' }, all);
-    expect(list.map((c) => [c.strategy, c.endpoint])).toEqual([
-      ['DOCKER_HOST', 'unix:///run/custom.sock'],
-      ['default socket', `unix://${DEFAULT_SOCKET}`],
-    ]);
+    expect(list.map((c) => [c.strategy, c.endpoint])).toEqual([['DOCKER_HOST', 'unix:///run/custom.sock']]);
     expect(list[0]?.options?.socketPath).toBe('/run/custom.sock');
+    const bad = engineCandidates({ DOCKER_HOST: 'ssh://me@host' }, all);
+    expect(bad.map((c) => c.strategy)).toEqual(['DOCKER_HOST']);
   });
 
-  it('keeps a socket strategy on its socket when DOCKER_HOST names a TCP engine', () => {
-    // docker-modem reads DOCKER_HOST itself and lets its host override a given socketPath.
+  it('tries the default socket, then the rootless one, when DOCKER_HOST is not set', () => {
+    const list = engineCandidates({ XDG_RUNTIME_DIR: '/run/user/1000' }, all);
+    expect(list.filter((c) => !c.skipped).map((c) => c.strategy)).toEqual([
+      'default socket',
+      'rootless socket',
+    ]);
+  });
+
+  it('keeps a socket strategy on its socket when the process environment names a TCP engine', () => {
+    // docker-modem reads process.env.DOCKER_HOST itself and lets its host override a given socketPath.
     process.env.DOCKER_HOST = 'tcp://127.0.0.1:1';
-    const socket = engineCandidates(process.env, all).find((c) => c.strategy === 'default socket');
+    const socket = engineCandidates({}, all).find((c) => c.strategy === 'default socket');
     const client = new Dockerode(socket?.options) as unknown as {
       modem: { socketPath?: string; host?: string };
     };
@@ -51,11 +58,6 @@ describe('engineCandidates', () => {
       strategy: 'rootless socket',
       endpoint: 'unix:///run/user/1000/docker.sock',
     });
-  });
-
-  it('tries the same endpoint once', () => {
-    const list = engineCandidates({ DOCKER_HOST: `unix://${DEFAULT_SOCKET}` }, all);
-    expect(list).toHaveLength(1);
   });
 });
 

@@ -95,27 +95,23 @@ function socketOptions(socketPath: string): Dockerode.DockerOptions {
 }
 
 /**
- * The ordered strategies: `DOCKER_HOST`, then the default socket, then rootless Docker's socket.
+ * The ordered strategies: `DOCKER_HOST` alone when it is set (as the docker CLI does: an operator
+ * who names an engine must never get another one silently, say the shared engine instead of a
+ * private one), else the default socket, then rootless Docker's socket.
  * Pure apart from `exists`, so the order and the skip reasons are unit-tested without an engine.
  */
 export function engineCandidates(
   env: NodeJS.ProcessEnv = process.env,
   exists: (path: string) => boolean = existsSync,
 ): EngineCandidate[] {
-  const candidates: EngineCandidate[] = [];
   const dockerHost = env.DOCKER_HOST?.trim();
-  candidates.push(
-    dockerHost ? fromDockerHost(dockerHost, env) : { strategy: 'DOCKER_HOST', skipped: 'not set' },
-  );
+  if (dockerHost) return [fromDockerHost(dockerHost, env)];
+  const candidates: EngineCandidate[] = [{ strategy: 'DOCKER_HOST', skipped: 'not set' }];
   candidates.push(fromSocket('default socket', DEFAULT_SOCKET, exists));
   if (env.XDG_RUNTIME_DIR) {
     candidates.push(fromSocket('rootless socket', join(env.XDG_RUNTIME_DIR, 'docker.sock'), exists));
   }
-  // The same endpoint twice (DOCKER_HOST=unix:///var/run/docker.sock) is tried once.
-  return candidates.filter(
-    (c, i) =>
-      !c.endpoint || c.skipped || candidates.findIndex((o) => o.endpoint === c.endpoint && !o.skipped) === i,
-  );
+  return candidates;
 }
 
 function reason(error: unknown): string {

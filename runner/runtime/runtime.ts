@@ -39,10 +39,30 @@ export interface ContainerOutput {
   stderr: Readable;
 }
 
+/**
+ * How the engine itself ended a run, when it did: `lost` when it crashed, hung or became
+ * unreachable while the container ran (the container's fate is unknown; it is removed once the
+ * engine answers again); `stopped` when it shut down cleanly, stopping the container with its own
+ * signal before it went.
+ */
+export interface EngineEnd {
+  kind: 'lost' | 'stopped';
+  /** How the engine was reached, e.g. `unix:///var/run/docker.sock`. */
+  endpoint: string;
+  /** What was seen, e.g. `the wait stream closed and /_ping was refused (ECONNREFUSED)`. */
+  detail: string;
+}
+
 export interface ExitStatus {
+  /** The container's exit code as the engine reported it; -1 when the engine went before reporting one. */
   exitCode: number;
-  /** Set when the engine killed the container for exceeding its memory limit. */
-  oomKilled?: boolean;
+  /**
+   * The cgroup's own record that a process of the container (the agent or any child) was killed
+   * for memory, whatever the exit code. False when unknown (the engine went before telling).
+   */
+  oomKilled: boolean;
+  /** Set when the engine, not the agent, ended the run. */
+  engine?: EngineEnd;
 }
 
 /** A created container; `remove()` is safe to call more than once and on every path. */
@@ -52,9 +72,19 @@ export interface ContainerHandle extends AsyncDisposable {
   /** Attach before `start()` so no output is lost. */
   attach(): Promise<ContainerOutput>;
   start(): Promise<void>;
+  /** The host pid of the container's init once started: its network namespace is the sandbox's. */
+  pid(): Promise<number>;
+  /**
+   * Settles when the container has ended, or when the engine went away (crashed, hung, stopped):
+   * never hangs, whatever the engine does. See ExitStatus.engine.
+   */
   wait(): Promise<ExitStatus>;
-  /** SIGTERM to the init, then SIGKILL after `timeoutMs`. */
+  /** SIGTERM to the init, then SIGKILL after `timeoutMs`; bounded even when the engine hangs. */
   stop(timeoutMs: number): Promise<void>;
+  /**
+   * Bounded. When the engine cannot be reached, the removal is deferred: the runtime removes the
+   * container once the engine answers again (or the next runner reaps it), and this resolves.
+   */
   remove(): Promise<void>;
 }
 
@@ -101,8 +131,26 @@ export interface ContainerRuntime {
   /** `docker import`: a root filesystem tar becomes an image. */
   importImage(rootfs: Readable, tag: string, options?: { signal?: AbortSignal }): Promise<ImageInfo>;
   createContainer(spec: ContainerSpec, options?: { signal?: AbortSignal }): Promise<ContainerHandle>;
-  /** Removes containers whose runner instance is no longer alive; returns their sandbox ids. */
+  /**
+   * Removes containers whose runner instance is no longer alive, and the containers this runtime
+   * could not remove while its engine was away; returns their sandbox ids.
+   */
   reapLeftovers(): Promise<string[]>;
+  /**
+   * The engine's reachability as this runtime watches it while containers run: `lost` when it
+   * stopped answering, `restored` when it answers again (the deferred removals have been retried by
+   * then). Returns the unsubscribe function.
+   */
+  onEngineChange(listener: (change: EngineChange) => void): () => void;
+}
+
+export interface EngineChange {
+  type: 'lost' | 'restored';
+  endpoint: string;
+  /** For `restored`: the sandbox ids whose containers were removed on the way back. */
+  reaped?: string[];
+  /** For `lost`: what was seen. */
+  detail?: string;
 }
 
 export const LABEL_SANDBOX = 'grexal.sandbox';

@@ -1,22 +1,56 @@
 /** What a sandbox reports while it lives. Every string in an event is masked before it leaves. */
 import type { InjectEvent } from '../inject/index.ts';
+import type { NetworkEvent } from '../network/index.ts';
 import type { TakeoverEvent } from '../takeover/index.ts';
 
 export type SandboxState = 'starting' | 'running' | 'awaiting_takeover' | 'exited' | 'failed';
 
-export type ExitReason = 'exited' | 'timeout' | 'destroyed' | 'oom' | 'failed';
+/**
+ * Why a sandbox ended. `oom`: the cgroup recorded a process of the sandbox (the agent or a child)
+ * killed for memory. `engine_lost`: the engine crashed, hung or became unreachable while it ran.
+ * `engine_stopped`: the engine shut down cleanly, stopping the sandbox with its own signal.
+ */
+export type ExitReason =
+  | 'exited'
+  | 'timeout'
+  | 'destroyed'
+  | 'oom'
+  | 'failed'
+  | 'engine_lost'
+  | 'engine_stopped';
+
+export const EXIT_REASONS: readonly ExitReason[] = [
+  'exited',
+  'timeout',
+  'destroyed',
+  'oom',
+  'failed',
+  'engine_lost',
+  'engine_stopped',
+];
+
+/** The reasons whose sandbox ends in state `failed` rather than `exited`. */
+export function failedReason(reason: ExitReason): boolean {
+  return reason === 'failed' || reason === 'engine_lost' || reason === 'engine_stopped';
+}
 
 export interface SandboxExit {
+  /** The agent's exit code as the engine reported it; -1 when it never ran or the engine went first. */
   exitCode: number;
   reason: ExitReason;
+  /** The cgroup's record that a process of the sandbox was killed for memory, whatever the exit code. */
+  oomKilled: boolean;
+  /** For the engine reasons: what happened, the engine's endpoint and the fix. */
+  message?: string;
 }
 
 export type SandboxEvent =
   | { type: 'state'; state: SandboxState }
   | { type: 'log'; stream: 'stdout' | 'stderr'; text: string }
-  | { type: 'exit'; exitCode: number; reason: ExitReason }
+  | ({ type: 'exit' } & SandboxExit)
   | { type: 'error'; code: string; message: string }
   | InjectEvent
+  | NetworkEvent
   | TakeoverEvent;
 
 export type EventListener = (event: SandboxEvent & { at: number }) => void;

@@ -7,7 +7,22 @@ import pino, { type Logger } from 'pino';
 import { TAKEOVER_DEFAULT_TIMEOUT_MS } from '../../sandbox-agent/protocol.ts';
 import { GrexalError } from '../errors.ts';
 import { type CredentialProvider, prepareInjection } from '../inject/index.ts';
-import { type ContainerRuntime, DockerRuntime, type IdIssuer, InstanceIds } from '../runtime/index.ts';
+import {
+  type DangerousDnsOverride,
+  effectivePolicy,
+  HostNetworkManager,
+  type NetworkManager,
+  type NetworkPolicy,
+  parseDangerousDnsOverride,
+  parseNetworkPolicy,
+} from '../network/index.ts';
+import {
+  type ContainerRuntime,
+  DockerRuntime,
+  type IdIssuer,
+  InstanceIds,
+  isInstanceAlive,
+} from '../runtime/index.ts';
 import { TakeoverBroker } from '../takeover/index.ts';
 import { EventBus } from './events.ts';
 import { defaultStateDir, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
@@ -28,12 +43,25 @@ export interface RunnerOptions {
   refreshWindowMs?: number;
   /** Origin of the server that serves takeover pages; set later by whoever serves them. */
   takeoverBaseUrl?: string;
+  /**
+   * Wires each sandbox's network. Default: the host's (veth, nftables, proxy) when the runtime is
+   * Docker; none for other runtimes such as tests' fakes, whose sandboxes then get no link at all.
+   */
+  network?: NetworkManager;
+  /**
+   * Tests only: `.test` names answered with the given address and dialled at `dialHost`, so a test
+   * reaches its own listeners by name. Refused for any other name; `grexal serve` refuses it
+   * unless explicitly enabled.
+   */
+  dangerouslyOverrideDns?: DangerousDnsOverride;
   signal?: AbortSignal;
 }
 
 export interface CreateSandboxInput {
-  /** `{ connections: [...] }` as in grexal.json. */
+  /** `{ connections: [...], network?: policy }` as in grexal.json. */
   manifest?: unknown;
+  /** The orchestrator's network policy; it narrows the manifest's. Default `public`. */
+  network?: unknown;
   /** The user's credentials, keyed by connection id. */
   credentials?: unknown;
   /** Everything of `sandboxOptionsSchema`: image, command, env, desktop, limits, runtime. */
@@ -47,6 +75,9 @@ export class Runner implements AsyncDisposable {
   readonly reaped: Promise<string[]>;
   /** Every takeover of this runner's sandboxes; whoever serves the pages mounts its handlers. */
   readonly takeovers: TakeoverBroker;
+  private readonly unwatchEngine: () => void;
+
+  private readonly network?: NetworkManager;
 
   private constructor(
     readonly runtime: ContainerRuntime,
@@ -56,6 +87,7 @@ export class Runner implements AsyncDisposable {
     readonly ids: IdIssuer,
     private readonly options: RunnerOptions,
   ) {
+    this.network = options.network ?? this.defaultNetwork();
     this.takeovers = new TakeoverBroker({
       baseUrl: options.takeoverBaseUrl,
       ids,
@@ -63,6 +95,31 @@ export class Runner implements AsyncDisposable {
       log: logger.child({ component: 'takeover' }),
     });
     this.reaped = this.reapLeftovers();
+    // The sandboxes end by themselves (their waits see the loss); the log says why, for operators.
+    this.unwatchEngine = runtime.onEngineChange((change) => {
+      if (change.type === 'lost')
+        logger.error(
+          { endpoint: change.endpoint, detail: change.detail },
+          'the engine went away: live sandboxes end as engine_lost. Run `grexal doctor --fix` or start Docker.',
+        );
+      else
+        logger.warn(
+          { endpoint: change.endpoint, reaped: change.reaped },
+          'the engine answers again; removed the containers of sandboxes that ended meanwhile',
+        );
+    });
+  }
+
+  private defaultNetwork(): NetworkManager | undefined {
+    if (!(this.runtime instanceof DockerRuntime)) return undefined;
+    const given = this.options.dangerouslyOverrideDns;
+    const override = given === undefined ? undefined : parseDangerousDnsOverride(given);
+    return new HostNetworkManager({
+      instanceId: this.runtime.instanceId,
+      logger: this.logger.child({ component: 'network' }),
+      isInstanceAlive,
+      dangerouslyOverrideDns: override,
+    });
   }
 
   static async start(options: RunnerOptions = {}): Promise<Runner> {
@@ -86,8 +143,14 @@ export class Runner implements AsyncDisposable {
         this.runtime.reapLeftovers(),
         reapDeadInstanceDirs(this.stateDir),
       ]);
-      if (containers.length + dirs.length > 0)
-        this.logger.info({ containers, dirs }, 'removed leftovers of dead runners');
+      // After the containers: a dead runner's links vanish with their namespaces, its table stays.
+      const network =
+        (await this.network?.reapLeftovers().catch((error: unknown) => {
+          this.logger.warn({ err: error }, 'could not remove network leftovers of dead runners');
+          return [];
+        })) ?? [];
+      if (containers.length + dirs.length + network.length > 0)
+        this.logger.info({ containers, dirs, network }, 'removed leftovers of dead runners');
       return containers;
     } catch (error) {
       this.logger.warn({ err: error }, 'could not remove leftovers of dead runners');
@@ -97,8 +160,9 @@ export class Runner implements AsyncDisposable {
 
   /** Validates and prepares a sandbox; nothing exists in the engine until `sandbox.start()`. */
   async create(input: CreateSandboxInput): Promise<Sandbox> {
-    const { manifest, credentials: given, ...rest } = input;
+    const { manifest: givenManifest, credentials: given, network, ...rest } = input;
     const options = resolveSandboxOptions(rest);
+    const { manifest, policy } = this.networkOf(givenManifest, network);
     const id = this.ids.mint('sbx');
     const events = new EventBus();
     const credentials =
@@ -120,6 +184,9 @@ export class Runner implements AsyncDisposable {
         logger: this.logger.child({ sandboxId: id }),
         credentials,
         takeovers: this.sandboxTakeovers(),
+        network: this.network,
+        networkPolicy: policy,
+        networkPolicyImplicit: network === undefined && !hasManifestNetwork(givenManifest),
       },
       events,
     );
@@ -130,6 +197,24 @@ export class Runner implements AsyncDisposable {
       this.buses.delete(id);
     });
     return sandbox;
+  }
+
+  /**
+   * Splits the manifest's `network` off (runner/inject knows connections only) and combines it
+   * with the orchestrator's policy and the browser_login hosts into the sandbox's policy.
+   */
+  private networkOf(manifest: unknown, network: unknown): { manifest: unknown; policy: NetworkPolicy } {
+    const orchestrator = network === undefined ? undefined : parseNetworkPolicy(network, 'network');
+    if (typeof manifest !== 'object' || manifest === null || !('network' in manifest)) {
+      return { manifest, policy: effectivePolicy({ orchestrator, loginHosts: loginHostsOf(manifest) }) };
+    }
+    const { network: declared, ...connections } = manifest as { network: unknown };
+    const policy = effectivePolicy({
+      orchestrator,
+      manifest: parseNetworkPolicy(declared, 'manifest.network'),
+      loginHosts: loginHostsOf(manifest),
+    });
+    return { manifest: Object.keys(connections).length === 0 ? undefined : connections, policy };
   }
 
   private sandboxTakeovers(): SandboxTakeovers {
@@ -157,12 +242,29 @@ export class Runner implements AsyncDisposable {
 
   /** Destroys every sandbox this runner owns. */
   async close(): Promise<void> {
+    this.unwatchEngine();
     await Promise.allSettled(this.list().map((sandbox) => sandbox.destroy('destroyed')));
     await this.reaped;
+    await this.network?.close();
     await removeInstanceDir(this.stateDir, this.runtime.instanceId);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+function hasManifestNetwork(manifest: unknown): boolean {
+  return typeof manifest === 'object' && manifest !== null && 'network' in manifest;
+}
+
+/** Hosts of the manifest's browser_login `loginUrl`s, read defensively (validated elsewhere). */
+function loginHostsOf(manifest: unknown): string[] {
+  const connections = (manifest as { connections?: unknown } | null)?.connections;
+  if (!Array.isArray(connections)) return [];
+  return connections.flatMap((c: unknown) => {
+    const { mode, loginUrl } = (c ?? {}) as { mode?: unknown; loginUrl?: unknown };
+    if (mode !== 'browser_login' || typeof loginUrl !== 'string' || !URL.canParse(loginUrl)) return [];
+    return [new URL(loginUrl).hostname];
+  });
 }

@@ -11,7 +11,10 @@ import { CtxLink } from './fake-supervisor-link.ts';
 import { resolveSandboxOptions } from './options.ts';
 import { Sandbox } from './sandbox.ts';
 
-type Behaviour = (link: CtxLink, out: { stdout: PassThrough; stderr: PassThrough }) => Promise<number>;
+type Behaviour = (
+  link: CtxLink,
+  out: { stdout: PassThrough; stderr: PassThrough },
+) => Promise<number | ExitStatus>;
 
 class FakeContainer implements ContainerHandle {
   readonly id = 'c1';
@@ -27,8 +30,11 @@ class FakeContainer implements ContainerHandle {
   async attach() {
     return this.out;
   }
+  async pid() {
+    return 0;
+  }
   async start() {
-    const stop = new Promise<number>((resolve) => {
+    const stop = new Promise<number | ExitStatus>((resolve) => {
       this.stopped = () => resolve(143);
     });
     this.exit = (async () => {
@@ -37,7 +43,7 @@ class FakeContainer implements ContainerHandle {
       link.close();
       this.out.stdout.end();
       this.out.stderr.end();
-      return { exitCode: code };
+      return typeof code === 'number' ? { exitCode: code, oomKilled: false } : code;
     })();
   }
   wait() {
@@ -80,6 +86,9 @@ class FakeRuntime implements ContainerRuntime {
   }
   async reapLeftovers() {
     return [];
+  }
+  onEngineChange() {
+    return () => {};
   }
 }
 
@@ -125,7 +134,7 @@ describe('Sandbox', () => {
       seen.push(e.type === 'log' ? `log:${e.text}` : e.type === 'state' ? e.state : e.type),
     );
     await sandbox.start();
-    expect(await sandbox.exited).toEqual({ exitCode: 3, reason: 'exited' });
+    expect(await sandbox.exited).toEqual({ exitCode: 3, reason: 'exited', oomKilled: false });
     expect(seen).toEqual(['running', 'log:echo hi sbx_test\n', 'exit', 'exited']);
     expect(runtime.containers[0]?.removed).toBe(true);
     expect(await leftovers()).toEqual([]);
@@ -151,8 +160,8 @@ describe('Sandbox', () => {
   it('destroys on timeout and on request, idempotently', async () => {
     const { sandbox } = sandboxWith(() => new Promise(() => {}), { limits: { timeoutMs: 1_000 } });
     await sandbox.start();
-    expect(await sandbox.exited).toEqual({ exitCode: 143, reason: 'timeout' });
-    expect(await sandbox.destroy()).toEqual({ exitCode: 143, reason: 'timeout' });
+    expect(await sandbox.exited).toEqual({ exitCode: 143, reason: 'timeout', oomKilled: false });
+    expect(await sandbox.destroy()).toEqual({ exitCode: 143, reason: 'timeout', oomKilled: false });
     expect(await leftovers()).toEqual([]);
   });
 
@@ -161,7 +170,7 @@ describe('Sandbox', () => {
     const started = sandbox.start();
     const exit = await sandbox.destroy();
     await started;
-    expect(exit).toEqual({ exitCode: 143, reason: 'destroyed' });
+    expect(exit).toEqual({ exitCode: 143, reason: 'destroyed', oomKilled: false });
     expect(runtime.containers[0]?.removed).toBe(true);
     expect(await leftovers()).toEqual([]);
   });
@@ -177,5 +186,59 @@ describe('Sandbox', () => {
     });
     await sandbox.start();
     expect((await sandbox.exited).exitCode).toBe(0);
+  });
+
+  it('ends as failed/engine_lost when the engine goes, naming the endpoint and the fix', async () => {
+    const { runtime, sandbox } = sandboxWith(async (link) => {
+      await link.call('bootstrap', { argv: ['x'] });
+      const engine = { kind: 'lost' as const, endpoint: 'unix:///e.sock', detail: 'the wait stream closed' };
+      return { exitCode: -1, oomKilled: false, engine };
+    });
+    const seen: string[] = [];
+    sandbox.onEvent((e) => seen.push(e.type === 'error' ? e.code : e.type === 'state' ? e.state : e.type));
+    await sandbox.start();
+    const exit = await sandbox.exited;
+    expect(exit).toMatchObject({ exitCode: -1, reason: 'engine_lost', oomKilled: false });
+    expect(exit.message).toContain('unix:///e.sock');
+    expect(exit.message).toContain('grexal doctor --fix');
+    expect(seen).toEqual(['running', 'E_ENGINE_LOST', 'exit', 'failed']);
+    expect(sandbox.state).toBe('failed');
+    expect(runtime.containers[0]?.removed).toBe(true);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('reports a clean engine stop as engine_stopped, not as the agent exiting 143', async () => {
+    const { sandbox } = sandboxWith(async () => ({
+      exitCode: 143,
+      oomKilled: false,
+      engine: { kind: 'stopped' as const, endpoint: 'unix:///e.sock', detail: 'it stopped answering' },
+    }));
+    await sandbox.start();
+    expect(await sandbox.exited).toMatchObject({ exitCode: 143, reason: 'engine_stopped' });
+    expect(sandbox.state).toBe('failed');
+  });
+
+  it("names an OOM from the cgroup's record even when the agent exits 1", async () => {
+    const { sandbox } = sandboxWith(async () => ({ exitCode: 1, oomKilled: true }));
+    await sandbox.start();
+    expect(await sandbox.exited).toEqual({ exitCode: 1, reason: 'oom', oomKilled: true });
+  });
+
+  it('answers destroy while the engine hangs on stop, once the wait ends', async () => {
+    let endWait!: (status: ExitStatus) => void;
+    const { runtime, sandbox } = sandboxWith(
+      () =>
+        new Promise((resolve) => {
+          endWait = resolve;
+        }),
+    );
+    await sandbox.start();
+    const container = runtime.containers[0]!;
+    // stop() never answers, as a hung engine's; the wait then ends through the engine watch.
+    container.stop = () => new Promise(() => {});
+    const destroyed = sandbox.destroy();
+    const engine = { kind: 'lost' as const, endpoint: 'unix:///e.sock', detail: 'no answer for 6 s' };
+    setTimeout(() => endWait({ exitCode: -1, oomKilled: false, engine }), 20);
+    expect(await destroyed).toMatchObject({ reason: 'engine_lost' });
   });
 });

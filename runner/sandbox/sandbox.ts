@@ -17,15 +17,19 @@ import {
 } from '../../sandbox-agent/protocol.ts';
 import { type GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
-import type { ContainerHandle, ContainerRuntime } from '../runtime/index.ts';
+import type { NetworkManager, NetworkPolicy } from '../network/index.ts';
+import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
+import { engineError } from './engine-error.ts';
 import {
   EventBus,
   type EventListener,
   type ExitReason,
+  failedReason,
   type SandboxExit,
   type SandboxState,
 } from './events.ts';
 import { createHostRunDir, removeHostRunDir } from './host-dir.ts';
+import { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
 
@@ -35,6 +39,15 @@ export interface SandboxDeps {
   logger: Logger;
   credentials?: SandboxCredentials;
   takeovers?: SandboxTakeovers;
+  /** Wires the container's network namespace; without one (unit tests' fakes) nothing is wired. */
+  network?: NetworkManager;
+  /** The effective policy (orchestrator and manifest combined). Default `public`. */
+  networkPolicy?: NetworkPolicy;
+  /**
+   * Nobody asked for the policy (it is the default): on a host that cannot wire networks (not
+   * root, no nftables) the sandbox then runs with `none` instead of failing.
+   */
+  networkPolicyImplicit?: boolean;
 }
 
 /** How long output may trail the container's exit before the exit is reported anyway. */
@@ -49,6 +62,7 @@ export class Sandbox implements AsyncDisposable {
   private ctxServer?: CtxServer;
   private hostRunDir?: string;
   private bootstrapped = false;
+  private readonly network: NetworkWiring;
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
   private finished?: Promise<SandboxExit>;
@@ -64,6 +78,14 @@ export class Sandbox implements AsyncDisposable {
     events = new EventBus(),
   ) {
     this.events = events;
+    this.network = new NetworkWiring({
+      manager: deps.network,
+      sandboxId: id,
+      policy: deps.networkPolicy ?? { mode: 'public' },
+      implicit: deps.networkPolicyImplicit ?? false,
+      logger: deps.logger,
+      onEvent: (event) => this.events.emit(event),
+    });
     const credentials = deps.credentials;
     if (credentials) this.events.useMask((text) => credentials.mask(text));
     this.exited = new Promise((resolve) => {
@@ -102,22 +124,28 @@ export class Sandbox implements AsyncDisposable {
         runtime: this.options.runtime,
         desktop: this.options.desktop !== undefined,
       };
-      const [created, listening] = await Promise.allSettled([
+      // The host side of the network is made while the engine creates the container.
+      const [created, listening, prepared] = await Promise.allSettled([
         runtime.createContainer(spec, options),
         CtxServer.listen(join(this.hostRunDir, 'ctx.sock'), this.ctxHandlers(), {
           onInternalError: (error, method) =>
             logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
         }),
+        this.network.prepare(),
       ]);
       // Keep whichever succeeded, so that cleanUp removes it if its twin failed.
       if (created.status === 'fulfilled') this.container = created.value;
       if (listening.status === 'fulfilled') this.ctxServer = listening.value;
       if (created.status === 'rejected') throw created.reason;
       if (listening.status === 'rejected') throw listening.reason;
+      if (prepared.status === 'rejected') throw prepared.reason;
       const container = created.value;
       const output = await container.attach();
       const drained = Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]);
-      await container.start();
+      const starting = container.start();
+      const wired = this.network.wireAfter(starting, () => container.pid());
+      await starting;
+      await wired;
       options.signal?.throwIfAborted();
       logger.info({ containerId: container.id }, 'sandbox running');
       this.setState('running');
@@ -131,30 +159,57 @@ export class Sandbox implements AsyncDisposable {
     }
   }
 
+  get networkPolicy(): NetworkPolicy {
+    return this.network.policy;
+  }
+
+  /** Replaces the policy of a running sandbox for its next connections; validated first. */
+  setNetworkPolicy(input: unknown): Promise<NetworkPolicy> {
+    const container = this.container;
+    const live = container && this.finished && !this.ending;
+    return this.network.setPolicy(input, live ? () => container.pid() : undefined);
+  }
+
   private fail(error: GrexalError): void {
     this.events.emit({ type: 'error', code: error.code, message: error.message });
     this.setState('failed');
-    this.resolveExit({ exitCode: -1, reason: 'failed' });
+    this.resolveExit({ exitCode: -1, reason: 'failed', oomKilled: false });
   }
 
   private async watch(container: ContainerHandle, drained: Promise<unknown>): Promise<SandboxExit> {
     let exit: SandboxExit;
     try {
       const status = await container.wait();
-      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, OUTPUT_DRAIN_MS).unref())]);
-      exit = {
-        exitCode: status.exitCode,
-        reason: this.ending?.reason ?? (status.oomKilled ? 'oom' : 'exited'),
-      };
+      // A lost engine may hold the output stream open for good: nothing more will come through it.
+      const drainMs = status.engine?.kind === 'lost' ? 0 : OUTPUT_DRAIN_MS;
+      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
+      exit = this.exitOf(status);
     } catch (error) {
       this.deps.logger.error({ err: toGrexalError(error) }, 'waiting for the container failed');
-      exit = { exitCode: -1, reason: this.ending?.reason ?? 'failed' };
+      exit = { exitCode: -1, reason: this.ending?.reason ?? 'failed', oomKilled: false };
     }
     await this.cleanUp();
     this.events.emit({ type: 'exit', ...exit });
-    this.setState(exit.reason === 'failed' ? 'failed' : 'exited');
+    this.setState(failedReason(exit.reason) ? 'failed' : 'exited');
     this.resolveExit(exit);
     return exit;
+  }
+
+  /**
+   * The engine's own end wins over a destroy under way (the container's fate is the engine's
+   * then); the cgroup's OOM record wins over the exit code, whatever the code.
+   */
+  private exitOf(status: ExitStatus): SandboxExit {
+    const { exitCode, oomKilled, engine } = status;
+    if (engine) {
+      const error = engineError(engine.kind, engine.endpoint, engine.detail, exitCode);
+      // The runner logs the loss once; the event and the exit carry it for this sandbox.
+      this.deps.logger.info({ code: error.code }, 'the engine ended the sandbox');
+      this.events.emit({ type: 'error', code: error.code, message: error.message });
+      const reason = engine.kind === 'lost' ? 'engine_lost' : 'engine_stopped';
+      return { exitCode, reason, oomKilled, message: error.message };
+    }
+    return { exitCode, reason: this.ending?.reason ?? (oomKilled ? 'oom' : 'exited'), oomKilled };
   }
 
   private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
@@ -179,6 +234,9 @@ export class Sandbox implements AsyncDisposable {
       bootstrap: async (params) => {
         if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
         this.bootstrapped = true;
+        await this.network.ready.catch(() => {
+          throw codedError('internal', "The sandbox's network could not be wired.");
+        });
         return this.bootstrap(bootstrapParamsSchema.parse(params).argv);
       },
       started: async () => ({}),
@@ -252,9 +310,11 @@ export class Sandbox implements AsyncDisposable {
     if (!this.ending) {
       this.ending = { reason };
       // The agent gets its grace period; Docker's own kill comes a second later.
-      await this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
+      const stopped = this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
         this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
       });
+      // A hung engine holds stop() to its deadline; the engine watch ends the wait sooner.
+      await Promise.race([stopped, this.finished]);
     }
     return this.finished;
   }
@@ -265,7 +325,11 @@ export class Sandbox implements AsyncDisposable {
     this.cleaned ??= (async () => {
       clearTimeout(this.timeout);
       this.deps.takeovers?.cancelAllFor(this.id);
-      const results = await Promise.allSettled([this.container?.remove(), this.ctxServer?.close()]);
+      const results = await Promise.allSettled([
+        this.network.close(),
+        this.container?.remove(),
+        this.ctxServer?.close(),
+      ]);
       if (this.hostRunDir) await removeHostRunDir(this.hostRunDir);
       this.deps.credentials?.dispose();
       for (const result of results) {

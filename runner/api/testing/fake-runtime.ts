@@ -12,6 +12,7 @@ import type {
   ContainerHandle,
   ContainerRuntime,
   ContainerSpec,
+  EngineChange,
   EngineInfo,
   ExitStatus,
   ImageInfo,
@@ -45,11 +46,15 @@ export class FakeContainer implements ContainerHandle {
     this.started = true;
   }
 
-  /** The agent ends by itself. */
-  end(exitCode: number): void {
+  async pid(): Promise<number> {
+    return 0;
+  }
+
+  /** The agent ends by itself (or the engine ends it: `status.engine`). */
+  end(exitCode: number, status: Partial<ExitStatus> = {}): void {
     this.stdout.end();
     this.stderr.end();
-    this.finish({ exitCode });
+    this.finish({ exitCode, oomKilled: false, ...status });
   }
 
   wait(): Promise<ExitStatus> {
@@ -111,6 +116,15 @@ export class FakeRuntime implements ContainerRuntime {
   }
   async reapLeftovers(): Promise<string[]> {
     return [];
+  }
+  private readonly engineListeners = new Set<(change: EngineChange) => void>();
+  onEngineChange(listener: (change: EngineChange) => void): () => void {
+    this.engineListeners.add(listener);
+    return () => this.engineListeners.delete(listener);
+  }
+  /** As the Docker runtime's watch announces it. */
+  engineChange(change: EngineChange): void {
+    for (const listener of this.engineListeners) listener(change);
   }
 }
 
