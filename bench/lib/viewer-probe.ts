@@ -31,7 +31,8 @@ function probe(): void {
   // noVNC checks the channel's own prototype for WebSocket's methods: the instance stays native,
   // only the constructor and `send` are wrapped.
   const Native = window.WebSocket;
-  const Probed = (url: string | URL, protocols?: string | string[]): WebSocket => {
+  // A function declaration, not an arrow: noVNC's page calls it with `new`.
+  function Probed(url: string | URL, protocols?: string | string[]): WebSocket {
     const ws = new Native(url, protocols);
     state.stamps.wsCreated = now();
     ws.addEventListener('open', () => {
@@ -41,7 +42,7 @@ function probe(): void {
       if (state.stamps.requested && !state.stamps.firstRect) state.stamps.firstRect = now();
     });
     return ws;
-  };
+  }
   Object.assign(Probed, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, prototype: Native.prototype });
   window.WebSocket = Probed as unknown as typeof WebSocket;
   const nativeSend = Native.prototype.send;
@@ -96,6 +97,8 @@ function probe(): void {
 }
 
 export async function addViewerProbe(page: Page): Promise<void> {
+  // A page that fails would only show as a timeout: say why.
+  page.on('pageerror', (error) => console.error(`takeover page error: ${error.message}`));
   await page.addInitScript(probe);
 }
 
