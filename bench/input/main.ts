@@ -25,6 +25,7 @@ import { startTakeoverSandbox, type TakeoverSandbox } from '../lib/takeover-sand
 import {
   addViewerProbe,
   clickDesktop,
+  desktopSize,
   framesPerSecond,
   keyToEcho,
   waitFirstDrawn,
@@ -42,6 +43,9 @@ const KEYS = Number(values.keys);
 const WINDOWS = Number(values.windows);
 const WINDOW_MS = Number(values['window-ms']);
 const images = values.images.split(',');
+// The page's header and footer take ~113 px: the desktop area is then about 1280×800, which a
+// server that follows the viewer's size (Xtigervnc) takes, so both stacks stream the same pixels.
+const VIEWPORT = { width: 1280, height: 913 };
 
 // A wide monospace field with no caret (a blinking caret would be an "echo" of nothing), then a
 // long page that scrolls by 6 px per animation frame between an "s" and an "x" typed into it.
@@ -74,7 +78,7 @@ const AGENT = `
 
 async function openViewer(browser: Browser, sandbox: TakeoverSandbox, n: number): Promise<Page> {
   // A window (context) each: both pages stay visible and animating, as a tab in the background would not.
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const context = await browser.newContext({ viewport: VIEWPORT });
   const page = await context.newPage();
   await addViewerProbe(page);
   await page.goto(await sandbox.link(n));
@@ -119,6 +123,7 @@ try {
   const sandboxes: TakeoverSandbox[] = [];
   for (const image of images) sandboxes.push(await startTakeoverSandbox(runner, image, AGENT));
   let pages = await Promise.all(sandboxes.map((sb) => openViewer(browser, sb, 0)));
+  for (const [k, page] of pages.entries()) console.log(`${images[k]}: desktop ${await desktopSize(page)}`);
   // Warm-up key each, not counted.
   for (const page of pages) await keyToEcho(page, 'a');
   const letters = 'bcdefghijklmnopqrstuvwxyz';

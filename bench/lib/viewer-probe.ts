@@ -165,3 +165,11 @@ export async function clickDesktop(page: Page, x: number, y: number): Promise<vo
   );
   await page.mouse.click(at.x, at.y);
 }
+
+/** The desktop's size as the page's noVNC has it (its framebuffer), e.g. "1280×800". */
+export function desktopSize(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const canvas = document.querySelector('#screen canvas') as HTMLCanvasElement | null;
+    return canvas ? `${canvas.width}×${canvas.height}` : 'none';
+  });
+}

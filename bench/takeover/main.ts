@@ -30,6 +30,9 @@ const { values } = parseArgs({
 });
 const rounds = Number(values.rounds);
 const images = values.images.split(',');
+// The page's header and footer take ~113 px: the desktop area is then about 1280×800, which a
+// server that follows the viewer's size (Xtigervnc) takes, so both stacks stream the same pixels.
+const VIEWPORT = { width: 1280, height: 913 };
 
 // The agent asks `rounds + 1` times (the first is a warm-up), printing when each call starts.
 const AGENT = `
@@ -76,7 +79,7 @@ const runner = await Runner.start({});
 const server = await startTakeoverServer({ broker: runner.takeovers });
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
 // One window, a new tab per link: as in the user's own browser.
-const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+const context = await browser.newContext({ viewport: VIEWPORT });
 try {
   const sandboxes: TakeoverSandbox[] = [];
   for (const image of images) sandboxes.push(await startTakeoverSandbox(runner, image, AGENT));
