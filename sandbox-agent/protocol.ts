@@ -56,6 +56,17 @@ export const bootstrapResultSchema = z.object({
   stopTimeoutMs: z.number().int().positive(),
   /** Present for desktop sandboxes: the display to start before the agent. */
   desktop: desktopSchema.optional(),
+  /**
+   * Milliseconds from this answer to the run's deadline. The supervisor stops the agent then by
+   * itself (as for a runner's stop), so a sandbox ends on time even when its runner is gone.
+   * Absent (older runners): no deadline inside the sandbox.
+   */
+  deadlineMs: z.number().int().nonnegative().optional(),
+  /**
+   * Present: the supervisor keeps its connection open after `started`, and stops the agent once
+   * that connection is gone and no new one could be made for this many milliseconds.
+   */
+  runnerGraceMs: z.number().int().positive().optional(),
 });
 export type BootstrapResult = z.infer<typeof bootstrapResultSchema>;
 

@@ -1,9 +1,10 @@
 /** Fixtures for tests against the real engine: CLI runs, leftovers, and waiting without sleeps. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
+import { runDirMountsUnder, unmountRunDir } from '../runner/sandbox/run-dir-mount.ts';
 
 export const REPO = new URL('..', import.meta.url).pathname;
 export const docker = new Dockerode({
@@ -118,7 +119,13 @@ export async function runCli(args: string[], env: Record<string, string> = {}) {
   return { code, stdout: run.stdout, stderr: run.stderr };
 }
 
+/**
+ * Removes a test's state dir, first unmounting the sandbox tmpfs a killed runner left there (no
+ * runner was started after it to reap them, as when a test failed half-way).
+ */
 export async function removeStateDir(stateDir: string): Promise<void> {
+  const real = await realpath(stateDir).catch(() => undefined);
+  if (real) for (const mount of await runDirMountsUnder(real)) await unmountRunDir(mount);
   await rm(stateDir, { recursive: true, force: true });
 }
 

@@ -1,6 +1,7 @@
 /**
  * A dockerd of the test's own, for fault tests that kill or stop the engine: its own data root,
- * exec root, pidfile and socket, no bridge and no iptables, so the shared engine is never touched.
+ * exec root, pidfile and socket, no bridge and no iptables, in a network namespace of its own, so the
+ * shared engine is never touched.
  * grexal/agent is copied in from the shared engine once. `dispose()` stops it and removes every
  * trace (shims, mounts, directories).
  */
@@ -96,7 +97,10 @@ export async function startPrivateEngine(images: string[] = ['grexal/agent']): P
     }
     const logPath = join(root, 'dockerd.log');
     const log = openSync(logPath, 'a');
-    const started = spawn('dockerd', args, { stdio: ['ignore', log, log] });
+    // In a network namespace of its own: a dockerd started with --bridge=none deletes the host's
+    // docker0 at start (moby's removeDefaultBridgeInterface), which the shared engine's containers
+    // need. unshare execs dockerd, so the child's pid is the daemon's.
+    const started = spawn('unshare', ['--net', '--', 'dockerd', ...args], { stdio: ['ignore', log, log] });
     child = started;
     exited = new Promise((resolve) => started.once('exit', () => resolve()));
     let gone = false;

@@ -43,9 +43,29 @@ export interface CtxServerOptions {
   owner?: { uid: number; gid: number };
 }
 
+/**
+ * Bounds on what an agent can make the runner hold, since the agent is the adversary here. Requests
+ * are small (the large lines are the runner's answers: bootstrap carries files), so a request line
+ * over MAX_REQUEST_LINE_BYTES closes its connection. Past MAX_CONNECTIONS, a new connection pushes
+ * out the oldest idle one (no call in flight), or is refused when none is idle; a connection with
+ * MAX_IN_FLIGHT calls unanswered, or whose answers the agent does not read, is not read from until
+ * that clears. Held, the runner's memory for one sandbox stays within a few MiB whatever it sends.
+ */
+export const MAX_REQUEST_LINE_BYTES = 256 * 1024;
+export const MAX_CONNECTIONS = 32;
+export const MAX_IN_FLIGHT = 64;
+
+interface Connection {
+  socket: Socket;
+  inFlight: number;
+  /** Lines read but not dispatched yet, while the connection is held. */
+  queued: string[];
+}
+
 export class CtxServer implements AsyncDisposable {
   private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  /** In order of arrival: the first idle one is the oldest. */
+  private readonly sockets = new Map<Socket, Connection>();
   private readonly closed = new AbortController();
 
   private constructor(
@@ -77,26 +97,59 @@ export class CtxServer implements AsyncDisposable {
   }
 
   private accept(socket: Socket): void {
-    this.sockets.add(socket);
+    if (this.sockets.size >= MAX_CONNECTIONS && !this.evictIdle()) {
+      socket.destroy();
+      return;
+    }
+    const connection: Connection = { socket, inFlight: 0, queued: [] };
+    this.sockets.set(socket, connection);
     const gone = new AbortController();
     const signal = AbortSignal.any([gone.signal, this.closed.signal]);
-    const splitter = new LineSplitter();
+    const splitter = new LineSplitter(MAX_REQUEST_LINE_BYTES);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
-      let lines: string[];
       try {
-        lines = splitter.push(chunk);
+        connection.queued.push(...splitter.push(chunk));
       } catch {
         socket.destroy();
         return;
       }
-      for (const line of lines) void this.dispatch(socket, line, signal);
+      this.pump(connection, signal);
     });
+    socket.on('drain', () => this.pump(connection, signal));
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       this.sockets.delete(socket);
+      connection.queued.length = 0;
       gone.abort();
     });
+  }
+
+  private evictIdle(): boolean {
+    for (const connection of this.sockets.values()) {
+      if (connection.inFlight === 0 && connection.queued.length === 0) {
+        connection.socket.destroy();
+        this.sockets.delete(connection.socket);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Dispatches queued lines while the connection has room; reads no more until the queue is empty. */
+  private pump(connection: Connection, signal: AbortSignal): void {
+    const { socket } = connection;
+    while (connection.queued.length > 0 && connection.inFlight < MAX_IN_FLIGHT && !socket.writableNeedDrain) {
+      const line = connection.queued.shift() as string;
+      connection.inFlight++;
+      void this.dispatch(socket, line, signal).finally(() => {
+        connection.inFlight--;
+        this.pump(connection, signal);
+      });
+    }
+    if (socket.destroyed) return;
+    if (connection.queued.length > 0) socket.pause();
+    else socket.resume();
   }
 
   private async dispatch(socket: Socket, line: string, signal: AbortSignal): Promise<void> {
@@ -149,7 +202,7 @@ export class CtxServer implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.closed.signal.aborted) return;
     this.closed.abort();
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.sockets.keys()) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await rm(this.socketPath, { force: true });
   }

@@ -1,13 +1,22 @@
 /**
- * Per-sandbox host directories: `<stateDir>/<instance>/<sandboxId>/`, bind-mounted at /run/grexal.
- * Grouping by runner instance lets a new runner remove what a dead one left behind without
- * touching the directories of runners still alive.
+ * Per-sandbox host directories: `<stateDir>/<instance>/<sandboxId>/`, bind-mounted at /run/grexal,
+ * each a capped tmpfs when the runner is root (run-dir-mount.ts says why). Grouping by runner
+ * instance lets a new runner remove what a dead one left behind (mounts included) without touching
+ * the directories of runners still alive.
  */
-import { chown, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { chown, mkdir, readdir, realpath, rm, rmdir } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { AGENT_GID, AGENT_UID } from '../../sandbox-agent/protocol.ts';
 import { IDS_DIR, instanceDirName, isInstanceAlive } from '../runtime/index.ts';
+import { mountRunDirTmpfs, runDirMountsUnder, unmountRunDir } from './run-dir-mount.ts';
+
+export interface HostRunDir {
+  path: string;
+  /** True when a tmpfs of ours is mounted there (and must be unmounted before removal). */
+  tmpfs: boolean;
+}
 
 /** `GREXAL_STATE_DIR`, else /run/grexal-runner for root, else a per-user directory. */
 export function defaultStateDir(): string {
@@ -21,17 +30,19 @@ export async function createHostRunDir(
   stateDir: string,
   instanceId: string,
   sandboxId: string,
-): Promise<string> {
-  const dir = join(stateDir, instanceDirName(instanceId), sandboxId);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  logger?: Logger,
+): Promise<HostRunDir> {
+  const path = join(stateDir, instanceDirName(instanceId), sandboxId);
+  await mkdir(path, { recursive: true, mode: 0o700 });
   // The agent user must reach ctx.sock and create the desktop's vnc.sock here.
-  if (process.getuid?.() === 0) await chown(dir, AGENT_UID, AGENT_GID);
-  return dir;
+  if (process.getuid?.() === 0) await chown(path, AGENT_UID, AGENT_GID);
+  return { path, tmpfs: await mountRunDirTmpfs(path, logger) };
 }
 
-export async function removeHostRunDir(dir: string): Promise<void> {
+export async function removeHostRunDir(dir: HostRunDir): Promise<void> {
+  if (dir.tmpfs) await unmountRunDir(dir.path);
   // rm does not follow links the agent may have planted: it removes the links themselves.
-  await rm(dir, { recursive: true, force: true });
+  await rm(dir.path, { recursive: true, force: true });
 }
 
 /** Removes this runner's own directory once its sandboxes are gone (a live sandbox's stays). */
@@ -39,10 +50,20 @@ export async function removeInstanceDir(stateDir: string, instanceId: string): P
   await rmdir(join(stateDir, instanceDirName(instanceId))).catch(() => {});
 }
 
-/** Removes the directories of runner instances whose process is gone; returns what it removed. */
+/**
+ * Removes the directories of runner instances whose process is gone, unmounting their tmpfs
+ * first (a mount outlives the runner that made it); returns what it removed.
+ */
 export async function reapDeadInstanceDirs(stateDir: string): Promise<string[]> {
   const entries = await readdir(stateDir).catch(() => [] as string[]);
   const dead = entries.filter((entry) => entry !== IDS_DIR && !isInstanceAlive(`${hostname()}/${entry}`));
-  await Promise.all(dead.map((entry) => rm(join(stateDir, entry), { recursive: true, force: true })));
+  if (dead.length === 0) return [];
+  const real = await realpath(stateDir);
+  await Promise.all(
+    dead.map(async (entry) => {
+      for (const mount of await runDirMountsUnder(join(real, entry))) await unmountRunDir(mount);
+      await rm(join(stateDir, entry), { recursive: true, force: true });
+    }),
+  );
   return dead.map((entry) => join(stateDir, entry));
 }

@@ -7,6 +7,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GrexalError } from '../errors.ts';
 import type { ContainerHandle, ContainerRuntime, ContainerSpec, ExitStatus } from '../runtime/index.ts';
+import { RUNNER_GRACE_MS } from './bootstrap.ts';
 import { CtxLink } from './fake-supervisor-link.ts';
 import { resolveSandboxOptions } from './options.ts';
 import { Sandbox } from './sandbox.ts';
@@ -147,6 +148,19 @@ describe('Sandbox', () => {
     });
     await sandbox.start();
     expect((await sandbox.exited).exitCode).toBe(2);
+  });
+
+  it('gives the supervisor what it needs to end the run without this runner', async () => {
+    const { sandbox } = sandboxWith(
+      async (link) => {
+        const boot = (await link.call('bootstrap', { argv: [] })) as Record<string, unknown>;
+        const deadlineMs = boot['deadlineMs'] as number;
+        return deadlineMs > 0 && deadlineMs <= 60_000 && boot['runnerGraceMs'] === RUNNER_GRACE_MS ? 0 : 1;
+      },
+      { command: ['true'], limits: { timeoutMs: 60_000 } },
+    );
+    await sandbox.start();
+    expect(await sandbox.exited).toMatchObject({ exitCode: 0, reason: 'exited' });
   });
 
   it('removes what it created when the container cannot be created', async () => {

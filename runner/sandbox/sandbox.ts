@@ -19,6 +19,7 @@ import { type GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import type { NetworkManager, NetworkPolicy } from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
+import { bootstrapResult } from './bootstrap.ts';
 import { engineError } from './engine-error.ts';
 import {
   EventBus,
@@ -28,7 +29,7 @@ import {
   type SandboxExit,
   type SandboxState,
 } from './events.ts';
-import { createHostRunDir, removeHostRunDir } from './host-dir.ts';
+import { createHostRunDir, type HostRunDir, removeHostRunDir } from './host-dir.ts';
 import { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
@@ -60,7 +61,9 @@ export class Sandbox implements AsyncDisposable {
   private readonly events: EventBus;
   private container?: ContainerHandle;
   private ctxServer?: CtxServer;
-  private hostRunDir?: string;
+  private hostRunDir?: HostRunDir;
+  /** Epoch ms when the run's time is up; set just before the container starts. */
+  private deadlineAt?: number;
   private bootstrapped = false;
   private readonly network: NetworkWiring;
   private timeout?: NodeJS.Timeout;
@@ -115,11 +118,11 @@ export class Sandbox implements AsyncDisposable {
   private async provision(options: { signal?: AbortSignal }): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
     try {
-      this.hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id);
+      this.hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id, logger);
       const spec = {
         sandboxId: this.id,
         image: this.options.image,
-        hostRunDir: this.hostRunDir,
+        hostRunDir: this.hostRunDir.path,
         limits: this.options.limits,
         runtime: this.options.runtime,
         desktop: this.options.desktop !== undefined,
@@ -127,7 +130,7 @@ export class Sandbox implements AsyncDisposable {
       // The host side of the network is made while the engine creates the container.
       const [created, listening, prepared] = await Promise.allSettled([
         runtime.createContainer(spec, options),
-        CtxServer.listen(join(this.hostRunDir, 'ctx.sock'), this.ctxHandlers(), {
+        CtxServer.listen(join(this.hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
           onInternalError: (error, method) =>
             logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
         }),
@@ -142,6 +145,9 @@ export class Sandbox implements AsyncDisposable {
       const container = created.value;
       const output = await container.attach();
       const drained = Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]);
+      // Fixed before the container starts: the supervisor may ask for its bootstrap (and the deadline
+      // in it) before the engine's answer to start() reaches us.
+      this.deadlineAt = Date.now() + this.options.timeoutMs;
       const starting = container.start();
       const wired = this.network.wireAfter(starting, () => container.pid());
       await starting;
@@ -149,7 +155,10 @@ export class Sandbox implements AsyncDisposable {
       options.signal?.throwIfAborted();
       logger.info({ containerId: container.id }, 'sandbox running');
       this.setState('running');
-      this.timeout = setTimeout(() => void this.destroy('timeout'), this.options.timeoutMs);
+      this.timeout = setTimeout(
+        () => void this.destroy('timeout'),
+        Math.max(0, this.deadlineAt - Date.now()),
+      );
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
@@ -170,6 +179,15 @@ export class Sandbox implements AsyncDisposable {
     return this.network.setPolicy(input, live ? () => container.pid() : undefined);
   }
 
+  /**
+   * An exit nobody asked for: past the deadline it is the supervisor's own enforcement of it (its
+   * timer can beat ours by the time the bootstrap took to arrive), so it is a timeout all the same.
+   */
+  private exitReason(oomKilled: boolean | undefined, exitedAt: number): ExitReason {
+    if (oomKilled) return 'oom';
+    return this.deadlineAt !== undefined && exitedAt >= this.deadlineAt ? 'timeout' : 'exited';
+  }
+
   private fail(error: GrexalError): void {
     this.events.emit({ type: 'error', code: error.code, message: error.message });
     this.setState('failed');
@@ -180,10 +198,11 @@ export class Sandbox implements AsyncDisposable {
     let exit: SandboxExit;
     try {
       const status = await container.wait();
+      const exitedAt = Date.now();
       // A lost engine may hold the output stream open for good: nothing more will come through it.
       const drainMs = status.engine?.kind === 'lost' ? 0 : OUTPUT_DRAIN_MS;
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
-      exit = this.exitOf(status);
+      exit = this.exitOf(status, exitedAt);
     } catch (error) {
       this.deps.logger.error({ err: toGrexalError(error) }, 'waiting for the container failed');
       exit = { exitCode: -1, reason: this.ending?.reason ?? 'failed', oomKilled: false };
@@ -199,7 +218,7 @@ export class Sandbox implements AsyncDisposable {
    * The engine's own end wins over a destroy under way (the container's fate is the engine's
    * then); the cgroup's OOM record wins over the exit code, whatever the code.
    */
-  private exitOf(status: ExitStatus): SandboxExit {
+  private exitOf(status: ExitStatus, exitedAt: number): SandboxExit {
     const { exitCode, oomKilled, engine } = status;
     if (engine) {
       const error = engineError(engine.kind, engine.endpoint, engine.detail, exitCode);
@@ -209,7 +228,7 @@ export class Sandbox implements AsyncDisposable {
       const reason = engine.kind === 'lost' ? 'engine_lost' : 'engine_stopped';
       return { exitCode, reason, oomKilled, message: error.message };
     }
-    return { exitCode, reason: this.ending?.reason ?? (oomKilled ? 'oom' : 'exited'), oomKilled };
+    return { exitCode, reason: this.ending?.reason ?? this.exitReason(oomKilled, exitedAt), oomKilled };
   }
 
   private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
@@ -264,8 +283,8 @@ export class Sandbox implements AsyncDisposable {
             ...parsed.data,
             sandboxId: this.id,
             label: connectionId ? credentials?.connectionLabel(connectionId) : undefined,
-            vncSocketPath: join(this.hostRunDir, VNC_SOCKET_NAME),
-            browserSocketPath: join(this.hostRunDir, BROWSER_SOCKET_NAME),
+            vncSocketPath: join(this.hostRunDir.path, VNC_SOCKET_NAME),
+            browserSocketPath: join(this.hostRunDir.path, BROWSER_SOCKET_NAME),
             signal: call.signal,
           });
           return { outcome: 'completed' };
@@ -277,25 +296,13 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private bootstrap(argv: string[]): BootstrapResult {
-    const command = this.options.command ?? (argv.length > 0 ? argv : undefined);
-    if (!command) {
-      throw codedError(
-        'invalid_request',
-        'No command: pass one (grexal run -- CMD) or set CMD in the image.',
-      );
-    }
-    return {
-      command,
-      env: {
-        HOME: '/home/agent',
-        GREXAL_SANDBOX_ID: this.id,
-        ...this.options.env,
-        ...this.deps.credentials?.env,
-      },
-      filesTar: this.deps.credentials?.filesTar?.toString('base64'),
-      stopTimeoutMs: this.options.stopTimeoutMs,
-      desktop: this.options.desktop,
-    };
+    return bootstrapResult({
+      sandboxId: this.id,
+      options: this.options,
+      credentials: this.deps.credentials,
+      argv,
+      deadlineAt: this.deadlineAt ?? Date.now() + this.options.timeoutMs,
+    });
   }
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
@@ -330,7 +337,9 @@ export class Sandbox implements AsyncDisposable {
         this.container?.remove(),
         this.ctxServer?.close(),
       ]);
-      if (this.hostRunDir) await removeHostRunDir(this.hostRunDir);
+      // After the container: its bind of the tmpfs goes with it. A failure here (umount) must not
+      // cost the rest of the cleanup; the reaper of the next runner retries it.
+      if (this.hostRunDir) results.push(...(await Promise.allSettled([removeHostRunDir(this.hostRunDir)])));
       this.deps.credentials?.dispose();
       for (const result of results) {
         if (result.status === 'rejected')

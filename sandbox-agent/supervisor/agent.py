@@ -5,7 +5,8 @@ import time
 import _signal
 
 from spawn import spawn, wait_exit
-from state import STATE, forward_pending, signal_group
+from state import STATE, forward_pending, signal_group, watch_children
+from watch import wait_supervised
 
 STARTED_ANSWER_WAIT_S = 2.0
 
@@ -19,14 +20,16 @@ def spawn_error(command, error):
     return 126, f'cannot start {command}: {error.strerror or error}'
 
 
-def report_started(link, params):
-    """Fire and forget: the runner only records it. The answer is awaited briefly, then the line closes."""
+def report_started(link, params, keep_open=False):
+    """Fire and forget: the runner only records it. The answer is awaited briefly, then the line
+    closes, unless it is kept to watch the runner (watch.py)."""
     try:
         request_id = link.send('started', params)
         link.answer(request_id, time.monotonic() + STARTED_ANSWER_WAIT_S)
     except Exception:
         pass
-    link.close()
+    if not keep_open:
+        link.close()
 
 
 def start(bootstrap, extra_env, log):
@@ -46,11 +49,17 @@ def start(bootstrap, extra_env, log):
         return None, spawn_error(argv[0], error)
 
 
-def run_agent(bootstrap, extra_env, link, log):
-    """Runs the agent to completion and returns the supervisor's exit code."""
+def run_agent(bootstrap, extra_env, link, log, limits=(None, None), socket_path=None):
+    """Runs the agent to completion and returns the supervisor's exit code.
+
+    `limits` is `(monotonic deadline, runner grace in seconds)` from watch.limits_of; with neither,
+    the agent is simply waited for, as with older runners."""
+    deadline, grace_s = limits
     if STATE.pending_signal is not None:
         return 128 + STATE.pending_signal
     STATE.stop_timeout_s = max(0.001, bootstrap.get('stopTimeoutMs', 10_000) / 1000)
+    if deadline is not None or grace_s is not None:
+        watch_children()
     pid, failure = start(bootstrap, extra_env, log)
     if failure:
         code, message = failure
@@ -59,8 +68,11 @@ def run_agent(bootstrap, extra_env, link, log):
         return code
     STATE.agent_pid = pid
     forward_pending()
-    report_started(link, {'pid': pid})
-    code = wait_exit(pid)
+    report_started(link, {'pid': pid}, keep_open=grace_s is not None)
+    if deadline is None and grace_s is None:
+        code = wait_exit(pid)
+    else:
+        code = wait_supervised(pid, link, deadline, grace_s, socket_path, log)
     _signal.setitimer(_signal.ITIMER_REAL, 0)
     STATE.agent_pid = None
     # Orphans the agent left behind in its group go with it.

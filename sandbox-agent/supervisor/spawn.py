@@ -5,7 +5,14 @@ import os
 import _signal
 
 # Python ignores SIGPIPE and SIGXFSZ; a child must start with every disposition at its default.
-DEFAULT_SIGNALS = (_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGTERM, _signal.SIGINT, _signal.SIGALRM)
+DEFAULT_SIGNALS = (
+    _signal.SIGPIPE,
+    _signal.SIGXFSZ,
+    _signal.SIGTERM,
+    _signal.SIGINT,
+    _signal.SIGALRM,
+    _signal.SIGCHLD,
+)
 
 
 def find_executable(command, env):

@@ -38,6 +38,15 @@ def _on_stop(signum, _frame):
         _signal.setitimer(_signal.ITIMER_REAL, STATE.stop_timeout_s)
 
 
+def stop_agent():
+    """The supervisor's own stop (deadline, runner gone): exactly what a SIGTERM from the runner does."""
+    _on_stop(_signal.SIGTERM, None)
+
+
+def _on_child(_signum, _frame):
+    pass  # Only here so that SIGCHLD writes to the wakeup pipe and wakes a select.
+
+
 def _on_alarm(_signum, _frame):
     if STATE.agent_pid is not None:
         signal_group(STATE.agent_pid, _signal.SIGKILL)
@@ -51,6 +60,11 @@ def install_signal_handlers():
     _signal.signal(_signal.SIGTERM, _on_stop)
     _signal.signal(_signal.SIGINT, _on_stop)
     _signal.signal(_signal.SIGALRM, _on_alarm)
+
+
+def watch_children():
+    """Makes the agent's exit wake a select through the wakeup pipe (only the supervised wait needs it)."""
+    _signal.signal(_signal.SIGCHLD, _on_child)
 
 
 def forward_pending():

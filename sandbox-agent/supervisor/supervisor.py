@@ -11,6 +11,7 @@ select): the interpreter starts in ~14 ms, where Node took ~150 ms and ~35 MiB.
 """
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,6 +21,7 @@ from agent import run_agent  # noqa: E402
 from ctxlink import CtxLink, CtxError, Interrupted  # noqa: E402
 from desktop import DesktopHelper  # noqa: E402
 from state import STATE, install_signal_handlers  # noqa: E402
+from watch import limits_of  # noqa: E402
 
 CTX_SOCKET_PATH = '/run/grexal/ctx.sock'
 FILES_ROOT = '/tmp/grexal'
@@ -45,7 +47,7 @@ def prepare(bootstrap, desktop):
     return desktop.wait_ready() if desktop else {}
 
 
-def supervise(link, bootstrap):
+def supervise(link, bootstrap, limits, socket_path):
     desktop = None
     try:
         try:
@@ -58,7 +60,7 @@ def supervise(link, bootstrap):
         except Exception as error:
             log(f'the agent was not started: {error}')
             return EXIT_BOOTSTRAP_FAILED
-        return run_agent(bootstrap, extra_env, link, log)
+        return run_agent(bootstrap, extra_env, link, log, limits, socket_path)
     except Interrupted as interrupted:
         return 128 + interrupted.signum
     finally:
@@ -74,6 +76,8 @@ def main():
         link = CtxLink.open(socket_path)
         # The image's CMD, if any, arrives as our argv: the default command when the runner sends none.
         bootstrap = link.call('bootstrap', {'argv': sys.argv[1:]})
+        # The deadline counts from the bootstrap's arrival, not from the agent's start.
+        limits = limits_of(bootstrap, time.monotonic()) if isinstance(bootstrap, dict) else (None, None)
         if not isinstance(bootstrap, dict) or not bootstrap.get('command'):
             raise CtxError('the bootstrap answer holds no command')
     except Interrupted as interrupted:
@@ -82,7 +86,7 @@ def main():
         log(f'cannot bootstrap from the runner at {socket_path}: {error}')
         return EXIT_BOOTSTRAP_FAILED
     try:
-        return supervise(link, bootstrap)
+        return supervise(link, bootstrap, limits, socket_path)
     finally:
         link.close()
         STATE.agent_pid = None
