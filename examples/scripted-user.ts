@@ -25,8 +25,11 @@ export interface ScriptedUserOptions {
   log?: (line: string) => void;
 }
 
-/** Where the demo login page's fields are on the 1280×800 desktop (they are huge on purpose). */
-const FIELDS = { username: { x: 640, y: 300 }, password: { x: 640, y: 570 } };
+/**
+ * Where the demo login page's fields are, as fractions of the desktop (they are huge on purpose,
+ * sized in vh): the page's window sizes the desktop, so its pixels depend on the user's window.
+ */
+const FIELDS = { username: { x: 0.5, y: 0.375 }, password: { x: 0.5, y: 0.71 } };
 
 /** A cheap fingerprint of what the canvas shows, to see when the desktop changed. */
 async function canvasFingerprint(page: Page): Promise<string> {
@@ -41,12 +44,13 @@ async function canvasFingerprint(page: Page): Promise<string> {
   });
 }
 
+/** Clicks at `at`, fractions of the desktop's width and height. */
 async function clickDesktop(page: Page, at: { x: number; y: number }): Promise<void> {
   const canvas = page.locator('#screen canvas');
   const box = await canvas.boundingBox();
   const size = await canvas.evaluate((c: HTMLCanvasElement) => ({ width: c.width, height: c.height }));
   if (!box || size.width === 0) throw new Error('the desktop canvas is not there');
-  await page.mouse.click(box.x + (at.x * box.width) / size.width, box.y + (at.y * box.height) / size.height);
+  await page.mouse.click(box.x + at.x * box.width, box.y + at.y * box.height);
 }
 
 /** Waits, bounded, until `check` holds; a scripted user never waits forever. */

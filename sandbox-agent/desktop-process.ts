@@ -1,5 +1,5 @@
 /**
- * The desktop's child processes (Xvfb, the window manager, x11vnc, Chromium) and how to wait for
+ * The desktop's child processes (the X/VNC server, the window manager, Chromium) and how to wait for
  * each: poll a probe until it answers, fail as soon as the process dies (with its last lines of
  * stderr), give up at a deadline. No fixed sleeps. Runs in the sandbox on Node 18.
  */
@@ -136,21 +136,21 @@ export function cdpAnswers(port: number): Promise<boolean> {
   });
 }
 
-/** Reads Xvfb's `-displayfd` pipe: the display number, written once the server accepts clients. */
-export function displayNumber(xvfb: DesktopProcess, options: WaitOptions): Promise<number> {
-  const pipe = xvfb.child.stdio[3] as NodeJS.ReadableStream | null | undefined;
-  if (!pipe) return Promise.reject(new Error('Xvfb has no -displayfd pipe'));
+/** Reads the X server's `-displayfd` pipe: the display number, written once the server accepts clients. */
+export function displayNumber(server: DesktopProcess, options: WaitOptions): Promise<number> {
+  const pipe = server.child.stdio[3] as NodeJS.ReadableStream | null | undefined;
+  if (!pipe) return Promise.reject(new Error(`${server.name} has no -displayfd pipe`));
   return new Promise((resolve, reject) => {
     let text = '';
     const timer = setTimeout(
-      () => reject(new Error('the desktop did not start: timed out waiting for Xvfb')),
+      () => reject(new Error(`the desktop did not start: timed out waiting for ${server.name}`)),
       Math.max(0, options.deadline - Date.now()),
     );
     const fail = (): void => {
       clearTimeout(timer);
-      reject(new Error(`the desktop did not start: ${xvfb.describe()}`));
+      reject(new Error(`the desktop did not start: ${server.describe()}`));
     };
-    void xvfb.exited.then(fail);
+    void server.exited.then(fail);
     options.signal?.addEventListener('abort', () => fail(), { once: true });
     pipe.setEncoding('utf8');
     pipe.on('data', (chunk: string) => {

@@ -1,8 +1,9 @@
 /**
  * The desktop of a `browser_login` sandbox, started by the supervisor before the agent, as the
- * agent user: Xvfb, a window manager, x11vnc serving the screen on a Unix socket in /run/grexal
- * (never on a network interface; the runner bridges it to the takeover page), and Chromium with
- * its DevTools endpoint on the sandbox's own loopback for the agent (GREXAL_CDP_URL).
+ * agent user: the display stack (display-stack.ts: an X server serving its screen over RFB on a
+ * Unix socket in /run/grexal, never on a network interface; the runner bridges it to the takeover
+ * page), a window manager, and Chromium with its DevTools endpoint on the sandbox's own loopback
+ * for the agent (GREXAL_CDP_URL).
  *
  * Each piece is waited for by polling what it serves (the X socket, the VNC greeting,
  * /json/version), never with a fixed sleep. Desktop processes get the supervisor's environment,
@@ -10,15 +11,10 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  cdpAnswers,
-  DesktopProcess,
-  displayNumber,
-  socketAnswers,
-  type WaitOptions,
-  waitFor,
-} from './desktop-process.ts';
-import { SANDBOX_RUN_DIR, VNC_SOCKET_NAME } from './wire.ts';
+import { type BrowserWatch, startBrowserWatch } from './browser-watch.ts';
+import { cdpAnswers, DesktopProcess, type WaitOptions, waitFor } from './desktop-process.ts';
+import { startDisplay } from './display-stack.ts';
+import { BROWSER_SOCKET_NAME, SANDBOX_RUN_DIR, VNC_SOCKET_NAME } from './wire.ts';
 
 export interface StartDesktopOptions {
   width: number;
@@ -35,20 +31,22 @@ export interface StartDesktopOptions {
 export interface Desktop {
   /** For the agent: DISPLAY and GREXAL_CDP_URL. */
   env: Record<string, string>;
-  /** Stops Chromium, x11vnc, the window manager and Xvfb, and removes vnc.sock. */
+  /** Stops the browser watch, Chromium, the window manager and the display, and removes the sockets. */
   stop(): Promise<void>;
 }
-
-const VNC_GREETING = /^RFB \d{3}\.\d{3}\n$/;
 
 export async function startDesktop(options: StartDesktopOptions): Promise<Desktop> {
   const runDir = options.runDir ?? SANDBOX_RUN_DIR;
   const vncSocket = join(runDir, VNC_SOCKET_NAME);
+  const browserSocket = join(runDir, BROWSER_SOCKET_NAME);
   const cdpPort = options.cdpPort ?? 9222;
   const processes: DesktopProcess[] = [];
+  let browserWatch: BrowserWatch | undefined;
   const stop = async (): Promise<void> => {
+    await browserWatch?.close();
     for (const p of processes.splice(0).reverse()) await p.stop();
     rmSync(vncSocket, { force: true });
+    rmSync(browserSocket, { force: true });
   };
   const wait: WaitOptions = {
     deadline: Date.now() + (options.timeoutMs ?? 60_000),
@@ -56,66 +54,26 @@ export async function startDesktop(options: StartDesktopOptions): Promise<Deskto
     ...(options.signal ? { signal: options.signal } : {}),
   };
   try {
-    const xvfb = new DesktopProcess('Xvfb', 'Xvfb', xvfbArgs(options), process.env, true);
-    processes.push(xvfb);
-    const display = `:${await displayNumber(xvfb, wait)}`;
-    await waitFor('the X display', () => socketAnswers(`/tmp/.X11-unix/X${display.slice(1)}`), wait);
+    rmSync(vncSocket, { force: true });
+    const { display } = await startDisplay({ width: options.width, height: options.height, vncSocket }, wait);
     const env = { ...process.env, DISPLAY: display };
-    // matchbox shows every window full screen with no title bar: the login page fills the stream.
+    // matchbox shows every window full screen with no title bar: the login page fills the stream,
+    // and follows the screen when the viewer resizes it.
     processes.push(
       new DesktopProcess('the window manager', 'matchbox-window-manager', ['-use_titlebar', 'no'], env),
     );
-    rmSync(vncSocket, { force: true });
-    processes.push(new DesktopProcess('x11vnc', 'x11vnc', x11vncArgs(display, vncSocket), env));
     // Without a session bus Chromium would start one (dbus-x11) for nothing it needs here.
     const chromiumEnv = { ...env, DBUS_SESSION_BUS_ADDRESS: 'disabled:' };
     processes.push(new DesktopProcess('Chromium', 'chromium', chromiumArgs(options, cdpPort), chromiumEnv));
-    await Promise.all([
-      waitFor('x11vnc on vnc.sock', () => socketAnswers(vncSocket, VNC_GREETING), wait),
-      waitFor(`Chromium's DevTools on port ${cdpPort}`, () => cdpAnswers(cdpPort), wait),
-    ]);
+    await waitFor(`Chromium's DevTools on port ${cdpPort}`, () => cdpAnswers(cdpPort), wait);
+    // Where the runner watches a takeover's `until` (the browser's URL or a cookie).
+    rmSync(browserSocket, { force: true });
+    browserWatch = await startBrowserWatch(browserSocket, cdpPort);
     return { env: { DISPLAY: display, GREXAL_CDP_URL: `http://127.0.0.1:${cdpPort}` }, stop };
   } catch (error) {
     await stop();
     throw error;
   }
-}
-
-function xvfbArgs({ width, height }: StartDesktopOptions): string[] {
-  // -displayfd: Xvfb picks a free display and writes its number on fd 3 once it accepts clients.
-  return [
-    '-displayfd',
-    '3',
-    '-screen',
-    '0',
-    `${width}x${height}x24`,
-    '-nolisten',
-    'tcp',
-    '-noreset',
-    '-dpi',
-    '96',
-  ];
-}
-
-function x11vncArgs(display: string, vncSocket: string): string[] {
-  return [
-    ...['-display', display],
-    // No TCP port at all, IPv4 or IPv6: only the Unix socket, reached from the host by the runner.
-    ...['-rfbport', '0', '-rfbportv6', '0', '-no6', '-noipv6', '-unixsock', vncSocket],
-    // Every viewer has its own connection (the bridge gives each one); none may kick the others.
-    ...['-shared', '-alwaysshared', '-forever'],
-    // No password: the socket is reachable only through the runner, which checks the takeover token.
-    '-nopw',
-    // Nothing from a viewer or a file may run commands or change settings.
-    ...['-norc', '-nocmds', '-noremote'],
-    // Paste goes into the sandbox (PRIMARY and CLIPBOARD); the sandbox's clipboard is not sent out.
-    ...['-seldir', 'recv'],
-    // Poll and send every 5 ms instead of x11vnc's 20 (measured: a 1×1 update round trip 21 → 1.2 ms,
-    // full 1280×800 frames 42 → 280/s); it naps when the screen is idle, so idle CPU stays nil.
-    ...['-defer', '5', '-wait', '5'],
-    '-xkb',
-    '-quiet',
-  ];
 }
 
 function chromiumArgs({ width, height }: StartDesktopOptions, cdpPort: number): string[] {
@@ -151,7 +109,7 @@ function chromiumArgs({ width, height }: StartDesktopOptions, cdpPort: number): 
       '--disable-features=Translate,MediaRouter,OptimizationHints',
     ],
     ...['--noerrdialogs', '--disable-session-crashed-bubble', '--hide-crash-restore-bubble'],
-    // No GPU in Xvfb: draw in software without starting a GPU process.
+    // No GPU in the X server: draw in software without starting a GPU process.
     '--disable-gpu',
     ...['--window-position=0,0', `--window-size=${width},${height}`, '--start-maximized'],
     'about:blank',

@@ -9,6 +9,7 @@
  * `sandbox-agent/` never imports `runner/`. It runs inside the sandbox on Node 18.
  */
 import { z } from 'zod';
+import { untilProblem } from './until.ts';
 import { CONNECTION_ID_PATTERN, TAKEOVER_MAX_TIMEOUT_MS, TAKEOVER_MIN_TIMEOUT_MS } from './wire.ts';
 
 // The zod-free half of the protocol (paths, codes, framing) lives in wire.ts, so that code inside
@@ -113,10 +114,21 @@ export type ConnectResult = z.infer<typeof connectResultSchema>;
 
 // --- request_takeover ------------------------------------------------------------------------
 
+/** The takeover completes by itself once this holds in the sandbox's browser (sandbox-agent/until.ts). */
+export const untilSchema = z
+  .object({ url: z.string().optional(), cookie: z.string().optional() })
+  .strict()
+  .superRefine((until, ctx) => {
+    const problem = untilProblem(until);
+    if (problem)
+      ctx.addIssue({ code: 'custom', path: problem.path.split('.').slice(1), message: problem.message });
+  });
+
 export const requestTakeoverParamsSchema = z.object({
   connectionId: z.string().max(128).optional(),
   reason: z.string().min(1).max(500),
   timeoutMs: z.number().int().min(TAKEOVER_MIN_TIMEOUT_MS).max(TAKEOVER_MAX_TIMEOUT_MS).optional(),
+  until: untilSchema.optional(),
 });
 export type RequestTakeoverParams = z.infer<typeof requestTakeoverParamsSchema>;
 

@@ -8,6 +8,8 @@
 export const SANDBOX_RUN_DIR = '/run/grexal';
 export const CTX_SOCKET_PATH = `${SANDBOX_RUN_DIR}/ctx.sock`;
 export const VNC_SOCKET_NAME = 'vnc.sock';
+/** The desktop helper's browser-watch socket (a takeover's `until`), beside vnc.sock. */
+export const BROWSER_SOCKET_NAME = 'browser.sock';
 /** Root of the file channel: files land at `${FILES_ROOT}/<connection_id>/<name>`. */
 export const FILES_ROOT = '/tmp/grexal';
 /** The agent user's uid and gid inside every image. */

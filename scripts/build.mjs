@@ -29,6 +29,9 @@ const targets = [
   {
     entryPoints: { desktop: 'sandbox-agent/desktop-main.ts', ctx: 'sandbox-agent/clients/ctx.ts' },
     target: 'node18',
+    // The image's own playwright-core (the Node 18 build), loaded by the helper only to read cookies
+    // for a takeover's `until`.
+    external: ['playwright-core'],
   },
 ];
 

@@ -109,7 +109,7 @@ describe('grexal run --runtime runsc', () => {
   });
 
   it("reaches the desktop's VNC socket from the host under gVisor", async () => {
-    // The agent waits (bounded) for the test to say it is done; meanwhile x11vnc serves vnc.sock.
+    // The agent waits (bounded) for the test to say it is done; meanwhile Xtigervnc serves vnc.sock.
     const script = 'for i in $(seq 1200); do [ -e /run/grexal/go ] && exit 0; sleep 0.1; done; exit 9';
     const run = startCli(['run', '--desktop', '--runtime', 'runsc', '--', 'sh', '-c', script], env);
     try {

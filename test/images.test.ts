@@ -107,11 +107,11 @@ describe('grexal/agent', () => {
 });
 
 describe('grexal/desktop', () => {
-  it('has Xvfb, a window manager, x11vnc and a Chromium that runs', async () => {
+  it('has Xtigervnc (and neither Xvfb nor x11vnc), a window manager and a Chromium that runs', async () => {
     const { code, output } = await runIn(IMAGE_TAGS.desktop, [
       'sh',
       '-c',
-      'command -v Xvfb x11vnc matchbox-window-manager >/dev/null && chromium --version',
+      '! command -v Xvfb >/dev/null && ! command -v x11vnc >/dev/null && command -v Xtigervnc matchbox-window-manager >/dev/null && chromium --version',
     ]);
     expect(output).toMatch(/^Chromium \d+\./m);
     expect(code).toBe(0);

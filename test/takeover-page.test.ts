@@ -3,7 +3,7 @@
  * runner's takeover server and a fake RFB server on a Unix socket: noVNC connects through the
  * bridge, clicks, keys and paste reach "the desktop" from the controlling tab only, a dropped
  * socket reconnects, Done and Cancel end the takeover, and the page obeys its own CSP.
- * The real desktop (x11vnc, Chromium in a sandbox) is covered by the end-to-end login test.
+ * The real desktop (Xtigervnc, Chromium in a sandbox) is covered by the end-to-end login test.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -54,9 +54,24 @@ afterEach(async () => {
   await vnc.close();
 });
 
-async function setup(): Promise<{ link: string; id: string; done: Promise<'completed'> }> {
-  vnc = await startFakeRfbServer(join(dir, `vnc-${Date.now()}.sock`), { width: 320, height: 200 });
-  broker = new TakeoverBroker();
+async function setup(
+  options: { until?: boolean; width?: number; height?: number } = {},
+): Promise<{ link: string; id: string; done: Promise<'completed'> }> {
+  vnc = await startFakeRfbServer(join(dir, `vnc-${Date.now()}.sock`), {
+    width: options.width ?? 320,
+    height: options.height ?? 200,
+  });
+  // With `until`, the condition "holds" 1.5 s after the takeover opens (the real watch is test/takeover-until.test.ts).
+  broker = new TakeoverBroker({
+    watchUntil: (_path, _until, signal) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => resolve('url'), 1500);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(new Error('stopped'));
+        });
+      }),
+  });
   server = await startTakeoverServer({ broker, assetsDir: join(dir, 'assets') });
   const { takeover, done } = broker.request({
     sandboxId: 'sb-page',
@@ -65,12 +80,19 @@ async function setup(): Promise<{ link: string; id: string; done: Promise<'compl
     reason: 'Log in to Example, then press Done.',
     timeoutMs: 120_000,
     vncSocketPath: vnc.path,
+    ...(options.until
+      ? { until: { url: 'https://example.test/home*' }, browserSocketPath: join(dir, 'browser.sock') }
+      : {}),
   });
   return { link: broker.linkFor(takeover.id)!, id: takeover.id, done };
 }
 
-async function openPage(link: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+async function openPage(link: string, viewport = { width: 800, height: 600 }): Promise<Page> {
+  const page = await browser.newPage({
+    viewport,
+    hasTouch: viewport.width < 600,
+    isMobile: viewport.width < 600,
+  });
   page.on('console', (message) => {
     if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
   });
@@ -160,7 +182,8 @@ describe('takeover page', () => {
     const page = await openPage(link);
     await page.getByRole('button', { name: 'Done' }).click();
     await expect(done).resolves.toBe('completed');
-    await page.getByText('Done. You can close this tab.').waitFor();
+    await expect(page.locator('#end h2').textContent()).resolves.toBe('Done');
+    await page.locator('#end').waitFor();
     const reload = await page.reload();
     expect(reload?.status()).toBe(410);
     await page.close();
@@ -171,7 +194,79 @@ describe('takeover page', () => {
     const page = await openPage(link);
     await page.getByRole('button', { name: 'Cancel' }).click();
     await expect(done).rejects.toMatchObject({ code: 'takeover_cancelled' });
-    await page.getByText(/cancelled/).waitFor();
+    await page.locator('#end h2', { hasText: 'Cancelled' }).waitFor();
     await page.close();
   });
+
+  it('tells each viewer whether it has control and why not, with a latency figure', async () => {
+    const { link } = await setup();
+    const user = await openPage(link);
+    await user.locator('#control', { hasText: 'You have control' }).waitFor();
+    await expect(user.locator('#latency').textContent()).resolves.toMatch(/^\d+ ms$/);
+    const watcher = await openPage(link);
+    await watcher.locator('#control', { hasText: 'View only' }).waitFor();
+    await expect(watcher.locator('#control-why').textContent()).resolves.toMatch(
+      /before you and has the keyboard/,
+    );
+    await shot(watcher, 'view-only-800x600');
+    await watcher.close();
+    await user.close();
+  });
+
+  it('Alt+Shift+D presses Done from the keyboard, without the D reaching the desktop', async () => {
+    const { link, done } = await setup();
+    const page = await openPage(link);
+    await page.locator('#screen canvas').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('Alt+Shift+KeyD');
+    await expect(done).resolves.toBe('completed');
+    // The modifiers go down and up in the desktop as they are pressed; the D itself never does.
+    const keysyms = vnc.connections[0]!.messages.filter((m) => m.type === 4).map((m) =>
+      m.bytes.readUInt32BE(4),
+    );
+    expect(keysyms.filter((k) => k === 0x44 || k === 0x64)).toEqual([]);
+    expect(keysyms.length).toBeGreaterThan(0);
+    await page.close();
+  });
+
+  it('shows its own end screen when the condition completes it and when the sandbox goes', async () => {
+    const byCondition = await setup({ until: true });
+    const page = await openPage(byCondition.link);
+    await page.locator('#end h2', { hasText: 'Signed in — handing back' }).waitFor();
+    await expect(byCondition.done).resolves.toBe('completed');
+    await shot(page, 'signed-in-800x600');
+    await page.close();
+    broker.close();
+    await server.close();
+    await vnc.close();
+
+    await setup();
+    const gone = await openPage(broker.linkFor(broker.openFor('sb-page')!.id)!);
+    broker.cancelAllFor('sb-page');
+    await gone.locator('#end h2', { hasText: 'The sandbox is gone' }).waitFor();
+    await gone.close();
+  });
+
+  it('fits a desktop and a phone window (screenshots in TAKEOVER_SHOTS)', async () => {
+    const { link } = await setup({ width: 1280, height: 800 });
+    for (const viewport of [
+      { width: 1280, height: 800 },
+      { width: 390, height: 844 },
+    ]) {
+      const page = await openPage(link, viewport);
+      await page.locator('#control', { hasText: 'You have control' }).waitFor();
+      await shot(page, `connected-${viewport.width}x${viewport.height}`);
+      const done = await page.locator('#done').boundingBox();
+      const screen = await page.locator('#screen').boundingBox();
+      // Done on screen, and the desktop gets most of the window.
+      expect(done!.x + done!.width).toBeLessThanOrEqual(viewport.width);
+      expect(screen!.height / viewport.height).toBeGreaterThan(0.6);
+      await page.close();
+    }
+  });
 });
+
+/** Saves a screenshot when TAKEOVER_SHOTS names a directory (to look at; never asserted on). */
+async function shot(page: Page, name: string): Promise<void> {
+  const into = process.env['TAKEOVER_SHOTS'];
+  if (into) await page.screenshot({ path: join(into, `${name}.png`) });
+}

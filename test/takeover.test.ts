@@ -104,7 +104,7 @@ describe('takeovers on a real desktop', () => {
     expect(await openStream(stream, origin)).toEqual({ status: 401 });
     expect(await openStream(`${stream}?token=${'x'.repeat(token.length)}`, origin)).toEqual({ status: 403 });
     expect(await openStream(`${stream}?token=${token}`, 'http://evil.example')).toEqual({ status: 403 });
-    // The right token gets the desktop's RFB greeting, from x11vnc through the bridge.
+    // The right token gets the desktop's RFB greeting, from Xtigervnc through the bridge.
     expect((await openStream(`${stream}?token=${token}`, origin)).firstBytes).toMatch(/^RFB 003\.00\d\n$/);
 
     expect(await post(new URL(`http://${url.host}/v1/takeovers/${takeoverId}/complete?token=${token}`))).toBe(
@@ -157,5 +157,91 @@ describe('takeovers on a real desktop', () => {
     await sandbox.start();
     await sandbox.exited;
     expect(output).toContain('second=takeover_in_progress short=invalid_request');
+  });
+
+  /**
+   * The agent serves its own "site" on the sandbox's loopback (/login, then /home which sets the
+   * session cookie), opens /login in the desktop's Chromium, asks for a takeover with `until`, and,
+   * standing in for the user signing in, navigates to /home a moment later.
+   */
+  const untilAgent = (until: string) => `
+    import { createServer } from 'node:http';
+    import { chromium } from 'playwright-core';
+    import { ctx } from '/opt/grexal/ctx.mjs';
+    const site = createServer((req, res) => {
+      if (req.url === '/home') res.setHeader('Set-Cookie', 'sid=1; Path=/');
+      res.end('<h1>' + req.url + '</h1>');
+    });
+    await new Promise((r) => site.listen(8081, '127.0.0.1', r));
+    const browser = await chromium.connectOverCDP(process.env.GREXAL_CDP_URL);
+    const page = browser.contexts()[0].pages()[0] ?? (await browser.contexts()[0].newPage());
+    await page.goto('http://127.0.0.1:8081/login');
+    const asked = ctx.requestTakeover({ reason: 'Sign in', timeoutMs: 60000, until: ${until} });
+    setTimeout(() => void page.goto('http://127.0.0.1:8081/home'), 1500);
+    try {
+      await asked;
+      console.log('outcome=completed');
+    } catch (error) {
+      console.log('outcome=' + error.code);
+    }
+    // Exit at once: the site's keep-alive connections from Chromium would hold the process open.
+    process.exit(0);
+  `;
+
+  for (const [what, until] of [
+    ['URL', "{ url: 'http://127.0.0.1:8081/home*' }"],
+    ['cookie', "{ cookie: 'sid' }"],
+  ] as const) {
+    it(`until completes a takeover by itself by ${what}: takeover.completed by condition, the link then answers 410`, async () => {
+      const sandbox = await runner.create({
+        image: 'grexal/desktop',
+        desktop: true,
+        command: ['node', '--input-type=module', '-e', untilAgent(until)],
+      });
+      let output = '';
+      const events: { type: string; by?: string; url?: string }[] = [];
+      sandbox.onEvent((event) => {
+        if (event.type === 'log') output += event.text;
+        events.push(event as never);
+      });
+      await sandbox.start();
+      expect((await sandbox.exited).exitCode).toBe(0);
+      expect(output).toContain('outcome=completed');
+      expect(events.find((e) => e.type === 'takeover.completed')).toMatchObject({ by: 'condition' });
+      const link = events.find((e) => e.type === 'takeover.requested')?.url;
+      expect(await get(new URL(link!))).toBe(410);
+    });
+  }
+
+  it('refuses a bad until with invalid_request naming the field, and opens nothing', async () => {
+    const sandbox = await runner.create({
+      image: 'grexal/desktop',
+      desktop: true,
+      command: [
+        'node',
+        '--input-type=module',
+        '-e',
+        `import { ctx } from '/opt/grexal/ctx.mjs';
+         for (const until of [{}, { url: 'https://*' }, { cookie: 'a b' }, { url: 'https://x.test/' + 'a'.repeat(2000) }]) {
+           const error = await ctx.requestTakeover({ reason: 'x', until }).catch((e) => e);
+           console.log('refused ' + error.code + ' ' + error.message.split(':')[1].trim());
+         }`,
+      ],
+    });
+    let output = '';
+    let requested = 0;
+    sandbox.onEvent((event) => {
+      if (event.type === 'log') output += event.text;
+      if (event.type === 'takeover.requested') requested++;
+    });
+    await sandbox.start();
+    await sandbox.exited;
+    expect(output.match(/refused \S+ \S+/g)).toEqual([
+      'refused invalid_request until',
+      'refused invalid_request until.url',
+      'refused invalid_request until.cookie',
+      'refused invalid_request until.url',
+    ]);
+    expect(requested).toBe(0);
   });
 });

@@ -5,7 +5,7 @@
  *   (a) default: the bench's own RFB server (runner/takeover/testing/rfb-server.ts) answering every
  *       full-screen FramebufferUpdateRequest with a 1280×800×32 bpp raw frame from memory, so the
  *       path is the bottleneck;
- *   (b) --desktop: the real x11vnc of a grexal/desktop container started as a sandbox starts it
+ *   (b) --desktop: the real VNC server of a grexal/desktop container started as a sandbox starts it
  *       (sandbox-agent/desktop.ts), or --vnc-socket PATH for a desktop already running.
  *
  * Reports full frames/s, MB/s, the round trip of a 1×1 update request (p50, p99) and the relay
@@ -57,7 +57,7 @@ interface Trial {
 
 interface Measured {
   name: string;
-  /** Opens a fresh connection: one viewer at a time, as x11vnc paces every connected client together. */
+  /** Opens a fresh connection: one viewer at a time, as a VNC server paces every connected client together. */
   open: () => Promise<RfbPath>;
   /** The relay process between client and server, if any. */
   relayPid?: number;
@@ -103,7 +103,7 @@ async function vncSocket(dir: string): Promise<{ socket: string; workload: strin
     return { socket: values['vnc-socket'], workload: `(b) the VNC server at ${values['vnc-socket']}` };
   if (values.desktop) {
     const socket = await startDesktopContainer(dir, values['desktop-image']!);
-    return { socket, workload: `(b) x11vnc of a ${values['desktop-image']} container, 1280×800` };
+    return { socket, workload: `(b) the VNC server of a ${values['desktop-image']} container, 1280×800` };
   }
   const socket = join(dir, 'vnc.sock');
   await startPeer('rfb', socket);

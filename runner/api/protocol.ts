@@ -90,7 +90,8 @@ export type ApiEvent = EventBase &
         connectionId?: string;
         label?: string;
       }
-    | { type: 'takeover.completed' | 'takeover.expired'; takeoverId: string; connectionId?: string }
+    | { type: 'takeover.completed'; takeoverId: string; connectionId?: string; by?: 'user' | 'condition' }
+    | { type: 'takeover.expired'; takeoverId: string; connectionId?: string }
     | { type: 'takeover.cancelled'; takeoverId: string; connectionId?: string; by?: string }
     /** Always the last event; the stream ends after it. */
     | { type: 'exit'; exitCode: number; reason: ExitReason; oomKilled: boolean; message?: string }

@@ -17,7 +17,7 @@ Builds the sandbox images:
   grexal/base     Debian bookworm: debian:bookworm-slim when a registry answers, otherwise
                   bootstrapped offline with debootstrap from the host's Debian mirror (root)
   grexal/agent    base + node, python3, tini, the sandbox-agent and the ctx clients; user agent (1000)
-  grexal/desktop  agent + Xvfb, matchbox, Chromium, x11vnc, fonts and playwright-core
+  grexal/desktop  agent + Xtigervnc, matchbox, Chromium, fonts and playwright-core
 
 An image whose inputs (build context, base image, build arguments) did not change is skipped, so
 a second run takes a second or two. The sandbox-agent comes from dist/: run \`npm run build\` first.

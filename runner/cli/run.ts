@@ -23,7 +23,7 @@ Options:
   --image IMG        sandbox image (default grexal/agent; grexal/desktop with --desktop)
   --manifest FILE    grexal.json declaring the agent's connections
   --connections FILE the credentials for them (default: .grexal/connections.json beside the manifest)
-  --desktop          run a desktop (Xvfb, Chromium, x11vnc) for browser logins
+  --desktop          run a desktop (Xtigervnc, Chromium) for browser logins
   --takeover-port N  serve takeover pages on 127.0.0.1:N (default: any free port)
 ${LIMIT_FLAGS_USAGE}
 ${NETWORK_FLAGS_USAGE}

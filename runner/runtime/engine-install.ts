@@ -18,7 +18,7 @@ export const DAEMON_JSON = '/etc/docker/daemon.json';
 const DOCKER_PID_FILE = '/var/run/docker.pid';
 /**
  * Debian's runsc starts containers only with the first two (see DESIGN §5). `--host-uds=all`: the
- * supervisor connects to the runner's ctx.sock and the desktop's x11vnc creates vnc.sock, both Unix
+ * supervisor connects to the runner's ctx.sock and the desktop's Xtigervnc creates vnc.sock, both Unix
  * sockets on the /run/grexal bind mount; gVisor refuses host sockets without it (connect EPERM). The
  * sandbox's only host-backed mount holding sockets is its own /run/grexal directory.
  */

@@ -17,7 +17,7 @@ export const DEFAULT_LIMITS: SandboxLimits = {
   homeBytes: 64 * MiB,
   shmBytes: 64 * MiB,
 };
-/** Chromium, Xvfb and x11vnc need more room than a plain agent (Chromium's profile and /dev/shm above all). */
+/** Chromium and the X/VNC server need more room than a plain agent (Chromium's profile and /dev/shm above all). */
 export const DEFAULT_DESKTOP_LIMITS: SandboxLimits = {
   memoryBytes: 2048 * MiB,
   nanoCpus: 2e9,

@@ -35,8 +35,10 @@ export interface LiveFiles {
 export interface TakeoverRequest extends RequestTakeoverParams {
   sandboxId: string;
   label?: string;
-  /** Where the sandbox's x11vnc listens, on the host. */
+  /** Where the sandbox's VNC server (Xtigervnc) listens, on the host. */
   vncSocketPath: string;
+  /** Where the desktop helper watches the browser for `until`, on the host. */
+  browserSocketPath: string;
   signal: AbortSignal;
 }
 

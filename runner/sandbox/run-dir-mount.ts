@@ -2,11 +2,11 @@
  * The per-sandbox host directory (bind-mounted at /run/grexal) is a tiny tmpfs of its own, so
  * nothing the agent writes there reaches the host's disk.
  *
- * Why a tmpfs rather than a directory the agent cannot write: the desktop's x11vnc runs as the agent
+ * Why a tmpfs rather than a directory the agent cannot write: the desktop's VNC server runs as the agent
  * user and creates vnc.sock in /run/grexal, so the agent user needs write access to the directory,
  * and moving the socket elsewhere would change a path the images in use rely on. Why not a quota:
  * project quotas need xfs or ext4 set up for them, which a host rarely is. A tmpfs needs only root
- * (the runner is root in production), holds two sockets in a few inodes, and its pages are charged
+ * (the runner is root in production), holds three sockets (ctx, vnc, browser) in a few inodes, and its pages are charged
  * to the memory cgroup of whoever writes them: an agent filling it fills its own memory limit, at
  * most RUN_DIR_TMPFS_BYTES of it, then gets ENOSPC.
  *
@@ -23,9 +23,9 @@ import { AGENT_GID, AGENT_UID } from '../../sandbox-agent/protocol.ts';
 
 const run = promisify(execFile);
 
-/** ctx.sock and vnc.sock take no data blocks; 1 MiB leaves room and bounds what the agent can put there. */
+/** ctx.sock, vnc.sock and browser.sock take no data blocks; 1 MiB leaves room and bounds what the agent can put there. */
 export const RUN_DIR_TMPFS_BYTES = 1024 * 1024;
-/** The directory itself, two sockets, and a little slack: every further file is refused. */
+/** The directory itself, three sockets, and a little slack: every further file is refused. */
 export const RUN_DIR_TMPFS_INODES = 16;
 /** The source name of our mounts in /proc/self/mountinfo, so that nothing else is ever unmounted. */
 export const RUN_DIR_TMPFS_SOURCE = 'grexal-run';

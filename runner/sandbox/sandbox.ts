@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   type BootstrapResult,
+  BROWSER_SOCKET_NAME,
   bootstrapParamsSchema,
   connectParamsSchema,
   requestTakeoverParamsSchema,
@@ -409,10 +410,9 @@ export class Sandbox implements AsyncDisposable {
       request_takeover: async (params, call) => {
         const parsed = requestTakeoverParamsSchema.safeParse(params);
         if (!parsed.success) {
-          throw codedError(
-            'invalid_request',
-            `request_takeover: ${parsed.error.issues[0]?.message ?? 'invalid'}.`,
-          );
+          const issue = parsed.error.issues[0];
+          const path = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+          throw codedError('invalid_request', `request_takeover: ${path}${issue?.message ?? 'invalid'}.`);
         }
         if (!takeovers || !this.options.desktop || !this.hostRunDir) {
           throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
@@ -426,6 +426,7 @@ export class Sandbox implements AsyncDisposable {
             sandboxId: this.id,
             label: connectionId ? this.credentials?.connectionLabel(connectionId) : undefined,
             vncSocketPath: join(this.hostRunDir.path, VNC_SOCKET_NAME),
+            browserSocketPath: join(this.hostRunDir.path, BROWSER_SOCKET_NAME),
             signal: call.signal,
           });
           return { outcome: 'completed' };

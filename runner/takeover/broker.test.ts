@@ -279,3 +279,75 @@ describe('TakeoverBroker', () => {
     await expect(done).resolves.toBe('completed');
   });
 });
+
+describe('TakeoverBroker until', () => {
+  /** A watch the test resolves by hand, recording what it was asked and whether it was stopped. */
+  function watched() {
+    const calls: { path: string; until: unknown; signal: AbortSignal; met: (m: 'url' | 'cookie') => void }[] =
+      [];
+    const events: TakeoverEvent[] = [];
+    const broker = new TakeoverBroker({
+      baseUrl: 'http://h',
+      onEvent: (e) => events.push(e),
+      watchUntil: (path, until, signal) =>
+        new Promise((resolve) => calls.push({ path, until, signal, met: resolve })),
+    });
+    const request = (over: Partial<TakeoverRequest> = {}) =>
+      broker.request({
+        sandboxId: 'sb1',
+        reason: 'Log in',
+        timeoutMs: 5 * MINUTE,
+        vncSocketPath: '/run/grexal-test/sb1/vnc.sock',
+        browserSocketPath: '/run/grexal-test/sb1/browser.sock',
+        until: { url: 'https://app.example.test/home*' },
+        ...over,
+      });
+    return { broker, calls, events, request };
+  }
+
+  it('completes by itself when the condition is met: by condition, viewers told 4005', async () => {
+    const { broker, calls, events, request } = watched();
+    const { takeover, done } = request();
+    expect(calls.map((c) => [c.path, c.until])).toEqual([
+      ['/run/grexal-test/sb1/browser.sock', { url: 'https://app.example.test/home*' }],
+    ]);
+    const token = new URL((events[0] as { url: string }).url).searchParams.get('token');
+    const closes: number[] = [];
+    broker.authorize(takeover.id, token).attachViewer({ close: (code) => closes.push(code) });
+    calls[0]!.met('url');
+    await expect(done).resolves.toBe('completed');
+    expect(events.at(-1)).toMatchObject({ type: 'takeover.completed', by: 'condition' });
+    expect(closes).toEqual([CLOSE_CODES.completedByCondition]);
+    expect(calls[0]!.signal.aborted).toBe(true);
+  });
+
+  it('Done still works, says by user, and stops the watch', async () => {
+    const { broker, calls, events, request } = watched();
+    const { takeover, done } = request({ until: { cookie: 'sid' } });
+    const token = new URL((events[0] as { url: string }).url).searchParams.get('token');
+    broker.complete(takeover.id, token);
+    await done;
+    expect(events.at(-1)).toMatchObject({ type: 'takeover.completed', by: 'user' });
+    expect(calls[0]!.signal.aborted).toBe(true);
+    // A condition met after the end changes nothing.
+    calls[0]!.met('cookie');
+    await Promise.resolve();
+    expect(events.filter((e) => e.type === 'takeover.completed')).toHaveLength(1);
+  });
+
+  it('refuses an invalid until before opening anything, naming the field', () => {
+    const { broker, calls, request } = watched();
+    const error = (() => {
+      try {
+        request({ until: { url: 'https://*' } });
+      } catch (e) {
+        return e as TakeoverError;
+      }
+      return undefined;
+    })();
+    expect(error?.code).toBe('invalid_request');
+    expect(error?.message).toMatch(/^until\.url: /);
+    expect(calls).toEqual([]);
+    expect(broker.openFor('sb1')).toBeUndefined();
+  });
+});

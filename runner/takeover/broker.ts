@@ -7,12 +7,14 @@
 import { isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
 import { TAKEOVER_MAX_TIMEOUT_MS, TAKEOVER_MIN_TIMEOUT_MS } from '../../sandbox-agent/protocol.ts';
+import { untilProblem } from '../../sandbox-agent/until.ts';
 import { GrexalError } from '../errors.ts';
 import { TakeoverError } from './takeover-error.ts';
 import { newTakeoverId, newToken, tokenMatches } from './token.ts';
 import {
   type CancelledBy,
   CLOSE_CODES,
+  type CompletedBy,
   type TakeoverEndState,
   type TakeoverEvent,
   type TakeoverInfo,
@@ -20,6 +22,7 @@ import {
   type Viewer,
   type ViewerLease,
 } from './types.ts';
+import { type WatchUntil, watchUntil } from './until-watch.ts';
 import { ViewerSet } from './viewers.ts';
 
 export interface TakeoverBrokerOptions {
@@ -34,6 +37,8 @@ export interface TakeoverBrokerOptions {
    * ids, and every unknown id is 404; with it, an id of an earlier runner on the same state dir is 410.
    */
   ids?: TakeoverIds;
+  /** How `until` is watched. Default: through the sandbox's desktop helper (until-watch.ts). */
+  watchUntil?: WatchUntil;
   log?: Logger;
 }
 
@@ -44,6 +49,8 @@ export interface AuthorizedTakeover {
   readonly vncSocketPath: string;
   /** Takes a seat; throws E_TAKEOVER_ENDED if the takeover ended since it was authorized. */
   attachViewer(viewer: Viewer): ViewerLease;
+  /** For the page: whether the viewer with `key` controls, and how many watch. */
+  viewerStatus(key: string | undefined): { controls: boolean; viewers: number };
 }
 
 interface Open {
@@ -56,6 +63,8 @@ interface Open {
   viewers: ViewerSet;
   timer: NodeJS.Timeout;
   unlisten: () => void;
+  /** Stops the `until` watch, if any. */
+  unwatch: AbortController;
   resolve: (value: 'completed') => void;
   reject: (error: TakeoverError) => void;
 }
@@ -113,6 +122,7 @@ export class TakeoverBroker {
       viewers: new ViewerSet(),
       timer: setTimeout(() => this.finish(t, 'expired'), req.timeoutMs),
       unlisten: () => {},
+      unwatch: new AbortController(),
       resolve,
       reject,
     };
@@ -128,6 +138,7 @@ export class TakeoverBroker {
     }
     this.open.set(id, t);
     this.bySandbox.set(req.sandboxId, t);
+    if (req.until && req.browserSocketPath) this.watch(t, req.until, req.browserSocketPath);
     this.emit({
       ...this.eventBase(t),
       type: 'takeover.requested',
@@ -175,13 +186,14 @@ export class TakeoverBroker {
       info: this.info(t),
       vncSocketPath: t.request.vncSocketPath,
       attachViewer: (viewer) => this.attach(t, viewer),
+      viewerStatus: (key) => ({ controls: t.viewers.controlsKey(key), viewers: t.viewers.size }),
     };
   }
 
   /** The user pressed Done: the agent's call resolves. */
   complete(id: string, token: string | undefined | null): TakeoverInfo {
     this.authorize(id, token);
-    return this.finish(this.lookup(id), 'completed');
+    return this.finish(this.lookup(id), 'completed', undefined, 'user');
   }
 
   /** The user pressed Cancel: the agent's call rejects with `takeover_cancelled`. */
@@ -228,6 +240,11 @@ export class TakeoverBroker {
         'reason must be 1–500 characters: tell the user what to do.',
       );
     }
+    const problem = req.until && untilProblem(req.until);
+    if (problem) throw new TakeoverError('invalid_request', `${problem.path}: ${problem.message}.`);
+    if (req.until && !(req.browserSocketPath && isAbsolute(req.browserSocketPath))) {
+      throw new TakeoverError('internal', 'until needs an absolute browserSocketPath.');
+    }
     if (!isAbsolute(req.vncSocketPath)) {
       throw new TakeoverError('internal', `vncSocketPath must be absolute, got ${req.vncSocketPath}.`);
     }
@@ -270,17 +287,47 @@ export class TakeoverBroker {
     return t.viewers.add(viewer);
   }
 
-  private finish(t: Open, state: TakeoverEndState, by?: CancelledBy): TakeoverInfo {
+  /** Completes `t` when its condition holds; a watch that fails is logged and Done still works. */
+  private watch(t: Open, until: NonNullable<TakeoverRequest['until']>, socketPath: string): void {
+    const signal = t.unwatch.signal;
+    (this.options.watchUntil ?? watchUntil)(socketPath, until, signal).then(
+      (met) => {
+        this.options.log?.info({ takeoverId: t.id, met }, 'takeover condition met');
+        this.finish(t, 'completed', undefined, 'condition');
+      },
+      (error: Error) => {
+        if (!signal.aborted)
+          this.options.log?.warn(
+            { takeoverId: t.id, err: error.message },
+            'cannot watch the takeover condition',
+          );
+      },
+    );
+  }
+
+  private finish(
+    t: Open,
+    state: TakeoverEndState,
+    by?: CancelledBy,
+    completedBy?: CompletedBy,
+  ): TakeoverInfo {
     if (this.open.get(t.id) !== t) return { ...this.info(t), state };
     clearTimeout(t.timer);
     t.unlisten();
+    t.unwatch.abort();
     this.open.delete(t.id);
     this.bySandbox.delete(t.request.sandboxId);
     this.remember(t.id, state);
-    t.viewers.closeAll(CLOSE_CODES[state], `takeover ${state}`);
+    const code =
+      completedBy === 'condition'
+        ? CLOSE_CODES.completedByCondition
+        : by === 'sandbox'
+          ? CLOSE_CODES.sandboxGone
+          : CLOSE_CODES[state];
+    t.viewers.closeAll(code, `takeover ${state}`);
     const base = this.eventBase(t);
     if (state === 'completed') {
-      this.emit({ ...base, type: 'takeover.completed' });
+      this.emit({ ...base, type: 'takeover.completed', by: completedBy ?? 'user' });
       t.resolve('completed');
     } else if (state === 'expired') {
       this.emit({ ...base, type: 'takeover.expired' });

@@ -29,6 +29,7 @@ import {
   sendJson,
   tokenFromBody,
 } from './http-util.ts';
+import { VIEWER_ROUTE, viewerStatus } from './http-viewer.ts';
 import { renderMessagePage, renderPage } from './page/render.ts';
 import { CLOSE_CODES, type TakeoverEndState, type ViewerLease } from './types.ts';
 import { connectVnc, type VncConnection } from './vnc-socket.ts';
@@ -145,6 +146,14 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     if (asAsset) return read ? asset(req, res, url, asAsset[1]!) : null;
     const asPage = PAGE.exec(url.pathname);
     if (asPage) return read ? page(req, res, url, asPage[1]!) : null;
+    const asViewer = VIEWER_ROUTE.exec(url.pathname);
+    if (asViewer) {
+      if (!read) return null;
+      return (async () => {
+        viewerStatus(broker, res, url, asViewer[1]!);
+        logged(req, url, 200);
+      })();
+    }
     const asAction = ACTION.exec(url.pathname);
     if (asAction) return method === 'POST' ? action(req, res, url, asAction[1]!, asAction[2]!) : null;
     return undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RfbClientParser, RfbProtocolError } from './rfb.ts';
+import { RfbClientParser, RfbProtocolError, SCREEN_BOUNDS } from './rfb.ts';
 
 const handshake = Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 0])]);
 
@@ -73,7 +73,48 @@ function parserPastHandshake(): RfbClientParser {
   return parser;
 }
 
+function desktopSize(width: number, height: number): Buffer {
+  return Buffer.from([
+    251,
+    0,
+    ...u16(width),
+    ...u16(height),
+    1,
+    0,
+    ...i32(0),
+    ...u16(0),
+    ...u16(0),
+    ...u16(width),
+    ...u16(height),
+    ...i32(0),
+  ]);
+}
+
 describe('RfbClientParser', () => {
+  it('clamps a controlling viewer’s SetDesktopSize into the screen bounds, and leaves one within them alone', () => {
+    const sizeOf = (b: Buffer) => [
+      b.readUInt16BE(2),
+      b.readUInt16BE(4),
+      b.readUInt16BE(16),
+      b.readUInt16BE(18),
+    ];
+    const parser = parserPastHandshake();
+    expect(sizeOf(Buffer.concat(parser.feed(desktopSize(390, 700), true)))).toEqual([390, 700, 390, 700]);
+    const { maxWidth, maxHeight, minWidth, minHeight } = SCREEN_BOUNDS;
+    expect(sizeOf(Buffer.concat(parser.feed(desktopSize(65535, 9000), true)))).toEqual([
+      maxWidth,
+      maxHeight,
+      maxWidth,
+      maxHeight,
+    ]);
+    expect(sizeOf(Buffer.concat(parser.feed(desktopSize(10, 0), true))).slice(0, 2)).toEqual([
+      minWidth,
+      minHeight,
+    ]);
+    // A view-only viewer's request never reaches the desktop.
+    expect(parser.feed(desktopSize(800, 600), false)).toEqual([]);
+  });
+
   it('passes the handshake and forces ClientInit to shared', () => {
     const parser = new RfbClientParser();
     const out = Buffer.concat(parser.feed(Buffer.from(handshake), false));

@@ -24,6 +24,14 @@ export interface RfbParserOptions {
   maxEncodings?: number;
 }
 
+/**
+ * The screen sizes a controlling viewer may ask for with SetDesktopSize (its window sizes the
+ * sandbox's screen): from a small phone up to 4K, whose 32 MiB framebuffer the desktop's memory
+ * limit holds. A request outside is clamped into these bounds, not refused: the viewer's own
+ * scaling shows the rest.
+ */
+export const SCREEN_BOUNDS = { minWidth: 320, minHeight: 320, maxWidth: 3840, maxHeight: 2160 } as const;
+
 /** The ExtendedMouseButtons pseudo-encoding turns PointerEvent into a 6-or-7-byte message that can
  * only be framed by also parsing the server's stream; asking for Raw instead keeps it at 6 bytes. */
 const EXTENDED_MOUSE_BUTTONS = -316;
@@ -208,6 +216,21 @@ export class RfbClientParser {
       this.dropped++;
       return false;
     }
+    if (type === 251) clampDesktopSize(buf, pos);
     return true;
+  }
+}
+
+/** Rewrites a SetDesktopSize in place: the size and every screen's size within SCREEN_BOUNDS. */
+function clampDesktopSize(buf: Buffer, pos: number): void {
+  const clamp = (at: number, min: number, max: number): void => {
+    buf.writeUInt16BE(Math.min(max, Math.max(min, buf.readUInt16BE(at))), at);
+  };
+  const { minWidth, minHeight, maxWidth, maxHeight } = SCREEN_BOUNDS;
+  clamp(pos + 2, minWidth, maxWidth);
+  clamp(pos + 4, minHeight, maxHeight);
+  for (let i = 0, at = pos + 8; i < buf[pos + 6]!; i++, at += 16) {
+    clamp(at + 8, 1, maxWidth);
+    clamp(at + 10, 1, maxHeight);
   }
 }

@@ -1,3 +1,5 @@
+import type { Until } from '../../sandbox-agent/until.ts';
+
 /** The shapes the takeover module shares with its callers: requests, snapshots and events. */
 
 export type TakeoverState = 'requested' | 'active' | 'completed' | 'cancelled' | 'expired';
@@ -5,6 +7,9 @@ export type TakeoverEndState = Extract<TakeoverState, 'completed' | 'cancelled' 
 
 /** Who ended a cancelled takeover: the user's Cancel button, the caller's signal, a destroyed sandbox, a stopping runner. */
 export type CancelledBy = 'user' | 'caller' | 'sandbox' | 'runner';
+
+/** Who completed a takeover: the user's Done, or its `until` condition holding in the sandbox's browser. */
+export type CompletedBy = 'user' | 'condition';
 
 export interface TakeoverRequest {
   sandboxId: string;
@@ -20,6 +25,10 @@ export interface TakeoverRequest {
   vncSocketPath: string;
   /** Aborting cancels the takeover (`takeover.cancelled`, by `caller`). */
   signal?: AbortSignal;
+  /** Completes the takeover by itself once it holds in the sandbox's browser (validated by the caller). */
+  until?: Until;
+  /** Host path of the desktop helper's watch socket, `<hostRunDir>/browser.sock`: needed with `until`. */
+  browserSocketPath?: string;
 }
 
 /** A snapshot of one takeover, safe to log and to return from the API: no token, no socket path. */
@@ -57,13 +66,17 @@ export type TakeoverEvent =
       reason: string;
       label?: string;
     })
-  | (EventBase & { type: 'takeover.completed' })
+  | (EventBase & { type: 'takeover.completed'; by: CompletedBy })
   | (EventBase & { type: 'takeover.cancelled'; by: CancelledBy })
   | (EventBase & { type: 'takeover.expired' });
 
 /** WebSocket close codes the page understands: the takeover ended, do not reconnect. */
 export const CLOSE_CODES = {
   completed: 4001,
+  /** Completed by the `until` condition: the page says "Signed in — handing back". */
+  completedByCondition: 4005,
+  /** Cancelled because the sandbox is being destroyed: the page says the sandbox is gone. */
+  sandboxGone: 4006,
   cancelled: 4002,
   expired: 4003,
   /** The same viewer reconnected on another socket; this one is stale. */

@@ -41,6 +41,11 @@ export class ViewerSet {
     };
   }
 
+  /** Whether the viewer with this key (its page's random per-tab key) holds the keyboard and mouse now. */
+  controlsKey(key: string | undefined): boolean {
+    return key !== undefined && this.controller?.viewer.key === key;
+  }
+
   /** Closes every viewer; the set stays usable but empty. */
   closeAll(code: number, reason: string): void {
     const all = [...this.entries];

@@ -67,12 +67,13 @@ describe('Python ctx client', { timeout: 30_000 }, () => {
   it('sends request_takeover with only the given params', async () => {
     server.handler = () => ({ result: { outcome: 'completed' } });
     const run = await python(
-      "from grexal import ctx\nprint(ctx.request_takeover(reason='Log in', connection_id='linkedin', timeout_ms=60000)['outcome'])\nprint(ctx.request_takeover(reason='Captcha')['outcome'])",
+      "from grexal import ctx\nprint(ctx.request_takeover(reason='Log in', connection_id='linkedin', timeout_ms=60000)['outcome'])\nprint(ctx.request_takeover(reason='Captcha')['outcome'])\nprint(ctx.request_takeover(reason='Log in', until={'url': 'https://x.test/home*', 'cookie': 'sid'})['outcome'])",
     );
-    expect(run.stdout.split('\n').filter(Boolean)).toEqual(['completed', 'completed']);
+    expect(run.stdout.split('\n').filter(Boolean)).toEqual(['completed', 'completed', 'completed']);
     expect(server.requests.map((r: FakeRequest) => r.params)).toEqual([
       { reason: 'Log in', connectionId: 'linkedin', timeoutMs: 60000 },
       { reason: 'Captcha' },
+      { reason: 'Log in', until: { url: 'https://x.test/home*', cookie: 'sid' } },
     ]);
   });
 

@@ -86,9 +86,11 @@ describe('JS ctx client', () => {
       await ctx.requestTakeover({ connectionId: 'linkedin', reason: 'Log in', timeoutMs: 60_000 }),
     ).toEqual({ outcome: 'completed' });
     expect(await ctx.requestTakeover({ reason: 'Solve the captcha' })).toEqual({ outcome: 'completed' });
+    await ctx.requestTakeover({ reason: 'Log in', until: { url: 'https://x.test/home*', cookie: 'sid' } });
     expect(server.requests.map((r) => [r.method, r.params])).toEqual([
       ['request_takeover', { connectionId: 'linkedin', reason: 'Log in', timeoutMs: 60_000 }],
       ['request_takeover', { reason: 'Solve the captcha' }],
+      ['request_takeover', { reason: 'Log in', until: { url: 'https://x.test/home*', cookie: 'sid' } }],
     ]);
   });
 

@@ -50,6 +50,12 @@ export interface RequestTakeoverOptions {
   reason: string;
   /** How long the user gets (10 000 – 1 800 000 ms). Default 600 000. */
   timeoutMs?: number;
+  /**
+   * Completes the takeover by itself once the sandbox's browser shows a page whose URL matches the
+   * `url` glob (`*` any run, `?` one character; scheme and host required) or holds a cookie named
+   * `cookie`; the user's Done still works. See docs/takeover.md.
+   */
+  until?: { url?: string; cookie?: string };
 }
 
 interface Pending {

@@ -1,6 +1,6 @@
 """The desktop of a browser_login sandbox, started through the Node helper desktop.mjs.
 
-The helper (sandbox-agent/desktop-main.ts) starts Xvfb, the window manager, x11vnc and Chromium,
+The helper (sandbox-agent/desktop-main.ts) starts Xtigervnc, the window manager and Chromium,
 prints one JSON line, `{"env": {...}}` once they answer or `{"error": "..."}`, and stops them all
 on SIGTERM. It gets the container's environment, never the agent's: no credential reaches it.
 """

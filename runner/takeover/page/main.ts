@@ -6,15 +6,21 @@
  */
 import RFB from '@novnc/novnc';
 import './page.css';
+
+import { type EndKind, showEnd } from './end-screen.ts';
+import { startKeyboardButton } from './keyboard.ts';
 import { PAGE_DATA_ELEMENT_ID, type PageData } from './page-data.ts';
 
 /** The server's close codes that mean "over, do not reconnect" (runner/takeover/types.ts CLOSE_CODES). */
-const FINAL_CLOSE: Record<number, string> = {
-  4001: 'Done. You can close this tab.',
-  4002: 'The takeover was cancelled. You can close this tab.',
-  4003: 'The takeover expired. You can close this tab.',
-  4004: 'The desktop is open in another tab.',
+const FINAL_CLOSE: Record<number, EndKind> = {
+  4001: 'completed',
+  4002: 'cancelled',
+  4003: 'expired',
+  4004: 'elsewhere',
+  4005: 'condition',
+  4006: 'sandbox-gone',
 };
+const STATUS_POLL_MS = 3000;
 const MAX_RETRY_DELAY_MS = 10_000;
 
 const data = JSON.parse(byId(PAGE_DATA_ELEMENT_ID).textContent ?? '{}') as PageData;
@@ -68,12 +74,15 @@ function connect(): void {
   });
   const session = new RFB(screen, ws, { shared: true });
   session.scaleViewport = true;
-  session.resizeSession = false;
+  // Only the controlling viewer's window sizes the desktop (the bridge drops anyone else's request,
+  // as it drops a view-only viewer's input: the page only tells, the bridge enforces).
+  session.resizeSession = controls;
   session.background = '#1b1d21';
   session.addEventListener('connect', () => {
     retries = 0;
     setStatus('Connected', 'ok');
     session.focus();
+    void pollStatus();
   });
   session.addEventListener('disconnect', () => {
     rfb = undefined;
@@ -92,8 +101,8 @@ async function afterDisconnect(code: number): Promise<void> {
     (r) => r.status,
     () => 0,
   );
-  if (state === 410) return finish('This takeover has ended. You can close this tab.');
-  if (state === 401 || state === 403 || state === 404) return finish('This link is not valid.');
+  if (state === 410) return finish('ended');
+  if (state === 401 || state === 403 || state === 404) return finish('invalid');
   const delay = Math.min(MAX_RETRY_DELAY_MS, 500 * 2 ** retries++);
   setStatus(`Disconnected; reconnecting in ${Math.ceil(delay / 1000)} s…`, 'wait');
   setTimeout(() => {
@@ -101,21 +110,59 @@ async function afterDisconnect(code: number): Promise<void> {
   }, delay);
 }
 
-function finish(message: string): void {
+function finish(kind: EndKind): void {
+  if (finished) return;
   finished = true;
-  setStatus(message, 'final');
+  setStatus(showEnd(kind), 'final');
   rfb?.disconnect();
-  for (const id of ['done', 'cancel', 'paste', 'paste-clipboard'])
+  for (const id of ['done', 'cancel', 'paste', 'paste-clipboard', 'keyboard'])
     byId<HTMLButtonElement>(id).disabled = true;
   document.body.classList.add('finished');
 }
+
+/** Whether this tab has the keyboard and mouse, and the round trip to the runner as a latency figure. */
+async function pollStatus(): Promise<void> {
+  if (finished) return;
+  const url = endpoint('viewer');
+  url.searchParams.set('viewer', viewerKey());
+  const started = performance.now();
+  const response = await fetch(url, { cache: 'no-store' }).catch(() => undefined);
+  const latency = Math.round(performance.now() - started);
+  if (response?.status === 410) return finish('ended');
+  if (response?.ok) {
+    const status = (await response.json()) as { controls: boolean; viewers: number };
+    byId('latency').textContent = `${latency} ms`;
+    byId('latency').dataset['quality'] = latency < 80 ? 'good' : latency < 200 ? 'fair' : 'poor';
+    showControl(status.controls, status.viewers);
+  }
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => void pollStatus(), STATUS_POLL_MS);
+}
+let statusTimer: ReturnType<typeof setTimeout> | undefined;
+
+function showControl(has: boolean, viewers: number): void {
+  const el = byId('control');
+  el.dataset['control'] = has ? 'yes' : 'no';
+  el.textContent = has ? 'You have control' : 'View only';
+  el.title = has
+    ? viewers > 1
+      ? `${viewers - 1} other viewer(s) can watch, not type.`
+      : 'Your keyboard and mouse reach the sandbox.'
+    : 'Someone opened this link before you and has the keyboard and mouse; you can watch. Close their tab to take over here.';
+  byId('control-why').textContent = has ? '' : el.title;
+  if (controls !== has) {
+    controls = has;
+    if (rfb) rfb.resizeSession = has;
+  }
+}
+let controls = true;
 
 async function act(action: 'complete' | 'cancel'): Promise<void> {
   const response = await fetch(endpoint(action), { method: 'POST', cache: 'no-store' }).catch(
     () => undefined,
   );
-  if (response?.ok) return finish(action === 'complete' ? FINAL_CLOSE[4001]! : FINAL_CLOSE[4002]!);
-  if (response?.status === 410) return finish('This takeover had already ended.');
+  if (response?.ok) return finish(action === 'complete' ? 'completed' : 'cancelled');
+  if (response?.status === 410) return finish('ended');
   setStatus('Could not reach the runner; try again.', 'error');
 }
 
@@ -124,7 +171,7 @@ function showTimeLeft(): void {
   const minutes = Math.floor(left / 60_000);
   const seconds = Math.floor((left % 60_000) / 1000);
   byId('time-left').textContent = finished ? '' : `${minutes}:${String(seconds).padStart(2, '0')} left`;
-  if (left === 0 && !finished) finish(FINAL_CLOSE[4003]!);
+  if (left === 0 && !finished) finish('expired');
 }
 
 /** Puts text on the sandbox's clipboard; the user then presses Ctrl+V inside the desktop. */
@@ -138,11 +185,28 @@ function paste(text: string): void {
   note.textContent = 'Sent: click in the desktop and press Ctrl+V.';
 }
 
+function askCancel(): void {
+  if (confirm('Cancel the login? The agent will be told you cancelled.')) void act('cancel');
+}
+
 function wire(): void {
   byId('done').addEventListener('click', () => void act('complete'));
-  byId('cancel').addEventListener('click', () => {
-    if (confirm('Cancel the login? The agent will be told you cancelled.')) void act('cancel');
-  });
+  byId('cancel').addEventListener('click', askCancel);
+  // Alt+Shift+D / Alt+Shift+C, caught before noVNC so they never reach the sandbox.
+  window.addEventListener(
+    'keydown',
+    (event) => {
+      if (finished || !event.altKey || !event.shiftKey || event.ctrlKey || event.metaKey) return;
+      const action = event.code === 'KeyD' ? 'done' : event.code === 'KeyC' ? 'cancel' : undefined;
+      if (!action) return;
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      if (action === 'done') void act('complete');
+      else askCancel();
+    },
+    true,
+  );
+  startKeyboardButton(byId<HTMLButtonElement>('keyboard'), byId<HTMLInputElement>('osk'), () => rfb);
   const box = byId<HTMLInputElement>('paste');
   // A paste is sent at once; typed text on Enter. The text may be a password: it never stays on screen.
   box.addEventListener('paste', (event) => {

@@ -42,19 +42,27 @@ export function renderPage(data: PageData): string {
   </div>
   <div class="meta">
     <span id="status" class="status" role="status">Connecting…</span>
+    <span id="control" class="control" aria-live="polite"></span>
+    <span class="latency-label">Latency <span id="latency" class="latency">–</span></span>
     <span id="time-left" class="time-left"></span>
   </div>
   <div class="actions">
-    <button id="done" class="done" type="button">Done</button>
-    <button id="cancel" class="cancel" type="button">Cancel</button>
+    <button id="done" class="done" type="button" aria-keyshortcuts="Alt+Shift+D" title="Alt+Shift+D">Done</button>
+    <button id="cancel" class="cancel" type="button" aria-keyshortcuts="Alt+Shift+C" title="Alt+Shift+C">Cancel</button>
+    <button id="keyboard" class="keyboard" type="button" hidden>Keyboard</button>
   </div>
+  <p id="control-why" class="control-why"></p>
 </header>
-<main id="screen" class="screen"></main>
+<main id="screen" class="screen">
+  <div id="end" class="end" hidden><h2></h2><p></p></div>
+</main>
+<input id="osk" class="osk" type="text" autocomplete="off" autocapitalize="off" spellcheck="false" aria-label="Type into the sandbox">
 <footer>
   <label for="paste">Paste into the sandbox</label>
   <input id="paste" type="text" autocomplete="off" spellcheck="false" placeholder="Paste here, then Ctrl+V in the desktop">
   <button id="paste-clipboard" type="button">Paste from clipboard</button>
   <span id="paste-note" class="note" aria-live="polite"></span>
+  <span class="shortcuts">Done: Alt+Shift+D · Cancel: Alt+Shift+C</span>
 </footer>
 <script type="application/json" id="${PAGE_DATA_ELEMENT_ID}">${inertJson(data)}</script>
 </body>

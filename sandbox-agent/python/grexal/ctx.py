@@ -121,13 +121,18 @@ def connect(connection_id, timeout=_WAIT_DEFAULT, wait=True):
     return call("connect", params, timeout)
 
 
-def request_takeover(reason, connection_id=None, timeout_ms=None):
+def request_takeover(reason, connection_id=None, timeout_ms=None, until=None):
     """Asks the user to take over the sandbox's browser (to log in, say) and blocks until they
-    press Done. Raises CtxError "takeover_cancelled" or "takeover_expired" otherwise."""
+    press Done, or until `until` holds: {"url": "<glob>"} and/or {"cookie": "<name>"}, the
+    browser showing a matching page or holding that cookie (see docs/takeover.md). Raises
+    CtxError "takeover_cancelled" or "takeover_expired" otherwise, "invalid_request" for a bad
+    `until`."""
     params = {"reason": reason}
     if connection_id is not None:
         params["connectionId"] = connection_id
     if timeout_ms is not None:
         params["timeoutMs"] = timeout_ms
+    if until is not None:
+        params["until"] = until
     wait_s = (timeout_ms or TAKEOVER_DEFAULT_TIMEOUT_MS) / 1000.0 + _TAKEOVER_MARGIN_S
     return call("request_takeover", params, wait_s)
