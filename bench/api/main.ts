@@ -7,7 +7,7 @@
  *   node scripts/run-ts.mjs bench/api/main.ts [--rounds 5] [--concurrency 20] [--idle 50]
  *                                             [--peer-entrypoint tini|image]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { RunnerClient } from '../../runner/client/index.ts';
 import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
+import { type ServeChild, startServe } from '../lib/serve-child.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
 import { docker, removeLabelled } from './peer.ts';
 
@@ -40,29 +41,8 @@ const stateDir = mkdtempSync(join(tmpdir(), 'bench-api-state-'));
 const peerRunDir = mkdtempSync(join(tmpdir(), 'bench-api-peer-'));
 
 /** `grexal serve` as a child process, as an operator runs it; resolves with its URL. */
-function startRunner(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    ['bin/grexal.mjs', 'serve', '--port', '0', '--max-sandboxes', String(Math.max(N, IDLE) + 10)],
-    {
-      env: {
-        ...process.env,
-        GREXAL_STATE_DIR: stateDir,
-        GREXAL_RUNNER_TOKEN: TOKEN,
-        GREXAL_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'inherit', 'pipe'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      err += chunk;
-      const url = /serving on (http:\/\/\S+)/.exec(err)?.[1];
-      if (url) resolve({ child, url });
-    });
-    child.on('exit', (code) => reject(new Error(`grexal serve exited ${code}: ${err}`)));
-  });
+function startRunner(): Promise<ServeChild> {
+  return startServe(['--max-sandboxes', String(Math.max(N, IDLE) + 10)], { stateDir, token: TOKEN });
 }
 
 function rssBytes(pid: number): number {

@@ -7,7 +7,7 @@
  *
  *   node scripts/run-ts.mjs bench/pool/main.ts [--rounds 20] [--concurrency 20] [--bursts 5]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { RunnerClient } from '../../runner/client/index.ts';
 import { docker, removeLabelled } from '../api/peer.ts';
 import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
+import { type ServeChild, startServe } from '../lib/serve-child.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
 
 const { values } = parseArgs({
@@ -37,37 +38,10 @@ const MiB = 1024 * 1024;
 const stateDir = mkdtempSync(join(tmpdir(), 'bench-pool-state-'));
 const peerRunDir = mkdtempSync(join(tmpdir(), 'bench-pool-peer-'));
 
-function startRunner(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      'bin/grexal.mjs',
-      'serve',
-      '--port',
-      '0',
-      '--max-sandboxes',
-      String(N + 20),
-      '--pool',
-      `sh=${IMAGE},size=2`,
-    ],
-    {
-      env: {
-        ...process.env,
-        GREXAL_STATE_DIR: stateDir,
-        GREXAL_RUNNER_TOKEN: TOKEN,
-        GREXAL_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'inherit', 'pipe'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      err += chunk;
-      const url = /serving on (http:\/\/\S+)/.exec(err)?.[1];
-      if (url) resolve({ child, url });
-    });
-    child.on('exit', (code) => reject(new Error(`grexal serve exited ${code}: ${err}`)));
+function startRunner(): Promise<ServeChild> {
+  return startServe(['--max-sandboxes', String(N + 20), '--pool', `sh=${IMAGE},size=2`], {
+    stateDir,
+    token: TOKEN,
   });
 }
 

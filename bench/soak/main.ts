@@ -10,7 +10,7 @@
  *   node scripts/run-ts.mjs bench/soak/main.ts [--count 500] [--duration 600] [--concurrency 20]
  *                                              [--seed 1]
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import Dockerode from 'dockerode';
 import { isRunnerApiError, RunnerClient } from '../../runner/client/index.ts';
 import { IDS_DIR } from '../../runner/runtime/index.ts';
 import { runDirMountsUnder } from '../../runner/sandbox/run-dir-mount.ts';
+import { type ServeChild, startServe } from '../lib/serve-child.ts';
 import { KINDS, type Kind, type Plan, plan, random } from './kinds.ts';
 
 const { values } = parseArgs({
@@ -41,30 +42,8 @@ const docker = new Dockerode({
 });
 const stateDir = mkdtempSync(join(tmpdir(), 'bench-soak-state-'));
 
-function startRunner(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    ['bin/grexal.mjs', 'serve', '--port', '0', '--max-sandboxes', String(CONCURRENCY + 10)],
-    {
-      env: {
-        ...process.env,
-        GREXAL_STATE_DIR: stateDir,
-        GREXAL_RUNNER_TOKEN: TOKEN,
-        GREXAL_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'inherit', 'pipe'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      err += chunk;
-      if (err.length > 64 * 1024) err = err.slice(-32 * 1024);
-      const url = /serving on (http:\/\/\S+)/.exec(err)?.[1];
-      if (url) resolve({ child, url });
-    });
-    child.on('exit', (code) => reject(new Error(`grexal serve exited ${code}: ${err}`)));
-  });
+function startRunner(): Promise<ServeChild> {
+  return startServe(['--max-sandboxes', String(CONCURRENCY + 10)], { stateDir, token: TOKEN });
 }
 
 const rss = (pid: number) =>

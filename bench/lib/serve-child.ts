@@ -1,0 +1,30 @@
+/** `grexal serve` as a child process, as an operator runs it, for the API benchmarks. */
+import { type ChildProcess, spawn } from 'node:child_process';
+
+export interface ServeChild {
+  child: ChildProcess;
+  /** The URL it printed once listening. */
+  url: string;
+}
+
+/** Starts `grexal serve --port 0 ARGS…` with its state dir and token; resolves once it listens. */
+export function startServe(args: string[], env: { stateDir: string; token: string }): Promise<ServeChild> {
+  const child = spawn(process.execPath, ['bin/grexal.mjs', 'serve', '--port', '0', ...args], {
+    env: {
+      ...process.env,
+      GREXAL_STATE_DIR: env.stateDir,
+      GREXAL_RUNNER_TOKEN: env.token,
+      GREXAL_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      err += chunk;
+      const url = /serving on (http:\/\/\S+)/.exec(err)?.[1];
+      if (url) resolve({ child, url });
+    });
+    child.on('exit', (code) => reject(new Error(`grexal serve exited ${code}: ${err}`)));
+  });
+}
