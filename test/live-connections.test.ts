@@ -152,6 +152,7 @@ describe('re-authorising a broken connection', { timeout: 120_000 }, () => {
     expect(stdoutOf(run.events)).toContain('raw:***');
     expect(timeline(run.events)).toEqual([
       'state:starting',
+      'claimed',
       'state:running',
       'connection.broken',
       'state:awaiting_credentials',
@@ -181,6 +182,7 @@ describe('re-authorising a broken connection', { timeout: 120_000 }, () => {
     expect(reports(run.events)).toEqual([{ code: 'broken' }]);
     expect(timeline(run.events)).toEqual([
       'state:starting',
+      'claimed',
       'state:running',
       'connection.broken',
       'state:awaiting_credentials',
