@@ -182,8 +182,8 @@ describe('takeover page', () => {
     const page = await openPage(link);
     await page.getByRole('button', { name: 'Done' }).click();
     await expect(done).resolves.toBe('completed');
-    await expect(page.locator('#end h2').textContent()).resolves.toBe('Done');
-    await page.locator('#end').waitFor();
+    // The end screen is drawn after the answer reaches the page: wait for it (bounded), never read at once.
+    await page.locator('#end h2', { hasText: /^Done$/ }).waitFor();
     const reload = await page.reload();
     expect(reload?.status()).toBe(410);
     await page.close();
@@ -202,12 +202,10 @@ describe('takeover page', () => {
     const { link } = await setup();
     const user = await openPage(link);
     await user.locator('#control', { hasText: 'You have control' }).waitFor();
-    await expect(user.locator('#latency').textContent()).resolves.toMatch(/^\d+ ms$/);
+    await user.locator('#latency', { hasText: /^\d+ ms$/ }).waitFor();
     const watcher = await openPage(link);
     await watcher.locator('#control', { hasText: 'View only' }).waitFor();
-    await expect(watcher.locator('#control-why').textContent()).resolves.toMatch(
-      /before you and has the keyboard/,
-    );
+    await watcher.locator('#control-why', { hasText: /before you and has the keyboard/ }).waitFor();
     await shot(watcher, 'view-only-800x600');
     await watcher.close();
     await user.close();
