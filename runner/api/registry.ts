@@ -4,7 +4,7 @@
  * no timer keeps the process alive.
  */
 import { GrexalError } from '../errors.ts';
-import type { SandboxState } from '../sandbox/index.ts';
+import { SANDBOX_STATES, type SandboxState } from '../sandbox/index.ts';
 import type { SandboxRecord } from './sandbox-record.ts';
 
 export interface RegistryOptions {
@@ -83,14 +83,10 @@ export class SandboxRegistry {
   }
 
   countByState(): Record<SandboxState, number> {
-    const counts: Record<SandboxState, number> = {
-      starting: 0,
-      running: 0,
-      awaiting_takeover: 0,
-      awaiting_credentials: 0,
-      exited: 0,
-      failed: 0,
-    };
+    const counts = Object.fromEntries(SANDBOX_STATES.map((state) => [state, 0])) as Record<
+      SandboxState,
+      number
+    >;
     this.prune();
     for (const record of this.records.values()) counts[record.state]++;
     return counts;

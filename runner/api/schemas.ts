@@ -11,7 +11,7 @@ import {
   reconnectTimeoutMsSchema,
 } from '../inject/index.ts';
 import { networkPolicySchema } from '../network/index.ts';
-import { sandboxOptionsSchema } from '../sandbox/index.ts';
+import { EXIT_REASONS, SANDBOX_STATES, sandboxOptionsSchema } from '../sandbox/index.ts';
 
 const METADATA_MAX_KEYS = 32;
 
@@ -56,23 +56,8 @@ export const documentedCreateSandboxBodySchema = createSandboxBodySchema.extend(
   credentials: credentialsSchema.optional(),
 });
 
-const state = z.enum([
-  'starting',
-  'running',
-  'awaiting_takeover',
-  'awaiting_credentials',
-  'exited',
-  'failed',
-]);
-const exitReason = z.enum([
-  'exited',
-  'timeout',
-  'destroyed',
-  'oom',
-  'failed',
-  'engine_lost',
-  'engine_stopped',
-]);
+const state = z.enum(SANDBOX_STATES);
+const exitReason = z.enum(EXIT_REASONS);
 
 export const openTakeoverSchema = z.object({
   id: z.string(),

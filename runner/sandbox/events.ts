@@ -3,29 +3,24 @@ import type { InjectEvent } from '../inject/index.ts';
 import type { NetworkEvent } from '../network/index.ts';
 import type { TakeoverEvent } from '../takeover/index.ts';
 
-export type SandboxState =
-  | 'starting'
-  | 'running'
-  | 'awaiting_takeover'
-  | 'awaiting_credentials'
-  | 'exited'
-  | 'failed';
+/** Every state a sandbox can be in; the API's schema is built from this list. */
+export const SANDBOX_STATES = [
+  'starting',
+  'running',
+  'awaiting_takeover',
+  'awaiting_credentials',
+  'exited',
+  'failed',
+] as const;
+
+export type SandboxState = (typeof SANDBOX_STATES)[number];
 
 /**
  * Why a sandbox ended. `oom`: the cgroup recorded a process of the sandbox (the agent or a child)
  * killed for memory. `engine_lost`: the engine crashed, hung or became unreachable while it ran.
  * `engine_stopped`: the engine shut down cleanly, stopping the sandbox with its own signal.
  */
-export type ExitReason =
-  | 'exited'
-  | 'timeout'
-  | 'destroyed'
-  | 'oom'
-  | 'failed'
-  | 'engine_lost'
-  | 'engine_stopped';
-
-export const EXIT_REASONS: readonly ExitReason[] = [
+export const EXIT_REASONS = [
   'exited',
   'timeout',
   'destroyed',
@@ -33,7 +28,9 @@ export const EXIT_REASONS: readonly ExitReason[] = [
   'failed',
   'engine_lost',
   'engine_stopped',
-];
+] as const;
+
+export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** The reasons whose sandbox ends in state `failed` rather than `exited`. */
 export function failedReason(reason: ExitReason): boolean {

@@ -1,5 +1,5 @@
 export type { ExitReason, SandboxEvent, SandboxExit, SandboxState } from './events.ts';
-export { EventBus, EXIT_REASONS, failedReason } from './events.ts';
+export { EventBus, EXIT_REASONS, failedReason, SANDBOX_STATES } from './events.ts';
 export { defaultStateDir } from './host-dir.ts';
 export {
   DEFAULT_DESKTOP_LIMITS,
