@@ -25,14 +25,8 @@ export interface PoolDeps<E extends PoolEntry> {
   checkIntervalMs: number;
 }
 
-export interface PoolStatus {
-  name: string;
-  image: string;
-  desktop?: unknown;
-  limits?: unknown;
-  runtime?: unknown;
-  size: number;
-  maxIdleMs: number;
+/** The pool's spec and where its entries are. */
+export interface PoolStatus extends PoolSpec {
   /** Entries started and claimable now. */
   ready: number;
   starting: number;
