@@ -84,8 +84,22 @@ if [ -n "$(apt-get -s autoremove 2>/dev/null | grep '^Remv' || true)" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get autoremove --purge -y -q >/dev/null
 fi
 
-# 4. Docker's data root and runtime files, the runsc registration.
-rm -rf /var/lib/docker /var/lib/containerd /run/docker /run/containerd /var/run/docker.sock /var/run/docker.pid
+# 4. Docker's data root and runtime files, the runsc registration. A killed engine can leave
+# mounts below them (overlay layers, network namespaces): those go first, deepest first. A
+# directory that is itself a mount point (some machines give the data root a volume of its own)
+# is emptied and kept: removing it fails with "Device or resource busy".
+for dir in /var/lib/docker /var/lib/containerd /run/docker /run/containerd; do
+  [ -e "$dir" ] || continue
+  findmnt -rn -o TARGET | awk -v under="$dir/" 'index($0, under) == 1' | sort -r | while read -r target; do
+    umount -l "$target" 2>/dev/null || say "warning: could not unmount $target"
+  done
+  if mountpoint -q "$dir"; then
+    find "$dir" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+  else
+    rm -rf "$dir"
+  fi
+done
+rm -f /var/run/docker.sock /var/run/docker.pid
 if [ -f /etc/docker/daemon.json ]; then
   # Drop the runtime `grexal doctor --fix` registered; keep anything else an operator put there.
   left=$(python3 - <<'EOF'
