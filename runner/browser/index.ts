@@ -1,0 +1,12 @@
+/**
+ * The browser behind the runner: an agent reaches its browser only through a relay the runner
+ * controls (GREXAL_CDP_URL inside the sandbox), whether the browser is the desktop sandbox's or a
+ * local Chromium in `grexal dev`. runner/sandbox wires it; it imports no other runner module.
+ */
+export {
+  type CdpConnection,
+  type CdpUpstream,
+  DEFAULT_MAX_CDP_MESSAGE_BYTES,
+  type NulFramingOptions,
+  nulFramedConnection,
+} from './cdp-connection.ts';
