@@ -41,13 +41,9 @@ export interface NulFramingOptions {
  * or a child's pipe pair (`{ readable: child.stdio[4], writable: child.stdio[3] }`).
  */
 export function nulFramedConnection(
-  stream: Duplex | { readable: Readable; writable: Writable },
+  { readable, writable }: { readable: Readable; writable: Writable },
   options: NulFramingOptions = {},
 ): CdpConnection {
-  const readable: Readable =
-    'readable' in stream && isStream(stream.readable) ? stream.readable : (stream as Duplex);
-  const writable: Writable =
-    'writable' in stream && isStream(stream.writable) ? stream.writable : (stream as Duplex);
   const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_CDP_MESSAGE_BYTES;
   const messageListeners: Array<(message: string) => void> = [];
   const closeListeners: Array<(why: Error | undefined) => void> = [];
