@@ -4,8 +4,10 @@
  * same `grexal serve`, against `docker run` of the same image and hardening flags (to its first
  * output line), alternated, in one run. Then N concurrent claims from a pool of N, and the memory
  * each idle entry holds (its cgroup's usage, and the runner's RSS per entry). Removes all it makes.
+ * The concurrent bursts alternate with bursts of as many concurrent `docker run`s (the peer).
  *
  *   node scripts/run-ts.mjs bench/pool/main.ts [--rounds 20] [--concurrency 20] [--bursts 5]
+ *     [--part all|sequential|concurrent]
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,8 +27,10 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '20' },
     bursts: { type: 'string', default: '5' },
+    part: { type: 'string', default: 'all' },
   },
 });
+const PART = values.part;
 const BURSTS = Number(values.bursts);
 const ROUNDS = Number(values.rounds);
 const N = Number(values.concurrency);
@@ -173,6 +177,7 @@ async function entryMemory(runnerPid: number): Promise<number[]> {
 
 async function concurrent(client: RunnerClient, runnerPid: number): Promise<void> {
   await api('DELETE', '/v1/pools/sh');
+  await dockerRunToFirstLine(); // warm-up of the peer, not counted
   const rssBefore = rssBytes(runnerPid);
   await api('PUT', '/v1/pools/c', { image: IMAGE, size: N });
   await waitReady('c', N);
@@ -182,19 +187,36 @@ async function concurrent(client: RunnerClient, runnerPid: number): Promise<void
   console.log(
     `idle entry memory (cgroup usage, ${memory.length} entries): median ${(median(memory) / MiB).toFixed(1)} MiB, max ${(Math.max(...memory) / MiB).toFixed(1)} MiB; runner RSS ${(rssBefore / MiB).toFixed(1)} → ${(rssWith / MiB).toFixed(1)} MiB (${((rssWith - rssBefore) / N / MiB).toFixed(2)} MiB per entry)`,
   );
-  // Several bursts, the pool full before each: one burst on a shared machine says little.
+  // Several bursts, the pool full before each: one burst on a shared machine says little. Each
+  // burst of claims is followed (or preceded, alternately) by a burst of as many `docker run`s.
   const p95s: number[] = [];
-  for (let burst = 0; burst < BURSTS; burst++) {
+  const peerP95s: number[] = [];
+  const ratios: number[] = [];
+  const claimBurst = async (): Promise<number[]> => {
     await waitReady('c', N);
     postMs.length = 0;
-    const times = await Promise.all(Array.from({ length: N }, () => claimToFirstLine(client, true)));
+    return Promise.all(Array.from({ length: N }, () => claimToFirstLine(client, true)));
+  };
+  const peerBurst = () => Promise.all(Array.from({ length: N }, () => dockerRunToFirstLine()));
+  for (let burst = 0; burst < BURSTS; burst++) {
+    let times: number[];
+    let peer: number[];
+    if (burst % 2 === 0) {
+      times = await claimBurst();
+      peer = await peerBurst();
+    } else {
+      peer = await peerBurst();
+      times = await claimBurst();
+    }
     p95s.push(percentile(times, 95));
+    peerP95s.push(percentile(peer, 95));
+    ratios.push(percentile(times, 95) / percentile(peer, 95));
     console.log(
-      `  burst ${burst + 1}: ${N} concurrent claims (claim → first line) p50 ${ms(percentile(times, 50))}  p95 ${ms(percentile(times, 95))}; their POSTs answered p50 ${ms(percentile(postMs, 50))}  p95 ${ms(percentile(postMs, 95))}`,
+      `  burst ${burst + 1}: ${N} concurrent claims (claim → first line) p50 ${ms(percentile(times, 50))}  p95 ${ms(percentile(times, 95))} (POSTs answered p50 ${ms(percentile(postMs, 50))}  p95 ${ms(percentile(postMs, 95))});  ${N} concurrent docker run p50 ${ms(percentile(peer, 50))}  p95 ${ms(percentile(peer, 95))}`,
     );
   }
   console.log(
-    `${N} concurrent claims from a pool of ${N}: median p95 over ${BURSTS} bursts ${ms(median(p95s))} (target ≤ 200 ms)`,
+    `${N} concurrent claims from a pool of ${N}: median p95 over ${BURSTS} bursts ${ms(median(p95s))} (target ≤ 200 ms); ${N} concurrent docker run: median p95 ${ms(median(peerP95s))}; median ratio of p95s ${median(ratios).toFixed(3)}`,
   );
   await api('DELETE', '/v1/pools/c');
 }
@@ -203,8 +225,8 @@ const { child, url: served } = await startRunner();
 url = served;
 try {
   const client = new RunnerClient({ baseUrl: url, token: TOKEN, timeoutMs: 120_000 });
-  await sequential(client);
-  await concurrent(client, child.pid!);
+  if (PART !== 'concurrent') await sequential(client);
+  if (PART !== 'sequential') await concurrent(client, child.pid!);
 } finally {
   if (child.exitCode === null) {
     const exited = new Promise((resolve) => child.once('exit', resolve));
