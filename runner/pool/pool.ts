@@ -23,6 +23,15 @@ export interface PoolDeps<E extends PoolEntry> {
   observer?: PoolObserver;
   /** How often the pool looks at its image and its entries' age. */
   checkIntervalMs: number;
+  /**
+   * How long after a claim the refill waits for the next one (at most 4× this after the first):
+   * a burst's agents start on the CPU the refill's container starts would otherwise take.
+   */
+  refillHoldMs: number;
+  /** Whether the runner may hold one more entry (`--max-sandboxes` counts entries too; Pools). */
+  hasRoom: () => boolean;
+  /** Whether the runner holds more than it may: a just-started entry then goes instead of idling. */
+  overCapacity: () => boolean;
 }
 
 /** The pool's spec and where its entries are. */
@@ -37,6 +46,11 @@ export interface PoolStatus extends PoolSpec {
   failures: number;
   /** Present while the last attempts failed: the pool retries one entry at a time after `retryAt`. */
   failing?: { consecutiveFailures: number; code: string; message: string; retryAt: string };
+  /**
+   * Present while the pool is below its size because the runner holds `--max-sandboxes` sandboxes
+   * and entries already (live runs come first; docs/pools.md).
+   */
+  limitedBy?: 'max-sandboxes';
 }
 
 const BACKOFF_BASE_MS = 1_000;
@@ -56,6 +70,10 @@ export class Pool<E extends PoolEntry> {
   private again = false;
   private readonly timer: NodeJS.Timeout;
   private backoffTimer?: NodeJS.Timeout;
+  /** The refill waits until then after claims (see PoolDeps.refillHoldMs). */
+  private holdUntil = 0;
+  private holdStartedAt?: number;
+  private holdTimer?: NodeJS.Timeout;
 
   constructor(
     readonly spec: PoolSpec,
@@ -77,13 +95,42 @@ export class Pool<E extends PoolEntry> {
     const taken = index < 0 ? undefined : this.idle.splice(index, 1)[0];
     if (!taken) return undefined;
     this.warmClaims++;
-    this.pump();
+    this.holdRefill(now);
     const giveBack = () => {
       this.warmClaims--;
       if (this.closed) void taken.entry.destroy();
       else this.idle.unshift(taken);
     };
     return { entry: taken.entry, giveBack };
+  }
+
+  /** Claims come in bursts: the refill starts once they pause, or a little after the first. */
+  private holdRefill(now: number): void {
+    const { refillHoldMs } = this.deps;
+    if (refillHoldMs <= 0) return this.pump();
+    if (this.holdStartedAt === undefined || now >= this.holdUntil) this.holdStartedAt = now;
+    this.holdUntil = Math.min(now + refillHoldMs, this.holdStartedAt + 4 * refillHoldMs);
+    clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => this.pump(), this.holdUntil - now).unref();
+  }
+
+  /** Gives up one idle entry to make room for a live sandbox; false when it has none. */
+  yieldIdle(): boolean {
+    // A stale entry first (it would never be claimed), else the longest idle.
+    const idle = this.idle.find((i) => i.imageId !== this.imageId) ?? this.idle[0];
+    if (!idle) return false;
+    this.retire(idle, 'a live sandbox needs its place under --max-sandboxes');
+    return true;
+  }
+
+  /** Entries idle or starting: what the pool holds of the runner's sandboxes. */
+  get held(): number {
+    return this.idle.length + this.starts.size;
+  }
+
+  /** Looks again now (room was made, say). */
+  wake(): void {
+    this.pump();
   }
 
   private claimable(idle: Idle<E>, now: number): boolean {
@@ -117,6 +164,7 @@ export class Pool<E extends PoolEntry> {
       warmClaims: this.warmClaims,
       failures: this.failures,
       ...(failing ? { failing } : {}),
+      ...(this.held < size && !this.deps.hasRoom() ? { limitedBy: 'max-sandboxes' as const } : {}),
     };
   }
 
@@ -161,7 +209,10 @@ export class Pool<E extends PoolEntry> {
   }
 
   private refill(now: number): void {
+    if (now < this.holdUntil) return; // the hold's timer pumps again
     while (!this.closed && this.idle.length + this.starts.size < this.spec.size) {
+      // The room comes back with a run's end (Pools.wake) or the next check.
+      if (!this.deps.hasRoom()) return;
       if (now < this.retryAt) {
         clearTimeout(this.backoffTimer);
         this.backoffTimer = setTimeout(() => this.pump(), this.retryAt - now).unref();
@@ -187,7 +238,8 @@ export class Pool<E extends PoolEntry> {
     const imageId = this.imageId;
     try {
       const entry = await this.deps.factory.create(this.spec);
-      if (this.closed) {
+      // Live sandboxes took the room while it started (this entry still counts as starting).
+      if (this.closed || this.deps.overCapacity()) {
         await entry.destroy();
         return;
       }
@@ -241,6 +293,7 @@ export class Pool<E extends PoolEntry> {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.backoffTimer);
+    clearTimeout(this.holdTimer);
     const idle = this.idle.splice(0);
     await Promise.allSettled([...idle.map((i) => i.entry.destroy()), ...this.starts]);
   }
