@@ -235,6 +235,9 @@ export class Sandbox implements AsyncDisposable {
 
   private async provision(options: { signal?: AbortSignal }): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
+    // The host side of the network needs nothing of the directory: it starts first.
+    const preparing = this.network.prepare();
+    preparing.catch(() => {});
     try {
       const hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id, logger);
       this.hostRunDir = hostRunDir;
@@ -246,8 +249,8 @@ export class Sandbox implements AsyncDisposable {
         runtime: this.options.runtime,
         desktop: this.options.desktop !== undefined,
       };
-      // The host side of the network, the directory's tmpfs and ctx.sock in it are made while the
-      // engine creates the container (and attaches to it: nothing to wait for in between).
+      // The directory's tmpfs and ctx.sock in it (and the network) are made while the engine
+      // creates the container (and attaches to it: nothing to wait for in between).
       const [created, listening, prepared] = await Promise.allSettled([
         runtime.createContainer(spec, options).then(async (container) => {
           // Kept at once, so that cleanUp removes it if the attach or a twin failed.
@@ -260,7 +263,7 @@ export class Sandbox implements AsyncDisposable {
               logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
           }),
         ),
-        this.network.prepare(),
+        preparing,
       ]);
       if (listening.status === 'fulfilled') this.ctxServer = listening.value;
       if (created.status === 'rejected') throw created.reason;
@@ -286,6 +289,8 @@ export class Sandbox implements AsyncDisposable {
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
+      // What the network made must be there for cleanUp to remove it.
+      await preparing.catch(() => {});
       await this.cleanUp();
       this.fail(failure);
       throw failure;
