@@ -67,6 +67,7 @@ export class Pool<E extends PoolEntry> {
   private warmClaims = 0;
   private closed = false;
   private pumping = false;
+  private lookUpAgain = false;
   private again = false;
   private readonly timer: NodeJS.Timeout;
   private backoffTimer?: NodeJS.Timeout;
@@ -81,8 +82,8 @@ export class Pool<E extends PoolEntry> {
     readonly key: string,
     private readonly deps: PoolDeps<E>,
   ) {
-    this.timer = setInterval(() => this.pump(), deps.checkIntervalMs).unref();
-    this.pump();
+    this.timer = setInterval(() => this.pump(true), deps.checkIntervalMs).unref();
+    this.pump(true);
   }
 
   /**
@@ -168,9 +169,14 @@ export class Pool<E extends PoolEntry> {
     };
   }
 
-  /** Runs one refill pass at a time; a request for another while one runs makes it run again. */
-  private pump(): void {
+  /**
+   * Runs one refill pass at a time; a request for another while one runs makes it run again.
+   * `lookUp`: the periodic check, which also looks up the image's id. Claims, ends of runs and
+   * finished starts only refill: a burst costs the engine no inspect per claim.
+   */
+  private pump(lookUp = false): void {
     if (this.closed) return;
+    this.lookUpAgain ||= lookUp;
     if (this.pumping) {
       this.again = true;
       return;
@@ -180,7 +186,9 @@ export class Pool<E extends PoolEntry> {
       try {
         do {
           this.again = false;
-          await this.step();
+          const look = this.lookUpAgain;
+          this.lookUpAgain = false;
+          await this.step(look);
         } while (this.again && !this.closed);
       } catch (error) {
         this.deps.logger.error({ err: toGrexalError(error) }, 'pool refill pass failed');
@@ -190,14 +198,8 @@ export class Pool<E extends PoolEntry> {
     })();
   }
 
-  private async step(): Promise<void> {
-    const { factory, logger } = this.deps;
-    try {
-      this.imageId = await factory.imageId(this.spec.image);
-    } catch (error) {
-      // The engine may be away for a moment; the entries keep the id they were made with.
-      logger.warn({ err: toGrexalError(error) }, 'pool could not look up its image');
-    }
+  private async step(lookUp: boolean): Promise<void> {
+    if (lookUp) await this.lookUpImage();
     if (this.closed) return;
     const now = Date.now();
     for (const idle of [...this.idle])
@@ -234,9 +236,22 @@ export class Pool<E extends PoolEntry> {
     }
   }
 
-  private async startOne(release: () => void): Promise<void> {
-    const imageId = this.imageId;
+  /** The id the image reference points at now; on failure the pool keeps the one it had. */
+  private async lookUpImage(): Promise<void> {
     try {
+      this.imageId = await this.deps.factory.imageId(this.spec.image);
+    } catch (error) {
+      // The engine may be away for a moment; the entries keep the id they were made with.
+      this.deps.logger.warn({ err: toGrexalError(error) }, 'pool could not look up its image');
+    }
+  }
+
+  private async startOne(release: () => void): Promise<void> {
+    try {
+      // Fresh for each entry (a start costs far more than the inspect): an entry made just after a
+      // rebuild is known by the new id, not retired at the next check as stale.
+      await this.lookUpImage();
+      const imageId = this.imageId;
       const entry = await this.deps.factory.create(this.spec);
       // Live sandboxes took the room while it started (this entry still counts as starting).
       if (this.closed || this.deps.overCapacity()) {
