@@ -108,7 +108,10 @@ export class Pool<E extends PoolEntry> {
   /** Claims come in bursts: the refill starts once they pause, or a little after the first. */
   private holdRefill(now: number): void {
     const { refillHoldMs } = this.deps;
-    if (refillHoldMs <= 0) return this.pump();
+    if (refillHoldMs <= 0) {
+      this.pump();
+      return;
+    }
     if (this.holdStartedAt === undefined || now >= this.holdUntil) this.holdStartedAt = now;
     this.holdUntil = Math.min(now + refillHoldMs, this.holdStartedAt + 4 * refillHoldMs);
     clearTimeout(this.holdTimer);
