@@ -85,6 +85,23 @@ function received(connection: RfbClientConnection, type: number): Promise<void> 
   });
 }
 
+/**
+ * The message types each desktop connection got, for those that got any (the runner's spares get
+ * none), longest first: which connection a viewer lands on depends on whether a spare was ready.
+ */
+function desktops(): number[][] {
+  return vnc.connections
+    .map((c) => c.messages.map((m) => m.type))
+    .filter((types) => types.length > 0)
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Resolves once `count` desktop connections have had an update request each. */
+async function updateRequestsOn(count: number): Promise<number[][]> {
+  await expect.poll(() => desktops().filter((types) => types.includes(3)).length).toBe(count);
+  return desktops();
+}
+
 describe('stream', () => {
   it('bridges a viewer to the desktop: framebuffer out, input in', async () => {
     const { id, token } = open();
@@ -94,25 +111,39 @@ describe('stream', () => {
     expect(header.readUInt16BE(8)).toBe(64);
     const pixels = await v.bytes.read(64 * 32 * 4);
     expect(pixels.length).toBe(64 * 32 * 4);
-    const desktop = vnc.connections[0]!;
-    expect(desktop.messages.map((m) => m.type)).toEqual([4, 3]);
+    expect(await updateRequestsOn(1)).toEqual([[4, 3]]);
     expect(broker.get(id)?.state).toBe('active');
   });
 
   it('drops key, pointer and clipboard from a second viewer, and forwards its update requests', async () => {
     const { id, token } = open();
     const first = await viewer(streamUrl(id, token));
+    first.ws.send(Buffer.concat([messages.pointer(1, 1), messages.update(0, 0, 1, 1)]));
+    await updateRequestsOn(1);
     const second = await viewer(streamUrl(id, token));
     second.ws.send(messages.key(0x62));
     second.ws.send(messages.pointer(5, 5));
     second.ws.send(messages.cutText('secret'));
     second.ws.send(messages.update(0, 0, 1, 1));
-    first.ws.send(Buffer.concat([messages.pointer(1, 1), messages.update(0, 0, 1, 1)]));
-    const [desktopA, desktopB] = vnc.connections;
-    await Promise.all([received(desktopA!, 3), received(desktopB!, 3)]);
-    expect(desktopA!.messages.map((m) => m.type)).toEqual([5, 3]);
-    expect(desktopB!.messages.map((m) => m.type)).toEqual([3]);
+    expect(await updateRequestsOn(2)).toEqual([[5, 3], [3]]);
     expect(broker.get(id)?.viewers).toBe(2);
+  });
+
+  it('a second viewer on a prepared connection is view-only too', async () => {
+    const { id, token } = open();
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const first = await viewer(streamUrl(id, token));
+    first.ws.send(Buffer.concat([messages.key(0x61), messages.update(0, 0, 1, 1)]));
+    await updateRequestsOn(1);
+    // The first viewer took the prepared connection; the runner prepares the next one.
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const before = vnc.connections.length;
+    const second = await viewer(streamUrl(id, token));
+    second.ws.send(Buffer.concat([messages.key(0x62), messages.pointer(5, 5), messages.update(0, 0, 1, 1)]));
+    expect(await updateRequestsOn(2)).toEqual([[4, 3], [3]]);
+    // Both were bridged to connections opened before they arrived.
+    expect(vnc.connections.length).toBeGreaterThanOrEqual(before);
+    expect(vnc.connections.slice(0, before).filter((c) => c.messages.length)).toHaveLength(2);
   });
 
   it('gives control back to the same page after its socket dropped, not to the watcher', async () => {
@@ -120,32 +151,33 @@ describe('stream', () => {
     const key = 'page-key-0123456789';
     const user = await viewer(streamUrl(id, token, key));
     const watcher = await viewer(streamUrl(id, token, 'other-key-0123456789'));
+    watcher.ws.send(Buffer.concat([messages.key(0x63), messages.update(0, 0, 1, 1)]));
+    await updateRequestsOn(1);
     const userAgain = await viewer(streamUrl(id, token, key));
     expect((await user.closed).code).toBe(CLOSE_CODES.replaced);
-    watcher.ws.send(Buffer.concat([messages.key(0x63), messages.update(0, 0, 1, 1)]));
     userAgain.ws.send(Buffer.concat([messages.key(0x64), messages.update(0, 0, 1, 1)]));
-    const [, desktopWatcher, desktopUser] = vnc.connections;
-    await Promise.all([received(desktopWatcher!, 3), received(desktopUser!, 3)]);
-    expect(desktopWatcher!.messages.map((m) => m.type)).toEqual([3]);
-    expect(desktopUser!.messages.map((m) => m.type)).toEqual([4, 3]);
+    expect(await updateRequestsOn(2)).toEqual([[4, 3], [3]]);
   });
 
-  it('refuses a missing or wrong token with 401/403 before connecting to VNC', async () => {
+  it('refuses a missing or wrong token with 401/403 before a byte reaches VNC', async () => {
     const { id, token } = open();
     expect(await refusedStatus(streamUrl(id))).toBe(401);
     expect(
       await refusedStatus(streamUrl(id, `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)),
     ).toBe(403);
     expect(await refusedStatus(streamUrl('tk_unknown', token))).toBe(404);
-    expect(vnc.connections).toHaveLength(0);
+    // The runner's own prepared connection is the only one, and nothing was relayed to it.
+    expect(vnc.connections.length).toBeLessThanOrEqual(1);
+    expect(desktops()).toEqual([]);
   });
 
   it('refuses another origin, accepts its own', async () => {
     const { id, token } = open();
     expect(await refusedStatus(streamUrl(id, token), 'http://evil.example')).toBe(403);
-    expect(vnc.connections).toHaveLength(0);
-    await viewer(streamUrl(id, token), server.url);
-    expect(vnc.connections).toHaveLength(1);
+    expect(desktops()).toEqual([]);
+    const v = await viewer(streamUrl(id, token), server.url);
+    v.ws.send(messages.update(0, 0, 1, 1));
+    expect(await updateRequestsOn(1)).toEqual([[3]]);
   });
 
   it('refuses a symlink or a plain file at the socket path, and a peer that is not VNC', async () => {
@@ -203,7 +235,7 @@ describe('stream', () => {
   it('closes the viewer when the desktop goes away', async () => {
     const { id, token } = open();
     const v = await viewer(streamUrl(id, token));
-    vnc.connections[0]!.socket.destroy();
+    for (const c of vnc.connections) c.socket.destroy();
     expect((await v.closed).code).toBe(CLOSE_CODES.desktopGone);
   });
 });

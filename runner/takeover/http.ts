@@ -31,6 +31,7 @@ import {
 } from './http-util.ts';
 import { VIEWER_ROUTE, viewerStatus } from './http-viewer.ts';
 import { renderMessagePage, renderPage } from './page/render.ts';
+import { VncSpare } from './prepared-vnc.ts';
 import { CLOSE_CODES, type TakeoverEndState, type ViewerLease } from './types.ts';
 import { connectVnc, type VncConnection } from './vnc-socket.ts';
 
@@ -56,6 +57,8 @@ export interface TakeoverHandlers {
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
   /** Takes the upgrade and returns true for the stream route; returns false otherwise. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Whether a prepared VNC connection waits for this takeover's next viewer (for logs and tests). */
+  isPrepared(takeoverId: string): boolean;
   /** Disconnects every viewer. */
   close(): void;
 }
@@ -79,6 +82,20 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     clientTracking: false,
   });
   const bridges = new Set<Bridge>();
+  // Each open takeover's prepared VNC connection (prepared-vnc.ts), keyed by takeover id; only
+  // that takeover's viewers, authorized by its token, ever take from it.
+  const spares = new Map<string, VncSpare>();
+  const stopPreparing = broker.onOpened(({ id, vncSocketPath, ended }) => {
+    spares.set(
+      id,
+      new VncSpare(vncSocketPath, {
+        ended,
+        timeoutMs: options.vncConnectTimeoutMs ?? 5000,
+        ...(log ? { log: log.child({ takeoverId: id }) } : {}),
+      }),
+    );
+    ended.addEventListener('abort', () => spares.delete(id), { once: true });
+  });
 
   const logged = (req: IncomingMessage, url: URL, status: number): void => {
     // The query string holds the token: only the path is ever logged.
@@ -200,7 +217,9 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     try {
       checkOrigin(req, allowedOrigins);
       const auth = broker.authorize(id, url.searchParams.get('token'));
-      vnc = await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 });
+      vnc =
+        spares.get(auth.info.id)?.take() ??
+        (await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 }));
       const connection = vnc;
       let upgraded = false;
       // If the handshake fails (ws answers 400 itself) or the viewer leaves first, drop the VNC side.
@@ -262,10 +281,14 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
   }
 
   function close(): void {
+    stopPreparing();
+    for (const spare of spares.values()) spare.close();
+    spares.clear();
     for (const b of [...bridges]) b.close(1001, 'runner shutting down');
   }
 
-  return { handleRequest, handleUpgrade, close };
+  const isPrepared = (takeoverId: string): boolean => spares.get(takeoverId)?.isReady ?? false;
+  return { handleRequest, handleUpgrade, isPrepared, close };
 }
 
 function labelOf(info: { label?: string }): { label?: string } {
@@ -283,6 +306,8 @@ export interface TakeoverServer extends AsyncDisposable {
   /** e.g. `http://127.0.0.1:38211`; the broker's base URL unless it had one. */
   readonly url: string;
   readonly port: number;
+  /** Whether a prepared VNC connection waits for this takeover's next viewer. */
+  isPrepared(takeoverId: string): boolean;
   close(): Promise<void>;
 }
 
@@ -318,5 +343,5 @@ export async function startTakeoverServer(options: TakeoverServerOptions): Promi
     });
     return closing;
   };
-  return { url, port, close, [Symbol.asyncDispose]: close };
+  return { url, port, isPrepared: handlers.isPrepared, close, [Symbol.asyncDispose]: close };
 }
