@@ -33,6 +33,13 @@ export interface BridgeOptions {
   maxCutTextBytes?: number;
   /** WebSocket send buffer above which reading from VNC pauses. Default 8 MiB (two full 1280×800 frames). */
   highWaterMarkBytes?: number;
+  /**
+   * The viewer said it speaks RFB 3.8 with security None (the page's `handshake=pipelined`): on a
+   * prepared connection the whole server side of the handshake goes out at once, so the viewer
+   * needs no round trip before its first update request. Its own handshake is still checked, and
+   * anything but 3.8 and None is a protocol violation.
+   */
+  pipelined?: boolean;
   /** Ping interval; a viewer that misses a whole interval is dropped. Default 20000; 0 turns it off. */
   heartbeatMs?: number;
   log?: Logger;
@@ -90,7 +97,13 @@ export function bridge(options: BridgeOptions): Bridge {
   };
   /** The server's side of the handshake, for a prepared connection (RFC 6143 §7.1–7.3). */
   let minor = 8;
+  const pipelined = local !== undefined && options.pipelined === true;
   const answerHandshake = (step: HandshakeStep): void => {
+    if (pipelined) {
+      if (step.step === 'version' && step.minor !== 8)
+        throw new RfbProtocolError('a pipelined handshake must be RFB 3.8');
+      return;
+    }
     if (step.step === 'version') {
       minor = step.minor;
       // 3.3: the server names the security type; 3.7 and 3.8: it offers a list (here only None).
@@ -98,12 +111,17 @@ export function bridge(options: BridgeOptions): Bridge {
     } else if (step.step === 'security') {
       // SecurityResult follows None only from 3.8 on.
       if (minor === 8) ws.send(Buffer.alloc(4), SEND_OPTIONS);
-    } else if (local) {
-      ws.send(local.serverInit, SEND_OPTIONS);
-      for (const held of local.held.splice(0)) ws.send(held, SEND_OPTIONS);
-      relay();
-      if (!vncPaused) socket.resume();
+    } else {
+      startRelay();
     }
+  };
+  /** ServerInit, what the server sent since, and from then on the relay. */
+  const startRelay = (): void => {
+    if (!local) return;
+    ws.send(local.serverInit, SEND_OPTIONS);
+    for (const held of local.held.splice(0)) ws.send(held, SEND_OPTIONS);
+    relay();
+    if (!vncPaused) socket.resume();
   };
   // A prepared connection's server bytes wait (paused) until the viewer has had ServerInit.
   if (!local) relay();
@@ -167,7 +185,14 @@ export function bridge(options: BridgeOptions): Bridge {
   if (!heartbeatMs) clearInterval(heartbeat);
 
   ws.send(local ? vnc.greeting.subarray(0, 12) : vnc.greeting, SEND_OPTIONS);
-  if (socket.destroyed) end(CLOSE_CODES.desktopGone, 'desktop connection closed');
-  else if (!local) socket.resume();
+  if (socket.destroyed) {
+    end(CLOSE_CODES.desktopGone, 'desktop connection closed');
+  } else if (pipelined) {
+    // Security: one type, None; SecurityResult: OK; then ServerInit (RFB 3.8).
+    ws.send(Buffer.from([1, 1, 0, 0, 0, 0]), SEND_OPTIONS);
+    startRelay();
+  } else if (!local) {
+    socket.resume();
+  }
   return { close: end, closed };
 }

@@ -5,7 +5,8 @@
  *
  *   GET|HEAD /takeover/:id?token=…             the page
  *   GET      /takeover/assets/:name            its bundled script and stylesheet
- *   WS       /v1/takeovers/:id/stream?token=…  the VNC stream (bridge.ts)
+ *   WS       /v1/takeovers/:id/stream?token=…  the VNC stream (bridge.ts); &viewer=<key>, and
+ *                                              &handshake=pipelined from a viewer that speaks 3.8
  *   POST     /v1/takeovers/:id/complete|cancel token in the query or a JSON body
  *
  * Unknown id → 404, ended → 410, no token → 401, wrong token → 403, all before any VNC byte.
@@ -30,7 +31,8 @@ import {
   tokenFromBody,
 } from './http-util.ts';
 import { VIEWER_ROUTE, viewerStatus } from './http-viewer.ts';
-import { renderMessagePage, renderPage } from './page/render.ts';
+import { BOOT_SCRIPT_HASH } from './page/boot.ts';
+import { type AssetVersions, renderMessagePage, renderPage } from './page/render.ts';
 import { VncSpare } from './prepared-vnc.ts';
 import { CLOSE_CODES, type TakeoverEndState, type ViewerLease } from './types.ts';
 import { connectVnc, type VncConnection } from './vnc-socket.ts';
@@ -103,12 +105,18 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
   };
 
   async function page(req: IncomingMessage, res: ServerResponse, url: URL, id: string): Promise<void> {
-    const headers = { ...BASE_HEADERS, 'Content-Security-Policy': contentSecurityPolicy(req.headers.host) };
+    const headers = {
+      ...BASE_HEADERS,
+      'Content-Security-Policy': contentSecurityPolicy(req.headers.host, BOOT_SCRIPT_HASH),
+    };
     let status = 200;
     let html: string;
     try {
       const { info } = broker.authorize(id, url.searchParams.get('token'));
-      html = renderPage({ id: info.id, reason: info.reason, expiresAt: info.expiresAt, ...labelOf(info) });
+      html = renderPage(
+        { id: info.id, reason: info.reason, expiresAt: info.expiresAt, ...labelOf(info) },
+        await assetVersions(),
+      );
     } catch (error) {
       const e = toGrexalError(error);
       status = e.status;
@@ -122,12 +130,24 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     logged(req, url, status);
   }
 
+  /** The bundle's versions for the page's links; none (plain links) while it cannot be read. */
+  async function assetVersions(): Promise<AssetVersions> {
+    const versions: AssetVersions = {};
+    for (const name of ['takeover.js', 'takeover.css'] as const) {
+      const found = await assets.get(name)?.catch(() => undefined);
+      if (found) versions[name] = found.version;
+    }
+    return versions;
+  }
+
   async function asset(req: IncomingMessage, res: ServerResponse, url: URL, name: string): Promise<void> {
     const found = await assets.get(name);
     if (!found) return sendError(res, new GrexalError('E_ROUTE_NOT_FOUND', `No takeover asset ${name}.`));
     const headers = {
       ...BASE_HEADERS,
-      'Cache-Control': 'no-cache',
+      // A link naming this build's version may be kept; any other (an old page, no version) revalidates.
+      'Cache-Control':
+        url.searchParams.get('v') === found.version ? 'private, max-age=31536000, immutable' : 'no-cache',
       ETag: found.etag,
       'Content-Type': found.contentType,
     };
@@ -269,6 +289,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       vnc,
       controls: () => lease.controls,
       maxCutTextBytes,
+      pipelined: url.searchParams.get('handshake') === 'pipelined',
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       ...(log ? { log: log.child({ takeoverId: auth.info.id, sandboxId: auth.info.sandboxId }) } : {}),
     });
