@@ -1,7 +1,8 @@
 /**
  * bench/takeover: time from the agent's ctx.request_takeover() to the first framebuffer drawn in
  * the takeover page's canvas, with the desktop already running, split into phases: the event, the
- * new tab, the page load, the WebSocket open, the RFB handshake (open → noVNC's first
+ * new tab, the page load, noVNC ready (tab → its first byte sent: the script runs and has the
+ * greeting; overlaps the others), the WebSocket open, the RFB handshake (open → noVNC's first
  * FramebufferUpdateRequest), the first rectangle (request → first byte back) and drawn (→ noVNC's
  * first flip onto the visible canvas). The "user" is the host's Chromium (launched once, as a
  * person's browser would already be open); each round opens the link in a new tab, waits for the
@@ -43,7 +44,17 @@ const AGENT = `
   }
 `;
 
-const PHASES = ['event', 'tab', 'load', 'wsOpen', 'handshake', 'firstRect', 'drawn', 'total'] as const;
+const PHASES = [
+  'event',
+  'tab',
+  'load',
+  'novnc',
+  'wsOpen',
+  'handshake',
+  'firstRect',
+  'drawn',
+  'total',
+] as const;
 type Phase = (typeof PHASES)[number];
 type Round = Record<Phase, number>;
 
@@ -73,6 +84,8 @@ async function round(context: BrowserContext, sandbox: TakeoverSandbox, i: numbe
     tab: opened - seen,
     load: loaded - opened,
     // The page's script creates the WebSocket after `load` may already have fired: from the tab.
+    // Tab opened → noVNC's first byte out: the page's script running with the greeting in hand.
+    novnc: s.firstSent - opened,
     wsOpen: s.wsOpen - Math.max(s.wsCreated, opened),
     handshake: s.requested - s.wsOpen,
     firstRect: s.firstRect - s.requested,

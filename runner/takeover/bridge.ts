@@ -115,10 +115,10 @@ export function bridge(options: BridgeOptions): Bridge {
       startRelay();
     }
   };
-  /** ServerInit, what the server sent since, and from then on the relay. */
-  const startRelay = (): void => {
+  /** ServerInit (after `before`, in one message), what the server sent since, and from then on the relay. */
+  const startRelay = (before?: Buffer): void => {
     if (!local) return;
-    ws.send(local.serverInit, SEND_OPTIONS);
+    ws.send(before ? Buffer.concat([before, local.serverInit]) : local.serverInit, SEND_OPTIONS);
     for (const held of local.held.splice(0)) ws.send(held, SEND_OPTIONS);
     relay();
     if (!vncPaused) socket.resume();
@@ -184,15 +184,17 @@ export function bridge(options: BridgeOptions): Bridge {
   heartbeat.unref();
   if (!heartbeatMs) clearInterval(heartbeat);
 
-  ws.send(local ? vnc.greeting.subarray(0, 12) : vnc.greeting, SEND_OPTIONS);
   if (socket.destroyed) {
     end(CLOSE_CODES.desktopGone, 'desktop connection closed');
   } else if (pipelined) {
-    // Security: one type, None; SecurityResult: OK; then ServerInit (RFB 3.8).
-    ws.send(Buffer.from([1, 1, 0, 0, 0, 0]), SEND_OPTIONS);
-    startRelay();
-  } else if (!local) {
-    socket.resume();
+    // The greeting, then the rest in one message: security (one type, None), SecurityResult OK and
+    // ServerInit (RFB 3.8). noVNC stops reading after the version until the next message arrives,
+    // and runs everything in that one in a single task.
+    ws.send(vnc.greeting.subarray(0, 12), SEND_OPTIONS);
+    startRelay(Buffer.from([1, 1, 0, 0, 0, 0]));
+  } else {
+    ws.send(local ? vnc.greeting.subarray(0, 12) : vnc.greeting, SEND_OPTIONS);
+    if (!local) socket.resume();
   }
   return { close: end, closed };
 }
