@@ -92,9 +92,6 @@ function connect(): void {
     closeCode = event.code;
   });
   const session = new RFB(screen, ws, { shared: true });
-  // noVNC took the socket (its own onmessage) synchronously: what came before goes to it first,
-  // in order, within this task, so no newer message can overtake.
-  for (const message of early?.held.splice(0) ?? []) ws.onmessage?.call(ws, message);
   session.scaleViewport = true;
   // Only the controlling viewer's window sizes the desktop (the bridge drops anyone else's request,
   // as it drops a view-only viewer's input: the page only tells, the bridge enforces).
@@ -112,6 +109,10 @@ function connect(): void {
     setTimeout(() => void afterDisconnect(closeCode), 0);
   });
   rfb = session;
+  // noVNC took the socket (its own onmessage) in its constructor. What came before goes to it now,
+  // in order and within this task, so no newer message overtakes; only now, because a held
+  // handshake completes at once and its 'connect' must find the listener above.
+  for (const message of early?.held.splice(0) ?? []) ws.onmessage?.call(ws, message);
 }
 
 async function afterDisconnect(code: number): Promise<void> {
