@@ -83,6 +83,24 @@ describe('VncSpare', () => {
     ended.abort();
   });
 
+  it('stops reopening after a few spares in a row were closed by the server', async () => {
+    const ended = new AbortController();
+    const spare = new VncSpare(vnc.path, { ended: ended.signal, retryMs: 1 });
+    // The "desktop" drops every client once its handshake is done.
+    const dropper = setInterval(() => {
+      for (const c of vnc.connections) if (c.shared !== undefined && !c.socket.destroyed) c.socket.destroy();
+    }, 5);
+    try {
+      await expect.poll(() => vnc.connections.length, { timeout: 10_000 }).toBe(6);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(vnc.connections).toHaveLength(6);
+      expect(spare.take()).toBeUndefined();
+    } finally {
+      clearInterval(dropper);
+      ended.abort();
+    }
+  });
+
   it('holds what the server sends until a viewer takes it and the bridge relays', async () => {
     const ended = new AbortController();
     const spare = new VncSpare(vnc.path, { ended: ended.signal });

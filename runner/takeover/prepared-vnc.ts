@@ -196,6 +196,7 @@ export class VncSpare {
   take(): VncConnection | undefined {
     const vnc = this.ready;
     this.ready = undefined;
+    this.failures = 0;
     this.prepare();
     if (!vnc?.prepared || vnc.socket.destroyed) return undefined;
     // Paused from the next byte on, until the bridge has sent the viewer ServerInit.
@@ -224,30 +225,30 @@ export class VncSpare {
       (vnc) => {
         this.preparing = false;
         if (this.options.ended.aborted) return vnc.socket.destroy();
-        this.failures = 0;
         this.ready = vnc;
+        // A spare the server closes counts as a failure until a viewer takes one: a desktop that
+        // keeps dropping idle clients (or an agent's server doing it on purpose) is left alone
+        // after a few tries, and its viewers connect for themselves as before.
         vnc.socket.once('close', () => {
           if (this.ready !== vnc) return;
           this.ready = undefined;
-          this.later();
+          this.failed();
         });
       },
       (error: Error) => {
         this.preparing = false;
         if (this.options.ended.aborted) return;
-        this.failures++;
-        this.options.log?.debug(
-          { err: error.message, failures: this.failures },
-          'cannot prepare a VNC connection',
-        );
-        if (this.failures < MAX_FAILURES) this.later();
+        this.options.log?.debug({ err: error.message }, 'cannot prepare a VNC connection');
+        this.failed();
       },
     );
   }
 
-  private later(): void {
-    if (this.options.ended.aborted) return;
-    const delay = Math.min(5000, (this.options.retryMs ?? 250) * 2 ** this.failures);
+  /** Tries again later, waiting longer each time, and not at all after MAX_FAILURES in a row. */
+  private failed(): void {
+    this.failures++;
+    if (this.options.ended.aborted || this.failures >= MAX_FAILURES) return;
+    const delay = Math.min(5000, (this.options.retryMs ?? 250) * 2 ** (this.failures - 1));
     clearTimeout(this.retry);
     this.retry = setTimeout(() => this.prepare(), delay);
     this.retry.unref();
