@@ -51,6 +51,12 @@ export interface TakeoverHttpOptions {
   vncConnectTimeoutMs?: number;
   /** WebSocket ping interval. Default 20000. */
   heartbeatMs?: number;
+  /**
+   * The work done ahead of the first frame: a spare VNC connection per takeover (prepared-vnc.ts)
+   * and the page's inline boot script (page/boot.ts). Default true; false serves as before them,
+   * for bench/takeover's A/B (and as a way out should a VNC server mishandle idle clients).
+   */
+  firstFrameAhead?: boolean;
   log?: Logger;
 }
 
@@ -87,7 +93,9 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
   // Each open takeover's prepared VNC connection (prepared-vnc.ts), keyed by takeover id; only
   // that takeover's viewers, authorized by its token, ever take from it.
   const spares = new Map<string, VncSpare>();
+  const ahead = options.firstFrameAhead ?? true;
   const stopPreparing = broker.onOpened(({ id, vncSocketPath, ended }) => {
+    if (!ahead) return;
     spares.set(
       id,
       new VncSpare(vncSocketPath, {
@@ -107,7 +115,10 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
   async function page(req: IncomingMessage, res: ServerResponse, url: URL, id: string): Promise<void> {
     const headers = {
       ...BASE_HEADERS,
-      'Content-Security-Policy': contentSecurityPolicy(req.headers.host, BOOT_SCRIPT_HASH),
+      'Content-Security-Policy': contentSecurityPolicy(
+        req.headers.host,
+        ahead ? BOOT_SCRIPT_HASH : undefined,
+      ),
     };
     let status = 200;
     let html: string;
@@ -116,6 +127,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       html = renderPage(
         { id: info.id, reason: info.reason, expiresAt: info.expiresAt, ...labelOf(info) },
         await assetVersions(),
+        { boot: ahead },
       );
     } catch (error) {
       const e = toGrexalError(error);

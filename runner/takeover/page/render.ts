@@ -27,8 +27,13 @@ function inertJson(value: unknown): string {
  * the runner still works; `?v=` names the build, so a browser may keep them (http.ts). The boot
  * script comes first: it opens the stream while the rest loads.
  */
-export function renderPage(data: PageData, versions: AssetVersions = {}): string {
+export function renderPage(
+  data: PageData,
+  versions: AssetVersions = {},
+  options: { boot?: boolean } = {},
+): string {
   const title = data.label ? `Log in to ${data.label}` : 'The agent needs your help';
+  const boot = options.boot === false ? '' : `<script>${BOOT_SCRIPT}</script>\n`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -36,8 +41,7 @@ export function renderPage(data: PageData, versions: AssetVersions = {}): string
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${escapeHtml(title)} · Grexal</title>
-<script>${BOOT_SCRIPT}</script>
-<link rel="stylesheet" href="${assetHref('takeover.css', versions)}">
+${boot}<link rel="stylesheet" href="${assetHref('takeover.css', versions)}">
 <script type="module" src="${assetHref('takeover.js', versions)}"></script>
 </head>
 <body>
