@@ -102,6 +102,16 @@ async function openPage(link: string, viewport = { width: 800, height: 600 }): P
   return page;
 }
 
+/**
+ * The desktop connection a page just got: the first with messages (noVNC's pixel format and
+ * encodings) that is not among `known`. The runner's prepared spares get none until a page takes one.
+ */
+async function desktopFor(known: RfbClientConnection[] = []): Promise<RfbClientConnection> {
+  const find = () => vnc.connections.find((c) => c.messages.length > 0 && !known.includes(c));
+  await expect.poll(find).toBeDefined();
+  return find()!;
+}
+
 /** Resolves with the first message this desktop connection received that matches, past or future. */
 function received(connection: RfbClientConnection, type: number, text?: string): Promise<Buffer> {
   const matches = (m: { type: number; bytes: Buffer }): boolean =>
@@ -123,10 +133,12 @@ describe('takeover page', () => {
     const { link } = await setup();
     const user = await openPage(link);
     await expect(user.locator('h1').textContent()).resolves.toBe('Log in to Example');
+    // The inline boot script opened the stream, and the page's script took that socket over.
+    await expect(user.evaluate(() => '__grexalEarlyStream' in window)).resolves.toBe(true);
     await expect(user.locator('.reason').textContent()).resolves.toBe('Log in to Example, then press Done.');
     const canvas = user.locator('#screen canvas');
     await canvas.waitFor();
-    const desktop = vnc.connections[0]!;
+    const desktop = await desktopFor();
     await canvas.click({ position: { x: 20, y: 20 } });
     await received(desktop, 5);
     await user.keyboard.type('a');
@@ -146,7 +158,7 @@ describe('takeover page', () => {
     await expect(user.locator('#paste').inputValue()).resolves.toBe('');
 
     const watcher = await openPage(link);
-    const watched = vnc.connections[1]!;
+    const watched = await desktopFor([desktop]);
     await watcher.locator('#screen canvas').click({ position: { x: 30, y: 30 } });
     await watcher.keyboard.type('b');
     // The watcher's own update requests arrive after its input would have: input then is known dropped.
@@ -168,10 +180,11 @@ describe('takeover page', () => {
   it('reconnects after the stream drops and keeps control', async () => {
     const { link } = await setup();
     const page = await openPage(link);
-    vnc.connections[0]!.socket.destroy();
+    const first = await desktopFor();
+    first.socket.destroy();
     await page.getByText(/reconnecting/).waitFor();
     await page.getByText('Connected', { exact: true }).waitFor();
-    const again = vnc.connections[1]!;
+    const again = await desktopFor([first]);
     await page.locator('#screen canvas').click({ position: { x: 10, y: 10 } });
     await received(again, 5);
     await page.close();
@@ -218,9 +231,9 @@ describe('takeover page', () => {
     await page.keyboard.press('Alt+Shift+KeyD');
     await expect(done).resolves.toBe('completed');
     // The modifiers go down and up in the desktop as they are pressed; the D itself never does.
-    const keysyms = vnc.connections[0]!.messages.filter((m) => m.type === 4).map((m) =>
-      m.bytes.readUInt32BE(4),
-    );
+    const keysyms = (await desktopFor()).messages
+      .filter((m) => m.type === 4)
+      .map((m) => m.bytes.readUInt32BE(4));
     expect(keysyms.filter((k) => k === 0x44 || k === 0x64)).toEqual([]);
     expect(keysyms.length).toBeGreaterThan(0);
     await page.close();

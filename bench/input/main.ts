@@ -13,7 +13,11 @@
  * With two images (default: grexal/desktop-x11vnc as the baseline, grexal/desktop) keys alternate
  * A B B A … between the two pages and scroll windows likewise; medians of per-pair ratios printed.
  *
- *   node scripts/run-ts.mjs bench/input/main.ts [--keys 40] [--windows 4] [--window-ms 3000] [--images a,b]
+ * With --ahead-ab and one image, the two sides are that image served by two takeover servers, the
+ * runner's first-frame work off and on (as bench/takeover --ahead-ab): the stream after the first
+ * frame must not change.
+ *
+ *   node scripts/run-ts.mjs bench/input/main.ts [--keys 40] [--windows 4] [--window-ms 3000] [--images a,b] [--ahead-ab]
  */
 import { parseArgs } from 'node:util';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -37,12 +41,17 @@ const { values } = parseArgs({
     windows: { type: 'string', default: '4' },
     'window-ms': { type: 'string', default: '3000' },
     images: { type: 'string', default: 'grexal/desktop-x11vnc,grexal/desktop' },
+    'ahead-ab': { type: 'boolean', default: false },
   },
 });
 const KEYS = Number(values.keys);
 const WINDOWS = Number(values.windows);
 const WINDOW_MS = Number(values['window-ms']);
-const images = values.images.split(',');
+const aheadAb = values['ahead-ab'];
+const imageList = values.images.split(',');
+/** The sides' names: the images, or with --ahead-ab the first image's "ahead off" and "ahead on". */
+const images = aheadAb ? ['ahead off', 'ahead on'] : imageList;
+const imageOf = (k: number): string => (aheadAb ? imageList[0]! : imageList[k]!);
 // The page's header and footer take ~113 px: the desktop area is then about 1280×800, which a
 // server that follows the viewer's size (Xtigervnc) takes, so both stacks stream the same pixels.
 const VIEWPORT = { width: 1280, height: 913 };
@@ -81,7 +90,9 @@ async function openViewer(browser: Browser, sandbox: TakeoverSandbox, n: number)
   const context = await browser.newContext({ viewport: VIEWPORT });
   const page = await context.newPage();
   await addViewerProbe(page);
-  await page.goto(await sandbox.link(n));
+  const link = new URL(await sandbox.link(n));
+  const origin = origins[sandboxes.indexOf(sandbox)];
+  await page.goto(origin ? `${origin}${link.pathname}${link.search}` : link.href);
   await waitFirstDrawn(page);
   // Chromium leaves its keyboard focus in the omnibox after an agent's navigation: the user clicks
   // into the page first (the text field fills the top of the screen).
@@ -118,10 +129,15 @@ function report(what: string, samples: number[][], unit: string, qs: number[]): 
 
 const runner = await Runner.start({});
 const server = await startTakeoverServer({ broker: runner.takeovers });
+// --ahead-ab: side 0 on a server without the first-frame work; side 1 on the default one.
+const offServer = aheadAb
+  ? await startTakeoverServer({ broker: runner.takeovers, firstFrameAhead: false })
+  : undefined;
+const origins = [offServer?.url, undefined];
+const sandboxes: TakeoverSandbox[] = [];
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
 try {
-  const sandboxes: TakeoverSandbox[] = [];
-  for (const image of images) sandboxes.push(await startTakeoverSandbox(runner, image, AGENT));
+  for (const k of images.keys()) sandboxes.push(await startTakeoverSandbox(runner, imageOf(k), AGENT));
   let pages = await Promise.all(sandboxes.map((sb) => openViewer(browser, sb, 0)));
   for (const [k, page] of pages.entries()) console.log(`${images[k]}: desktop ${await desktopSize(page)}`);
   // Warm-up key each, not counted.
@@ -152,5 +168,6 @@ try {
 } finally {
   await browser.close();
   await server.close();
+  await offServer?.close();
   await runner.close();
 }

@@ -1,6 +1,7 @@
 /**
  * Instruments the takeover page in the bench's browser (an init script, before noVNC loads): the
- * page's WebSocket is wrapped to stamp when it opens, when noVNC sends its first
+ * page's WebSocket is wrapped to stamp when it opens, when noVNC sends its first byte (its script
+ * is running and has the server's greeting), when it sends its first
  * FramebufferUpdateRequest (the RFB handshake is over) and when the first byte after that comes
  * back (the first rectangle); noVNC's Display.flip (a drawImage of its back buffer onto the
  * visible canvas, once per FramebufferUpdate) is wrapped to stamp every frame drawn, and, while a
@@ -12,6 +13,8 @@ import type { Page } from 'playwright-core';
 export interface ViewerStamps {
   wsCreated: number;
   wsOpen: number;
+  /** noVNC's first byte sent (its ProtocolVersion): its script runs and has the server's greeting. */
+  firstSent: number;
   requested: number;
   firstRect: number;
   firstDrawn: number;
@@ -21,7 +24,7 @@ export interface ViewerStamps {
 function probe(): void {
   const now = (): number => performance.timeOrigin + performance.now();
   const state = {
-    stamps: { wsCreated: 0, wsOpen: 0, requested: 0, firstRect: 0, firstDrawn: 0 },
+    stamps: { wsCreated: 0, wsOpen: 0, firstSent: 0, requested: 0, firstRect: 0, firstDrawn: 0 },
     flips: [] as number[],
     keyAt: 0,
     echoAt: 0,
@@ -53,6 +56,7 @@ function probe(): void {
         : ArrayBuffer.isView(data)
           ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
           : undefined;
+    if (!state.stamps.firstSent) state.stamps.firstSent = now();
     // FramebufferUpdateRequest: type 3, 10 bytes; noVNC flushes each message on its own.
     if (bytes && !state.stamps.requested && bytes.length === 10 && bytes[0] === 3) {
       state.stamps.requested = now();

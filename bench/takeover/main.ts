@@ -1,7 +1,8 @@
 /**
  * bench/takeover: time from the agent's ctx.request_takeover() to the first framebuffer drawn in
  * the takeover page's canvas, with the desktop already running, split into phases: the event, the
- * new tab, the page load, the WebSocket open, the RFB handshake (open → noVNC's first
+ * new tab, the page load, noVNC ready (tab → its first byte sent: the script runs and has the
+ * greeting; overlaps the others), the WebSocket open, the RFB handshake (open → noVNC's first
  * FramebufferUpdateRequest), the first rectangle (request → first byte back) and drawn (→ noVNC's
  * first flip onto the visible canvas). The "user" is the host's Chromium (launched once, as a
  * person's browser would already be open); each round opens the link in a new tab, waits for the
@@ -11,7 +12,11 @@
  * its own sandbox, rounds alternate A B B A …, and the median of the per-pair ratios is printed;
  * the idle memory of each desktop sandbox is read before the first round.
  *
- *   node scripts/run-ts.mjs bench/takeover/main.ts [--rounds 10] [--images a,b]
+ * With --ahead-ab and one image, the two sides are the same image served by two takeover servers
+ * of this runner: one with its first-frame work off (`firstFrameAhead: false`: no spare VNC
+ * connection, no inline boot script, as before that work) and one with it on, alternated likewise.
+ *
+ *   node scripts/run-ts.mjs bench/takeover/main.ts [--rounds 10] [--images a,b] [--ahead-ab]
  */
 import { parseArgs } from 'node:util';
 import { type BrowserContext, chromium } from 'playwright-core';
@@ -26,10 +31,16 @@ const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '10' },
     images: { type: 'string', default: 'grexal/desktop-x11vnc,grexal/desktop' },
+    'ahead-ab': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
-const images = values.images.split(',');
+const aheadAb = values['ahead-ab'];
+const images = aheadAb
+  ? [values.images.split(',')[0]!, values.images.split(',')[0]!]
+  : values.images.split(',');
+/** What each side is called in the output. */
+const labels = aheadAb ? ['ahead off', 'ahead on'] : images;
 // The page's header and footer take ~113 px: the desktop area is then about 1280×800, which a
 // server that follows the viewer's size (Xtigervnc) takes, so both stacks stream the same pixels.
 const VIEWPORT = { width: 1280, height: 913 };
@@ -43,7 +54,17 @@ const AGENT = `
   }
 `;
 
-const PHASES = ['event', 'tab', 'load', 'wsOpen', 'handshake', 'firstRect', 'drawn', 'total'] as const;
+const PHASES = [
+  'event',
+  'tab',
+  'load',
+  'novnc',
+  'wsOpen',
+  'handshake',
+  'firstRect',
+  'drawn',
+  'total',
+] as const;
 type Phase = (typeof PHASES)[number];
 type Round = Record<Phase, number>;
 
@@ -56,9 +77,14 @@ function completeLink(link: string): void {
   runner.takeovers.complete(url.pathname.split('/').pop()!, url.searchParams.get('token'));
 }
 
-async function round(context: BrowserContext, sandbox: TakeoverSandbox, i: number): Promise<Round> {
+async function round(
+  context: BrowserContext,
+  sandbox: TakeoverSandbox,
+  i: number,
+  origin: string | undefined,
+): Promise<Round> {
   if (i > 0) completeLink(await sandbox.link(i - 1));
-  const link = await sandbox.link(i);
+  const link = onOrigin(await sandbox.link(i), origin);
   const seen = Date.now();
   const page = await context.newPage();
   await addViewerProbe(page);
@@ -73,6 +99,8 @@ async function round(context: BrowserContext, sandbox: TakeoverSandbox, i: numbe
     tab: opened - seen,
     load: loaded - opened,
     // The page's script creates the WebSocket after `load` may already have fired: from the tab.
+    // Tab opened → noVNC's first byte out: the page's script running with the greeting in hand.
+    novnc: s.firstSent - opened,
     wsOpen: s.wsOpen - Math.max(s.wsCreated, opened),
     handshake: s.requested - s.wsOpen,
     firstRect: s.firstRect - s.requested,
@@ -81,10 +109,22 @@ async function round(context: BrowserContext, sandbox: TakeoverSandbox, i: numbe
   };
 }
 
+/** The link on another of this runner's takeover servers (same broker, same token). */
+function onOrigin(link: string, origin: string | undefined): string {
+  if (!origin) return link;
+  const url = new URL(link);
+  return `${origin}${url.pathname}${url.search}`;
+}
+
 const fmt = (n: number): string => n.toFixed(1).padStart(6);
 
 const runner = await Runner.start({});
 const server = await startTakeoverServer({ broker: runner.takeovers });
+// --ahead-ab: side 0 on a server without the first-frame work; side 1 on the default one.
+const offServer = aheadAb
+  ? await startTakeoverServer({ broker: runner.takeovers, firstFrameAhead: false })
+  : undefined;
+const origins = [offServer?.url, undefined];
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
 // One window, a new tab per link: as in the user's own browser.
 const context = await browser.newContext({ viewport: VIEWPORT });
@@ -93,23 +133,23 @@ try {
   for (const image of images) sandboxes.push(await startTakeoverSandbox(runner, image, AGENT));
   const results = sandboxes.map(() => [] as Round[]);
   // Warm-up: round 0 of each, not counted; then the idle desktop's memory.
-  for (const sb of sandboxes) await round(context, sb, 0);
-  for (const sb of sandboxes)
-    console.log(`${sb.image}: idle memory ${(await sb.memoryMiB()).toFixed(0)} MiB`);
+  for (const [k, sb] of sandboxes.entries()) await round(context, sb, 0, origins[k]);
+  for (const [k, sb] of sandboxes.entries())
+    console.log(`${labels[k]}: idle memory ${(await sb.memoryMiB()).toFixed(0)} MiB`);
   console.log(`ms${' '.repeat(27)}${PHASES.map((p) => p.padStart(10)).join('')}`);
   for (let i = 1; i <= rounds; i++) {
     const order = i % 2 ? sandboxes.map((_, k) => k) : sandboxes.map((_, k) => k).reverse();
     for (const k of order) {
-      const r = await round(context, sandboxes[k]!, i);
+      const r = await round(context, sandboxes[k]!, i, origins[k]);
       results[k]!.push(r);
       console.log(
-        `  ${String(i).padStart(2)} ${images[k]!.padEnd(24)}${PHASES.map((p) => fmt(r[p]).padStart(10)).join('')}`,
+        `  ${String(i).padStart(2)} ${labels[k]!.padEnd(24)}${PHASES.map((p) => fmt(r[p]).padStart(10)).join('')}`,
       );
     }
   }
   for (const sb of sandboxes) completeLink(await sb.link(rounds));
   await Promise.all(sandboxes.map((sb) => sb.exited));
-  for (const [k, image] of images.entries()) {
+  for (const [k, image] of labels.entries()) {
     const rs = results[k]!;
     const p = (phase: Phase, q: number) =>
       fmt(
@@ -126,11 +166,12 @@ try {
   if (images.length === 2) {
     const ratio = median(results[1]!.map((r, i) => r.total / results[0]![i]!.total));
     console.log(
-      `median ratio ${images[1]} / ${images[0]}: ${ratio.toFixed(2)} (target: p50 ≤ 300 ms, p90 ≤ 400 ms)`,
+      `median ratio ${labels[1]} / ${labels[0]}: ${ratio.toFixed(2)} (target: p50 ≤ 300 ms, p90 ≤ 400 ms)`,
     );
   }
 } finally {
   await browser.close();
   await server.close();
+  await offServer?.close();
   await runner.close();
 }

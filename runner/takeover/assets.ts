@@ -12,6 +12,8 @@ export interface Asset {
   body: Buffer;
   contentType: string;
   etag: string;
+  /** The ETag's hash: the page links `?v=<version>`, which a browser may then keep for good. */
+  version: string;
 }
 
 /** The only files served; anything else under /takeover/assets/ is a 404. */
@@ -55,7 +57,7 @@ export class AssetStore {
         { cause: error },
       );
     }
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-    return { body, contentType, etag };
+    const version = createHash('sha256').update(body).digest('base64url').slice(0, 27);
+    return { body, contentType, etag: `"${version}"`, version };
   }
 }

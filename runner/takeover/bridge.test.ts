@@ -2,6 +2,7 @@
  * The bridge and the HTTP routes end to end: a real node:http server, real ws clients, and a fake
  * RFB server on a temporary Unix socket that records what reached "the desktop".
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TakeoverBroker } from './broker.ts';
 import { startTakeoverServer, type TakeoverServer } from './http.ts';
 import { handshake, messages, type OpenedViewer, openViewer } from './testing/rfb-client.ts';
-import { type FakeRfbServer, type RfbClientConnection, startFakeRfbServer } from './testing/rfb-server.ts';
+import { type FakeRfbServer, startFakeRfbServer } from './testing/rfb-server.ts';
 import { CLOSE_CODES } from './types.ts';
 
 let dir: string;
@@ -72,17 +73,21 @@ async function refusedStatus(url: string, origin?: string): Promise<number> {
   return error?.status ?? 0;
 }
 
-/** Resolves when the desktop side has received a message of `type` on this connection. */
-function received(connection: RfbClientConnection, type: number): Promise<void> {
-  if (connection.messages.some((m) => m.type === type)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const on = (m: { type: number }): void => {
-      if (m.type !== type) return;
-      connection.off('message', on);
-      resolve();
-    };
-    connection.on('message', on);
-  });
+/**
+ * The message types each desktop connection got, for those that got any (the runner's spares get
+ * none), longest first: which connection a viewer lands on depends on whether a spare was ready.
+ */
+function desktops(): number[][] {
+  return vnc.connections
+    .map((c) => c.messages.map((m) => m.type))
+    .filter((types) => types.length > 0)
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Resolves once `count` desktop connections have had an update request each. */
+async function updateRequestsOn(count: number): Promise<number[][]> {
+  await expect.poll(() => desktops().filter((types) => types.includes(3)).length).toBe(count);
+  return desktops();
 }
 
 describe('stream', () => {
@@ -94,25 +99,39 @@ describe('stream', () => {
     expect(header.readUInt16BE(8)).toBe(64);
     const pixels = await v.bytes.read(64 * 32 * 4);
     expect(pixels.length).toBe(64 * 32 * 4);
-    const desktop = vnc.connections[0]!;
-    expect(desktop.messages.map((m) => m.type)).toEqual([4, 3]);
+    expect(await updateRequestsOn(1)).toEqual([[4, 3]]);
     expect(broker.get(id)?.state).toBe('active');
   });
 
   it('drops key, pointer and clipboard from a second viewer, and forwards its update requests', async () => {
     const { id, token } = open();
     const first = await viewer(streamUrl(id, token));
+    first.ws.send(Buffer.concat([messages.pointer(1, 1), messages.update(0, 0, 1, 1)]));
+    await updateRequestsOn(1);
     const second = await viewer(streamUrl(id, token));
     second.ws.send(messages.key(0x62));
     second.ws.send(messages.pointer(5, 5));
     second.ws.send(messages.cutText('secret'));
     second.ws.send(messages.update(0, 0, 1, 1));
-    first.ws.send(Buffer.concat([messages.pointer(1, 1), messages.update(0, 0, 1, 1)]));
-    const [desktopA, desktopB] = vnc.connections;
-    await Promise.all([received(desktopA!, 3), received(desktopB!, 3)]);
-    expect(desktopA!.messages.map((m) => m.type)).toEqual([5, 3]);
-    expect(desktopB!.messages.map((m) => m.type)).toEqual([3]);
+    expect(await updateRequestsOn(2)).toEqual([[5, 3], [3]]);
     expect(broker.get(id)?.viewers).toBe(2);
+  });
+
+  it('a second viewer on a prepared connection is view-only too', async () => {
+    const { id, token } = open();
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const first = await viewer(streamUrl(id, token));
+    first.ws.send(Buffer.concat([messages.key(0x61), messages.update(0, 0, 1, 1)]));
+    await updateRequestsOn(1);
+    // The first viewer took the prepared connection; the runner prepares the next one.
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const before = vnc.connections.length;
+    const second = await viewer(streamUrl(id, token));
+    second.ws.send(Buffer.concat([messages.key(0x62), messages.pointer(5, 5), messages.update(0, 0, 1, 1)]));
+    expect(await updateRequestsOn(2)).toEqual([[4, 3], [3]]);
+    // Both were bridged to connections opened before they arrived.
+    expect(vnc.connections.length).toBeGreaterThanOrEqual(before);
+    expect(vnc.connections.slice(0, before).filter((c) => c.messages.length)).toHaveLength(2);
   });
 
   it('gives control back to the same page after its socket dropped, not to the watcher', async () => {
@@ -120,32 +139,33 @@ describe('stream', () => {
     const key = 'page-key-0123456789';
     const user = await viewer(streamUrl(id, token, key));
     const watcher = await viewer(streamUrl(id, token, 'other-key-0123456789'));
+    watcher.ws.send(Buffer.concat([messages.key(0x63), messages.update(0, 0, 1, 1)]));
+    await updateRequestsOn(1);
     const userAgain = await viewer(streamUrl(id, token, key));
     expect((await user.closed).code).toBe(CLOSE_CODES.replaced);
-    watcher.ws.send(Buffer.concat([messages.key(0x63), messages.update(0, 0, 1, 1)]));
     userAgain.ws.send(Buffer.concat([messages.key(0x64), messages.update(0, 0, 1, 1)]));
-    const [, desktopWatcher, desktopUser] = vnc.connections;
-    await Promise.all([received(desktopWatcher!, 3), received(desktopUser!, 3)]);
-    expect(desktopWatcher!.messages.map((m) => m.type)).toEqual([3]);
-    expect(desktopUser!.messages.map((m) => m.type)).toEqual([4, 3]);
+    expect(await updateRequestsOn(2)).toEqual([[4, 3], [3]]);
   });
 
-  it('refuses a missing or wrong token with 401/403 before connecting to VNC', async () => {
+  it('refuses a missing or wrong token with 401/403 before a byte reaches VNC', async () => {
     const { id, token } = open();
     expect(await refusedStatus(streamUrl(id))).toBe(401);
     expect(
       await refusedStatus(streamUrl(id, `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)),
     ).toBe(403);
     expect(await refusedStatus(streamUrl('tk_unknown', token))).toBe(404);
-    expect(vnc.connections).toHaveLength(0);
+    // The runner's own prepared connection is the only one, and nothing was relayed to it.
+    expect(vnc.connections.length).toBeLessThanOrEqual(1);
+    expect(desktops()).toEqual([]);
   });
 
   it('refuses another origin, accepts its own', async () => {
     const { id, token } = open();
     expect(await refusedStatus(streamUrl(id, token), 'http://evil.example')).toBe(403);
-    expect(vnc.connections).toHaveLength(0);
-    await viewer(streamUrl(id, token), server.url);
-    expect(vnc.connections).toHaveLength(1);
+    expect(desktops()).toEqual([]);
+    const v = await viewer(streamUrl(id, token), server.url);
+    v.ws.send(messages.update(0, 0, 1, 1));
+    expect(await updateRequestsOn(1)).toEqual([[3]]);
   });
 
   it('refuses a symlink or a plain file at the socket path, and a peer that is not VNC', async () => {
@@ -203,8 +223,111 @@ describe('stream', () => {
   it('closes the viewer when the desktop goes away', async () => {
     const { id, token } = open();
     const v = await viewer(streamUrl(id, token));
-    vnc.connections[0]!.socket.destroy();
+    for (const c of vnc.connections) c.socket.destroy();
     expect((await v.closed).code).toBe(CLOSE_CODES.desktopGone);
+  });
+});
+
+describe('prepared connections', () => {
+  const openDesktops = () => vnc.connections.filter((c) => !c.socket.destroyed);
+
+  it('the prepared connection closes when the takeover ends, and when the sandbox goes', async () => {
+    const first = open();
+    await expect.poll(() => server.isPrepared(first.id)).toBe(true);
+    expect(openDesktops()).toHaveLength(1);
+    broker.complete(first.id, first.token);
+    await expect.poll(() => openDesktops().length).toBe(0);
+    expect(server.isPrepared(first.id)).toBe(false);
+
+    const second = open();
+    await expect.poll(() => server.isPrepared(second.id)).toBe(true);
+    const v = await viewer(streamUrl(second.id, second.token));
+    await expect.poll(() => server.isPrepared(second.id)).toBe(true);
+    expect(openDesktops()).toHaveLength(2);
+    broker.cancelAllFor('sb1');
+    expect((await v.closed).code).toBe(CLOSE_CODES.sandboxGone);
+    await expect.poll(() => openDesktops().length).toBe(0);
+  });
+
+  it('a viewer gets its own takeover’s desktop, never another’s prepared one', async () => {
+    const other = await startFakeRfbServer(join(dir, 'other.sock'), { width: 48, height: 24 });
+    try {
+      const mine = open();
+      const { takeover } = broker.request({
+        sandboxId: 'sb2',
+        reason: 'the other sandbox',
+        timeoutMs: 60_000,
+        vncSocketPath: other.path,
+      });
+      const theirs = {
+        id: takeover.id,
+        token: new URL(broker.linkFor(takeover.id)!).searchParams.get('token')!,
+      };
+      await expect.poll(() => server.isPrepared(mine.id) && server.isPrepared(theirs.id)).toBe(true);
+      // The other takeover's token opens nothing of this one, prepared or not.
+      expect(await refusedStatus(streamUrl(mine.id, theirs.token))).toBe(403);
+      const a = await openViewer(streamUrl(theirs.id, theirs.token));
+      viewers.push(a);
+      expect(await handshake(a)).toEqual({ width: 48, height: 24 });
+      const b = await openViewer(streamUrl(mine.id, mine.token));
+      viewers.push(b);
+      expect(await handshake(b)).toEqual({ width: 64, height: 32 });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('answers a 3.3 and a 3.7 viewer’s handshake as the RFB versions say', async () => {
+    const { id, token } = open();
+    for (const minor of [3, 7]) {
+      await expect.poll(() => server.isPrepared(id)).toBe(true);
+      const v = await openViewer(streamUrl(id, token));
+      viewers.push(v);
+      expect((await v.bytes.read(12)).toString()).toBe('RFB 003.008\n');
+      v.ws.send(Buffer.from(`RFB 003.00${minor}\n`));
+      if (minor === 3) {
+        expect((await v.bytes.read(4)).readUInt32BE(0)).toBe(1);
+      } else {
+        expect([...(await v.bytes.read(2))]).toEqual([1, 1]);
+        v.ws.send(Buffer.from([1]));
+      }
+      v.ws.send(Buffer.from([0]));
+      // 3.7 sends no SecurityResult after None: ServerInit comes next.
+      expect((await v.bytes.read(24)).readUInt16BE(0)).toBe(64);
+      expect((await v.bytes.read(11)).toString()).toBe('grexal-fake');
+      v.ws.send(messages.update(0, 0, 1, 1));
+      expect((await v.bytes.read(16)).readUInt16BE(0)).toBe(0);
+    }
+  });
+
+  it('pipelined: the whole server handshake comes first; a viewer that then does not speak 3.8 is dropped', async () => {
+    const { id, token } = open();
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const url = `${streamUrl(id, token)}&handshake=pipelined`;
+    const v = await openViewer(url);
+    viewers.push(v);
+    // Nothing sent yet, and the greeting, security, SecurityResult and ServerInit are all there.
+    const all = await v.bytes.read(12 + 2 + 4 + 24 + 11);
+    expect(all.toString('latin1', 0, 12)).toBe('RFB 003.008\n');
+    expect([...all.subarray(12, 18)]).toEqual([1, 1, 0, 0, 0, 0]);
+    expect(all.readUInt16BE(18)).toBe(64);
+    v.ws.send(
+      Buffer.concat([
+        Buffer.from('RFB 003.008\n'),
+        Buffer.from([1, 0]),
+        messages.key(0x61),
+        messages.update(0, 0, 64, 32),
+      ]),
+    );
+    expect((await v.bytes.read(16)).readUInt16BE(8)).toBe(64);
+    expect(await updateRequestsOn(1)).toEqual([[4, 3]]);
+
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const old = await openViewer(url);
+    viewers.push(old);
+    await old.bytes.read(12 + 6 + 35);
+    old.ws.send(Buffer.from('RFB 003.007\n'));
+    expect((await old.closed).code).toBe(CLOSE_CODES.protocolViolation);
   });
 });
 
@@ -222,8 +345,26 @@ describe('page and actions', () => {
     expect(response.headers.get('content-security-policy')).toMatch(/default-src 'none'.*script-src 'self'/);
     expect(response.headers.get('referrer-policy')).toBe('no-referrer');
     expect(response.headers.get('cache-control')).toBe('no-store');
+    // The boot script opens the stream at once; the CSP allows it by its hash and nothing else inline.
+    const inline = /<script>(.*?)<\/script>/s.exec(html)![1]!;
+    const hash = createHash('sha256').update(inline).digest('base64');
+    expect(response.headers.get('content-security-policy')).toContain(`script-src 'self' 'sha256-${hash}'`);
+    expect(inline).toContain('handshake');
     expect((await fetch(`${server.url}/takeover/${id}`)).status).toBe(401);
     expect((await fetch(`${server.url}/takeover/${id}?token=nope`)).status).toBe(403);
+  });
+
+  it('links the bundle by version, which a browser may keep; an unversioned link revalidates', async () => {
+    const { id, token } = open();
+    const html = await (await fetch(`${server.url}/takeover/${id}?token=${token}`)).text();
+    const src = /src="(assets\/takeover\.js\?v=[^"]+)"/.exec(html)![1]!;
+    const kept = await fetch(new URL(src, `${server.url}/takeover/`));
+    expect(kept.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
+    expect(await kept.text()).toBe('console.log(1)');
+    const plain = await fetch(`${server.url}/takeover/assets/takeover.js`);
+    expect(plain.headers.get('cache-control')).toBe('no-cache');
+    const stale = await fetch(`${server.url}/takeover/assets/takeover.js?v=old`);
+    expect(stale.headers.get('cache-control')).toBe('no-cache');
   });
 
   it('serves the bundled assets, and nothing else from that folder', async () => {

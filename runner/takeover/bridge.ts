@@ -7,11 +7,16 @@
  * server goes through the RFB parser (rfb.ts), which forwards slices and drops input from a viewer
  * who does not control; when the VNC socket's write buffer is full, the WebSocket is paused.
  * Either side closing, failing or misbehaving closes both.
+ *
+ * On a prepared connection (prepared-vnc.ts: the runner already did the handshake with the
+ * server) the bridge plays the server's part of the handshake itself: the viewer's version,
+ * security choice and ClientInit are checked as always, answered at once from here, and the
+ * server's saved ServerInit closes it; the relay starts after that.
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
-import { RfbClientParser, RfbProtocolError } from './rfb.ts';
+import { type HandshakeStep, RfbClientParser, RfbProtocolError } from './rfb.ts';
 import { CLOSE_CODES } from './types.ts';
 import type { VncConnection } from './vnc-socket.ts';
 
@@ -28,6 +33,13 @@ export interface BridgeOptions {
   maxCutTextBytes?: number;
   /** WebSocket send buffer above which reading from VNC pauses. Default 8 MiB (two full 1280×800 frames). */
   highWaterMarkBytes?: number;
+  /**
+   * The viewer said it speaks RFB 3.8 with security None (the page's `handshake=pipelined`): on a
+   * prepared connection the whole server side of the handshake goes out at once, so the viewer
+   * needs no round trip before its first update request. Its own handshake is still checked, and
+   * anything but 3.8 and None is a protocol violation.
+   */
+  pipelined?: boolean;
   /** Ping interval; a viewer that misses a whole interval is dropped. Default 20000; 0 turns it off. */
   heartbeatMs?: number;
   log?: Logger;
@@ -51,7 +63,11 @@ export function bridge(options: BridgeOptions): Bridge {
   const { ws, transport, vnc, controls, log } = options;
   const socket = vnc.socket;
   const highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
-  const parser = new RfbClientParser({ maxCutTextBytes: options.maxCutTextBytes ?? 1024 * 1024 });
+  const local = vnc.prepared;
+  const parser = new RfbClientParser({
+    maxCutTextBytes: options.maxCutTextBytes ?? 1024 * 1024,
+    ...(local ? { onHandshake: (step: HandshakeStep) => answerHandshake(step) } : {}),
+  });
   let ended = false;
   let vncPaused = false;
   let wsPaused = false;
@@ -71,12 +87,44 @@ export function bridge(options: BridgeOptions): Bridge {
     resolveClosed({ code, reason });
   };
 
-  vnc.onData((chunk, release) => {
-    ws.send(chunk, SEND_OPTIONS, release);
-    if (ws.bufferedAmount <= highWaterMark) return true;
-    vncPaused = true;
-    return false;
-  });
+  const relay = (): void => {
+    vnc.onData((chunk, release) => {
+      ws.send(chunk, SEND_OPTIONS, release);
+      if (ws.bufferedAmount <= highWaterMark) return true;
+      vncPaused = true;
+      return false;
+    });
+  };
+  /** The server's side of the handshake, for a prepared connection (RFC 6143 §7.1–7.3). */
+  let minor = 8;
+  const pipelined = local !== undefined && options.pipelined === true;
+  const answerHandshake = (step: HandshakeStep): void => {
+    if (pipelined) {
+      if (step.step === 'version' && step.minor !== 8)
+        throw new RfbProtocolError('a pipelined handshake must be RFB 3.8');
+      return;
+    }
+    if (step.step === 'version') {
+      minor = step.minor;
+      // 3.3: the server names the security type; 3.7 and 3.8: it offers a list (here only None).
+      ws.send(minor === 3 ? Buffer.from([0, 0, 0, 1]) : Buffer.from([1, 1]), SEND_OPTIONS);
+    } else if (step.step === 'security') {
+      // SecurityResult follows None only from 3.8 on.
+      if (minor === 8) ws.send(Buffer.alloc(4), SEND_OPTIONS);
+    } else {
+      startRelay();
+    }
+  };
+  /** ServerInit (after `before`, in one message), what the server sent since, and from then on the relay. */
+  const startRelay = (before?: Buffer): void => {
+    if (!local) return;
+    ws.send(before ? Buffer.concat([before, local.serverInit]) : local.serverInit, SEND_OPTIONS);
+    for (const held of local.held.splice(0)) ws.send(held, SEND_OPTIONS);
+    relay();
+    if (!vncPaused) socket.resume();
+  };
+  // A prepared connection's server bytes wait (paused) until the viewer has had ServerInit.
+  if (!local) relay();
   transport.on('drain', () => {
     if (vncPaused && !ended) {
       vncPaused = false;
@@ -136,8 +184,17 @@ export function bridge(options: BridgeOptions): Bridge {
   heartbeat.unref();
   if (!heartbeatMs) clearInterval(heartbeat);
 
-  ws.send(vnc.greeting, SEND_OPTIONS);
-  if (socket.destroyed) end(CLOSE_CODES.desktopGone, 'desktop connection closed');
-  else socket.resume();
+  if (socket.destroyed) {
+    end(CLOSE_CODES.desktopGone, 'desktop connection closed');
+  } else if (pipelined) {
+    // The greeting, then the rest in one message: security (one type, None), SecurityResult OK and
+    // ServerInit (RFB 3.8). noVNC stops reading after the version until the next message arrives,
+    // and runs everything in that one in a single task.
+    ws.send(vnc.greeting.subarray(0, 12), SEND_OPTIONS);
+    startRelay(Buffer.from([1, 1, 0, 0, 0, 0]));
+  } else {
+    ws.send(local ? vnc.greeting.subarray(0, 12) : vnc.greeting, SEND_OPTIONS);
+    if (!local) socket.resume();
+  }
   return { close: end, closed };
 }

@@ -63,10 +63,18 @@ interface Open {
   viewers: ViewerSet;
   timer: NodeJS.Timeout;
   unlisten: () => void;
-  /** Stops the `until` watch, if any. */
+  /** Aborted when the takeover ends: stops the `until` watch and closes its prepared VNC connection. */
   unwatch: AbortController;
   resolve: (value: 'completed') => void;
   reject: (error: TakeoverError) => void;
+}
+
+/** A takeover that just opened, for what prepares it; `ended` is aborted when it ends, however. */
+export interface OpenedTakeover {
+  readonly id: string;
+  /** Host path of the VNC socket; never sent to a browser. */
+  readonly vncSocketPath: string;
+  readonly ended: AbortSignal;
 }
 
 /** The part of the runner's id issuer the broker uses; `origin` is `'earlier'` for a stopped runner's id. */
@@ -84,6 +92,7 @@ export class TakeoverBroker {
   private readonly ended = new Map<string, { state: TakeoverEndState; at: number }>();
   private baseUrl: string | undefined;
   private readonly retentionMs: number;
+  private readonly openedListeners = new Set<(opened: OpenedTakeover) => void>();
 
   constructor(private readonly options: TakeoverBrokerOptions = {}) {
     this.baseUrl = options.baseUrl?.replace(/\/+$/, '');
@@ -96,6 +105,12 @@ export class TakeoverBroker {
 
   hasBaseUrl(): boolean {
     return this.baseUrl !== undefined;
+  }
+
+  /** Calls `listener` as each takeover opens (the takeover server prepares its VNC connection). */
+  onOpened(listener: (opened: OpenedTakeover) => void): () => void {
+    this.openedListeners.add(listener);
+    return () => this.openedListeners.delete(listener);
   }
 
   /** Opens a takeover; `done` resolves on Done and rejects with `takeover_cancelled` / `takeover_expired`. */
@@ -139,6 +154,14 @@ export class TakeoverBroker {
     this.open.set(id, t);
     this.bySandbox.set(req.sandboxId, t);
     if (req.until && req.browserSocketPath) this.watch(t, req.until, req.browserSocketPath);
+    const opened = { id, vncSocketPath: req.vncSocketPath, ended: t.unwatch.signal };
+    for (const listener of this.openedListeners) {
+      try {
+        listener(opened);
+      } catch (error) {
+        this.options.log?.error({ err: error, takeoverId: id }, 'takeover listener threw');
+      }
+    }
     this.emit({
       ...this.eventBase(t),
       type: 'takeover.requested',

@@ -14,13 +14,16 @@ export const BASE_HEADERS: Record<string, string> = {
 
 const SAFE_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
-/** Scripts and styles from this runner only; the WebSocket back to this runner only. */
-export function contentSecurityPolicy(host: string | undefined): string {
+/**
+ * Scripts and styles from this runner only (and the page's one inline boot script, by its hash);
+ * the WebSocket back to this runner only.
+ */
+export function contentSecurityPolicy(host: string | undefined, scriptHash?: string): string {
   // 'self' covers ws: on the same host in CSP 3; the explicit sources help older browsers.
   const ws = host && SAFE_HOST.test(host) ? ` ws://${host} wss://${host}` : '';
   return [
     "default-src 'none'",
-    "script-src 'self'",
+    `script-src 'self'${scriptHash ? ` ${scriptHash}` : ''}`,
     "style-src 'self'",
     "img-src 'self' data: blob:",
     `connect-src 'self'${ws}`,

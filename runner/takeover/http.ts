@@ -5,7 +5,8 @@
  *
  *   GET|HEAD /takeover/:id?token=…             the page
  *   GET      /takeover/assets/:name            its bundled script and stylesheet
- *   WS       /v1/takeovers/:id/stream?token=…  the VNC stream (bridge.ts)
+ *   WS       /v1/takeovers/:id/stream?token=…  the VNC stream (bridge.ts); &viewer=<key>, and
+ *                                              &handshake=pipelined from a viewer that speaks 3.8
  *   POST     /v1/takeovers/:id/complete|cancel token in the query or a JSON body
  *
  * Unknown id → 404, ended → 410, no token → 401, wrong token → 403, all before any VNC byte.
@@ -30,7 +31,9 @@ import {
   tokenFromBody,
 } from './http-util.ts';
 import { VIEWER_ROUTE, viewerStatus } from './http-viewer.ts';
-import { renderMessagePage, renderPage } from './page/render.ts';
+import { BOOT_SCRIPT_HASH } from './page/boot.ts';
+import { type AssetVersions, renderMessagePage, renderPage } from './page/render.ts';
+import { VncSpare } from './prepared-vnc.ts';
 import { CLOSE_CODES, type TakeoverEndState, type ViewerLease } from './types.ts';
 import { connectVnc, type VncConnection } from './vnc-socket.ts';
 
@@ -48,6 +51,12 @@ export interface TakeoverHttpOptions {
   vncConnectTimeoutMs?: number;
   /** WebSocket ping interval. Default 20000. */
   heartbeatMs?: number;
+  /**
+   * The work done ahead of the first frame: a spare VNC connection per takeover (prepared-vnc.ts)
+   * and the page's inline boot script (page/boot.ts). Default true; false serves as before them,
+   * for bench/takeover's A/B (and as a way out should a VNC server mishandle idle clients).
+   */
+  firstFrameAhead?: boolean;
   log?: Logger;
 }
 
@@ -56,6 +65,8 @@ export interface TakeoverHandlers {
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
   /** Takes the upgrade and returns true for the stream route; returns false otherwise. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Whether a prepared VNC connection waits for this takeover's next viewer (for logs and tests). */
+  isPrepared(takeoverId: string): boolean;
   /** Disconnects every viewer. */
   close(): void;
 }
@@ -79,6 +90,22 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     clientTracking: false,
   });
   const bridges = new Set<Bridge>();
+  // Each open takeover's prepared VNC connection (prepared-vnc.ts), keyed by takeover id; only
+  // that takeover's viewers, authorized by its token, ever take from it.
+  const spares = new Map<string, VncSpare>();
+  const ahead = options.firstFrameAhead ?? true;
+  const stopPreparing = broker.onOpened(({ id, vncSocketPath, ended }) => {
+    if (!ahead) return;
+    spares.set(
+      id,
+      new VncSpare(vncSocketPath, {
+        ended,
+        timeoutMs: options.vncConnectTimeoutMs ?? 5000,
+        ...(log ? { log: log.child({ takeoverId: id }) } : {}),
+      }),
+    );
+    ended.addEventListener('abort', () => spares.delete(id), { once: true });
+  });
 
   const logged = (req: IncomingMessage, url: URL, status: number): void => {
     // The query string holds the token: only the path is ever logged.
@@ -86,12 +113,22 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
   };
 
   async function page(req: IncomingMessage, res: ServerResponse, url: URL, id: string): Promise<void> {
-    const headers = { ...BASE_HEADERS, 'Content-Security-Policy': contentSecurityPolicy(req.headers.host) };
+    const headers = {
+      ...BASE_HEADERS,
+      'Content-Security-Policy': contentSecurityPolicy(
+        req.headers.host,
+        ahead ? BOOT_SCRIPT_HASH : undefined,
+      ),
+    };
     let status = 200;
     let html: string;
     try {
       const { info } = broker.authorize(id, url.searchParams.get('token'));
-      html = renderPage({ id: info.id, reason: info.reason, expiresAt: info.expiresAt, ...labelOf(info) });
+      html = renderPage(
+        { id: info.id, reason: info.reason, expiresAt: info.expiresAt, ...labelOf(info) },
+        await assetVersions(),
+        { boot: ahead },
+      );
     } catch (error) {
       const e = toGrexalError(error);
       status = e.status;
@@ -105,12 +142,24 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     logged(req, url, status);
   }
 
+  /** The bundle's versions for the page's links; none (plain links) while it cannot be read. */
+  async function assetVersions(): Promise<AssetVersions> {
+    const versions: AssetVersions = {};
+    for (const name of ['takeover.js', 'takeover.css'] as const) {
+      const found = await assets.get(name)?.catch(() => undefined);
+      if (found) versions[name] = found.version;
+    }
+    return versions;
+  }
+
   async function asset(req: IncomingMessage, res: ServerResponse, url: URL, name: string): Promise<void> {
     const found = await assets.get(name);
     if (!found) return sendError(res, new GrexalError('E_ROUTE_NOT_FOUND', `No takeover asset ${name}.`));
     const headers = {
       ...BASE_HEADERS,
-      'Cache-Control': 'no-cache',
+      // A link naming this build's version may be kept; any other (an old page, no version) revalidates.
+      'Cache-Control':
+        url.searchParams.get('v') === found.version ? 'private, max-age=31536000, immutable' : 'no-cache',
       ETag: found.etag,
       'Content-Type': found.contentType,
     };
@@ -200,7 +249,9 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     try {
       checkOrigin(req, allowedOrigins);
       const auth = broker.authorize(id, url.searchParams.get('token'));
-      vnc = await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 });
+      vnc =
+        spares.get(auth.info.id)?.take() ??
+        (await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 }));
       const connection = vnc;
       let upgraded = false;
       // If the handshake fails (ws answers 400 itself) or the viewer leaves first, drop the VNC side.
@@ -250,6 +301,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       vnc,
       controls: () => lease.controls,
       maxCutTextBytes,
+      pipelined: url.searchParams.get('handshake') === 'pipelined',
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       ...(log ? { log: log.child({ takeoverId: auth.info.id, sandboxId: auth.info.sandboxId }) } : {}),
     });
@@ -262,10 +314,14 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
   }
 
   function close(): void {
+    stopPreparing();
+    for (const spare of spares.values()) spare.close();
+    spares.clear();
     for (const b of [...bridges]) b.close(1001, 'runner shutting down');
   }
 
-  return { handleRequest, handleUpgrade, close };
+  const isPrepared = (takeoverId: string): boolean => spares.get(takeoverId)?.isReady ?? false;
+  return { handleRequest, handleUpgrade, isPrepared, close };
 }
 
 function labelOf(info: { label?: string }): { label?: string } {
@@ -283,6 +339,8 @@ export interface TakeoverServer extends AsyncDisposable {
   /** e.g. `http://127.0.0.1:38211`; the broker's base URL unless it had one. */
   readonly url: string;
   readonly port: number;
+  /** Whether a prepared VNC connection waits for this takeover's next viewer. */
+  isPrepared(takeoverId: string): boolean;
   close(): Promise<void>;
 }
 
@@ -318,5 +376,5 @@ export async function startTakeoverServer(options: TakeoverServerOptions): Promi
     });
     return closing;
   };
-  return { url, port, close, [Symbol.asyncDispose]: close };
+  return { url, port, isPrepared: handlers.isPrepared, close, [Symbol.asyncDispose]: close };
 }

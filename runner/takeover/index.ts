@@ -6,6 +6,7 @@
  */
 export {
   type AuthorizedTakeover,
+  type OpenedTakeover,
   TakeoverBroker,
   type TakeoverBrokerOptions,
   type TakeoverIds,

@@ -122,6 +122,19 @@ describe('RfbClientParser', () => {
     expect(out[13]).toBe(1);
   });
 
+  it('with onHandshake, checks and reports the handshake and forwards none of it', () => {
+    const steps: unknown[] = [];
+    const parser = new RfbClientParser({ onHandshake: (step) => steps.push(step) });
+    const out = parser.feed(Buffer.concat([handshake, messages.keyEvent]), true);
+    expect(steps).toEqual([{ step: 'version', minor: 8 }, { step: 'security' }, { step: 'init' }]);
+    expect(Buffer.concat(out)).toEqual(messages.keyEvent);
+    expect(parser.dropped).toBe(0);
+    const strict = new RfbClientParser({ onHandshake: () => {} });
+    expect(() => strict.feed(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([2])]), true)).toThrow(
+      RfbProtocolError,
+    );
+  });
+
   it('accepts RFB 3.3, which has no security choice', () => {
     const parser = new RfbClientParser();
     const out = Buffer.concat(parser.feed(Buffer.from('RFB 003.003\n\x00'), true));

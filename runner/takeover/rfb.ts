@@ -22,7 +22,16 @@ export interface RfbParserOptions {
   maxCutTextBytes?: number;
   /** Most encodings one SetEncodings may list. Default 1024. */
   maxEncodings?: number;
+  /**
+   * Set when the runner answers the handshake itself (a prepared connection, prepared-vnc.ts):
+   * the viewer's ProtocolVersion, security choice and ClientInit are still checked, reported here
+   * in order, and not forwarded (the server's side of the handshake is already done).
+   */
+  onHandshake?: (step: HandshakeStep) => void;
 }
+
+/** One handshake message from the viewer; `minor` is its RFB 3.x version. */
+export type HandshakeStep = { step: 'version'; minor: 3 | 7 | 8 } | { step: 'security' } | { step: 'init' };
 
 /**
  * The screen sizes a controlling viewer may ask for with SetDesktopSize (its window sizes the
@@ -56,12 +65,14 @@ export class RfbClientParser {
   private lengthKnown = false;
   private readonly maxCutTextBytes: number;
   private readonly maxEncodings: number;
+  private readonly onHandshake: ((step: HandshakeStep) => void) | undefined;
   /** Messages dropped because their viewer does not control. */
   dropped = 0;
 
   constructor(options: RfbParserOptions = {}) {
     this.maxCutTextBytes = options.maxCutTextBytes ?? 1024 * 1024;
     this.maxEncodings = options.maxEncodings ?? 1024;
+    this.onHandshake = options.onHandshake;
   }
 
   /**
@@ -188,20 +199,27 @@ export class RfbClientParser {
         const match = CLIENT_VERSION.exec(buf.toString('latin1', pos, pos + length));
         if (!match) throw new RfbProtocolError('bad ProtocolVersion from the viewer');
         this.phase = match[1] === '3' ? 'init' : 'security';
-        return true;
+        return this.handshake({ step: 'version', minor: Number(match[1]) as 3 | 7 | 8 });
       }
       case 'security':
         if (buf[pos] !== SECURITY_NONE)
           throw new RfbProtocolError(`security type ${buf[pos]} (only None is allowed)`);
         this.phase = 'init';
-        return true;
+        return this.handshake({ step: 'security' });
       case 'init':
         buf[pos] = 1;
         this.phase = 'messages';
-        return true;
+        return this.handshake({ step: 'init' });
       case 'messages':
         return this.processMessage(buf, pos, length, controls);
     }
+  }
+
+  /** Forwards a handshake message, or, when the runner answers the handshake, reports it instead. */
+  private handshake(step: HandshakeStep): boolean {
+    if (!this.onHandshake) return true;
+    this.onHandshake(step);
+    return false;
   }
 
   private processMessage(buf: Buffer, pos: number, length: number, controls: boolean): boolean {

@@ -17,6 +17,18 @@ export interface VncConnection {
   greeting: Buffer;
   /** Sets who gets what the server sends. */
   onData(reader: VncReader): void;
+  /**
+   * Set on a connection the runner opened before any viewer (prepared-vnc.ts): the handshake with
+   * the server is done, and the bridge answers the viewer's handshake itself from this.
+   */
+  prepared?: PreparedHandshake;
+}
+
+export interface PreparedHandshake {
+  /** The server's ServerInit (screen size, pixel format, name), sent to the viewer after its ClientInit. */
+  serverInit: Buffer;
+  /** What the server sent after ServerInit before a viewer took the connection (a bell, a clipboard), in order. */
+  held: Buffer[];
 }
 
 /**

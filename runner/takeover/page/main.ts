@@ -9,7 +9,7 @@ import './page.css';
 
 import { type EndKind, showEnd } from './end-screen.ts';
 import { startKeyboardButton } from './keyboard.ts';
-import { PAGE_DATA_ELEMENT_ID, type PageData } from './page-data.ts';
+import { EARLY_STREAM_KEY, type EarlyStream, PAGE_DATA_ELEMENT_ID, type PageData } from './page-data.ts';
 
 /** The server's close codes that mean "over, do not reconnect" (runner/takeover/types.ts CLOSE_CODES). */
 const FINAL_CLOSE: Record<number, EndKind> = {
@@ -63,10 +63,29 @@ function endpoint(path: string, protocol?: 'ws'): URL {
   return url;
 }
 
+/** The socket the inline boot script opened (boot.ts), once: reconnects open their own. */
+function takeEarlyStream(): EarlyStream | undefined {
+  const holder = window as unknown as Record<string, EarlyStream | undefined>;
+  const early = holder[EARLY_STREAM_KEY];
+  holder[EARLY_STREAM_KEY] = undefined;
+  return early;
+}
+
 function connect(): void {
-  const url = endpoint('stream', 'ws');
-  url.searchParams.set('viewer', viewerKey());
-  const ws = new WebSocket(url.href);
+  const early = takeEarlyStream();
+  if (early?.closed !== undefined) {
+    void afterDisconnect(early.closed);
+    return;
+  }
+  let ws: WebSocket;
+  if (early) {
+    ws = early.ws;
+  } else {
+    const url = endpoint('stream', 'ws');
+    url.searchParams.set('viewer', viewerKey());
+    url.searchParams.set('handshake', 'pipelined');
+    ws = new WebSocket(url.href);
+  }
   ws.binaryType = 'arraybuffer';
   let closeCode = 0;
   ws.addEventListener('close', (event) => {
@@ -90,6 +109,10 @@ function connect(): void {
     setTimeout(() => void afterDisconnect(closeCode), 0);
   });
   rfb = session;
+  // noVNC took the socket (its own onmessage) in its constructor. What came before goes to it now,
+  // in order and within this task, so no newer message overtakes; only now, because a held
+  // handshake completes at once and its 'connect' must find the listener above.
+  for (const message of early?.held.splice(0) ?? []) ws.onmessage?.call(ws, message);
 }
 
 async function afterDisconnect(code: number): Promise<void> {

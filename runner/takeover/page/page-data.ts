@@ -8,3 +8,14 @@ export interface PageData {
 }
 
 export const PAGE_DATA_ELEMENT_ID = 'takeover-data';
+
+/** What the inline boot script (boot.ts) leaves on `window[EARLY_STREAM_KEY]` for main.ts. */
+export interface EarlyStream {
+  ws: WebSocket;
+  /** Messages that arrived before noVNC took the socket, in order. */
+  held: MessageEvent[];
+  /** The close code, if the socket closed before noVNC took it. */
+  closed?: number;
+}
+
+export const EARLY_STREAM_KEY = '__grexalEarlyStream';

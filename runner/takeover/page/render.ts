@@ -2,6 +2,7 @@
  * The takeover page's HTML. Everything the agent wrote (reason, label) is escaped; the script
  * reads its data from an inert JSON element, so the CSP can forbid inline scripts.
  */
+import { BOOT_SCRIPT } from './boot.ts';
 import { PAGE_DATA_ELEMENT_ID, type PageData } from './page-data.ts';
 
 const HTML_ESCAPES: Record<string, string> = {
@@ -21,9 +22,18 @@ function inertJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
 }
 
-/** Asset URLs are relative (`/takeover/<id>` → `/takeover/assets/…`) so a path prefix in front of the runner still works. */
-export function renderPage(data: PageData): string {
+/**
+ * Asset URLs are relative (`/takeover/<id>` → `/takeover/assets/…`) so a path prefix in front of
+ * the runner still works; `?v=` names the build, so a browser may keep them (http.ts). The boot
+ * script comes first: it opens the stream while the rest loads.
+ */
+export function renderPage(
+  data: PageData,
+  versions: AssetVersions = {},
+  options: { boot?: boolean } = {},
+): string {
   const title = data.label ? `Log in to ${data.label}` : 'The agent needs your help';
+  const boot = options.boot === false ? '' : `<script>${BOOT_SCRIPT}</script>\n`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -31,8 +41,8 @@ export function renderPage(data: PageData): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${escapeHtml(title)} · Grexal</title>
-<link rel="stylesheet" href="assets/takeover.css">
-<script type="module" src="assets/takeover.js"></script>
+${boot}<link rel="stylesheet" href="${assetHref('takeover.css', versions)}">
+<script type="module" src="${assetHref('takeover.js', versions)}"></script>
 </head>
 <body>
 <header>
@@ -68,6 +78,14 @@ export function renderPage(data: PageData): string {
 </body>
 </html>
 `;
+}
+
+/** Each asset's build version (its ETag's hash), when known. */
+export type AssetVersions = Partial<Record<'takeover.js' | 'takeover.css', string>>;
+
+function assetHref(name: keyof AssetVersions, versions: AssetVersions): string {
+  const version = versions[name];
+  return version ? `assets/${name}?v=${encodeURIComponent(version)}` : `assets/${name}`;
 }
 
 /** A short page for a link that no longer works (ended, wrong token, unknown). */

@@ -15,6 +15,8 @@ export interface RecordedMessage {
 export interface RfbClientConnection extends EventEmitter<{ message: [RecordedMessage] }> {
   readonly messages: RecordedMessage[];
   readonly socket: Socket;
+  /** The client's ClientInit shared flag, once it sent one. */
+  shared?: boolean;
 }
 
 export interface FakeRfbServer {
@@ -93,6 +95,7 @@ function serve(
         socket.write(Buffer.alloc(4));
       } else if (phase === 'init') {
         phase = 'messages';
+        connection.shared = bytes[0] === 1;
         socket.write(serverInit(width, height));
       } else {
         const message = { type: bytes[0]!, bytes: Buffer.from(bytes) };

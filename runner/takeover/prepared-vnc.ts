@@ -1,0 +1,256 @@
+/**
+ * A takeover's spare VNC connection, opened and taken through the RFB handshake when the takeover
+ * is requested, before any user arrives: the first viewer's WebSocket is bridged to it at once,
+ * and the bridge answers that viewer's handshake itself (bridge.ts), so neither the connect nor
+ * the server's side of the handshake is on the path to the first frame.
+ *
+ * The spare is a plain shared client that has sent nothing past ClientInit, so for the server it
+ * is exactly a fresh connection: no encodings set, no update requested, nothing encoded for it.
+ * It keeps reading while idle, to notice the server closing it (Xtigervnc drops a client that did
+ * not announce DesktopSize when the screen resizes) and to hold anything the server sends, which
+ * the viewer then gets after ServerInit. Taken, it is replaced by a new one for the next viewer.
+ * It belongs to one takeover: it is opened on that takeover's socket path and closed when that
+ * takeover ends (its `ended` signal), and never handed to another.
+ */
+import type { Logger } from 'pino';
+import { GrexalError } from '../errors.ts';
+import { connectVnc, type PreparedHandshake, type VncConnection, type VncReader } from './vnc-socket.ts';
+
+export interface PrepareVncOptions {
+  /** Covers the connect and the handshake. Default 5000. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A server sending more than this to a connection nobody watches yet is dropped as misbehaving. */
+const MAX_HELD_BYTES = 4 * 1024 * 1024;
+const MAX_NAME_BYTES = 64 * 1024;
+const SECURITY_NONE = 1;
+
+/** Connects to `path` and does the client's side of the handshake: security None, shared. */
+export async function prepareVnc(
+  path: string,
+  options: PrepareVncOptions = {},
+): Promise<VncConnection & { prepared: PreparedHandshake }> {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const signal = AbortSignal.any([
+    AbortSignal.timeout(timeoutMs),
+    ...(options.signal ? [options.signal] : []),
+  ]);
+  const vnc = await connectVnc(path, { timeoutMs, signal });
+  const bytes = new HandshakeBytes(vnc, vnc.greeting.subarray(12), signal);
+  try {
+    const minor = clientMinor(vnc.greeting.toString('latin1', 0, 12));
+    vnc.socket.write(`RFB 003.00${minor}\n`);
+    if (minor === 3) {
+      if ((await bytes.read(4)).readUInt32BE(0) !== SECURITY_NONE) throw refused('no security type None');
+    } else {
+      const count = (await bytes.read(1))[0]!;
+      const types = await bytes.read(count === 0 ? 4 : count);
+      if (count === 0 || !types.includes(SECURITY_NONE)) throw refused('no security type None');
+      vnc.socket.write(Buffer.from([SECURITY_NONE]));
+      if (minor === 8 && (await bytes.read(4)).readUInt32BE(0) !== 0) throw refused('security failed');
+    }
+    vnc.socket.write(Buffer.from([1]));
+    const head = await bytes.read(24);
+    const nameLength = head.readUInt32BE(20);
+    if (nameLength > MAX_NAME_BYTES) throw refused('desktop name too long');
+    const serverInit = Buffer.concat([head, await bytes.read(nameLength)]);
+    const prepared: PreparedHandshake = { serverInit, held: bytes.rest() };
+    vnc.onData(holder(vnc, prepared, true));
+    return Object.assign(vnc, { prepared });
+  } catch (error) {
+    vnc.socket.destroy();
+    throw error;
+  } finally {
+    bytes.stop();
+  }
+}
+
+/** Server bytes of a spare nobody bridges yet: kept, in order; `keepReading` false pauses the socket. */
+function holder(vnc: VncConnection, prepared: PreparedHandshake, keepReading: boolean): VncReader {
+  let size = prepared.held.reduce((n, b) => n + b.length, 0);
+  return (chunk, release) => {
+    prepared.held.push(release ? Buffer.from(chunk) : chunk);
+    release?.();
+    size += chunk.length;
+    if (size > MAX_HELD_BYTES) vnc.socket.destroy();
+    return keepReading;
+  };
+}
+
+/** The version the runner answers with: the highest of 3.3, 3.7, 3.8 the server offers. */
+function clientMinor(greeting: string): 3 | 7 | 8 {
+  const [, major, minor] = /^RFB (\d{3})\.(\d{3})\n$/.exec(greeting)!.map(Number) as [
+    unknown,
+    number,
+    number,
+  ];
+  if (major > 3 || minor >= 8) return 8;
+  return minor === 7 ? 7 : 3;
+}
+
+function refused(what: string): GrexalError {
+  return new GrexalError(
+    'E_DESKTOP_UNAVAILABLE',
+    `The sandbox's VNC server refused the runner's handshake (${what}).`,
+  );
+}
+
+/** Reads the handshake's fixed-size pieces off a connection's reader. */
+class HandshakeBytes {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  private failure: Error | undefined;
+  private readonly onClose = (): void => this.fail(refused('closed during the handshake'));
+  private readonly onAbort = (): void => this.fail(refused('no answer in time'));
+
+  constructor(
+    private readonly vnc: VncConnection,
+    first: Buffer,
+    private readonly signal: AbortSignal,
+  ) {
+    if (first.length) this.push(Buffer.from(first));
+    vnc.onData((chunk, release) => {
+      this.push(release ? Buffer.from(chunk) : chunk);
+      release?.();
+      return true;
+    });
+    vnc.socket.on('close', this.onClose);
+    signal.addEventListener('abort', this.onAbort, { once: true });
+    vnc.socket.resume();
+  }
+
+  read(n: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.waiter = { n, resolve, reject };
+      this.wake();
+    });
+  }
+
+  /** What arrived past the last read. */
+  rest(): Buffer[] {
+    const rest = this.chunks;
+    this.chunks = [];
+    this.size = 0;
+    return rest;
+  }
+
+  stop(): void {
+    this.vnc.socket.off('close', this.onClose);
+    this.signal.removeEventListener('abort', this.onAbort);
+  }
+
+  private push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    this.wake();
+  }
+
+  private fail(error: Error): void {
+    this.failure = error;
+    this.waiter?.reject(error);
+    this.waiter = undefined;
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (!w || this.size < w.n) return;
+    this.waiter = undefined;
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.chunks = all.length > w.n ? [all.subarray(w.n)] : [];
+    this.size -= w.n;
+    w.resolve(all.subarray(0, w.n));
+  }
+}
+
+export interface VncSpareOptions {
+  /** Aborted when the takeover ends: the spare is closed and no other is opened. */
+  ended: AbortSignal;
+  timeoutMs?: number;
+  /** Wait before replacing a spare that closed or failed; doubles per failure, up to 5 s. Default 250. */
+  retryMs?: number;
+  log?: Logger;
+}
+
+const MAX_FAILURES = 6;
+
+/** One takeover's spare: `take` hands it to a viewer and starts preparing the next. */
+export class VncSpare {
+  private ready: VncConnection | undefined;
+  private preparing = false;
+  private failures = 0;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly path: string,
+    private readonly options: VncSpareOptions,
+  ) {
+    options.ended.addEventListener('abort', () => this.close(), { once: true });
+    this.prepare();
+  }
+
+  /** The prepared connection, if one is ready and open; the viewer connects itself otherwise. */
+  take(): VncConnection | undefined {
+    const vnc = this.ready;
+    this.ready = undefined;
+    this.failures = 0;
+    this.prepare();
+    if (!vnc?.prepared || vnc.socket.destroyed) return undefined;
+    // Paused from the next byte on, until the bridge has sent the viewer ServerInit.
+    vnc.onData(holder(vnc, vnc.prepared, false));
+    return vnc;
+  }
+
+  /** Whether a prepared connection is waiting (for tests and logs). */
+  get isReady(): boolean {
+    return this.ready !== undefined && !this.ready.socket.destroyed;
+  }
+
+  close(): void {
+    clearTimeout(this.retry);
+    this.ready?.socket.destroy();
+    this.ready = undefined;
+  }
+
+  private prepare(): void {
+    if (this.preparing || this.ready || this.options.ended.aborted) return;
+    this.preparing = true;
+    prepareVnc(this.path, {
+      signal: this.options.ended,
+      ...(this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs }),
+    }).then(
+      (vnc) => {
+        this.preparing = false;
+        if (this.options.ended.aborted) return vnc.socket.destroy();
+        this.ready = vnc;
+        // A spare the server closes counts as a failure until a viewer takes one: a desktop that
+        // keeps dropping idle clients (or an agent's server doing it on purpose) is left alone
+        // after a few tries, and its viewers connect for themselves as before.
+        vnc.socket.once('close', () => {
+          if (this.ready !== vnc) return;
+          this.ready = undefined;
+          this.failed();
+        });
+      },
+      (error: Error) => {
+        this.preparing = false;
+        if (this.options.ended.aborted) return;
+        this.options.log?.debug({ err: error.message }, 'cannot prepare a VNC connection');
+        this.failed();
+      },
+    );
+  }
+
+  /** Tries again later, waiting longer each time, and not at all after MAX_FAILURES in a row. */
+  private failed(): void {
+    this.failures++;
+    if (this.options.ended.aborted || this.failures >= MAX_FAILURES) return;
+    const delay = Math.min(5000, (this.options.retryMs ?? 250) * 2 ** (this.failures - 1));
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.prepare(), delay);
+    this.retry.unref();
+  }
+}
