@@ -10,4 +10,11 @@ export {
   type NulFramingOptions,
   nulFramedConnection,
 } from './cdp-connection.ts';
+export {
+  DEFAULT_CHROMIUM_PATH,
+  LocalChromium,
+  type LocalChromiumOptions,
+  localBrowserProblem,
+} from './local-chromium.ts';
 export { CDP_CUT_CLOSE_CODE, CdpRelay, type CdpRelayOptions } from './relay.ts';
+export { CdpCaller, watchUntilOverCdp } from './until-watch.ts';

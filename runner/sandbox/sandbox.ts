@@ -21,6 +21,7 @@ import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
 import { bootstrapResult } from './bootstrap.ts';
+import { BrowserWiring, type SandboxBrowser } from './browser-wiring.ts';
 import { engineError } from './engine-error.ts';
 import {
   EventBus,
@@ -58,6 +59,8 @@ export interface SandboxDeps {
    * binds the run, once.
    */
   pooled?: boolean;
+  /** The browser behind the runner's CDP relay (GREXAL_CDP_URL); grexal dev's local one. */
+  browser?: SandboxBrowser;
 }
 
 /** Everything of one run, bound to a pool entry at its claim. */
@@ -97,6 +100,7 @@ export class Sandbox implements AsyncDisposable {
   /** The claim's network policy, applied before the bootstrap is answered. */
   private policyApplied: Promise<unknown> = Promise.resolve();
   private readonly network: NetworkWiring;
+  private readonly browser: BrowserWiring;
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
   private finished?: Promise<SandboxExit>;
@@ -122,6 +126,7 @@ export class Sandbox implements AsyncDisposable {
       logger: deps.logger,
       onEvent: (event) => this.events.emit(event),
     });
+    this.browser = new BrowserWiring(deps.browser, deps.logger);
     this.live = new LiveConnections(
       () => this.credentials,
       () => this.livePhase(),
@@ -246,13 +251,14 @@ export class Sandbox implements AsyncDisposable {
         desktop: this.options.desktop !== undefined,
       };
       // The host side of the network is made while the engine creates the container.
-      const [created, listening, prepared] = await Promise.allSettled([
+      const [created, listening, prepared, relayed] = await Promise.allSettled([
         runtime.createContainer(spec, options),
         CtxServer.listen(join(this.hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
           onInternalError: (error, method) =>
             logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
         }),
         this.network.prepare(),
+        this.browser.start(this.hostRunDir.path),
       ]);
       // Keep whichever succeeded, so that cleanUp removes it if its twin failed.
       if (created.status === 'fulfilled') this.container = created.value;
@@ -260,6 +266,7 @@ export class Sandbox implements AsyncDisposable {
       if (created.status === 'rejected') throw created.reason;
       if (listening.status === 'rejected') throw listening.reason;
       if (prepared.status === 'rejected') throw prepared.reason;
+      if (relayed.status === 'rejected') throw relayed.reason;
       const container = created.value;
       const output = await container.attach();
       // A pool entry's output is relayed from its claim on (the streams buffer until then), so
@@ -414,19 +421,32 @@ export class Sandbox implements AsyncDisposable {
           const path = issue?.path.length ? `${issue.path.join('.')}: ` : '';
           throw codedError('invalid_request', `request_takeover: ${path}${issue?.message ?? 'invalid'}.`);
         }
-        if (!takeovers || !this.options.desktop || !this.hostRunDir) {
+        const hostRunDir = this.hostRunDir;
+        const streamed = takeovers && this.options.desktop && hostRunDir && !this.browser.takesOverLocally;
+        if (!streamed && !this.browser.takesOverLocally) {
           throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
         }
         const { connectionId } = parsed.data;
+        const label = connectionId ? this.credentials?.connectionLabel(connectionId) : undefined;
         this.takeoverOpen = true;
         this.showLiveState();
         try {
+          if (!streamed) {
+            // grexal dev's local browser: no stream, the developer works in the window itself.
+            await this.browser.takeOverLocally({
+              ...parsed.data,
+              sandboxId: this.id,
+              label,
+              signal: call.signal,
+            });
+            return { outcome: 'completed' };
+          }
           await takeovers.request({
             ...parsed.data,
             sandboxId: this.id,
-            label: connectionId ? this.credentials?.connectionLabel(connectionId) : undefined,
-            vncSocketPath: join(this.hostRunDir.path, VNC_SOCKET_NAME),
-            browserSocketPath: join(this.hostRunDir.path, BROWSER_SOCKET_NAME),
+            label,
+            vncSocketPath: join(hostRunDir.path, VNC_SOCKET_NAME),
+            browserSocketPath: join(hostRunDir.path, BROWSER_SOCKET_NAME),
             signal: call.signal,
           });
           return { outcome: 'completed' };
@@ -439,7 +459,7 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private bootstrap(argv: string[]): BootstrapResult {
-    return bootstrapResult({
+    const result = bootstrapResult({
       sandboxId: this.id,
       options: this.options,
       credentials: this.credentials,
@@ -447,6 +467,7 @@ export class Sandbox implements AsyncDisposable {
       deadlineAt: this.deadlineAt ?? Date.now() + this.options.timeoutMs,
       supervisorToken: this.live.supervisorToken,
     });
+    return { ...result, ...this.browser.bootstrapFields() };
   }
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
@@ -483,6 +504,7 @@ export class Sandbox implements AsyncDisposable {
         this.network.close(),
         this.container?.remove(),
         this.ctxServer?.close(),
+        this.browser.close(),
       ]);
       // After the container: its bind of the tmpfs goes with it. A failure here (umount) must not
       // cost the rest of the cleanup; the reaper of the next runner retries it.
