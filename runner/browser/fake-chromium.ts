@@ -16,6 +16,8 @@ export class FakeChromium implements CdpUpstream {
   readonly sent: Sent[] = [];
   /** sessionId → parent sessionId ('' for the root). */
   readonly sessions = new Map<string, string>();
+  /** What Storage.getCookies answers. */
+  cookies: Array<{ name: string; value: string }> = [];
   private readonly discovering = new Set<string>();
   private readonly targets = new Map<
     string,
@@ -128,6 +130,12 @@ export class FakeChromium implements CdpUpstream {
       case 'Target.activateTarget':
       case 'Target.closeTarget':
         return void reply({});
+      case 'Target.getTargets':
+        return void reply({ targetInfos: [...this.targets.values()] });
+      case 'Target.getBrowserContexts':
+        return void reply({ browserContextIds: [] });
+      case 'Storage.getCookies':
+        return void reply({ cookies: this.cookies });
       case 'Test.echo':
         return void reply({ params, session });
       default:
