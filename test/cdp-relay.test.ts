@@ -208,6 +208,49 @@ describe('CdpRelay in front of a real Chromium', () => {
     runner.close();
   });
 
+  it('leaves nothing an agent set up behind a cut: a browser-level Fetch interception of a nested browser session goes too', async () => {
+    const agent = await rawClient(`${endpoint.replace('http', 'ws')}/devtools/browser/${relay.browserId}`);
+    const replies = new Map<number, Record<string, unknown>>();
+    agent.on('message', (data) => {
+      const message = JSON.parse(String(data));
+      if (typeof message.id === 'number') replies.set(message.id, message);
+    });
+    const call = async (id: number, method: string, params: Record<string, unknown> = {}, sessionId?: string) => {
+      agent.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
+      await expect.poll(() => replies.get(id)).toBeTruthy();
+      return replies.get(id) as { result?: Record<string, unknown>; error?: unknown };
+    };
+    // A browser session of its own, under the agent's: every request of every page paused for it.
+    const nested = (await call(1, 'Target.attachToBrowserTarget')).result?.['sessionId'] as string;
+    expect(typeof nested).toBe('string');
+    expect((await call(2, 'Fetch.enable', { patterns: [{ urlPattern: '*' }] }, nested)).error).toBeUndefined();
+    const closed = new Promise((resolve) => agent.on('close', resolve));
+    relay.cut('takeover');
+    await closed;
+    // The runner (the user's page, say) loads a page: nothing holds its requests.
+    const runner = relay.runnerConnection();
+    const messages: Array<Record<string, unknown>> = [];
+    runner.onMessage((m) => messages.push(JSON.parse(m)));
+    runner.send(JSON.stringify({ id: 1, method: 'Target.createTarget', params: { url: `${siteUrl}/after-cut` } }));
+    await expect.poll(() => messages.find((m) => m['id'] === 1)).toBeTruthy();
+    const targetId = (messages.find((m) => m['id'] === 1)?.['result'] as { targetId: string }).targetId;
+    await expect
+      .poll(
+        async () => {
+          runner.send(JSON.stringify({ id: 2, method: 'Target.getTargets' }));
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          const reply = messages.filter((m) => m['id'] === 2).at(-1)?.['result'] as
+            | { targetInfos: Array<{ targetId: string; title: string }> }
+            | undefined;
+          return reply?.targetInfos.find((t) => t.targetId === targetId)?.title;
+        },
+        { timeout: 10_000 },
+      )
+      .toBe('/after-cut');
+    runner.close();
+    relay.resume();
+  });
+
   it('ends an agent that sends garbage, and only it', async () => {
     const good = await chromium.connectOverCDP(endpoint);
     const bad = await rawClient(`${endpoint.replace('http', 'ws')}/devtools/browser/${relay.browserId}`);
