@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -76,5 +76,20 @@ describe('LocalChromium.launch', () => {
     expect(await profiles()).toEqual([]);
     const pid = Number(await readFile(join(dir, 'pid'), 'utf8'));
     expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it("removes the profile a killed runner left, and keeps a live runner's", async () => {
+    const dead = join(dir, 'grexal-chromium-dead');
+    const live = join(dir, 'grexal-chromium-live');
+    await mkdir(dead);
+    await mkdir(live);
+    // A pid far above pid_max names no process.
+    await writeFile(join(dead, 'owner.pid'), '99999999\n');
+    await writeFile(join(live, 'owner.pid'), `${process.pid}\n`);
+    const chromium = await script('chromium', 'exit 3');
+    await expect(
+      LocalChromium.launch({ logger, executablePath: chromium, headless: true }),
+    ).rejects.toThrow();
+    expect(await profiles()).toEqual(['grexal-chromium-live']);
   });
 });

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -18,6 +18,8 @@ export const DEFAULT_CHROMIUM_PATH = '/usr/bin/chromium';
 const DEFAULT_START_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 const STDERR_TAIL_BYTES = 4096;
+const PROFILE_PREFIX = 'grexal-chromium-';
+const OWNER_FILE = 'owner.pid';
 
 /** Quiet on a closed network: nothing phones home, nothing asks the developer anything. */
 const QUIET_FLAGS = [
@@ -79,7 +81,11 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
   private connection?: CdpConnection;
   private opened = false;
   private closing?: Promise<void>;
-  private readonly removeOnExit = () => rmSync(this.profileRoot, { recursive: true, force: true });
+  /** The last resort when the process exits without close() (a third Ctrl-C, process.exit). */
+  private readonly removeOnExit = () => {
+    this.signalGroup('SIGKILL');
+    rmSync(this.profileRoot, { recursive: true, force: true });
+  };
   readonly exited: Promise<void>;
 
   private constructor(
@@ -101,7 +107,10 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
     const problem = localBrowserProblem(options);
     if (problem) throw problem;
     const logger = options.logger.child({ component: 'local-chromium' });
-    const profileRoot = await mkdtemp(join(tmpdir(), 'grexal-chromium-'));
+    await removeStaleProfiles(logger);
+    const profileRoot = await mkdtemp(join(tmpdir(), PROFILE_PREFIX));
+    // Whose it is: a runner killed outright (SIGKILL) leaves it, and the next launch removes it.
+    await writeFile(join(profileRoot, OWNER_FILE), `${process.pid}\n`);
     const args = [
       '--remote-debugging-pipe',
       `--user-data-dir=${join(profileRoot, 'profile')}`,
@@ -219,5 +228,29 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+}
+
+/**
+ * Profiles of runners that are gone: a SIGKILL leaves no chance to remove one (Chromium itself
+ * exits with its pipe). A directory whose owner still runs, or that names no owner, is kept.
+ */
+async function removeStaleProfiles(logger: Logger): Promise<void> {
+  const root = tmpdir();
+  const entries = await readdir(root).catch(() => [] as string[]);
+  for (const entry of entries.filter((name) => name.startsWith(PROFILE_PREFIX))) {
+    const owner = Number((await readFile(join(root, entry, OWNER_FILE), 'utf8').catch(() => '')).trim());
+    if (!Number.isSafeInteger(owner) || owner <= 0 || isAlive(owner)) continue;
+    await rm(join(root, entry), { recursive: true, force: true });
+    logger.info({ dir: join(root, entry) }, 'removed the profile of a local browser whose runner is gone');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
