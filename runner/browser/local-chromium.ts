@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, rmSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -102,6 +102,11 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
     return this.child.pid;
   }
 
+  /** Where the relay puts agents' downloads: inside the temporary directory, so they go with it. */
+  get downloadsDir(): string {
+    return join(this.profileRoot, 'downloads');
+  }
+
   /** Launches Chromium and waits until it answers over the pipe; on any failure nothing remains. */
   static async launch(options: LocalChromiumOptions): Promise<LocalChromium> {
     const problem = localBrowserProblem(options);
@@ -111,6 +116,7 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
     const profileRoot = await mkdtemp(join(tmpdir(), PROFILE_PREFIX));
     // Whose it is: a runner killed outright (SIGKILL) leaves it, and the next launch removes it.
     await writeFile(join(profileRoot, OWNER_FILE), `${process.pid}\n`);
+    await mkdir(join(profileRoot, 'downloads'));
     const args = [
       '--remote-debugging-pipe',
       `--user-data-dir=${join(profileRoot, 'profile')}`,

@@ -26,6 +26,11 @@ export interface MuxSink {
 
 export type ClientKind = { type: 'browser' } | { type: 'page'; targetId: string };
 
+/** What is sent for a client's message, or the CDP error it is answered with (agent-policy.ts). */
+export type ScreenMessage = (
+  message: ClientMessage,
+) => { message: ClientMessage } | { error: { code: number; message: string } };
+
 export interface ClientMessage {
   id: number;
   method: string;
@@ -132,8 +137,8 @@ export class CdpMux {
   }
 
   /** A new client; its session is attached in the background, its messages queued until then. */
-  attach(kind: ClientKind, sink: MuxSink): MuxClient {
-    const client = new MuxClient(this, kind, sink);
+  attach(kind: ClientKind, sink: MuxSink, screen?: ScreenMessage): MuxClient {
+    const client = new MuxClient(this, kind, sink, screen);
     if (this.upstream.closed) {
       client.end(CLOSE_BROWSER_GONE, 'the browser is gone');
       return client;
@@ -263,6 +268,7 @@ export class MuxClient {
     private readonly mux: CdpMux,
     private readonly kind: ClientKind,
     private readonly sink: MuxSink,
+    private readonly screen?: ScreenMessage,
   ) {}
 
   get closed(): boolean {
@@ -307,7 +313,16 @@ export class MuxClient {
     this.forward(message);
   }
 
-  private forward(message: ClientMessage): void {
+  private forward(given: ClientMessage): void {
+    const screened = this.screen ? this.screen(given) : { message: given };
+    if ('error' in screened) {
+      const { sessionId: named } = given;
+      this.sink.send(
+        JSON.stringify({ id: given.id, error: screened.error, ...(named ? { sessionId: named } : {}) }),
+      );
+      return;
+    }
+    const { message } = screened;
     const sessionId = message.sessionId ?? (this.implicitSession as string);
     const named = message.params?.['sessionId'];
     const foreign =

@@ -214,6 +214,33 @@ describe('CdpRelay over a fake browser', () => {
     runner.close();
   });
 
+  it("refuses what reaches past the browser, and keeps downloads in the relay's own directory", async () => {
+    const agent = await Client.open();
+    const refused = await agent.call('Target.exposeDevToolsProtocol', { targetId: 'T1' });
+    expect(refused['error']).toMatchObject({ message: expect.stringMatching(/not available through/) });
+    expect((await agent.call('Tethering.bind', { port: 2222 }))['error']).toBeDefined();
+    await agent.call('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: '/home/dev/.ssh' });
+    expect(browser.methods('Target.exposeDevToolsProtocol')).toEqual([]);
+    expect(browser.methods('Tethering.bind')).toEqual([]);
+    // No directory given to this relay: denied, the agent's path dropped.
+    expect(browser.methods('Browser.setDownloadBehavior')[0]?.params).toEqual({ behavior: 'deny' });
+    // The runner's own channel is not screened.
+    const runner = relay.runnerConnection();
+    runner.send(
+      JSON.stringify({
+        id: 1,
+        method: 'Browser.setDownloadBehavior',
+        params: { behavior: 'allow', downloadPath: '/x' },
+      }),
+    );
+    await expect.poll(() => browser.methods('Browser.setDownloadBehavior').length).toBe(2);
+    expect(browser.methods('Browser.setDownloadBehavior')[1]?.params).toEqual({
+      behavior: 'allow',
+      downloadPath: '/x',
+    });
+    runner.close();
+  });
+
   it('ends only the agent connection that sends a malformed or oversized message', async () => {
     const [bad, big, good] = await Promise.all([Client.open(), Client.open(), Client.open()]);
     bad.ws.send('{not json');

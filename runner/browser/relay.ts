@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { AGENT_GID, AGENT_UID } from '../../sandbox-agent/protocol.ts';
 import { GrexalError } from '../errors.ts';
+import { type AgentPolicy, screenAgentMessage } from './agent-policy.ts';
 import { type CdpConnection, type CdpUpstream, DEFAULT_MAX_CDP_MESSAGE_BYTES } from './cdp-connection.ts';
 import { answerDevtoolsHttp, type BrowserVersion, hostOf, sendJson } from './devtools-http.ts';
 import { CdpMux, CLOSE_POLICY, type ClientKind, type MuxClient, type MuxSink } from './mux.ts';
@@ -31,6 +32,8 @@ export interface CdpRelayOptions {
   logger: Logger;
   /** A message from an agent larger than this ends its connection (WebSocket 1009). Default 64 MiB. */
   maxMessageBytes?: number;
+  /** Where agents' downloads go on the browser's machine (agent-policy.ts). Default: downloads denied. */
+  downloadsDir?: string;
 }
 
 export class CdpRelay {
@@ -49,6 +52,7 @@ export class CdpRelay {
     private readonly server: Server,
     private readonly logger: Logger,
     maxMessageBytes: number,
+    private readonly policy: AgentPolicy,
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes, perMessageDeflate: false });
     server.on('request', (request, response) => void this.onRequest(request, response));
@@ -78,6 +82,7 @@ export class CdpRelay {
         server,
         logger,
         options.maxMessageBytes ?? DEFAULT_MAX_CDP_MESSAGE_BYTES,
+        { ...(options.downloadsDir ? { downloadsDir: options.downloadsDir } : {}) },
       );
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -235,7 +240,7 @@ export class CdpRelay {
         setTimeout(() => ws.terminate(), 2_000).unref();
       },
     };
-    const attached = this.mux.attach(kind, sink);
+    const attached = this.mux.attach(kind, sink, (message) => screenAgentMessage(message, this.policy));
     client = attached;
     if (attached.closed) return;
     // A cut may have come while the handshake ran.

@@ -127,6 +127,7 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
     }
     const browser = localBrowser && {
       upstream: localBrowser,
+      downloadsDir: localBrowser.downloadsDir,
       takeOver: (request: LocalTakeoverRequest) =>
         askDeveloper(request, {
           say: (line) => progress(io, line),

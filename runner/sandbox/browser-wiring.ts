@@ -30,6 +30,8 @@ export interface LocalTakeoverRequest extends RequestTakeoverParams {
 export interface SandboxBrowser {
   /** Where the relay finds the browser. */
   upstream: CdpUpstream;
+  /** Where agents' downloads go on the browser's machine. Default: downloads denied. */
+  downloadsDir?: string;
   /**
    * Takeovers without a stream: resolves once the developer is done in the browser window; rejects
    * with a protocol-coded error (`takeover_cancelled`) otherwise. Absent: takeovers are the
@@ -54,6 +56,7 @@ export class BrowserWiring {
     this.relay = await CdpRelay.start(join(hostRunDir, CDP_SOCKET_NAME), {
       upstream: this.browser.upstream,
       logger: this.logger,
+      ...(this.browser.downloadsDir ? { downloadsDir: this.browser.downloadsDir } : {}),
     });
   }
 
