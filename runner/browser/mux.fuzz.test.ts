@@ -111,7 +111,7 @@ describe('CdpMux under fuzzing', () => {
           expect(otherSink.messages.find((m) => m['id'] === 7)?.['result']).toBeDefined();
           mux.close();
         }),
-        budget(300, 5_000),
+        budget(300, 3_000),
       );
     },
     FUZZ_TEST_TIMEOUT_MS,
