@@ -127,6 +127,8 @@ export const REQUEST_PROBLEM_CODES = {
   E_POOL_DESKTOP_IMAGE:
     'a desktop pool names an image without a desktop (its `grexal.image` label is not `desktop`).',
   E_POOL_LIMIT_HOST: "a pool's memory limit is over this host's memory.",
+  E_POOL_RUN_LIMIT:
+    "a pool names `limits.timeoutMs`, which is its runs' to give: the deadline is bound at the claim, from the sandbox request.",
 } as const;
 
 /** One problem found in a request: a stable code, where it is, and how to fix it. */

@@ -2,42 +2,14 @@
  * The orchestrator API against a real runner and the real engine: contract answers, event order,
  * replay, idempotent DELETE, the cap, and SIGTERM on `grexal serve` leaving no container behind.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiServer, Runner, RunnerClient, type StreamEvent, serve } from '../runner/index.ts';
-import {
-  eventually,
-  newStateDir,
-  removeStateDir,
-  sandboxContainers,
-  sandboxDirs,
-  startCli,
-} from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { RunnerClient, type StreamEvent } from '../runner/index.ts';
+import { eventually, sandboxContainers, sandboxDirs, startCli } from './helpers.ts';
+import { useServedRunner } from './served-runner.ts';
 
 const TOKEN = 'api-test-token-5f0c2b';
 const IMAGE = 'grexal/agent';
-let stateDir: string;
-let runner: Runner;
-let server: ApiServer;
-let client: RunnerClient;
-const created: string[] = [];
-
-beforeAll(async () => {
-  stateDir = await newStateDir();
-  runner = await Runner.start({ stateDir });
-  server = await serve({ runner, token: TOKEN, port: 0, maxSandboxes: 2 });
-  client = new RunnerClient({ baseUrl: server.url, token: TOKEN });
-});
-
-afterEach((context) => {
-  // A failing test names the sandboxes it made, so their leftovers can be found.
-  if (context.task.result?.state === 'fail') console.error(`sandboxes of this test: ${created.join(', ')}`);
-  created.length = 0;
-});
-
-afterAll(async () => {
-  await server?.close();
-  await removeStateDir(stateDir);
-});
+const served = useServedRunner({ token: TOKEN, maxSandboxes: 2 });
 
 async function collect(events: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];
@@ -46,14 +18,14 @@ async function collect(events: AsyncIterable<StreamEvent>): Promise<StreamEvent[
 }
 
 const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${server.url}${path}`, {
+  fetch(`${served.server.url}${path}`, {
     ...init,
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...init.headers },
   });
 
 describe('grexal serve API on the real engine', () => {
   it('refuses a missing or wrong token with 401', async () => {
-    const none = await fetch(`${server.url}/v1/sandboxes/sbx_x`);
+    const none = await fetch(`${served.server.url}/v1/sandboxes/sbx_x`);
     expect([none.status, (await none.json()).error.code]).toEqual([401, 'E_UNAUTHORIZED']);
     const wrong = await api('/v1/sandboxes/sbx_x', { headers: { authorization: 'Bearer not-it' } });
     expect([wrong.status, (await wrong.json()).error.code]).toEqual([401, 'E_UNAUTHORIZED']);
@@ -89,12 +61,12 @@ describe('grexal serve API on the real engine', () => {
   });
 
   it('streams state, log and exit in order, replays from Last-Event-ID, and DELETE twice leaves nothing', async () => {
-    const { id } = await client.create({
+    const { id } = await served.client.create({
       image: IMAGE,
       command: ['sh', '-c', 'echo one; echo two >&2; exit 7'],
     });
-    created.push(id);
-    const events = await collect(client.events(id));
+    served.created.push(id);
+    const events = await collect(served.client.events(id));
     const summary = events.map((e) => (e.type === 'state' ? `state:${e.state}` : e.type));
     expect(summary[0]).toBe('state:starting');
     expect(summary[1]).toBe('claimed');
@@ -108,25 +80,25 @@ describe('grexal serve API on the real engine', () => {
     const ids = events.map((e) => (e.type === 'truncated' ? -1 : e.id));
     expect(ids).toEqual(ids.map((_, i) => i + 1));
 
-    const replay = await collect(client.events(id, { lastEventId: 2 }));
+    const replay = await collect(served.client.events(id, { lastEventId: 2 }));
     expect(replay).toEqual(events.slice(2));
 
-    await client.delete(id);
-    await client.delete(id);
+    await served.client.delete(id);
+    await served.client.delete(id);
     expect(await sandboxContainers(id)).toEqual([]);
-    expect((await sandboxDirs(stateDir)).filter((d) => d.endsWith(id))).toEqual([]);
+    expect((await sandboxDirs(served.stateDir)).filter((d) => d.endsWith(id))).toEqual([]);
   });
 
   it('DELETE destroys a running sandbox and the stream ends with exit', async () => {
-    const { id } = await client.create({ image: IMAGE, command: ['sleep', '60'] });
-    created.push(id);
-    const stream = collect(client.events(id));
-    await eventually(async () => (await client.get(id)).state === 'running', `${id} running`);
+    const { id } = await served.client.create({ image: IMAGE, command: ['sleep', '60'] });
+    served.created.push(id);
+    const stream = collect(served.client.events(id));
+    await eventually(async () => (await served.client.get(id)).state === 'running', `${id} running`);
     expect(await sandboxContainers(id)).toHaveLength(1);
-    await client.delete(id);
+    await served.client.delete(id);
     expect(await sandboxContainers(id)).toEqual([]);
     expect((await stream).at(-1)).toMatchObject({ type: 'exit', reason: 'destroyed' });
-    expect(await client.get(id)).toMatchObject({ state: 'exited', exitReason: 'destroyed' });
+    expect(await served.client.get(id)).toMatchObject({ state: 'exited', exitReason: 'destroyed' });
   });
 
   it('delivers credentials to the agent with its output masked, and names a missing one', async () => {
@@ -141,14 +113,14 @@ describe('grexal serve API on the real engine', () => {
         },
       ],
     };
-    const { id } = await client.create({
+    const { id } = await served.client.create({
       image: IMAGE,
       command: ['sh', '-c', 'echo "key=$OPENAI_API_KEY"'],
       manifest,
       credentials: { openai: { fields: { api_key: secret } } },
     });
-    created.push(id);
-    const events = await collect(client.events(id));
+    served.created.push(id);
+    const events = await collect(served.client.events(id));
     const output = events.flatMap((e) => (e.type === 'log' ? [e.text] : [])).join('');
     expect(output).toMatch(/^key=\S+\n$/);
     expect(output).not.toContain(secret);
@@ -166,27 +138,27 @@ describe('grexal serve API on the real engine', () => {
   });
 
   it('answers 429 with Retry-After over the cap', async () => {
-    const a = await client.create({ image: IMAGE, command: ['sleep', '60'] });
-    const b = await client.create({ image: IMAGE, command: ['sleep', '60'] });
-    created.push(a.id, b.id);
+    const a = await served.client.create({ image: IMAGE, command: ['sleep', '60'] });
+    const b = await served.client.create({ image: IMAGE, command: ['sleep', '60'] });
+    served.created.push(a.id, b.id);
     const over = await api('/v1/sandboxes', { method: 'POST', body: JSON.stringify({ image: IMAGE }) });
     expect(over.status).toBe(429);
     expect(over.headers.get('retry-after')).toMatch(/^\d+$/);
     expect((await over.json()).error.code).toBe('E_TOO_MANY_SANDBOXES');
-    await Promise.all([client.delete(a.id), client.delete(b.id)]);
+    await Promise.all([served.client.delete(a.id), served.client.delete(b.id)]);
     expect([...(await sandboxContainers(a.id)), ...(await sandboxContainers(b.id))]).toEqual([]);
   });
 });
 
 describe('grexal serve as a process', () => {
   it('on SIGTERM destroys its live sandbox, exits 0, and leaves no container', async () => {
-    const env = { GREXAL_STATE_DIR: stateDir, GREXAL_RUNNER_TOKEN: TOKEN, GREXAL_LOG_LEVEL: 'warn' };
+    const env = { GREXAL_STATE_DIR: served.stateDir, GREXAL_RUNNER_TOKEN: TOKEN, GREXAL_LOG_LEVEL: 'warn' };
     const cli = startCli(['serve', '--port', '0'], env);
     try {
       const [, url] = await cli.waitFor(/serving on (http:\/\/\S+)/, 'stderr');
       const child = new RunnerClient({ baseUrl: url!, token: TOKEN });
       const { id } = await child.create({ image: IMAGE, command: ['sleep', '300'] });
-      created.push(id);
+      served.created.push(id);
       await eventually(async () => (await child.get(id)).state === 'running', `${id} running`);
       expect(await sandboxContainers(id)).toHaveLength(1);
       cli.child.kill('SIGTERM');
@@ -200,7 +172,7 @@ describe('grexal serve as a process', () => {
 
   it('refuses to listen beyond loopback without a token', async () => {
     const cli = startCli(['serve', '--host', '0.0.0.0', '--port', '0'], {
-      GREXAL_STATE_DIR: stateDir,
+      GREXAL_STATE_DIR: served.stateDir,
       GREXAL_RUNNER_TOKEN: '',
     });
     expect(await cli.exited).toBe(1);

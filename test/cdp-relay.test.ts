@@ -215,7 +215,12 @@ describe('CdpRelay in front of a real Chromium', () => {
       const message = JSON.parse(String(data));
       if (typeof message.id === 'number') replies.set(message.id, message);
     });
-    const call = async (id: number, method: string, params: Record<string, unknown> = {}, sessionId?: string) => {
+    const call = async (
+      id: number,
+      method: string,
+      params: Record<string, unknown> = {},
+      sessionId?: string,
+    ) => {
       agent.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
       await expect.poll(() => replies.get(id)).toBeTruthy();
       return replies.get(id) as { result?: Record<string, unknown>; error?: unknown };
@@ -223,7 +228,9 @@ describe('CdpRelay in front of a real Chromium', () => {
     // A browser session of its own, under the agent's: every request of every page paused for it.
     const nested = (await call(1, 'Target.attachToBrowserTarget')).result?.['sessionId'] as string;
     expect(typeof nested).toBe('string');
-    expect((await call(2, 'Fetch.enable', { patterns: [{ urlPattern: '*' }] }, nested)).error).toBeUndefined();
+    expect(
+      (await call(2, 'Fetch.enable', { patterns: [{ urlPattern: '*' }] }, nested)).error,
+    ).toBeUndefined();
     const closed = new Promise((resolve) => agent.on('close', resolve));
     relay.cut('takeover');
     await closed;
@@ -231,9 +238,12 @@ describe('CdpRelay in front of a real Chromium', () => {
     const runner = relay.runnerConnection();
     const messages: Array<Record<string, unknown>> = [];
     runner.onMessage((m) => messages.push(JSON.parse(m)));
-    runner.send(JSON.stringify({ id: 1, method: 'Target.createTarget', params: { url: `${siteUrl}/after-cut` } }));
+    runner.send(
+      JSON.stringify({ id: 1, method: 'Target.createTarget', params: { url: `${siteUrl}/after-cut` } }),
+    );
     await expect.poll(() => messages.find((m) => m['id'] === 1)).toBeTruthy();
-    const targetId = (messages.find((m) => m['id'] === 1)?.['result'] as { targetId: string }).targetId;
+    const created = messages.find((m) => m['id'] === 1)?.['result'] as { targetId?: string } | undefined;
+    const targetId = created?.targetId;
     await expect
       .poll(
         async () => {

@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiServer, Runner, RunnerClient, type StreamEvent, serve } from '../runner/index.ts';
-import { docker, eventually, newStateDir, removeStateDir, sandboxContainers } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import type { StreamEvent } from '../runner/index.ts';
+import { docker, eventually, sandboxContainers } from './helpers.ts';
+import { useServedRunner } from './served-runner.ts';
 
 const exec = promisify(execFile);
 const TOKEN = 'live-connections-test-token-7c1d';
@@ -21,34 +22,18 @@ const canary = (name: string) => `canary-${name}-${randomBytes(6).toString('hex'
 const hexOf = (text: string) => Buffer.from(text).toString('hex');
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
-let stateDir: string;
 let logLines = '';
-let runner: Runner;
-let server: ApiServer;
-let client: RunnerClient;
-const created: string[] = [];
-
-beforeAll(async () => {
-  stateDir = await newStateDir();
+/** Every runner and API log line at trace, for the no-leak checks. */
+function testLogger() {
   const sink = new Writable({
     write(chunk, _encoding, done) {
       logLines += chunk.toString();
       done();
     },
   });
-  const logger = pino({ level: 'trace' }, sink);
-  runner = await Runner.start({ stateDir, logger });
-  server = await serve({ runner, token: TOKEN, port: 0, logger });
-  client = new RunnerClient({ baseUrl: server.url, token: TOKEN });
-});
-afterEach((context) => {
-  if (context.task.result?.state === 'fail') console.error(`sandboxes of this test: ${created.join(', ')}`);
-  created.length = 0;
-});
-afterAll(async () => {
-  await server?.close();
-  await removeStateDir(stateDir);
-});
+  return pino({ level: 'trace' }, sink);
+}
+const served = useServedRunner({ token: TOKEN, logger: testLogger });
 
 /** Files under `dir` whose bytes contain any of the values. */
 async function filesContaining(dir: string, values: string[]): Promise<string[]> {
@@ -66,11 +51,11 @@ async function inspectOf(id: string): Promise<string> {
 
 /** Creates a sandbox and collects its events until `exit`. */
 async function start(body: Record<string, unknown>) {
-  const { id } = await client.create({ image: IMAGE, ...body } as never);
-  created.push(id);
+  const { id } = await served.client.create({ image: IMAGE, ...body } as never);
+  served.created.push(id);
   const events: StreamEvent[] = [];
   const ended = (async () => {
-    for await (const event of client.events(id)) events.push(event);
+    for await (const event of served.client.events(id)) events.push(event);
   })();
   return { id, events, ended };
 }
@@ -111,7 +96,7 @@ async function expectNoLeak(values: string[], inspect: string, events: StreamEve
     expect(logLines).not.toContain(value);
     expect(JSON.stringify(events)).not.toContain(value);
   }
-  expect(await filesContaining(stateDir, values)).toEqual([]);
+  expect(await filesContaining(served.stateDir, values)).toEqual([]);
 }
 
 const gmailManifest = (extra: Record<string, unknown> = {}) => ({
@@ -138,11 +123,11 @@ describe('re-authorising a broken connection', { timeout: 120_000 }, () => {
       credentials: expiredGmail(),
     });
     await eventually(
-      async () => (await client.get(run.id)).state === 'awaiting_credentials',
+      async () => (await served.client.get(run.id)).state === 'awaiting_credentials',
       'awaiting_credentials',
     );
     const inspect = await inspectOf(run.id);
-    const changed = await client.reauthorise(run.id, 'gmail', {
+    const changed = await served.client.reauthorise(run.id, 'gmail', {
       access_token: fresh,
       expires_at: Date.now() + 3_600_000,
     });
@@ -205,10 +190,10 @@ describe('re-authorising a broken connection', { timeout: 120_000 }, () => {
       credentials: expiredGmail(),
     });
     await eventually(
-      async () => (await client.get(run.id)).state === 'awaiting_credentials',
+      async () => (await served.client.get(run.id)).state === 'awaiting_credentials',
       'awaiting_credentials',
     );
-    await client.delete(run.id);
+    await served.client.delete(run.id);
     await run.ended;
     expect(reports(run.events)).toEqual([
       { code: 'broken', message: expect.stringMatching(/sandbox is ending/) },
@@ -282,10 +267,12 @@ describe('rotating and removing connections', { timeout: 120_000 }, () => {
       },
       credentials: { gcp: { files: files(keys[0]!) } },
     });
-    await eventually(async () => (await client.get(run.id)).state === 'running', 'running');
+    await eventually(async () => (await served.client.get(run.id)).state === 'running', 'running');
     const inspect = await inspectOf(run.id);
     for (const key of keys.slice(1)) {
-      const changed = await whenStarted(() => client.rotateCredential(run.id, 'gcp', { files: files(key) }));
+      const changed = await whenStarted(() =>
+        served.client.rotateCredential(run.id, 'gcp', { files: files(key) }),
+      );
       expect(changed.outcome).toBe('updated');
       // The reader gets a moment with each content.
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -340,14 +327,14 @@ describe('rotating and removing connections', { timeout: 120_000 }, () => {
     });
     await eventually(async () => stdoutOf(run.events).includes('"full"'), 'the agent filled /tmp/grexal');
     const inspect = await inspectOf(run.id);
-    const refused = await client
+    const refused = await served.client
       .rotateCredential(run.id, 'gcp', { files: { 'sa.json': { base64: b64(newKey.repeat(4096)) } } })
       .catch((error: unknown) => error);
     expect(refused).toMatchObject({ code: 'E_CREDENTIAL_DELIVERY_FAILED', status: 502 });
 
     // Refused before the sandbox is asked: each with its code, its path and a fix.
     const problem = async (connectionId: string, body: unknown) => {
-      const error = (await client
+      const error = (await served.client
         .rotateCredential(run.id, connectionId, body as never)
         .catch((e: unknown) => e)) as {
         code: string;
@@ -365,11 +352,11 @@ describe('rotating and removing connections', { timeout: 120_000 }, () => {
       'E_SECRET_TOO_SHORT@fields.api_key',
     ]);
 
-    await client.rotateCredential(run.id, 'go', { fields: { value: signal } });
+    await served.client.rotateCredential(run.id, 'go', { fields: { value: signal } });
     await eventually(async () => stdoutOf(run.events).includes('"file"'), 'the agent read the file');
-    await client.removeCredential(run.id, 'gcp');
-    await client.removeCredential(run.id, 'gcp');
-    await client.removeCredential(run.id, 'openai');
+    await served.client.removeCredential(run.id, 'gcp');
+    await served.client.removeCredential(run.id, 'gcp');
+    await served.client.removeCredential(run.id, 'openai');
     await run.ended;
     expect(reports(run.events)).toEqual([
       { full: 'ENOSPC' },
@@ -389,7 +376,9 @@ describe('rotating and removing connections', { timeout: 120_000 }, () => {
     ]);
     expect(run.events.at(-1)).toMatchObject({ type: 'exit', exitCode: 0 });
     // The sandbox has ended: no change is taken any more.
-    await expect(client.rotateCredential(run.id, 'go', { fields: { value: signal } })).rejects.toMatchObject({
+    await expect(
+      served.client.rotateCredential(run.id, 'go', { fields: { value: signal } }),
+    ).rejects.toMatchObject({
       code: 'E_SANDBOX_ENDED',
       status: 409,
     });

@@ -207,6 +207,67 @@ describe('a warm pool of grexal/agent', () => {
   });
 });
 
+describe('a pool under --max-sandboxes', () => {
+  it('counts its entries against the cap, gives them up to cold runs, and refills as runs end', async () => {
+    const dir = await newStateDir();
+    const capped = await Runner.start({ stateDir: dir, poolCheckIntervalMs: 250 });
+    const api3 = await serve({ runner: capped, port: 0, maxSandboxes: 3 });
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${api3.url}${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    };
+    const status = async () => (await call('GET', '/v1/pools/p')).body;
+    const held = async () =>
+      (await sandboxContainers()).filter(
+        (c) => c.Labels['grexal.runner'] === capped.runtime.instanceId && c.State === 'running',
+      ).length;
+    try {
+      // A pool of 5 under a cap of 3 holds 3, and says why it holds no more.
+      expect((await call('PUT', '/v1/pools/p', { image: 'grexal/agent', size: 5 })).status).toBe(201);
+      await eventually(async () => (await status()).ready === 3, 'three entries', 600);
+      const full = await status();
+      expect(full).toMatchObject({ ready: 3, starting: 0, limitedBy: 'max-sandboxes' });
+      expect(await held()).toBe(3);
+      // Cold runs (the pool they name does not exist) take the entries' places, none is refused.
+      const cold = [];
+      for (let i = 0; i < 3; i++) {
+        const run = await call('POST', '/v1/sandboxes', {
+          image: 'grexal/agent',
+          command: ['sleep', '60'],
+          pool: 'nonesuch',
+        });
+        expect(run.status).toBe(201);
+        expect(run.body.warm).toBe(false);
+        cold.push(run.body.id as string);
+      }
+      await eventually(
+        async () => (await status()).ready === 0 && (await held()) === 3,
+        'entries gave way',
+        600,
+      );
+      // Three live runs: the cap is reached, whatever the pool wants.
+      const refused = await call('POST', '/v1/sandboxes', { image: 'grexal/agent', command: ['true'] });
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('E_TOO_MANY_SANDBOXES');
+      // A run ends: the pool refills into its place, and no further.
+      expect((await call('DELETE', `/v1/sandboxes/${cold[0]}`)).status).toBe(204);
+      await eventually(async () => (await status()).ready === 1, 'the pool refilled one', 600);
+      expect(await held()).toBe(3);
+      const warm = await call('POST', '/v1/sandboxes', { image: 'grexal/agent', command: ['true'] });
+      expect(warm.status).toBe(201);
+      expect(warm.body.warm).toBe(true);
+    } finally {
+      await api3.close();
+      await removeStateDir(dir);
+    }
+  });
+});
+
 /** An image of this test's own, so that rebuilding it never touches the shared ones. */
 async function buildTestImage(tag: string, label: string): Promise<string> {
   const context = pack();

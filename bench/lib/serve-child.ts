@@ -8,8 +8,13 @@ export interface ServeChild {
 }
 
 /** Starts `grexal serve --port 0 ARGS…` with its state dir and token; resolves once it listens. */
-export function startServe(args: string[], env: { stateDir: string; token: string }): Promise<ServeChild> {
-  const child = spawn(process.execPath, ['bin/grexal.mjs', 'serve', '--port', '0', ...args], {
+export function startServe(
+  args: string[],
+  env: { stateDir: string; token: string },
+  /** Another build to run (a checkout with its own dist/), for a before/after. Default: this one. */
+  root = '.',
+): Promise<ServeChild> {
+  const child = spawn(process.execPath, [`${root}/bin/grexal.mjs`, 'serve', '--port', '0', ...args], {
     env: {
       ...process.env,
       GREXAL_STATE_DIR: env.stateDir,

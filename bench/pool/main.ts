@@ -4,8 +4,14 @@
  * same `grexal serve`, against `docker run` of the same image and hardening flags (to its first
  * output line), alternated, in one run. Then N concurrent claims from a pool of N, and the memory
  * each idle entry holds (its cgroup's usage, and the runner's RSS per entry). Removes all it makes.
+ * The concurrent bursts alternate with bursts of as many concurrent `docker run`s (the peer).
  *
  *   node scripts/run-ts.mjs bench/pool/main.ts [--rounds 20] [--concurrency 20] [--bursts 5]
+ *     [--part all|sequential|concurrent] [--baseline DIR]
+ *
+ * `--baseline DIR` runs the concurrent bursts against a second `grexal serve` from another build (a
+ * checkout of an earlier revision with its own `npm run build`) too, rotated with this build's and
+ * the peer's bursts in one run: a before/after under the same machine state.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,8 +31,11 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '20' },
     bursts: { type: 'string', default: '5' },
+    part: { type: 'string', default: 'all' },
+    baseline: { type: 'string' },
   },
 });
+const PART = values.part;
 const BURSTS = Number(values.bursts);
 const ROUNDS = Number(values.rounds);
 const N = Number(values.concurrency);
@@ -38,16 +47,22 @@ const MiB = 1024 * 1024;
 const stateDir = mkdtempSync(join(tmpdir(), 'bench-pool-state-'));
 const peerRunDir = mkdtempSync(join(tmpdir(), 'bench-pool-peer-'));
 
-function startRunner(): Promise<ServeChild> {
-  return startServe(['--max-sandboxes', String(N + 20), '--pool', `sh=${IMAGE},size=2`], {
-    stateDir,
-    token: TOKEN,
-  });
+function startRunner(dir: string, root?: string): Promise<ServeChild> {
+  return startServe(
+    ['--max-sandboxes', String(N + 20), '--pool', `sh=${IMAGE},size=2`],
+    { stateDir: dir, token: TOKEN },
+    root,
+  );
 }
 
 let url = '';
-async function api(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${url}${path}`, {
+async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+  base = url,
+): Promise<Record<string, unknown>> {
+  const res = await fetch(`${base}${path}`, {
     method,
     headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
@@ -57,9 +72,9 @@ async function api(method: string, path: string, body?: unknown): Promise<Record
   return text ? JSON.parse(text) : {};
 }
 
-async function waitReady(pool: string, ready: number): Promise<void> {
+async function waitReady(pool: string, ready: number, base = url): Promise<void> {
   for (let i = 0; i < 1200; i++) {
-    if (((await api('GET', `/v1/pools/${pool}`))['ready'] as number) >= ready) return;
+    if (((await api('GET', `/v1/pools/${pool}`, undefined, base))['ready'] as number) >= ready) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`pool ${pool} never reached ${ready} ready`);
@@ -171,47 +186,98 @@ async function entryMemory(runnerPid: number): Promise<number[]> {
   return usage;
 }
 
-async function concurrent(client: RunnerClient, runnerPid: number): Promise<void> {
-  await api('DELETE', '/v1/pools/sh');
+interface Side {
+  name: string;
+  client: RunnerClient;
+  base: string;
+}
+
+async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
+  for (const side of sides) await api('DELETE', '/v1/pools/sh', undefined, side.base);
+  await dockerRunToFirstLine(); // warm-up of the peer, not counted
   const rssBefore = rssBytes(runnerPid);
-  await api('PUT', '/v1/pools/c', { image: IMAGE, size: N });
-  await waitReady('c', N);
+  for (const side of sides) await api('PUT', '/v1/pools/c', { image: IMAGE, size: N }, side.base);
+  for (const side of sides) await waitReady('c', N, side.base);
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const memory = await entryMemory(runnerPid);
   const rssWith = rssBytes(runnerPid);
   console.log(
     `idle entry memory (cgroup usage, ${memory.length} entries): median ${(median(memory) / MiB).toFixed(1)} MiB, max ${(Math.max(...memory) / MiB).toFixed(1)} MiB; runner RSS ${(rssBefore / MiB).toFixed(1)} → ${(rssWith / MiB).toFixed(1)} MiB (${((rssWith - rssBefore) / N / MiB).toFixed(2)} MiB per entry)`,
   );
-  // Several bursts, the pool full before each: one burst on a shared machine says little.
-  const p95s: number[] = [];
-  for (let burst = 0; burst < BURSTS; burst++) {
-    await waitReady('c', N);
-    postMs.length = 0;
-    const times = await Promise.all(Array.from({ length: N }, () => claimToFirstLine(client, true)));
-    p95s.push(percentile(times, 95));
+  // Several bursts, every pool full before each (no refill of one side under another's burst):
+  // one burst on a shared machine says little. The sides' bursts and the peer's (as many
+  // concurrent `docker run`s) rotate every round.
+  const allFull = async () => {
+    for (const side of sides) await waitReady('c', N, side.base);
+  };
+  const bursts: [string, () => Promise<number[]>][] = [
+    ...sides.map((side): [string, () => Promise<number[]>] => [
+      side.name,
+      async () => {
+        await allFull();
+        postMs.length = 0;
+        const times = await Promise.all(Array.from({ length: N }, () => claimToFirstLine(side.client, true)));
+        console.log(
+          `    ${side.name}: POSTs answered p50 ${ms(percentile(postMs, 50))}  p95 ${ms(percentile(postMs, 95))}`,
+        );
+        return times;
+      },
+    ]),
+    [
+      'docker run',
+      async () => {
+        await allFull();
+        return Promise.all(Array.from({ length: N }, () => dockerRunToFirstLine()));
+      },
+    ],
+  ];
+  const p95s = new Map<string, number[]>(bursts.map(([name]) => [name, []]));
+  const ratios = new Map<string, number[]>(sides.map((side) => [side.name, []]));
+  for (let round = 0; round < BURSTS; round++) {
+    const order = [...bursts.slice(round % bursts.length), ...bursts.slice(0, round % bursts.length)];
+    const got = new Map<string, number[]>();
+    for (const [name, run] of order) got.set(name, await run());
+    const peer = percentile(got.get('docker run')!, 95);
+    for (const [name, times] of got) p95s.get(name)!.push(percentile(times, 95));
+    for (const [name, list] of ratios) list.push(percentile(got.get(name)!, 95) / peer);
     console.log(
-      `  burst ${burst + 1}: ${N} concurrent claims (claim → first line) p50 ${ms(percentile(times, 50))}  p95 ${ms(percentile(times, 95))}; their POSTs answered p50 ${ms(percentile(postMs, 50))}  p95 ${ms(percentile(postMs, 95))}`,
+      `  round ${round + 1}: ${N} concurrent, claim → first line: ${[...got].map(([name, times]) => `${name} p50 ${ms(percentile(times, 50))} p95 ${ms(percentile(times, 95))}`).join(';  ')}`,
     );
   }
-  console.log(
-    `${N} concurrent claims from a pool of ${N}: median p95 over ${BURSTS} bursts ${ms(median(p95s))} (target ≤ 200 ms)`,
-  );
-  await api('DELETE', '/v1/pools/c');
+  for (const [name, list] of p95s)
+    console.log(
+      `${N} concurrent ${name === 'docker run' ? 'docker runs' : `claims from a pool of ${N} (${name})`}: median p95 over ${BURSTS} rounds ${ms(median(list))}${name === 'docker run' ? '' : ' (target ≤ 200 ms)'}`,
+    );
+  for (const [name, list] of ratios)
+    console.log(`median ratio of p95s, ${name} / docker run: ${median(list).toFixed(3)}`);
+  for (const side of sides) await api('DELETE', '/v1/pools/c', undefined, side.base);
 }
 
-const { child, url: served } = await startRunner();
+const baselineStateDir = mkdtempSync(join(tmpdir(), 'bench-pool-base-'));
+const { child, url: served } = await startRunner(stateDir);
 url = served;
+const baseline =
+  values.baseline && PART !== 'sequential' ? await startRunner(baselineStateDir, values.baseline) : undefined;
 try {
   const client = new RunnerClient({ baseUrl: url, token: TOKEN, timeoutMs: 120_000 });
-  await sequential(client);
-  await concurrent(client, child.pid!);
+  if (PART !== 'concurrent') await sequential(client);
+  const sides: Side[] = [{ name: 'this build', client, base: url }];
+  if (baseline)
+    sides.push({
+      name: 'baseline',
+      client: new RunnerClient({ baseUrl: baseline.url, token: TOKEN, timeoutMs: 120_000 }),
+      base: baseline.url,
+    });
+  if (PART !== 'sequential') await concurrent(sides, child.pid!);
 } finally {
-  if (child.exitCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
+  for (const serving of [child, baseline?.child]) {
+    if (!serving || serving.exitCode !== null) continue;
+    const exited = new Promise((resolve) => serving.once('exit', resolve));
+    serving.kill('SIGTERM');
     await exited;
   }
   await removeLabelled(PEER_LABEL).catch((error: unknown) => console.error(`cleanup: ${error}`));
   rmSync(stateDir, { recursive: true, force: true });
+  rmSync(baselineStateDir, { recursive: true, force: true });
   rmSync(peerRunDir, { recursive: true, force: true });
 }

@@ -3,20 +3,27 @@
  * first output line, against `docker run --rm` of the same image and command with the same
  * hardening flags (derived from the runner's own container config), alternated, median ratio.
  *
- *   node scripts/run-ts.mjs bench/start/main.ts [--pairs 10]
+ * `--baseline DIR` also runs the `grexal run` of another build (a checkout of an earlier revision
+ * with its own `npm run build`): the three sides rotate every round, so a before/after comparison
+ * sees the same machine state as its peer.
+ *
+ *   node scripts/run-ts.mjs bench/start/main.ts [--pairs 10] [--baseline DIR]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
-import { alternate, median, ms } from '../lib/stats.ts';
+import { median, ms } from '../lib/stats.ts';
 import { timeProcess } from '../lib/timed-process.ts';
 
-const { values } = parseArgs({ options: { pairs: { type: 'string', default: '10' } } });
-const pairs = Number(values.pairs);
+const { values } = parseArgs({
+  options: { pairs: { type: 'string', default: '10' }, baseline: { type: 'string' } },
+});
+const rounds = Number(values.pairs);
 const IMAGE = 'grexal/agent';
 const COMMAND = ['node', '-e', 'console.log(1)'];
+const TARGET = 1.25;
 
 /** Milliseconds from spawn to the first byte of stdout; the process must also end well. */
 async function timeToFirstOutput(file: string, args: string[]): Promise<number> {
@@ -35,18 +42,41 @@ try {
     label: `grexal.bench=start-${process.pid}`,
     command: COMMAND,
   });
-  const grexal = () =>
-    timeToFirstOutput(process.execPath, ['bin/grexal.mjs', 'run', '--image', IMAGE, '--', ...COMMAND]);
-  const docker = () => timeToFirstOutput(DOCKER, peerArgs);
-  console.log(`bench/start: ${pairs} pairs, alternated, after one warm-up pair`);
-  const result = await alternate(pairs, grexal, docker, (i, a, b) =>
+  const grexal = (root: string) => () =>
+    timeToFirstOutput(process.execPath, [
+      join(root, 'bin/grexal.mjs'),
+      'run',
+      '--image',
+      IMAGE,
+      '--',
+      ...COMMAND,
+    ]);
+  const sides: [string, () => Promise<number>][] = [
+    ['grexal run', grexal('.')],
+    ...(values.baseline
+      ? [['baseline grexal run', grexal(values.baseline)] as [string, () => Promise<number>]]
+      : []),
+    ['docker run', () => timeToFirstOutput(DOCKER, peerArgs)],
+  ];
+  const samples = new Map<string, number[]>(sides.map(([name]) => [name, []]));
+  const ratios = new Map<string, number[]>(sides.slice(0, -1).map(([name]) => [name, []]));
+  console.log(`bench/start: ${rounds} rounds of ${sides.length} sides, rotated, after one warm-up round`);
+  for (const [, run] of sides) await run();
+  for (let i = 0; i < rounds; i++) {
+    // Rotate the order every round: no side always follows the same other side.
+    const order = [...sides.slice(i % sides.length), ...sides.slice(0, i % sides.length)];
+    const got = new Map<string, number>();
+    for (const [name, run] of order) got.set(name, await run());
+    const peer = got.get('docker run')!;
+    for (const [name, value] of got) samples.get(name)!.push(value);
+    for (const [name, list] of ratios) list.push(got.get(name)! / peer);
     console.log(
-      `  pair ${String(i + 1).padStart(2)}: grexal run ${ms(a)}  docker run ${ms(b)}  ratio ${(a / b).toFixed(3)}`,
-    ),
-  );
-  console.log(`grexal run  median ${ms(median(result.a))}`);
-  console.log(`docker run  median ${ms(median(result.b))}`);
-  console.log(`median ratio ${result.ratio.toFixed(3)} (target ≤ 1.10)`);
+      `  round ${String(i + 1).padStart(2)}: ${[...got].map(([name, value]) => `${name} ${ms(value)}`).join('  ')}`,
+    );
+  }
+  for (const [name, list] of samples) console.log(`${name.padEnd(20)} median ${ms(median(list))}`);
+  for (const [name, list] of ratios)
+    console.log(`median ratio ${name} / docker run ${median(list).toFixed(3)} (target ≤ ${TARGET})`);
 } finally {
   rmSync(hostRunDir, { recursive: true, force: true });
 }

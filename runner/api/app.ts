@@ -58,6 +58,8 @@ export async function buildApi(options: BuildApiOptions): Promise<FastifyInstanc
     () => options.runner.pools.list(),
   );
   options.runner.pools.observe(metrics);
+  // --max-sandboxes bounds what the runner holds, pool entries included (docs/pools.md).
+  options.runner.pools.limit({ max: registry.maxSandboxes, live: () => registry.liveCount });
   const countError = (code: string): void => metrics.apiError(code);
   const app: FastifyInstance = Fastify({
     bodyLimit,

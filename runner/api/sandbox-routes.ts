@@ -52,13 +52,18 @@ export function mountSandboxRoutes(app: FastifyInstance, ctx: SandboxRoutesConte
     const release = ctx.registry.reserve();
     const claimStarted = performance.now();
     try {
-      await preflight.check(body.image, body.runtime);
-      // The raw manifest and credentials: runner/inject validates and parses them itself.
+      // The raw manifest and credentials: runner/inject validates and parses them itself. The
+      // image check is for cold creates only: a pool entry's image is its pool's to check.
       const { metadata: _metadata, ...raw } = request.body as Record<string, unknown>;
-      const sandbox = await ctx.runner.create({ ...raw, ...(limits ? { limits } : {}) });
+      const sandbox = await ctx.runner.create(
+        { ...raw, ...(limits ? { limits } : {}) },
+        { beforeCold: () => preflight.check(body.image, body.runtime) },
+      );
       ctx.metrics.claimed(sandbox.warm, (performance.now() - claimStarted) / 1000);
       const record = new SandboxRecord(sandbox, body.metadata ?? {}, ctx.metrics, ctx.journal);
       ctx.registry.add(record);
+      // Its place under the cap frees once it ends: a pool held back by the cap may refill then.
+      void record.ended.then(() => ctx.runner.pools.wake());
       void record.start();
       request.log.info({ sandboxId: sandbox.id, image: body.image, warm: sandbox.warm }, 'sandbox created');
       const created: CreatedSandbox = { id: sandbox.id, state: record.state, warm: sandbox.warm };

@@ -137,6 +137,12 @@ export const poolStatusSchema = z.object({
     })
     .optional()
     .describe('While entries keep failing: the last error, and when the next single attempt comes.'),
+  limitedBy: z
+    .literal('max-sandboxes')
+    .optional()
+    .describe(
+      'While the pool is below its size because live sandboxes and entries fill --max-sandboxes (live runs come first).',
+    ),
 });
 
 /** `GET /readyz` when ready. */

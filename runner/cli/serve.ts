@@ -16,7 +16,8 @@ Options:
   --host HOST              address to listen on (default 127.0.0.1); anything but loopback
                            needs GREXAL_RUNNER_TOKEN
   --port N                 port (default 8787; 0 picks a free one)
-  --max-sandboxes N        live sandboxes at once; more get 429 with Retry-After (default 50)
+  --max-sandboxes N        live sandboxes at once; more get 429 with Retry-After (default 50).
+                           Pool entries count too, but give their place to live runs
   --max-run-time DURATION  the longest a sandbox may run, e.g. 30m, 2h; also the default when a
                            request gives no limits.timeoutMs (default 1h)
   --pool NAME=IMAGE[,desktop][,runtime=R][,size=N][,maxIdle=30m]

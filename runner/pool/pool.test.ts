@@ -29,10 +29,13 @@ class FakeFactory implements EntryFactory<FakeEntry> {
   maxRunning = 0;
   image = 'sha256:a';
   fail = false;
+  /** When set, starts wait for it: a test holds an entry mid-start. */
+  gate?: Promise<void>;
   async create() {
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
     await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.gate;
     this.running--;
     if (this.fail) throw new GrexalError('E_SANDBOX_START_FAILED', 'no');
     const entry = new FakeEntry(`e${this.made.length}`, this.image);
@@ -51,8 +54,8 @@ afterEach(async () => {
   pools = undefined;
 });
 
-function make(factory: FakeFactory, options: { concurrency?: number } = {}) {
-  pools = new Pools({ factory, logger, checkIntervalMs: 20, ...options });
+function make(factory: FakeFactory, options: { concurrency?: number; refillHoldMs?: number } = {}) {
+  pools = new Pools({ factory, logger, checkIntervalMs: 20, refillHoldMs: 0, ...options });
   return pools;
 }
 
@@ -211,5 +214,100 @@ describe('Pools', () => {
     expect(live(factory)).toHaveLength(0);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(live(factory)).toHaveLength(0);
+  });
+});
+
+describe('Pools under the runner cap (--max-sandboxes)', () => {
+  /** A cap of `max` with `live` live sandboxes, changed by the test as runs come and go. */
+  const capped = (p: Pools<FakeEntry>, max: number) => {
+    const cap = { live: 0 };
+    p.limit({ max, live: () => cap.live });
+    return cap;
+  };
+
+  it('holds no more entries than the cap leaves, and says so', async () => {
+    const factory = new FakeFactory();
+    const p = make(factory, { concurrency: 4 });
+    capped(p, 3);
+    p.set(parsePoolSpec('sh', { image: 'grexal/agent', size: 5 }), 'k');
+    await vi.waitFor(() => expect(p.get('sh')?.ready).toBe(3));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(live(factory)).toHaveLength(3);
+    expect(p.get('sh')?.limitedBy).toBe('max-sandboxes');
+  });
+
+  it('gives idle entries up to cold sandboxes, and refills once runs end', async () => {
+    const factory = new FakeFactory();
+    const p = make(factory);
+    const cap = capped(p, 3);
+    p.set(parsePoolSpec('a', { image: 'grexal/agent', size: 2 }), 'k');
+    await vi.waitFor(() => expect(p.get('a')?.ready).toBe(2));
+    // A cold sandbox counts as live: the pools give one entry up, not the run.
+    cap.live = 2;
+    expect(p.makeRoom()).toBe(1);
+    expect(live(factory)).toHaveLength(1);
+    cap.live = 3;
+    expect(p.makeRoom()).toBe(1);
+    expect(live(factory)).toHaveLength(0);
+    expect(p.makeRoom()).toBe(0);
+    expect(p.get('a')).toMatchObject({ ready: 0, limitedBy: 'max-sandboxes' });
+    // Runs end: the pool refills into the room they leave, and no further.
+    cap.live = 1;
+    p.wake();
+    await vi.waitFor(() => expect(p.get('a')?.ready).toBe(2));
+    expect(p.get('a')?.limitedBy).toBeUndefined();
+    expect(live(factory)).toHaveLength(2);
+  });
+
+  it('destroys an entry that finished starting once live sandboxes took its room', async () => {
+    const factory = new FakeFactory();
+    const p = make(factory);
+    const cap = capped(p, 2);
+    let open!: () => void;
+    factory.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    p.set(parsePoolSpec('a', { image: 'grexal/agent', size: 1 }), 'k');
+    await vi.waitFor(() => expect(factory.running).toBe(1));
+    cap.live = 2;
+    open();
+    await vi.waitFor(() => expect(factory.made).toHaveLength(1));
+    await vi.waitFor(() => expect(factory.made[0]?.destroyed).toBe(true));
+    expect(p.get('a')?.ready).toBe(0);
+  });
+
+  it('without a cap, holds its size whatever runs', async () => {
+    const factory = new FakeFactory();
+    const p = make(factory);
+    p.set(parsePoolSpec('a', { image: 'grexal/agent', size: 2 }), 'k');
+    await vi.waitFor(() => expect(p.get('a')?.ready).toBe(2));
+    expect(p.makeRoom()).toBe(0);
+    expect(p.get('a')?.limitedBy).toBeUndefined();
+  });
+});
+
+describe('the refill after claims', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('waits for a burst of claims to pause (bounded) before it starts entries', async () => {
+    vi.useFakeTimers();
+    const factory = new FakeFactory();
+    const p = make(factory, { concurrency: 4, refillHoldMs: 1_000 });
+    p.set(parsePoolSpec('sh', { image: 'grexal/agent', size: 4 }), 'k');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(p.get('sh')?.ready).toBe(4);
+    // Claims 500 ms apart keep holding the refill, up to 4 holds after the first claim.
+    for (let i = 0; i < 4; i++) {
+      expect(p.claim('k')).toBeDefined();
+      await vi.advanceTimersByTimeAsync(500);
+      expect(factory.made).toHaveLength(4);
+    }
+    // The bound: 4 s after the first claim the refill starts though claims continue.
+    await vi.advanceTimersByTimeAsync(2_100);
+    expect(factory.made.length).toBeGreaterThan(4);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(p.get('sh')?.ready).toBe(4);
   });
 });

@@ -23,6 +23,15 @@ export interface PoolDeps<E extends PoolEntry> {
   observer?: PoolObserver;
   /** How often the pool looks at its image and its entries' age. */
   checkIntervalMs: number;
+  /**
+   * How long after a claim the refill waits for the next one (at most 4× this after the first):
+   * a burst's agents start on the CPU the refill's container starts would otherwise take.
+   */
+  refillHoldMs: number;
+  /** Whether the runner may hold one more entry (`--max-sandboxes` counts entries too; Pools). */
+  hasRoom: () => boolean;
+  /** Whether the runner holds more than it may: a just-started entry then goes instead of idling. */
+  overCapacity: () => boolean;
 }
 
 /** The pool's spec and where its entries are. */
@@ -37,6 +46,11 @@ export interface PoolStatus extends PoolSpec {
   failures: number;
   /** Present while the last attempts failed: the pool retries one entry at a time after `retryAt`. */
   failing?: { consecutiveFailures: number; code: string; message: string; retryAt: string };
+  /**
+   * Present while the pool is below its size because the runner holds `--max-sandboxes` sandboxes
+   * and entries already (live runs come first; docs/pools.md).
+   */
+  limitedBy?: 'max-sandboxes';
 }
 
 const BACKOFF_BASE_MS = 1_000;
@@ -53,9 +67,14 @@ export class Pool<E extends PoolEntry> {
   private warmClaims = 0;
   private closed = false;
   private pumping = false;
+  private lookUpAgain = false;
   private again = false;
   private readonly timer: NodeJS.Timeout;
   private backoffTimer?: NodeJS.Timeout;
+  /** The refill waits until then after claims (see PoolDeps.refillHoldMs). */
+  private holdUntil = 0;
+  private holdStartedAt?: number;
+  private holdTimer?: NodeJS.Timeout;
 
   constructor(
     readonly spec: PoolSpec,
@@ -63,8 +82,8 @@ export class Pool<E extends PoolEntry> {
     readonly key: string,
     private readonly deps: PoolDeps<E>,
   ) {
-    this.timer = setInterval(() => this.pump(), deps.checkIntervalMs).unref();
-    this.pump();
+    this.timer = setInterval(() => this.pump(true), deps.checkIntervalMs).unref();
+    this.pump(true);
   }
 
   /**
@@ -77,13 +96,45 @@ export class Pool<E extends PoolEntry> {
     const taken = index < 0 ? undefined : this.idle.splice(index, 1)[0];
     if (!taken) return undefined;
     this.warmClaims++;
-    this.pump();
+    this.holdRefill(now);
     const giveBack = () => {
       this.warmClaims--;
       if (this.closed) void taken.entry.destroy();
       else this.idle.unshift(taken);
     };
     return { entry: taken.entry, giveBack };
+  }
+
+  /** Claims come in bursts: the refill starts once they pause, or a little after the first. */
+  private holdRefill(now: number): void {
+    const { refillHoldMs } = this.deps;
+    if (refillHoldMs <= 0) {
+      this.pump();
+      return;
+    }
+    if (this.holdStartedAt === undefined || now >= this.holdUntil) this.holdStartedAt = now;
+    this.holdUntil = Math.min(now + refillHoldMs, this.holdStartedAt + 4 * refillHoldMs);
+    clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => this.pump(), this.holdUntil - now).unref();
+  }
+
+  /** Gives up one idle entry to make room for a live sandbox; false when it has none. */
+  yieldIdle(): boolean {
+    // A stale entry first (it would never be claimed), else the longest idle.
+    const idle = this.idle.find((i) => i.imageId !== this.imageId) ?? this.idle[0];
+    if (!idle) return false;
+    this.retire(idle, 'a live sandbox needs its place under --max-sandboxes');
+    return true;
+  }
+
+  /** Entries idle or starting: what the pool holds of the runner's sandboxes. */
+  get held(): number {
+    return this.idle.length + this.starts.size;
+  }
+
+  /** Looks again now (room was made, say). */
+  wake(): void {
+    this.pump();
   }
 
   private claimable(idle: Idle<E>, now: number): boolean {
@@ -117,12 +168,18 @@ export class Pool<E extends PoolEntry> {
       warmClaims: this.warmClaims,
       failures: this.failures,
       ...(failing ? { failing } : {}),
+      ...(this.held < size && !this.deps.hasRoom() ? { limitedBy: 'max-sandboxes' as const } : {}),
     };
   }
 
-  /** Runs one refill pass at a time; a request for another while one runs makes it run again. */
-  private pump(): void {
+  /**
+   * Runs one refill pass at a time; a request for another while one runs makes it run again.
+   * `lookUp`: the periodic check, which also looks up the image's id. Claims, ends of runs and
+   * finished starts only refill: a burst costs the engine no inspect per claim.
+   */
+  private pump(lookUp = false): void {
     if (this.closed) return;
+    this.lookUpAgain ||= lookUp;
     if (this.pumping) {
       this.again = true;
       return;
@@ -132,7 +189,9 @@ export class Pool<E extends PoolEntry> {
       try {
         do {
           this.again = false;
-          await this.step();
+          const look = this.lookUpAgain;
+          this.lookUpAgain = false;
+          await this.step(look);
         } while (this.again && !this.closed);
       } catch (error) {
         this.deps.logger.error({ err: toGrexalError(error) }, 'pool refill pass failed');
@@ -142,14 +201,8 @@ export class Pool<E extends PoolEntry> {
     })();
   }
 
-  private async step(): Promise<void> {
-    const { factory, logger } = this.deps;
-    try {
-      this.imageId = await factory.imageId(this.spec.image);
-    } catch (error) {
-      // The engine may be away for a moment; the entries keep the id they were made with.
-      logger.warn({ err: toGrexalError(error) }, 'pool could not look up its image');
-    }
+  private async step(lookUp: boolean): Promise<void> {
+    if (lookUp) await this.lookUpImage();
     if (this.closed) return;
     const now = Date.now();
     for (const idle of [...this.idle])
@@ -161,7 +214,10 @@ export class Pool<E extends PoolEntry> {
   }
 
   private refill(now: number): void {
+    if (now < this.holdUntil) return; // the hold's timer pumps again
     while (!this.closed && this.idle.length + this.starts.size < this.spec.size) {
+      // The room comes back with a run's end (Pools.wake) or the next check.
+      if (!this.deps.hasRoom()) return;
       if (now < this.retryAt) {
         clearTimeout(this.backoffTimer);
         this.backoffTimer = setTimeout(() => this.pump(), this.retryAt - now).unref();
@@ -183,11 +239,25 @@ export class Pool<E extends PoolEntry> {
     }
   }
 
-  private async startOne(release: () => void): Promise<void> {
-    const imageId = this.imageId;
+  /** The id the image reference points at now; on failure the pool keeps the one it had. */
+  private async lookUpImage(): Promise<void> {
     try {
+      this.imageId = await this.deps.factory.imageId(this.spec.image);
+    } catch (error) {
+      // The engine may be away for a moment; the entries keep the id they were made with.
+      this.deps.logger.warn({ err: toGrexalError(error) }, 'pool could not look up its image');
+    }
+  }
+
+  private async startOne(release: () => void): Promise<void> {
+    try {
+      // Fresh for each entry (a start costs far more than the inspect): an entry made just after a
+      // rebuild is known by the new id, not retired at the next check as stale.
+      await this.lookUpImage();
+      const imageId = this.imageId;
       const entry = await this.deps.factory.create(this.spec);
-      if (this.closed) {
+      // Live sandboxes took the room while it started (this entry still counts as starting).
+      if (this.closed || this.deps.overCapacity()) {
         await entry.destroy();
         return;
       }
@@ -241,6 +311,7 @@ export class Pool<E extends PoolEntry> {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.backoffTimer);
+    clearTimeout(this.holdTimer);
     const idle = this.idle.splice(0);
     await Promise.allSettled([...idle.map((i) => i.entry.destroy()), ...this.starts]);
   }

@@ -16,6 +16,17 @@ export interface PoolsOptions<E extends PoolEntry> {
   concurrency?: number;
   /** How often each pool looks at its image and its entries' age. Default 5000. */
   checkIntervalMs?: number;
+  /** See PoolDeps.refillHoldMs. Default 250; 0 refills at each claim. */
+  refillHoldMs?: number;
+}
+
+/**
+ * The runner's cap on sandboxes (`--max-sandboxes`), entries included: `live()` counts the live
+ * sandboxes and the creations under way, the pools add what they hold (idle and starting).
+ */
+export interface PoolCapacity {
+  max: number;
+  live: () => number;
 }
 
 export interface Claim<E> {
@@ -30,6 +41,7 @@ export class Pools<E extends PoolEntry> {
   private readonly limiter: Limiter;
   private closed = false;
   private observer?: PoolObserver;
+  private capacity?: PoolCapacity;
 
   constructor(private readonly options: PoolsOptions<E>) {
     this.limiter = new Limiter(options.concurrency ?? 2);
@@ -41,6 +53,49 @@ export class Pools<E extends PoolEntry> {
     this.observer = observer;
   }
 
+  /**
+   * Counts the pools' entries against the runner's cap: a pool refills only while the live
+   * sandboxes and every pool's entries leave room, and `makeRoom` gives idle entries up to live
+   * sandboxes. Without it (`grexal run`, tests) the pools hold their size whatever else runs.
+   */
+  limit(capacity: PoolCapacity): void {
+    this.capacity = capacity;
+    this.wake();
+  }
+
+  /** Entries idle or starting, over every pool. */
+  get held(): number {
+    let held = 0;
+    for (const pool of this.pools.values()) held += pool.held;
+    return held;
+  }
+
+  private used(): number {
+    return (this.capacity?.live() ?? 0) + this.held;
+  }
+
+  /**
+   * Call once a cold sandbox counts as live: while the live sandboxes and the entries exceed the
+   * cap, idle entries go (the pool with the most first). Live runs come before idle entries, so a
+   * full pool never makes a cold create fail. Returns how many entries went.
+   */
+  makeRoom(): number {
+    const capacity = this.capacity;
+    if (!capacity) return 0;
+    let yielded = 0;
+    while (capacity.live() + this.held > capacity.max) {
+      const pools = [...this.pools.values()].sort((a, b) => b.status().ready - a.status().ready);
+      if (!pools.some((pool) => pool.yieldIdle())) break;
+      yielded++;
+    }
+    return yielded;
+  }
+
+  /** Every pool looks again now: a live sandbox ended, so there may be room to refill. */
+  wake(): void {
+    for (const pool of this.pools.values()) pool.wake();
+  }
+
   /** Makes or replaces a pool; a replaced pool's entries are destroyed in the background. */
   set(spec: PoolSpec, key: string): PoolStatus {
     const previous = this.pools.get(spec.name);
@@ -50,6 +105,9 @@ export class Pools<E extends PoolEntry> {
       logger: this.options.logger.child({ pool: spec.name }),
       observer: { refillFailed: (pool, code) => this.observer?.refillFailed?.(pool, code) },
       checkIntervalMs: this.options.checkIntervalMs ?? 5_000,
+      refillHoldMs: this.options.refillHoldMs ?? 250,
+      hasRoom: () => !this.capacity || this.used() < this.capacity.max,
+      overCapacity: () => this.capacity !== undefined && this.used() > this.capacity.max,
     });
     this.pools.set(spec.name, pool);
     void previous?.close();

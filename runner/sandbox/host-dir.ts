@@ -16,6 +16,11 @@ export interface HostRunDir {
   path: string;
   /** True when a tmpfs of ours is mounted there (and must be unmounted before removal). */
   tmpfs: boolean;
+  /**
+   * Settles once the tmpfs is mounted, or could not be: nothing goes into the directory before.
+   * The mount runs while the engine creates the container (which needs only the directory).
+   */
+  mounted: Promise<void>;
 }
 
 /** `GREXAL_STATE_DIR`, else /run/grexal-runner for root, else a per-user directory. */
@@ -36,10 +41,16 @@ export async function createHostRunDir(
   await mkdir(path, { recursive: true, mode: 0o700 });
   // The agent user must reach ctx.sock and create the desktop's vnc.sock here.
   if (process.getuid?.() === 0) await chown(path, AGENT_UID, AGENT_GID);
-  return { path, tmpfs: await mountRunDirTmpfs(path, logger) };
+  const dir: HostRunDir = { path, tmpfs: false, mounted: Promise.resolve() };
+  // mountRunDirTmpfs never rejects: without a mount the directory stays a plain one.
+  dir.mounted = mountRunDirTmpfs(path, logger).then((tmpfs) => {
+    dir.tmpfs = tmpfs;
+  });
+  return dir;
 }
 
 export async function removeHostRunDir(dir: HostRunDir): Promise<void> {
+  await dir.mounted;
   if (dir.tmpfs) await unmountRunDir(dir.path);
   // rm does not follow links the agent may have planted: it removes the links themselves.
   await rm(dir.path, { recursive: true, force: true });

@@ -38,6 +38,15 @@ export async function checkPoolSpec(
     runtime: spec.runtime,
   });
   const problems: Problem[] = [];
+  // Accepting it would mean a pool's runs end at another time than the same request served cold.
+  if (hasTimeout(spec.limits))
+    problems.push({
+      code: 'E_POOL_RUN_LIMIT',
+      path: 'limits.timeoutMs',
+      message:
+        "A pool entry's deadline is its run's: it is bound at the claim, from the request's limits.timeoutMs, and counted from the claim.",
+      fix: 'Leave limits.timeoutMs out of the pool and give it on POST /v1/sandboxes; maxIdleMs bounds how long an entry waits.',
+    });
   if (options.limits.memoryBytes > totalmem())
     problems.push({
       code: 'E_POOL_LIMIT_HOST',
@@ -70,4 +79,8 @@ export async function checkPoolSpec(
       `Runtime '${options.runtime}' is not registered with the engine (it has: ${info.runtimes.join(', ')}). Run \`grexal doctor --fix\` to register runsc, or leave runtime out.`,
     );
   return options;
+}
+
+function hasTimeout(limits: unknown): boolean {
+  return typeof limits === 'object' && limits !== null && 'timeoutMs' in limits;
 }

@@ -62,6 +62,8 @@ export interface RunnerOptions {
   poolConcurrency?: number;
   /** How often a pool looks at its image id and its entries' age. Default 5000. */
   poolCheckIntervalMs?: number;
+  /** How long a pool's refill waits for the next claim of a burst. Default 250; 0: at once. */
+  poolRefillHoldMs?: number;
   signal?: AbortSignal;
 }
 
@@ -121,6 +123,7 @@ export class Runner implements AsyncDisposable {
       logger: logger.child({ component: 'pool' }),
       concurrency: options.poolConcurrency,
       checkIntervalMs: options.poolCheckIntervalMs,
+      refillHoldMs: options.poolRefillHoldMs,
     });
     // The sandboxes end by themselves (their waits see the loss); the log says why, for operators.
     this.unwatchEngine = runtime.onEngineChange((change) => {
@@ -188,9 +191,13 @@ export class Runner implements AsyncDisposable {
   /**
    * Validates and prepares a sandbox; nothing exists in the engine until `sandbox.start()`. A
    * request that matches a pool exactly takes a started entry instead (`sandbox.warm`), its run
-   * bound now; `start()` then resolves at once.
+   * bound now; `start()` then resolves at once. `beforeCold` runs only when no entry serves the
+   * request (the API's image check: a pool checks its image itself, so a claim calls no engine).
    */
-  async create(input: CreateSandboxInput): Promise<Sandbox> {
+  async create(
+    input: CreateSandboxInput,
+    hooks: { beforeCold?: () => Promise<void> } = {},
+  ): Promise<Sandbox> {
     const {
       manifest: givenManifest,
       credentials: given,
@@ -229,6 +236,7 @@ export class Runner implements AsyncDisposable {
       this.sandboxes.set(sandbox.id, sandbox);
       return sandbox;
     }
+    await hooks.beforeCold?.();
     const id = this.ids.mint('sbx');
     const events = new EventBus();
     const credentials = await this.credentialsOf(manifest, given, reconnect, events);
@@ -254,6 +262,8 @@ export class Runner implements AsyncDisposable {
       this.sandboxes.delete(id);
       this.buses.delete(id);
     });
+    // Under the cap, a cold sandbox takes an idle entry's place rather than being refused.
+    this.pools.makeRoom();
     return sandbox;
   }
 

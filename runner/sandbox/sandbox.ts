@@ -240,35 +240,43 @@ export class Sandbox implements AsyncDisposable {
 
   private async provision(options: { signal?: AbortSignal }): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
+    // The host side of the network needs nothing of the directory: it starts first.
+    const preparing = this.network.prepare();
+    preparing.catch(() => {});
     try {
-      this.hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id, logger);
+      const hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id, logger);
+      this.hostRunDir = hostRunDir;
       const spec = {
         sandboxId: this.id,
         image: this.options.image,
-        hostRunDir: this.hostRunDir.path,
+        hostRunDir: hostRunDir.path,
         limits: this.options.limits,
         runtime: this.options.runtime,
         desktop: this.options.desktop !== undefined,
       };
-      // The host side of the network is made while the engine creates the container.
+      // The directory's tmpfs and ctx.sock in it (and the network, and the CDP relay) are made
+      // while the engine creates the container (and attaches to it: nothing to wait for in between).
       const [created, listening, prepared, relayed] = await Promise.allSettled([
-        runtime.createContainer(spec, options),
-        CtxServer.listen(join(this.hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
-          onInternalError: (error, method) =>
-            logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
+        runtime.createContainer(spec, options).then(async (container) => {
+          // Kept at once, so that cleanUp removes it if the attach or a twin failed.
+          this.container = container;
+          return { container, output: await container.attach() };
         }),
-        this.network.prepare(),
-        this.browser.start(this.hostRunDir.path),
+        hostRunDir.mounted.then(() =>
+          CtxServer.listen(join(hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
+            onInternalError: (error, method) =>
+              logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
+          }),
+        ),
+        preparing,
+        hostRunDir.mounted.then(() => this.browser.start(hostRunDir.path)),
       ]);
-      // Keep whichever succeeded, so that cleanUp removes it if its twin failed.
-      if (created.status === 'fulfilled') this.container = created.value;
       if (listening.status === 'fulfilled') this.ctxServer = listening.value;
       if (created.status === 'rejected') throw created.reason;
       if (listening.status === 'rejected') throw listening.reason;
       if (prepared.status === 'rejected') throw prepared.reason;
       if (relayed.status === 'rejected') throw relayed.reason;
-      const container = created.value;
-      const output = await container.attach();
+      const { container, output } = created.value;
       // A pool entry's output is relayed from its claim on (the streams buffer until then), so
       // that it passes through the run's masking.
       const drained = this.gate.bound.then(() =>
@@ -288,6 +296,8 @@ export class Sandbox implements AsyncDisposable {
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
+      // What the network made must be there for cleanUp to remove it.
+      await preparing.catch(() => {});
       await this.cleanUp();
       this.fail(failure);
       throw failure;
