@@ -17,6 +17,7 @@ import { type CdpConnection, type CdpUpstream, nulFramedConnection } from './cdp
 export const DEFAULT_CHROMIUM_PATH = '/usr/bin/chromium';
 const DEFAULT_START_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
+const GROUP_GONE_WAIT_MS = 3_000;
 const STDERR_TAIL_BYTES = 4096;
 const PROFILE_PREFIX = 'grexal-chromium-';
 const OWNER_FILE = 'owner.pid';
@@ -215,12 +216,25 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
         await this.exited;
         clearTimeout(timer);
       }
-      // Renderers and the zygote that outlived the browser process go too.
+      // Renderers and the zygote that outlived the browser process go too, and are gone (not only
+      // signalled) before close() resolves: "no browser process left" holds once it has.
       this.signalGroup('SIGKILL');
+      await this.groupGone(GROUP_GONE_WAIT_MS);
       await rm(this.profileRoot, { recursive: true, force: true });
       process.off('exit', this.removeOnExit);
     })();
     return this.closing;
+  }
+
+  private async groupGone(waitMs: number): Promise<void> {
+    const pgid = this.child.pid;
+    if (pgid === undefined) return;
+    const deadline = Date.now() + waitMs;
+    while (Date.now() < deadline) {
+      if (!(await groupRuns(pgid))) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    this.logger.warn({ pid: pgid }, 'processes of the local Chromium outlived their SIGKILL');
   }
 
   private signalGroup(signal: NodeJS.Signals): void {
@@ -259,4 +273,21 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Whether a process of group `pgid` still runs. Zombies do not count: they run nothing, and who
+ * reaps them (init, after Chromium exits) is not ours to wait for. Without /proc, any member.
+ */
+async function groupRuns(pgid: number): Promise<boolean> {
+  const pids = await readdir('/proc').catch(() => undefined);
+  if (!pids) return isAlive(-pgid);
+  for (const pid of pids) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // After the command's closing parenthesis: state, ppid, pgrp.
+    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(group) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
 }
