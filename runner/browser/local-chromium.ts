@@ -81,7 +81,7 @@ export function localBrowserProblem(
 export class LocalChromium implements CdpUpstream, AsyncDisposable {
   private connection?: CdpConnection;
   private opened = false;
-  private closing?: Promise<void>;
+  private closeStarted?: Promise<void>;
   /** The last resort when the process exits without close() (a third Ctrl-C, process.exit). */
   private readonly removeOnExit = () => {
     this.signalGroup('SIGKILL');
@@ -207,7 +207,7 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
 
   /** Ends Chromium (its whole process group) and removes the profile; idempotent. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
+    this.closeStarted ??= (async () => {
       this.connection?.close();
       const exited = this.child.exitCode !== null || this.child.signalCode !== null;
       if (!exited) {
@@ -223,7 +223,12 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
       await rm(this.profileRoot, { recursive: true, force: true });
       process.off('exit', this.removeOnExit);
     })();
-    return this.closing;
+    return this.closeStarted;
+  }
+
+  /** True once close() was called: an exit after it is no surprise. */
+  get closing(): boolean {
+    return this.closeStarted !== undefined;
   }
 
   private async groupGone(waitMs: number): Promise<void> {

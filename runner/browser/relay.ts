@@ -102,6 +102,11 @@ export class CdpRelay {
     }
   }
 
+  /** Settles once the browser connection is gone (the browser exited, its window was closed). */
+  get browserGone(): Promise<void> {
+    return new Promise((resolve) => this.mux.onClose(resolve));
+  }
+
   /** True while agents are cut off. */
   get isCut(): boolean {
     return this.cutReason !== undefined;

@@ -124,6 +124,14 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
         io,
         `local browser: Chromium (pid ${localBrowser.pid}), a fresh profile in ${localBrowser.profileRoot}`,
       );
+      const launched = localBrowser;
+      void launched.exited.then(() => {
+        if (!launched.closing)
+          progress(
+            io,
+            'the local browser closed (its window was closed?): the agent has no browser any more',
+          );
+      });
     }
     const browser = localBrowser && {
       upstream: localBrowser,

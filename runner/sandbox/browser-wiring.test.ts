@@ -94,4 +94,15 @@ describe('BrowserWiring', () => {
     });
     expect(w.cdpRelay?.isCut).toBe(false);
   });
+
+  it('cancels when the browser itself goes (its window closed)', async () => {
+    const browser = new FakeChromium();
+    const w = await wired({
+      upstream: browser,
+      takeOver: ({ signal }) =>
+        new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    });
+    setTimeout(() => browser.crash(), 50);
+    await expect(w.takeOverLocally(request())).rejects.toMatchObject({ code: 'takeover_cancelled' });
+  });
 });

@@ -87,6 +87,10 @@ export class BrowserWiring {
       () => ended.abort(codedError('takeover_expired', 'The takeover timed out.')),
       timeoutMs,
     );
+    // The browser itself went (in dev: its window was closed): nothing left to log in to.
+    void relay.browserGone.then(() =>
+      ended.abort(codedError('takeover_cancelled', 'The browser closed during the takeover.')),
+    );
     // The agent's connections end now, as in a desktop takeover: it reconnects once this returns.
     relay.cut('a takeover is open');
     try {
