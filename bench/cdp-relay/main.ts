@@ -119,8 +119,10 @@ async function screenshotMs(page: Page): Promise<number> {
 }
 
 const a = await direct();
-const b = await relayed();
+// Made inside the try: a relayed side that fails to start must not leave the direct one running.
+let b: Awaited<ReturnType<typeof relayed>> | undefined;
 try {
+  b = await relayed();
   const [pa, pb] = await Promise.all([openPage(a.endpoint), openPage(b.endpoint)]);
   const small = await alternate(
     SAMPLES,
@@ -142,5 +144,5 @@ try {
   await Promise.all([pa.browser.close(), pb.browser.close()]);
 } finally {
   await a.close();
-  await b.close();
+  await b?.close();
 }
