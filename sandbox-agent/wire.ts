@@ -10,6 +10,10 @@ export const CTX_SOCKET_PATH = `${SANDBOX_RUN_DIR}/ctx.sock`;
 export const VNC_SOCKET_NAME = 'vnc.sock';
 /** The desktop helper's browser-watch socket (a takeover's `until`), beside vnc.sock. */
 export const BROWSER_SOCKET_NAME = 'browser.sock';
+/** The runner's CDP relay (runner/browser), where the supervisor's forwarder sends GREXAL_CDP_URL. */
+export const CDP_SOCKET_NAME = 'cdp.sock';
+/** The in-sandbox loopback port of GREXAL_CDP_URL (Chromium's usual DevTools port). */
+export const CDP_RELAY_PORT = 9222;
 /** Root of the file channel: files land at `${FILES_ROOT}/<connection_id>/<name>`. */
 export const FILES_ROOT = '/tmp/grexal';
 /** The agent user's uid and gid inside every image. */

@@ -21,6 +21,7 @@ import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
 import { bootstrapResult } from './bootstrap.ts';
+import { BrowserWiring, type SandboxBrowser } from './browser-wiring.ts';
 import { engineError } from './engine-error.ts';
 import {
   EventBus,
@@ -58,6 +59,8 @@ export interface SandboxDeps {
    * binds the run, once.
    */
   pooled?: boolean;
+  /** The browser behind the runner's CDP relay (GREXAL_CDP_URL); grexal dev's local one. */
+  browser?: SandboxBrowser;
 }
 
 /** Everything of one run, bound to a pool entry at its claim. */
@@ -97,6 +100,7 @@ export class Sandbox implements AsyncDisposable {
   /** The claim's network policy, applied before the bootstrap is answered. */
   private policyApplied: Promise<unknown> = Promise.resolve();
   private readonly network: NetworkWiring;
+  private readonly browser: BrowserWiring;
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
   private finished?: Promise<SandboxExit>;
@@ -122,6 +126,7 @@ export class Sandbox implements AsyncDisposable {
       logger: deps.logger,
       onEvent: (event) => this.events.emit(event),
     });
+    this.browser = new BrowserWiring(deps.browser, deps.logger);
     this.live = new LiveConnections(
       () => this.credentials,
       () => this.livePhase(),
@@ -249,9 +254,9 @@ export class Sandbox implements AsyncDisposable {
         runtime: this.options.runtime,
         desktop: this.options.desktop !== undefined,
       };
-      // The directory's tmpfs and ctx.sock in it (and the network) are made while the engine
-      // creates the container (and attaches to it: nothing to wait for in between).
-      const [created, listening, prepared] = await Promise.allSettled([
+      // The directory's tmpfs and ctx.sock in it (and the network, and the CDP relay) are made
+      // while the engine creates the container (and attaches to it: nothing to wait for in between).
+      const [created, listening, prepared, relayed] = await Promise.allSettled([
         runtime.createContainer(spec, options).then(async (container) => {
           // Kept at once, so that cleanUp removes it if the attach or a twin failed.
           this.container = container;
@@ -264,11 +269,13 @@ export class Sandbox implements AsyncDisposable {
           }),
         ),
         preparing,
+        hostRunDir.mounted.then(() => this.browser.start(hostRunDir.path)),
       ]);
       if (listening.status === 'fulfilled') this.ctxServer = listening.value;
       if (created.status === 'rejected') throw created.reason;
       if (listening.status === 'rejected') throw listening.reason;
       if (prepared.status === 'rejected') throw prepared.reason;
+      if (relayed.status === 'rejected') throw relayed.reason;
       const { container, output } = created.value;
       // A pool entry's output is relayed from its claim on (the streams buffer until then), so
       // that it passes through the run's masking.
@@ -424,19 +431,32 @@ export class Sandbox implements AsyncDisposable {
           const path = issue?.path.length ? `${issue.path.join('.')}: ` : '';
           throw codedError('invalid_request', `request_takeover: ${path}${issue?.message ?? 'invalid'}.`);
         }
-        if (!takeovers || !this.options.desktop || !this.hostRunDir) {
+        const hostRunDir = this.hostRunDir;
+        const streamed = takeovers && this.options.desktop && hostRunDir && !this.browser.takesOverLocally;
+        if (!streamed && !this.browser.takesOverLocally) {
           throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
         }
         const { connectionId } = parsed.data;
+        const label = connectionId ? this.credentials?.connectionLabel(connectionId) : undefined;
         this.takeoverOpen = true;
         this.showLiveState();
         try {
+          if (!streamed) {
+            // grexal dev's local browser: no stream, the developer works in the window itself.
+            await this.browser.takeOverLocally({
+              ...parsed.data,
+              sandboxId: this.id,
+              label,
+              signal: call.signal,
+            });
+            return { outcome: 'completed' };
+          }
           await takeovers.request({
             ...parsed.data,
             sandboxId: this.id,
-            label: connectionId ? this.credentials?.connectionLabel(connectionId) : undefined,
-            vncSocketPath: join(this.hostRunDir.path, VNC_SOCKET_NAME),
-            browserSocketPath: join(this.hostRunDir.path, BROWSER_SOCKET_NAME),
+            label,
+            vncSocketPath: join(hostRunDir.path, VNC_SOCKET_NAME),
+            browserSocketPath: join(hostRunDir.path, BROWSER_SOCKET_NAME),
             signal: call.signal,
           });
           return { outcome: 'completed' };
@@ -449,7 +469,7 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private bootstrap(argv: string[]): BootstrapResult {
-    return bootstrapResult({
+    const result = bootstrapResult({
       sandboxId: this.id,
       options: this.options,
       credentials: this.credentials,
@@ -457,6 +477,7 @@ export class Sandbox implements AsyncDisposable {
       deadlineAt: this.deadlineAt ?? Date.now() + this.options.timeoutMs,
       supervisorToken: this.live.supervisorToken,
     });
+    return { ...result, ...this.browser.bootstrapFields() };
   }
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
@@ -493,6 +514,7 @@ export class Sandbox implements AsyncDisposable {
         this.network.close(),
         this.container?.remove(),
         this.ctxServer?.close(),
+        this.browser.close(),
       ]);
       // After the container: its bind of the tmpfs goes with it. A failure here (umount) must not
       // cost the rest of the cleanup; the reaper of the next runner retries it.

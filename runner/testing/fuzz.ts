@@ -1,6 +1,6 @@
 /**
  * What every property-based test shares: its budget and the documented codes it checks answers
- * against. The time limits of all properties add up to 30 s, so fuzzing stays near that on a slow
+ * against. The time limits of all properties add up to 33 s, so fuzzing stays near that on a slow
  * CI machine (about 10 s here, where the run counts are reached first); set GREXAL_FUZZ_RUNS to run
  * longer locally (e.g. 20000). Test-only.
  */

@@ -32,6 +32,7 @@ def load_rest():
     from watch import limits_of
 
 CTX_SOCKET_PATH = '/run/grexal/ctx.sock'
+CDP_SOCKET_PATH = '/run/grexal/cdp.sock'
 FILES_ROOT = '/tmp/grexal'
 # The supervisor's own failures, distinct from an agent's usual exit codes.
 EXIT_BOOTSTRAP_FAILED = 125
@@ -57,12 +58,22 @@ def prepare(bootstrap, desktop):
 
 def supervise(link, bootstrap, limits, socket_path):
     desktop = None
+    forwarder = None
     try:
         try:
             options = bootstrap.get('desktop')
             # Started first: Node boots while the files are written.
             desktop = DesktopHelper.start(options['width'], options['height']) if options else None
+            relay = bootstrap.get('cdpRelay')
+            if relay:
+                from cdpforward import CdpForwarder
+
+                cdp_socket = os.environ.get('GREXAL_CDP_SOCKET', CDP_SOCKET_PATH)
+                forwarder = CdpForwarder.start(relay['port'], cdp_socket)
             extra_env = prepare(bootstrap, desktop)
+            if forwarder:
+                # After the desktop's: the relayed endpoint is the agent's only way to the browser.
+                extra_env = {**extra_env, **forwarder.wait_ready(relay['port'])}
         except Interrupted:
             raise
         except Exception as error:
@@ -74,6 +85,8 @@ def supervise(link, bootstrap, limits, socket_path):
     finally:
         if desktop:
             desktop.stop()
+        if forwarder:
+            forwarder.stop()
 
 
 def main():

@@ -1,0 +1,39 @@
+/**
+ * What an agent may ask the browser through the relay. Nearly all of CDP passes untouched (that is
+ * what makes agents work unchanged); the exceptions reach past the browser onto the machine it
+ * runs on, which in `grexal dev` is the developer's own:
+ *  - `Target.exposeDevToolsProtocol` hands a page's scripts a DevTools channel of their own, one
+ *    the relay does not see and a cut would not end;
+ *  - `Tethering.bind` opens a listening port on the browser's machine;
+ *  - a download path (`Browser.setDownloadBehavior`, `Page.setDownloadBehavior`) is a directory on
+ *    the browser's machine that downloads are written into: it becomes the relay's own directory
+ *    (or downloads are denied when there is none). Playwright passes a path of the agent's
+ *    machine there anyway, which means nothing to the browser's.
+ */
+import type { ClientMessage } from './mux.ts';
+
+export interface AgentPolicy {
+  /** Where an agent's downloads go on the browser's machine. Default: none, downloads denied. */
+  downloadsDir?: string;
+}
+
+const REFUSED = new Set(['Target.exposeDevToolsProtocol', 'Tethering.bind', 'Tethering.unbind']);
+const DOWNLOAD_METHODS = new Set(['Browser.setDownloadBehavior', 'Page.setDownloadBehavior']);
+
+/** The message to send on the agent's behalf, or the CDP error to answer it with. */
+export function screenAgentMessage(
+  message: ClientMessage,
+  policy: AgentPolicy,
+): { message: ClientMessage } | { error: { code: number; message: string } } {
+  if (REFUSED.has(message.method))
+    return {
+      error: { code: -32000, message: `${message.method} is not available through the runner's CDP relay.` },
+    };
+  if (!DOWNLOAD_METHODS.has(message.method)) return { message };
+  const params = { ...(message.params ?? {}) };
+  const allows = params['behavior'] === 'allow' || params['behavior'] === 'allowAndName';
+  delete params['downloadPath'];
+  if (allows && policy.downloadsDir) params['downloadPath'] = policy.downloadsDir;
+  else if (allows) params['behavior'] = 'deny';
+  return { message: { ...message, params } };
+}
