@@ -2,8 +2,8 @@
 # Returns this machine to fresh for everything the project's setup installs or creates, so that the
 # README's two commands are proven from nothing (CI runs this first). It removes Docker: the
 # dockerd that setup started, Debian's docker.io and what came with it, Docker's data root and
-# the runsc registration in daemon.json, plus debootstrap, chromium, websockify, runsc, the
-# runner's state, cache and logs, and node_modules/ and dist/ of this checkout.
+# the runsc registration in daemon.json, plus debootstrap, chromium, xvfb, xdotool, websockify,
+# runsc, the runner's state, cache and logs, and node_modules/ and dist/ of this checkout.
 #
 # Refuses to run unless CI=true or --yes is given. Safe to run twice, and on a fresh machine.
 set -euo pipefail
@@ -72,7 +72,7 @@ echo 0 >/proc/sys/net/ipv4/ip_forward 2>/dev/null || true
 # 3. The Debian packages, with what came with them (autoremove purges the dependencies that
 # nothing else needs any more).
 packages=()
-for pkg in docker.io containerd runc tini debootstrap nftables chromium chromium-common chromium-sandbox websockify runsc; do
+for pkg in docker.io containerd runc tini debootstrap nftables chromium chromium-common chromium-sandbox xvfb xdotool websockify runsc; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'installed' && packages+=("$pkg")
 done
 if [ "${#packages[@]}" -gt 0 ]; then
