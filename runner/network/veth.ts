@@ -31,6 +31,8 @@ export interface CreateLinkOptions {
   sandboxId: string;
   instanceId: string;
   range?: string;
+  /** Whether the kernel may forward from the host end (the fast path); default false. */
+  forwarding?: boolean;
 }
 
 export function linkAlias(sandboxId: string, instanceId: string): string {
@@ -84,9 +86,9 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
     try {
       // No IPv6 on the host end: the sandbox could otherwise reach the host's link-local address.
       await writeFile(`/proc/sys/net/ipv6/conf/${hostIf}/disable_ipv6`, '1').catch(() => {});
-      // And no forwarding from it, in the kernel itself: should the runner's table ever be
-      // flushed, packets from the sandbox still go nowhere but the host end.
-      await writeFile(`/proc/sys/net/ipv4/conf/${hostIf}/forwarding`, '0');
+      // No forwarding from it unless the fast path needs it: without, should the runner's table
+      // ever be flushed, packets from the sandbox still go nowhere but the host end.
+      await writeFile(`/proc/sys/net/ipv4/conf/${hostIf}/forwarding`, options.forwarding ? '1' : '0');
       await exec('ip', ['-batch', '-'], {
         input: [
           `link set ${hostIf} alias "${linkAlias(options.sandboxId, options.instanceId)}"`,

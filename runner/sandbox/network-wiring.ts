@@ -81,7 +81,7 @@ export class NetworkWiring {
     if (!this.prepared) return;
     this.network = await this.prepared.attach(await pid());
     // A PATCH that came while the sandbox was starting applies from the first connection.
-    this.network.setPolicy(this.current);
+    if (this.network.policy !== this.current) await this.network.setPolicy(this.current);
   }
 
   /**
@@ -97,7 +97,7 @@ export class NetworkWiring {
       await this.prepare();
       await this.attach(pid);
     } else {
-      this.network?.setPolicy(policy);
+      await this.network?.setPolicy(policy);
     }
     return policy;
   }
