@@ -5,7 +5,7 @@
  * which decides and records as before; the nft chain re-checks the denied ranges and local
  * addresses in front of the sets as well, so a wrong element could still not open them.
  */
-import { type Cidr, formatAddress, parseAddress } from './address.ts';
+import { cidrCovers, formatAddress, parseAddress } from './address.ts';
 import { deniedRangeOf } from './denied.ts';
 import type { NetworkPolicy } from './policy.ts';
 import { ruleMatchesHost } from './rule.ts';
@@ -49,7 +49,7 @@ export function answerElements(
 ): FastElement[] {
   if (policy.mode !== 'allow') return [];
   const parsed = parseAddress(address);
-  if (!parsed || parsed.family !== 4 || deniedRangeOf(parsed)) return [];
+  if (parsed?.family !== 4 || deniedRangeOf(parsed)) return [];
   const shown = formatAddress(parsed);
   if (context.isHostAddress(shown) || context.proxiedAddresses.has(shown)) return [];
   const host = name.toLowerCase().replace(/\.$/, '');
@@ -58,12 +58,6 @@ export function answerElements(
   // A rule for any port covers the port-specific ones.
   if (ports.has(undefined)) return [{ address: shown }];
   return [...ports].map((port) => ({ address: shown, port }));
-}
-
-function contains(outer: Cidr, inner: Cidr): boolean {
-  if (outer.prefix > inner.prefix) return false;
-  const shift = BigInt(32 - outer.prefix);
-  return inner.base >> shift === outer.base >> shift;
 }
 
 /**
@@ -78,7 +72,7 @@ export function cidrElements(policy: NetworkPolicy): FastElement[] {
     rule.kind === 'cidr' && rule.cidr.family === 4 ? [{ cidr: rule.cidr, port: rule.port }] : [],
   );
   const covered = (a: (typeof cidrs)[number], b: (typeof cidrs)[number]) =>
-    (b.port === undefined || b.port === a.port) && contains(b.cidr, a.cidr);
+    (b.port === undefined || b.port === a.port) && cidrCovers(b.cidr, a.cidr);
   const kept = cidrs.filter(
     (entry, i) =>
       !cidrs.some((other, j) => j !== i && covered(entry, other) && (!covered(other, entry) || j < i)),

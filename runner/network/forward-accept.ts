@@ -49,23 +49,36 @@ export async function addForwardAccept(mark: number, table: string): Promise<For
   };
 }
 
-/** Tables named by the forward-accept rules on this host (to reap those of dead runners). */
-export async function listForwardAccepts(): Promise<{ chain: string; table: string; args: string[] }[]> {
-  const found: { chain: string; table: string; args: string[] }[] = [];
-  for (const chain of ['DOCKER-USER', 'FORWARD']) {
-    const rules = await exec('iptables', ['-w', '5', '-S', chain]).catch(() => '');
-    for (const line of rules.split('\n')) {
-      const match =
-        /^-A (\S+) -m connmark --mark (0x[0-9a-f]+)(?:\/0xffffffff)? -m comment --comment "?grexal (grexal_[A-Za-z0-9_]+)"? -j ACCEPT$/.exec(
-          line,
-        );
-      if (match?.[1] !== chain || !match[2] || !match[3]) continue;
-      found.push({ chain, table: match[3], args: ruleArgs(Number(match[2]), match[3]) });
-    }
+export interface ForwardAcceptRule {
+  chain: string;
+  table: string;
+  args: string[];
+}
+
+/** The forward-accept rules in one chain's `iptables -S` listing; any other rule is left alone. */
+export function parseForwardAccepts(chain: string, rules: string): ForwardAcceptRule[] {
+  const found: ForwardAcceptRule[] = [];
+  for (const line of rules.split('\n')) {
+    const match =
+      /^-A (\S+) -m connmark --mark (0x[0-9a-f]+)(?:\/0xffffffff)? -m comment --comment "?grexal (grexal_[A-Za-z0-9_]+)"? -j ACCEPT$/.exec(
+        line,
+      );
+    if (match?.[1] !== chain || !match[2] || !match[3]) continue;
+    found.push({ chain, table: match[3], args: ruleArgs(Number(match[2]), match[3]) });
   }
   return found;
 }
 
 export async function removeForwardAccept(chain: string, args: string[]): Promise<void> {
   await exec('iptables', ['-w', '5', '-D', chain, ...args]).catch(() => {});
+}
+
+/** Forward-accept rules on this host (to reap those whose table is gone). */
+export async function listForwardAccepts(): Promise<ForwardAcceptRule[]> {
+  const found: ForwardAcceptRule[] = [];
+  for (const chain of ['DOCKER-USER', 'FORWARD']) {
+    const rules = await exec('iptables', ['-w', '5', '-S', chain]).catch(() => '');
+    found.push(...parseForwardAccepts(chain, rules));
+  }
+  return found;
 }
