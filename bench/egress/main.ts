@@ -1,20 +1,27 @@
 /**
- * bench/egress: from inside a sandbox to a server this benchmark starts on the host, (a) 200 MB
+ * bench/egress: from inside a sandbox to a server this benchmark starts in a network namespace of
+ * its own (test/netns.ts: 203.0.113.k, routed over a veth, never leaving the host), (a) 200 MB
  * over one connection and (b) 1,000 sequential new connections each fetching 1 KiB, through the
- * runner's policy (`allow` and `public`: veth, nftables redirect, in-process proxy) against the
- * unrestricted path of before (a `docker run` of the same image on Docker's default bridge,
- * reaching the host through the bridge gateway). Rounds alternate the three paths; median ratios.
+ * runner's policy (`allow` and `public`), each both ways the runner can carry it: the kernel's
+ * fast path (the default) and the in-process proxy (`fastPath: false`, the path of before), against
+ * the unrestricted path (a `docker run` of the same image on Docker's default bridge, forwarded
+ * and masqueraded to the same server). Rounds alternate the paths; median ratios.
  * Also sandbox start time (create to first output) with a policy (`public`) against without
- * (`none`, no link wired).
+ * (`none`, no link wired), alternated.
  *
  *   node scripts/run-ts.mjs bench/egress/main.ts [--rounds 5] [--megabytes 200] [--connections 1000]
+ *     [--only throughput|start]
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { Runner } from '../../runner/index.ts';
+import { HostNetworkManager } from '../../runner/network/index.ts';
+import { currentInstanceId, isInstanceAlive } from '../../runner/runtime/index.ts';
+import { startNetnsServer } from '../../test/netns.ts';
 import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
 
@@ -23,6 +30,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     megabytes: { type: 'string', default: '200' },
     connections: { type: 'string', default: '1000' },
+    only: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -56,15 +64,6 @@ const server = net.createServer((socket) => {
 });
 server.listen(0, '${host}', () => console.log(server.address().port));
 `;
-
-async function startServer(host: string): Promise<{ port: number; close: () => void }> {
-  const child = spawn(process.execPath, ['-e', SERVER(host)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-    child.once('exit', (code) => reject(new Error(`the bench server exited ${code}`)));
-  });
-  return { port, close: () => child.kill() };
-}
 
 /** Runs inside the sandbox: prints `{ mbps, setupMs: [...] }` (set-up = connect to first byte). */
 const client = (host: string, port: number) => `
@@ -132,24 +131,27 @@ async function inSandbox(
   return { stdout, firstOutputMs };
 }
 
-/** docker0's own address: where a container on the default bridge reaches the host. */
-const bridgeGateway = /inet (\S+)\//.exec(
-  execFileSync('ip', ['-4', '-o', 'addr', 'show', 'docker0'], { encoding: 'utf8' }),
-)?.[1];
-if (!bridgeGateway) throw new Error('docker0 has no IPv4 address: is the engine up with its default bridge?');
-const viaProxy = await startServer('127.0.0.1');
-const viaBridge = await startServer(bridgeGateway);
-const portOf = (server: { port: number }) => server.port;
+const server = await startNetnsServer(SERVER);
 const stateDir = mkdtempSync(join(tmpdir(), 'bench-egress-'));
-const runner = await Runner.start({
-  stateDir,
-  dangerouslyOverrideDns: { [NAME]: { address: '198.51.100.20', dialHost: '127.0.0.1' } },
+const override = { [NAME]: { address: server.address } };
+const runner = await Runner.start({ stateDir, dangerouslyOverrideDns: override });
+// The path of before, in the same run: the same wiring with every allowed flow through the proxy.
+const proxyStateDir = mkdtempSync(join(tmpdir(), 'bench-egress-proxy-'));
+const proxyRunner = await Runner.start({
+  stateDir: proxyStateDir,
+  network: new HostNetworkManager({
+    instanceId: currentInstanceId(),
+    logger: pino({ level: 'silent' }),
+    isInstanceAlive,
+    dangerouslyOverrideDns: override,
+    fastPath: false,
+  }),
 });
 const cleanup = async () => {
-  await runner.close();
-  viaProxy.close();
-  viaBridge.close();
+  await Promise.all([runner.close(), proxyRunner.close()]);
+  server.close();
   rmSync(stateDir, { recursive: true, force: true });
+  rmSync(proxyStateDir, { recursive: true, force: true });
 };
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void cleanup().then(() => process.exit(130)));
@@ -165,27 +167,22 @@ async function retried(name: string, sample: () => Promise<Sample>): Promise<Sam
   }
 }
 
-try {
+async function throughput(): Promise<void> {
   const peerArgs = dockerRunArgs({
     image: IMAGE,
     hostRunDir: stateDir,
     label: `grexal.bench=egress-${process.pid}`,
-    command: ['node', '-e', client(bridgeGateway, portOf(viaBridge))],
+    command: ['node', '-e', client(server.address, server.port)],
   });
+  const viaPolicy = (r: Runner, network: unknown) => async () =>
+    summarise((await inSandbox(r, network, ['node', '-e', client(NAME, server.port)])).stdout);
+  const allow = { mode: 'allow', allow: [NAME] };
   const paths: Record<string, () => Promise<Sample>> = {
     unrestricted: async () => summarise(await runProcess(DOCKER, peerArgs)),
-    allow: async () =>
-      summarise(
-        (
-          await inSandbox(runner, { mode: 'allow', allow: [NAME] }, [
-            'node',
-            '-e',
-            client(NAME, portOf(viaProxy)),
-          ])
-        ).stdout,
-      ),
-    public: async () =>
-      summarise((await inSandbox(runner, 'public', ['node', '-e', client(NAME, portOf(viaProxy))])).stdout),
+    'allow (kernel)': viaPolicy(runner, allow),
+    'public (kernel)': viaPolicy(runner, 'public'),
+    'allow (proxy)': viaPolicy(proxyRunner, allow),
+    'public (proxy)': viaPolicy(proxyRunner, 'public'),
   };
   const names = Object.keys(paths);
   const samples: Record<string, Sample[]> = Object.fromEntries(names.map((n) => [n, []]));
@@ -203,15 +200,17 @@ try {
     console.log(`  round ${round + 1}: ${line.join('  |  ')}`);
   }
   const base = samples['unrestricted']!;
-  for (const name of ['allow', 'public']) {
+  for (const name of names.slice(1)) {
     const s = samples[name]!;
-    const throughput = median(s.map((x, i) => x.mbps / base[i]!.mbps));
+    const ratio = median(s.map((x, i) => x.mbps / base[i]!.mbps));
     const added = median(s.map((x, i) => x.setupP50 - base[i]!.setupP50));
     console.log(
-      `${name}: throughput ratio ${throughput.toFixed(3)} (target ≥ 0.8), added set-up p50 ${ms(added)} (target ≤ 1 ms)`,
+      `${name}: throughput ratio ${ratio.toFixed(3)} (target ≥ 0.8), added set-up p50 ${ms(added)} (target ≤ 1 ms)`,
     );
   }
+}
 
+async function startTime(): Promise<void> {
   const startRatios: number[] = [];
   const starts = { public: [] as number[], none: [] as number[] };
   const echo = ['node', '-e', 'console.log(1)'];
@@ -229,6 +228,11 @@ try {
   console.log(
     `start to first output: public ${ms(median(starts.public))}, none ${ms(median(starts.none))}, median ratio ${median(startRatios).toFixed(3)} (target ≤ 1.05)`,
   );
+}
+
+try {
+  if (values.only !== 'start') await throughput();
+  if (values.only !== 'throughput') await startTime();
 } finally {
   await cleanup();
 }

@@ -6,7 +6,13 @@
  * under an old policy can never land after the flush of a new one.
  */
 import type { NetworkEvent } from './events.ts';
-import { answerElements, cidrElements, elementTtl, type FastPathContext } from './fast-path.ts';
+import {
+  answerElements,
+  cidrElements,
+  elementTtl,
+  type FastElement,
+  type FastPathContext,
+} from './fast-path.ts';
 import type { KernelFlow } from './kernel-flows.ts';
 import type { FastMode, NftTable } from './nft-table.ts';
 import type { NetworkPolicy } from './policy.ts';
@@ -16,8 +22,20 @@ export function fastMode(policy: NetworkPolicy): FastMode {
   return policy.mode === 'none' ? 'off' : policy.mode;
 }
 
+/** An element with less than this left is not counted on: the answer waits for its renewal. */
+const MARGIN_MS = 5_000;
+const MAX_REMEMBERED = 4_096;
+
+const keyOf = (e: FastElement) => `${e.address} ${e.port ?? '*'}`;
+
 export class SandboxFastPath {
   private queue: Promise<void> = Promise.resolve();
+  /**
+   * When each element this sandbox's sets hold expires (as far as the runner added it), so that
+   * the answers of a client that resolves before every connection cost no nft call each: one
+   * spawn is ~5-20 ms, as much as the connection itself.
+   */
+  private readonly expiries = new Map<string, number>();
 
   constructor(
     private readonly table: NftTable,
@@ -43,19 +61,35 @@ export class SandboxFastPath {
 
   /** After the policy changed: the chain rewritten and every set emptied, in one transaction. */
   policyChanged(): Promise<void> {
+    this.expiries.clear();
     return this.enqueue(() => {
+      this.expiries.clear();
       const policy = this.judging.policy();
       return this.table.setMode(this.ifname, fastMode(policy), cidrElements(policy));
     });
   }
 
-  /** The resolver's hook: what it answered for an allowed name enters the sets. */
-  answered(name: string, addresses: string[], ttlSeconds: number): Promise<void> {
-    return this.enqueue(() => {
-      const policy = this.judging.policy();
-      const elements = addresses.flatMap((address) => answerElements(policy, name, address, this.context));
-      return this.table.addAnswers(this.ifname, elements, elementTtl(ttlSeconds));
+  /**
+   * The resolver's hook: what it answered for an allowed name enters the sets. Settles at once
+   * when every element is there for a while yet (renewed behind the answer at half its life);
+   * otherwise once they are added, so the first connection takes the fast path.
+   */
+  answered(name: string, addresses: string[], ttlSeconds: number, now = Date.now()): Promise<void> {
+    const policy = this.judging.policy();
+    const elements = addresses.flatMap((address) => answerElements(policy, name, address, this.context));
+    const timeoutS = elementTtl(ttlSeconds);
+    const left = elements.map((e) => (this.expiries.get(keyOf(e)) ?? 0) - now);
+    if (left.every((ms) => ms > (timeoutS * 1000) / 2)) return Promise.resolve();
+    const added = this.enqueue(async () => {
+      // Judged again when it runs: a policy change queued before this must win.
+      const current = this.judging.policy();
+      const fresh = addresses.flatMap((address) => answerElements(current, name, address, this.context));
+      await this.table.addAnswers(this.ifname, fresh, timeoutS);
+      const until = Date.now() + timeoutS * 1000;
+      for (const e of fresh) this.expiries.set(keyOf(e), until);
+      if (this.expiries.size > MAX_REMEMBERED) this.expiries.clear();
     });
+    return left.every((ms) => ms > MARGIN_MS) ? Promise.resolve() : added;
   }
 
   /** One audit event per forwarded connection, judged by the same rules the proxy uses. */
