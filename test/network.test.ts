@@ -520,7 +520,7 @@ describe('cleanup', () => {
       encoding: 'utf8',
     });
     expect(table).toMatch(
-      /hook forward[^}]*iifname @sandboxes ip daddr @denied4 reject with icmpx admin-prohibited\s+iifname @sandboxes ct mark 0x67780001 accept\s+oifname @sandboxes ct mark 0x67780001 ct state established,related accept\s+iifname @sandboxes meta l4proto tcp reject with tcp reset\s+iifname @sandboxes reject/,
+      /hook forward[^}]*ct mark 0x67780001 ct state established,related accept\s+iifname @sandboxes ip daddr @denied4 reject with icmpx admin-prohibited\s+iifname @sandboxes ct mark 0x67780001 accept\s+iifname @sandboxes meta l4proto tcp reject with tcp reset\s+iifname @sandboxes reject/,
     );
     // The metadata endpoint's range is among those no set can open.
     expect(/set denied4 \{[^}]*\}/.exec(table)?.[0]).toContain('169.254.0.0/16');

@@ -184,26 +184,34 @@ async function throughput(): Promise<void> {
     'allow (proxy)': viaPolicy(proxyRunner, allow),
     'public (proxy)': viaPolicy(proxyRunner, 'public'),
   };
-  const names = Object.keys(paths);
-  const samples: Record<string, Sample[]> = Object.fromEntries(names.map((n) => [n, []]));
-  console.log(
-    `bench/egress: ${rounds} rounds of ${values.megabytes} MB + ${connections} connections, paths alternated`,
+  const names = Object.keys(paths).filter((n) => n !== 'unrestricted');
+  // Each sample is paired with an unrestricted one taken right beside it (order alternating):
+  // on a shared machine the load drifts within a round, and a ratio of neighbours cancels it.
+  const ratios: Record<string, { mbps: number; setup: number }[]> = Object.fromEntries(
+    names.map((n) => [n, []]),
   );
-  for (const name of names) await retried(name, paths[name]!); // warm-up, not counted
+  console.log(
+    `bench/egress: ${rounds} rounds of ${values.megabytes} MB + ${connections} connections, each path paired with an unrestricted sample, alternated`,
+  );
+  for (const name of ['unrestricted', ...names]) await retried(name, paths[name]!); // warm-up, not counted
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? names : [...names].reverse();
-    for (const name of order) samples[name]!.push(await retried(name, paths[name]!));
-    const line = names.map((n) => {
-      const s = samples[n]!.at(-1)!;
-      return `${n} ${s.mbps.toFixed(0)} MB/s p50 ${ms(s.setupP50)}`;
-    });
-    console.log(`  round ${round + 1}: ${line.join('  |  ')}`);
+    const line: string[] = [];
+    for (const [k, name] of order.entries()) {
+      const pair = (round + k) % 2 === 0 ? ['unrestricted', name] : [name, 'unrestricted'];
+      const got: Record<string, Sample> = {};
+      for (const which of pair) got[which] = await retried(which, paths[which]!);
+      const [peer, own] = [got['unrestricted']!, got[name]!];
+      ratios[name]!.push({ mbps: own.mbps / peer.mbps, setup: own.setupP50 - peer.setupP50 });
+      line.push(
+        `${name} ${own.mbps.toFixed(0)}/${peer.mbps.toFixed(0)} MB/s p50 ${ms(own.setupP50)}/${ms(peer.setupP50)}`,
+      );
+    }
+    console.log(`  round ${round + 1} (path/unrestricted): ${line.join('  |  ')}`);
   }
-  const base = samples['unrestricted']!;
-  for (const name of names.slice(1)) {
-    const s = samples[name]!;
-    const ratio = median(s.map((x, i) => x.mbps / base[i]!.mbps));
-    const added = median(s.map((x, i) => x.setupP50 - base[i]!.setupP50));
+  for (const name of names) {
+    const ratio = median(ratios[name]!.map((r) => r.mbps));
+    const added = median(ratios[name]!.map((r) => r.setup));
     console.log(
       `${name}: throughput ratio ${ratio.toFixed(3)} (target ≥ 0.8), added set-up p50 ${ms(added)} (target ≤ 1 ms)`,
     );

@@ -34,7 +34,7 @@ import type { NetworkPolicy } from './policy.ts';
 import { startProxy } from './proxy.ts';
 import { startResolver } from './resolver.ts';
 import { SandboxFastPath } from './sandbox-fast-path.ts';
-import { createLink, listLinks, removeLink } from './veth.ts';
+import { createLink, listLinks, removeLink, timing } from './veth.ts';
 
 export interface HostNetworkOptions {
   instanceId: string;
@@ -210,7 +210,13 @@ export class HostNetworkManager implements NetworkManager {
             throw translate(error);
           });
           this.options.logger.debug(
-            { sandboxId: options.sandboxId, hostIf: link.hostIf, address: link.sandboxAddress },
+            {
+              sandboxId: options.sandboxId,
+              hostIf: link.hostIf,
+              address: link.sandboxAddress,
+              moveMs: Math.round(timing.moveMs),
+              configMs: Math.round(timing.configMs),
+            },
             'sandbox network wired',
           );
           return network;

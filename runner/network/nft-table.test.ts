@@ -36,9 +36,9 @@ describe('the runner table', () => {
       .map((l) => l.trim());
     const mark = `0x${FAST_MARK.toString(16)}`;
     expect(lines.slice(1)).toEqual([
+      `ct mark ${mark} ct state established,related accept`,
       'iifname @sandboxes ip daddr @denied4 reject with icmpx admin-prohibited',
       `iifname @sandboxes ct mark ${mark} accept`,
-      `oifname @sandboxes ct mark ${mark} ct state established,related accept`,
       'iifname @sandboxes meta l4proto tcp reject with tcp reset',
       'iifname @sandboxes reject with icmpx admin-prohibited',
       'oifname @sandboxes drop',

@@ -79,11 +79,13 @@ export function tableScript(table: string, instanceId: string, options: TableOpt
     iifname @sandboxes meta l4proto tcp reject with tcp reset
     iifname @sandboxes reject with icmpx admin-prohibited
   }
+  # A fast-path connection was judged at its first packet (nat, then the checks below): every
+  # later packet, both ways, is accepted by its mark alone, with no set looked up.
   chain filter_forward {
     type filter hook forward priority filter; policy accept;
+    ct mark ${hex(FAST_MARK)} ct state established,related accept
     iifname @sandboxes ip daddr @denied4 reject with icmpx admin-prohibited
     iifname @sandboxes ct mark ${hex(FAST_MARK)} accept
-    oifname @sandboxes ct mark ${hex(FAST_MARK)} ct state established,related accept
     iifname @sandboxes meta l4proto tcp reject with tcp reset
     iifname @sandboxes reject with icmpx admin-prohibited
     oifname @sandboxes drop

@@ -65,6 +65,9 @@ export async function removeLink(hostIf: string): Promise<void> {
  * Creates the pair with both ends in the host's namespace, the host end addressed and up, so that
  * everything but the move can happen while the container is still being created.
  */
+/** Where the last move's time went (read by the manager's debug log). */
+export const timing = { moveMs: 0, configMs: 0 };
+
 export async function createLink(options: CreateLinkOptions): Promise<SandboxLink> {
   const range = options.range ?? DEFAULT_LINK_RANGE;
   const slots = slotCount(range);
@@ -102,12 +105,15 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
     }
     const moveInto = async (pid: number) => {
       // Renamed in the same call: the host may have an eth0 of its own.
+      const t0 = performance.now();
       await exec('ip', ['link', 'set', farIf, 'netns', String(pid), 'name', 'eth0']);
+      timing.moveMs = performance.now() - t0;
       await exec('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-batch', '-'], {
         input: [`addr add ${sandbox}/30 dev eth0`, 'link set eth0 up', `route add default via ${host}`].join(
           '\n',
         ),
       });
+      timing.configMs = performance.now() - t0 - timing.moveMs;
     };
     return { slot, hostIf, hostAddress: host, sandboxAddress: sandbox, moveInto, remove };
   }

@@ -49,6 +49,7 @@ export class NetworkWiring {
 
   async prepare(): Promise<void> {
     const { sandboxId, logger } = this.options;
+    const started = performance.now();
     try {
       this.prepared = await this.manager?.prepare({
         sandboxId,
@@ -68,6 +69,7 @@ export class NetworkWiring {
       );
       this.current = { mode: 'none' };
     }
+    logger.debug({ prepareMs: Math.round(performance.now() - started) }, 'network prepared');
   }
 
   /** Call before the container starts: wiring follows `started`, `ready` settles after it. */
@@ -79,7 +81,14 @@ export class NetworkWiring {
 
   private async attach(pid: () => Promise<number>): Promise<void> {
     if (!this.prepared) return;
-    this.network = await this.prepared.attach(await pid());
+    const started = performance.now();
+    const found = await pid();
+    const pidMs = performance.now() - started;
+    this.network = await this.prepared.attach(found);
+    this.options.logger.debug(
+      { pidMs: Math.round(pidMs), attachMs: Math.round(performance.now() - started - pidMs) },
+      'network attached',
+    );
     // A PATCH that came while the sandbox was starting applies from the first connection.
     if (this.network.policy !== this.current) await this.network.setPolicy(this.current);
   }
