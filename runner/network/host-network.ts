@@ -17,6 +17,7 @@ import {
 } from './forward-accept.ts';
 import { isHostAddress } from './host-addresses.ts';
 import { KernelFlows } from './kernel-flows.ts';
+import { LinkHelper } from './link-helper.ts';
 import type { NetworkManager, PreparedNetwork, PrepareOptions, SandboxNetwork } from './manager.ts';
 import { UnwiredNetwork } from './manager.ts';
 import { AnsweredNames } from './names.ts';
@@ -45,6 +46,8 @@ export interface HostNetworkOptions {
   isInstanceAlive: (instanceId: string) => boolean;
   /** Tests only: see DangerousDnsOverride. */
   dangerouslyOverrideDns?: DangerousDnsOverride;
+  /** Whether links are moved by the python3 helper instead of spawned `ip`/`nsenter`. Default true. */
+  linkHelper?: boolean;
   /**
    * Whether allowed TCP flows are forwarded by the kernel instead of relayed by the proxy
    * (docs/network.md, "Fast path"). Default true; off anyway when the host does not forward
@@ -84,6 +87,7 @@ export class HostNetworkManager implements NetworkManager {
   private table?: Promise<NftTable>;
   private forwardAccept?: ForwardAccept;
   private readonly flows = new KernelFlows(FAST_MARK);
+  private readonly mover?: LinkHelper;
   /** Override addresses with a dialHost: the proxy dials them elsewhere, the kernel never. */
   private readonly proxied: Set<string>;
   /** This manager's table: one per manager, so runners sharing a process never share one. */
@@ -93,6 +97,7 @@ export class HostNetworkManager implements NetworkManager {
 
   constructor(private readonly options: HostNetworkOptions) {
     this.tableName = tableName(options.instanceId, this.seq);
+    if (options.linkHelper !== false) this.mover = new LinkHelper();
     this.proxied = new Set(
       Object.values(options.dangerouslyOverrideDns ?? {}).flatMap((e) => (e.dialHost ? [e.address] : [])),
     );
@@ -144,12 +149,14 @@ export class HostNetworkManager implements NetworkManager {
     }
     try {
       this.originals.warm();
+      this.mover?.warm();
       const table = await this.ensureTable();
       const link = await createLink({
         sandboxId: options.sandboxId,
         instanceId: this.options.instanceId,
         range: this.options.linkRange,
         forwarding: table.fast,
+        mover: this.mover,
       });
       cleanup.push(link.remove);
       let policy: NetworkPolicy = options.policy;
@@ -261,6 +268,7 @@ export class HostNetworkManager implements NetworkManager {
     this.table = undefined;
     this.originals.close();
     this.flows.close();
+    this.mover?.close();
     await table?.drop();
     await this.forwardAccept?.remove();
     this.forwardAccept = undefined;

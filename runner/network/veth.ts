@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { formatAddress, parseCidr } from './address.ts';
 import { ExecFailure, exec } from './exec.ts';
+import type { LinkHelper } from './link-helper.ts';
 
 /** Default range the runner owns for sandbox links: 16 384 /30 slots. */
 export const DEFAULT_LINK_RANGE = '10.231.0.0/16';
@@ -33,6 +34,8 @@ export interface CreateLinkOptions {
   range?: string;
   /** Whether the kernel may forward from the host end (the fast path); default false. */
   forwarding?: boolean;
+  /** Moves without spawning (see link-helper.ts); `ip` and `nsenter` are spawned without it. */
+  mover?: LinkHelper;
 }
 
 export function linkAlias(sandboxId: string, instanceId: string): string {
@@ -104,8 +107,14 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
       throw error;
     }
     const moveInto = async (pid: number) => {
-      // Renamed in the same call: the host may have an eth0 of its own.
       const t0 = performance.now();
+      const request = { farIf, pid, address: sandbox, prefix: 30, gateway: host };
+      if (await options.mover?.move(request)) {
+        timing.moveMs = performance.now() - t0;
+        timing.configMs = 0;
+        return;
+      }
+      // Renamed in the same call: the host may have an eth0 of its own.
       await exec('ip', ['link', 'set', farIf, 'netns', String(pid), 'name', 'eth0']);
       timing.moveMs = performance.now() - t0;
       await exec('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-batch', '-'], {
