@@ -450,21 +450,25 @@ far('second', '${far.address}')  # the address it resolved before: a client that
     expect(conntrackOf(sandboxAddress)).toEqual([]);
   });
 
-  it('public forwards any public address in the kernel; test-redirected addresses still go to the proxy', async () => {
-    const ran = await runIn(
-      'public',
-      python(`${PY_FAR(far.port)}
+  it.each([{ runtime: undefined }, { runtime: 'runsc' }])(
+    'under $runtime: public forwards any public address in the kernel; test-redirected addresses still go to the proxy',
+    async ({ runtime }) => {
+      const ran = await runIn(
+        'public',
+        python(`${PY_FAR(far.port)}
 far('raw', '${far.address}')
 url('proxied', 'http://api.test:${httpPort}/')
 `),
-    );
-    expect(ran.stdout).toMatch(/^raw ok far-hello /m);
-    expect(outcome(ran.stdout, 'proxied')).toBe('ok');
-    await eventually(async () => ran.network.some((e) => e.via === 'kernel'), 'the kernel flow reported');
-    expect(ran.network.filter((e) => e.kind === 'tcp').map((e) => `${e.address} ${e.rule} ${e.via}`)).toEqual(
-      expect.arrayContaining([`${far.address} public kernel`, `${API_ADDRESS} public proxy`]),
-    );
-  });
+        { runtime },
+      );
+      expect(ran.stdout).toMatch(/^raw ok far-hello /m);
+      expect(outcome(ran.stdout, 'proxied')).toBe('ok');
+      await eventually(async () => ran.network.some((e) => e.via === 'kernel'), 'the kernel flow reported');
+      expect(
+        ran.network.filter((e) => e.kind === 'tcp').map((e) => `${e.address} ${e.rule} ${e.via}`),
+      ).toEqual(expect.arrayContaining([`${far.address} public kernel`, `${API_ADDRESS} public proxy`]));
+    },
+  );
 });
 
 /** The one table of this file's runner, found by the instance its name carries. */

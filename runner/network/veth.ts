@@ -79,29 +79,36 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
     const slot = randomInt(slots);
     const hostIf = `${HOST_PREFIX}${slot}`;
     const farIf = `${FAR_PREFIX}${slot}`;
-    try {
-      await exec('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', farIf]);
-    } catch (error) {
-      lastError = error;
-      // Only a taken slot is worth another try; a missing tool or permission is not.
-      if (error instanceof ExecFailure && /File exists/.test(error.stderr)) continue;
-      throw error;
-    }
     const { host, sandbox } = slotAddresses(range, slot);
     const remove = () => removeLink(hostIf);
     try {
-      // No IPv6 on the host end: the sandbox could otherwise reach the host's link-local address.
-      await writeFile(`/proc/sys/net/ipv6/conf/${hostIf}/disable_ipv6`, '1').catch(() => {});
-      // No forwarding from it unless the fast path needs it: without, should the runner's table
-      // ever be flushed, packets from the sandbox still go nowhere but the host end.
-      await writeFile(`/proc/sys/net/ipv4/conf/${hostIf}/forwarding`, options.forwarding ? '1' : '0');
+      // One process for the pair and its host end. No IPv6 address is ever generated on the host
+      // end (addrgenmode none, before it is up; disable_ipv6 below on top): the sandbox could
+      // otherwise reach the host's link-local address.
       await exec('ip', ['-batch', '-'], {
         input: [
+          `link add ${hostIf} type veth peer name ${farIf}`,
+          `link set ${hostIf} addrgenmode none`,
           `link set ${hostIf} alias "${linkAlias(options.sandboxId, options.instanceId)}"`,
           `addr add ${host}/30 dev ${hostIf}`,
           `link set ${hostIf} up`,
         ].join('\n'),
       });
+    } catch (error) {
+      lastError = error;
+      // The first line failing created nothing; a taken slot is worth another try, a missing
+      // tool or permission is not. A later line failing leaves our pair to remove.
+      const firstLine = error instanceof ExecFailure && /Command failed -:1\b/.test(error.stderr);
+      if (firstLine && /File exists/.test((error as ExecFailure).stderr)) continue;
+      if (!firstLine) await remove().catch(() => {});
+      throw error;
+    }
+    try {
+      await writeFile(`/proc/sys/net/ipv6/conf/${hostIf}/disable_ipv6`, '1').catch(() => {});
+      // No forwarding from it unless the fast path needs it: without, should the runner's table
+      // ever be flushed, packets from the sandbox still go nowhere but the host end. (The far end
+      // is in no namespace but the host's yet, unaddressed: nothing can send through it before.)
+      await writeFile(`/proc/sys/net/ipv4/conf/${hostIf}/forwarding`, options.forwarding ? '1' : '0');
     } catch (error) {
       await remove().catch(() => {});
       throw error;
