@@ -524,12 +524,12 @@ describe('cleanup', () => {
       encoding: 'utf8',
     });
     expect(table).toMatch(
-      /hook forward[^}]*ct mark 0x67780001 ct state established,related accept\s+iifname @sandboxes ip daddr @denied4 reject with icmpx admin-prohibited\s+iifname @sandboxes ct mark 0x67780001 accept\s+iifname @sandboxes meta l4proto tcp reject with tcp reset\s+iifname @sandboxes reject/,
+      /hook forward[^}]*ct mark 0x67780001 ct state established,related accept\s+iifname @sandboxes ip daddr @denied4 reject with icmpx admin-prohibited\s+iifname @sandboxes oifname != @sandboxes ct mark 0x67780001 accept\s+iifname @sandboxes meta l4proto tcp reject with tcp reset\s+iifname @sandboxes reject/,
     );
     // The metadata endpoint's range is among those no set can open.
     expect(/set denied4 \{[^}]*\}/.exec(table)?.[0]).toContain('169.254.0.0/16');
     expect(table).toMatch(
-      /hook prerouting[^}]*meta l4proto tcp ip daddr != @denied4 ip daddr != @proxied4 fib daddr type != local iifname vmap @fastpaths/,
+      /hook prerouting[^}]*meta l4proto tcp ip daddr != @denied4 ip daddr != 10.231.0.0\/16 ip daddr != @proxied4 fib daddr type != local iifname vmap @fastpaths/,
     );
     // The override's redirected addresses are proxied, never forwarded.
     expect(/set proxied4 \{[^}]*\}/.exec(table)?.[0]).toContain(API_ADDRESS);

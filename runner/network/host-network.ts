@@ -119,7 +119,11 @@ export class HostNetworkManager implements NetworkManager {
       await writeFile('/proc/sys/net/netfilter/nf_conntrack_acct', '1');
       this.flows.warm();
     }
-    const table = await createTable(this.options.instanceId, this.seq, { fast, proxied: [...this.proxied] });
+    const table = await createTable(this.options.instanceId, this.seq, {
+      fast,
+      proxied: [...this.proxied],
+      linkRange: this.options.linkRange,
+    });
     if (fast) {
       this.forwardAccept = await addForwardAccept(FAST_MARK, table.name).catch(async (error: unknown) => {
         await table.drop();

@@ -22,7 +22,7 @@ describe('the runner table', () => {
       .split('\n')
       .map((l) => l.trim());
     expect(lines[1]).toBe(
-      'iifname @sandboxes meta nfproto ipv4 meta l4proto tcp ip daddr != @denied4 ip daddr != @proxied4 fib daddr type != local iifname vmap @fastpaths',
+      'iifname @sandboxes meta nfproto ipv4 meta l4proto tcp ip daddr != @denied4 ip daddr != 10.231.0.0/16 ip daddr != @proxied4 fib daddr type != local iifname vmap @fastpaths',
     );
     expect(lines[2]).toBe('iifname @sandboxes meta nfproto ipv4 meta l4proto tcp redirect to :15001');
     expect(script).toMatch(/set proxied4 \{[^}]*elements = \{ 198\.51\.100\.10 \}/);
@@ -38,12 +38,17 @@ describe('the runner table', () => {
     expect(lines.slice(1)).toEqual([
       `ct mark ${mark} ct state established,related accept`,
       'iifname @sandboxes ip daddr @denied4 reject with icmpx admin-prohibited',
-      `iifname @sandboxes ct mark ${mark} accept`,
+      `iifname @sandboxes oifname != @sandboxes ct mark ${mark} accept`,
       'iifname @sandboxes meta l4proto tcp reject with tcp reset',
       'iifname @sandboxes reject with icmpx admin-prohibited',
       'oifname @sandboxes drop',
     ]);
     expect(script).toContain(`ct mark ${mark} masquerade`);
+  });
+
+  it('never forwards to the link range, even one configured outside the denied ranges', () => {
+    const custom = tableScript(TABLE, 'host/1-2', { linkRange: '203.0.113.0/24' });
+    expect(custom).toContain('ip daddr != 203.0.113.0/24 ip daddr != @proxied4');
   });
 });
 

@@ -16,6 +16,7 @@
 import { DENIED_RANGES } from './denied.ts';
 import { exec } from './exec.ts';
 import type { FastElement } from './fast-path.ts';
+import { DEFAULT_LINK_RANGE } from './veth.ts';
 
 export const PROXY_PORT = 15_001;
 export const DNS_PORT = 53;
@@ -38,10 +39,16 @@ const DENIED_V4 = DENIED_RANGES.filter((d) => d.range.family === 4).map((d) => d
 export interface TableOptions {
   /** Addresses the test-only override redirects: the proxy must dial them, never the kernel. */
   proxied?: readonly string[];
+  /**
+   * The sandboxes' link range: never forwarded to, even when configured outside the denied
+   * ranges (the default, 10.231.0.0/16, is inside 10/8 already).
+   */
+  linkRange?: string;
 }
 
 export function tableScript(table: string, instanceId: string, options: TableOptions = {}): string {
   const proxied = options.proxied?.length ? `\n    elements = { ${options.proxied.join(', ')} }` : '';
+  const links = options.linkRange ?? DEFAULT_LINK_RANGE;
   return `table inet ${table} {
   comment ${quote(`grexal runner=${instanceId}`)}
   set sandboxes {
@@ -64,7 +71,7 @@ export function tableScript(table: string, instanceId: string, options: TableOpt
   }
   chain nat_prerouting {
     type nat hook prerouting priority dstnat; policy accept;
-    iifname @sandboxes meta nfproto ipv4 meta l4proto tcp ip daddr != @denied4 ip daddr != @proxied4 fib daddr type != local iifname vmap @fastpaths
+    iifname @sandboxes meta nfproto ipv4 meta l4proto tcp ip daddr != @denied4 ip daddr != ${links} ip daddr != @proxied4 fib daddr type != local iifname vmap @fastpaths
     iifname @sandboxes meta nfproto ipv4 meta l4proto tcp redirect to :${PROXY_PORT}
     iifname @sandboxes meta nfproto ipv4 udp dport ${DNS_PORT} redirect to :${DNS_PORT}
   }
@@ -85,7 +92,7 @@ export function tableScript(table: string, instanceId: string, options: TableOpt
     type filter hook forward priority filter; policy accept;
     ct mark ${hex(FAST_MARK)} ct state established,related accept
     iifname @sandboxes ip daddr @denied4 reject with icmpx admin-prohibited
-    iifname @sandboxes ct mark ${hex(FAST_MARK)} accept
+    iifname @sandboxes oifname != @sandboxes ct mark ${hex(FAST_MARK)} accept
     iifname @sandboxes meta l4proto tcp reject with tcp reset
     iifname @sandboxes reject with icmpx admin-prohibited
     oifname @sandboxes drop
