@@ -35,7 +35,7 @@ import type { NetworkPolicy } from './policy.ts';
 import { startProxy } from './proxy.ts';
 import { startResolver } from './resolver.ts';
 import { SandboxFastPath } from './sandbox-fast-path.ts';
-import { createLink, listLinks, removeLink, timing } from './veth.ts';
+import { createLink, listLinks, removeLink } from './veth.ts';
 
 export interface HostNetworkOptions {
   instanceId: string;
@@ -216,7 +216,7 @@ export class HostNetworkManager implements NetworkManager {
       };
       return {
         attach: async (pid) => {
-          await link.moveInto(pid).catch(async (error: unknown) => {
+          const timing = await link.moveInto(pid).catch(async (error: unknown) => {
             await undo();
             throw translate(error);
           });

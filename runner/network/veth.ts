@@ -24,7 +24,7 @@ export interface SandboxLink {
   hostAddress: string;
   sandboxAddress: string;
   /** Moves the far end into the container's namespace as `eth0`, addressed and routed. */
-  moveInto(pid: number): Promise<void>;
+  moveInto(pid: number): Promise<MoveTiming>;
   remove(): Promise<void>;
 }
 
@@ -68,8 +68,11 @@ export async function removeLink(hostIf: string): Promise<void> {
  * Creates the pair with both ends in the host's namespace, the host end addressed and up, so that
  * everything but the move can happen while the container is still being created.
  */
-/** Where the last move's time went (read by the manager's debug log). */
-export const timing = { moveMs: 0, configMs: 0 };
+/** Where a move's time went, for the debug log (configMs is 0 when the helper did both). */
+export interface MoveTiming {
+  moveMs: number;
+  configMs: number;
+}
 
 export async function createLink(options: CreateLinkOptions): Promise<SandboxLink> {
   const range = options.range ?? DEFAULT_LINK_RANGE;
@@ -113,23 +116,19 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
       await remove().catch(() => {});
       throw error;
     }
-    const moveInto = async (pid: number) => {
+    const moveInto = async (pid: number): Promise<MoveTiming> => {
       const t0 = performance.now();
       const request = { farIf, pid, address: sandbox, prefix: 30, gateway: host };
-      if (await options.mover?.move(request)) {
-        timing.moveMs = performance.now() - t0;
-        timing.configMs = 0;
-        return;
-      }
+      if (await options.mover?.move(request)) return { moveMs: performance.now() - t0, configMs: 0 };
       // Renamed in the same call: the host may have an eth0 of its own.
       await exec('ip', ['link', 'set', farIf, 'netns', String(pid), 'name', 'eth0']);
-      timing.moveMs = performance.now() - t0;
+      const moveMs = performance.now() - t0;
       await exec('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-batch', '-'], {
         input: [`addr add ${sandbox}/30 dev eth0`, 'link set eth0 up', `route add default via ${host}`].join(
           '\n',
         ),
       });
-      timing.configMs = performance.now() - t0 - timing.moveMs;
+      return { moveMs, configMs: performance.now() - t0 - moveMs };
     };
     return { slot, hostIf, hostAddress: host, sandboxAddress: sandbox, moveInto, remove };
   }
