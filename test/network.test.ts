@@ -450,6 +450,27 @@ far('second', '${far.address}')  # the address it resolved before: a client that
     expect(conntrackOf(sandboxAddress)).toEqual([]);
   });
 
+  it('a CIDR rule is in the kernel from the start: no name, no proxy', async () => {
+    const ran = await runIn(
+      { mode: 'allow', allow: [`${far.address}/32:${far.port}`] },
+      python(`${PY_FAR(far.port)}
+far('cidr', '${far.address}')
+tcp('other-port', '${far.address}', ${far.port + 1})
+`),
+    );
+    expect(ran.stdout).toMatch(/^cidr ok far-hello /m);
+    expect(outcome(ran.stdout, 'other-port')).toBe('fail');
+    await eventually(async () => ran.network.some((e) => e.via === 'kernel'), 'the kernel flow reported');
+    expect(
+      ran.network.filter((e) => e.kind === 'tcp').map((e) => `${e.port} ${e.decision} ${e.rule} ${e.via}`),
+    ).toEqual(
+      expect.arrayContaining([
+        `${far.port} allowed allow ${far.address}/32:${far.port} kernel`,
+        `${far.port + 1} denied not-listed undefined`,
+      ]),
+    );
+  });
+
   it.each([{ runtime: undefined }, { runtime: 'runsc' }])(
     'under $runtime: public forwards any public address in the kernel; test-redirected addresses still go to the proxy',
     async ({ runtime }) => {
