@@ -123,4 +123,16 @@ describe('SandboxFastPath', () => {
       },
     ]);
   });
+
+  it('a policy change that the table refuses leaves the fast path off, not the old sets open', async () => {
+    const t = setUp(allow('a.test'));
+    let refusals = 1;
+    const setMode = t.table.setMode;
+    t.table.setMode = async (ifname, mode, cidrs) => {
+      if (refusals-- > 0) throw new Error('nft: refused');
+      return setMode(ifname, mode, cidrs);
+    };
+    await expect(t.setPolicy(allow('b.test'))).rejects.toThrow('refused');
+    expect(t.calls).toEqual(['mode off']);
+  });
 });

@@ -59,13 +59,22 @@ export class SandboxFastPath {
     });
   }
 
-  /** After the policy changed: the chain rewritten and every set emptied, in one transaction. */
+  /**
+   * After the policy changed: the chain rewritten and every set emptied, in one transaction.
+   * Should that fail, the fast path is emptied on its own (everything to the proxy, which judges
+   * by the new policy) before the error goes back: a narrowing never leaves the old sets open.
+   */
   policyChanged(): Promise<void> {
     this.expiries.clear();
-    return this.enqueue(() => {
+    return this.enqueue(async () => {
       this.expiries.clear();
       const policy = this.judging.policy();
-      return this.table.setMode(this.ifname, fastMode(policy), cidrElements(policy));
+      try {
+        await this.table.setMode(this.ifname, fastMode(policy), cidrElements(policy));
+      } catch (error) {
+        await this.table.setMode(this.ifname, 'off', []).catch(() => {});
+        throw error;
+      }
     });
   }
 
