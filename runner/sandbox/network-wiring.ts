@@ -42,8 +42,27 @@ export class NetworkWiring {
     return this.current;
   }
 
-  /** Settles once the link is in place (or failed); the bootstrap awaits it. */
+  /**
+   * Settles once the link is in place (or failed); the bootstrap awaits it. How long it made
+   * the bootstrap wait is logged at debug: the wiring's share of the start's critical path.
+   */
   get ready(): Promise<void> {
+    const asked = performance.now();
+    let settled = false;
+    const wired = this.wired.finally(() => {
+      settled = true;
+    });
+    void Promise.resolve().then(() => {
+      if (settled) return;
+      void wired
+        .catch(() => {})
+        .then(() =>
+          this.options.logger.debug(
+            { bootstrapWaitMs: Math.round(performance.now() - asked) },
+            'bootstrap waited for the network',
+          ),
+        );
+    });
     return this.wired;
   }
 
