@@ -358,11 +358,10 @@ def wait_go():
 const FAST_MARK_DECIMAL = '1735917569'; // 0x67780001, as /proc/net/nf_conntrack prints it
 
 async function linkOf(sandbox: Sandbox): Promise<{ hostIf: string; sandboxAddress: string }> {
-  const [link] = (await listLinks()).filter((l) => l.sandboxId === sandbox.id);
+  const [link] = (await listLinks()).filter((l) => l.sandboxId === sandbox.id && l.kind === 'veth');
   const hostIf = link?.hostIf ?? '';
   const inet = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', hostIf], { encoding: 'utf8' });
-  const host = /inet (\S+)\//.exec(inet)?.[1] ?? '';
-  return { hostIf, sandboxAddress: host.replace(/\d+$/, (last) => String(Number(last) + 1)) };
+  return { hostIf, sandboxAddress: /inet \S+ peer (\S+)\//.exec(inet)?.[1] ?? '' };
 }
 
 function nftJson(args: string[]): { nftables: Record<string, { packets?: number; elem?: unknown[] }>[] } {
@@ -520,8 +519,10 @@ describe('cleanup', () => {
     expect(ruleset()).toContain(`comment "sandbox=${id}"`);
     expect(ruleset()).toContain(`table inet ${await ownTable()}`);
     expect(links()).toContain(`alias grexal sandbox=${id} runner=${runner.runtime.instanceId}`);
-    const [link] = (await listLinks()).filter((l) => l.sandboxId === id);
-    const hostIf = link?.hostIf ?? '';
+    const mine = (await listLinks()).filter((l) => l.sandboxId === id);
+    // The slot's lock (a veth pair of its own, holding the host's address) and the host end, both labelled.
+    expect(mine.map((l) => l.kind).sort()).toEqual(['lock', 'veth']);
+    const hostIf = mine.find((l) => l.kind === 'veth')?.hostIf ?? '';
     // The fast path needs the kernel to forward from the host end; IPv6 stays off.
     expect(readFileSync(`/proc/sys/net/ipv4/conf/${hostIf}/forwarding`, 'utf8').trim()).toBe('1');
     expect(readFileSync(`/proc/sys/net/ipv6/conf/${hostIf}/disable_ipv6`, 'utf8').trim()).toBe('1');

@@ -1,11 +1,12 @@
 /**
- * Moves a sandbox's link into its namespace and configures it there without spawning anything:
- * a long-lived python3 helper (stdlib only; Node has no netlink sockets and no setns) sends the
- * rtnetlink requests itself, the move from the host's namespace and the address, link and route
- * from a thread that joined the sandbox's (setns of a network namespace is per thread). The two
- * processes per start it replaces (`ip link set … netns`, `nsenter … ip -batch`) cost 7-20 ms
- * on the start's critical path on a loaded two-core host, and every spawn from the runner's big
- * process blocks its event loop for the fork. Without python3 the caller spawns them as before.
+ * Makes a sandbox's veth pair with its far end created inside the sandbox's namespace, and
+ * configures both ends, without spawning anything: a long-lived python3 helper (stdlib only;
+ * Node has no netlink sockets and no setns) sends the rtnetlink requests itself, the host end's
+ * from the host's namespace and `eth0`'s from a thread that joined the sandbox's (setns of a
+ * network namespace is per thread). The processes it replaces (`ip` for the pair and the host
+ * end, `nsenter … ip` for the inside) cost 7-20 ms on the start's critical path on a loaded
+ * two-core host, and every spawn from the runner's big process blocks its event loop for the
+ * fork. Without python3 the caller spawns them.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -32,7 +33,7 @@ def request(sock, kind, flags, body):
             at += (length + 3) & ~3
 def ifinfo(index, flags=0, change=0):
     return struct.pack('=BxHiII', 0, 0, index, flags, change)
-def configure(pid, address, prefix, gateway, result):
+def inside(pid, address, peer, result):
     try:
         fd = os.open('/proc/%d/ns/net' % pid, os.O_RDONLY)
         try:
@@ -42,21 +43,35 @@ def configure(pid, address, prefix, gateway, result):
         s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE, in the sandbox
         try:
             index = socket.if_nametoindex('eth0')
-            a = socket.inet_aton(address)
-            request(s, 20, 0x600, struct.pack('=BBBBI', socket.AF_INET, prefix, 0, 0, index) + nla(2, a) + nla(1, a))  # RTM_NEWADDR
+            point_to_point(s, index, address, peer)
             request(s, 16, 0, ifinfo(index, 1, 1))  # RTM_NEWLINK: up
-            request(s, 24, 0x600, struct.pack('=BBBBBBBBI', socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0) + nla(5, socket.inet_aton(gateway)) + nla(4, struct.pack('=i', index)))  # RTM_NEWROUTE: default
+            request(s, 24, 0x600, struct.pack('=BBBBBBBBI', socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0) + nla(5, socket.inet_aton(peer)) + nla(4, struct.pack('=i', index)))  # RTM_NEWROUTE: default via the host
         finally: s.close()
     except Exception as e: result.append(e)
+def point_to_point(sock, index, address, peer):
+    request(sock, 20, 0x600, struct.pack('=BBBBI', socket.AF_INET, 32, 0, 0, index) + nla(2, socket.inet_aton(address)) + nla(1, socket.inet_aton(peer)))  # RTM_NEWADDR: local, peer
+def write(path, value):
+    with open(path, 'w') as f: f.write(value)
 host = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
 for line in sys.stdin:
     ident = line.split(' ', 1)[0]
     try:
-        _, far, pid, address, prefix, gateway = line.split()
-        # Moved and renamed in one request: the host may have an eth0 of its own.
-        request(host, 16, 0, ifinfo(socket.if_nametoindex(far)) + nla(19, struct.pack('=I', int(pid))) + nla(3, b'eth0\0'))
+        _, name, pid, address, peer, forwarding, alias = line.rstrip('\n').split(' ', 6)
+        pid = int(pid)
+        # veth with its peer made inside the sandbox's namespace as eth0: no namespace move.
+        peer_info = ifinfo(0) + nla(3, b'eth0\0') + nla(19, struct.pack('=I', pid))  # IFLA_IFNAME, IFLA_NET_NS_PID
+        linkinfo = nla(1, b'veth') + nla(2, nla(1, peer_info))  # IFLA_INFO_KIND, IFLA_INFO_DATA{VETH_INFO_PEER}
+        request(host, 16, 0x600, ifinfo(0) + nla(3, name.encode() + b'\0') + nla(18, linkinfo))  # RTM_NEWLINK, CREATE|EXCL
+        index = socket.if_nametoindex(name)
+        # Before the end is up: no IPv6 on it, and forwarding only for the fast path.
+        try: write('/proc/sys/net/ipv6/conf/%s/disable_ipv6' % name, '1')
+        except OSError: pass
+        write('/proc/sys/net/ipv4/conf/%s/forwarding' % name, forwarding)
+        request(host, 16, 0, ifinfo(index) + nla(20, alias.encode()))  # IFLA_IFALIAS
+        point_to_point(host, index, address, peer)
+        request(host, 16, 0, ifinfo(index, 1, 1))  # up
         result = []
-        t = threading.Thread(target=configure, args=(int(pid), address, int(prefix), gateway, result))
+        t = threading.Thread(target=inside, args=(pid, peer, address, result))
         t.start(); t.join()
         if result: raise result[0]
         print(ident, 'ok', flush=True)
@@ -64,12 +79,13 @@ for line in sys.stdin:
         print(ident, 'error', str(e).replace('\n', ' '), flush=True)
 `;
 
-export interface MoveRequest {
-  farIf: string;
+export interface PairRequest {
+  hostIf: string;
   pid: number;
-  address: string;
-  prefix: number;
-  gateway: string;
+  hostAddress: string;
+  sandboxAddress: string;
+  alias: string;
+  forwarding: boolean;
 }
 
 export class LinkHelper {
@@ -110,21 +126,30 @@ export class LinkHelper {
   }
 
   /**
-   * Moves and configures the link. `false` when there is no helper (the caller spawns `ip`
+   * Makes and configures the pair. `false` when there is no helper (the caller spawns `ip`
    * instead); throws what the kernel answered otherwise.
    */
-  async move(request: MoveRequest): Promise<boolean> {
+  async makePair(request: PairRequest): Promise<boolean> {
     const helper = this.start();
     if (!helper) return false;
     const id = this.next++;
     const answer = await new Promise<string | undefined>((resolve) => {
       this.waiting.set(id, resolve);
-      const { farIf, pid, address, prefix, gateway } = request;
-      helper.stdin.write(`${id} ${farIf} ${pid} ${address} ${prefix} ${gateway}\n`);
+      const { hostIf, pid, hostAddress, sandboxAddress, forwarding, alias } = request;
+      const line = [
+        id,
+        hostIf,
+        pid,
+        hostAddress,
+        sandboxAddress,
+        forwarding ? 1 : 0,
+        alias.replace(/\n/g, ' '),
+      ];
+      helper.stdin.write(`${line.join(' ')}\n`);
     });
     if (answer === undefined) return false;
     if (answer !== 'ok')
-      throw new Error(`moving ${request.farIf} into ${request.pid}: ${answer.replace(/^error /, '')}`);
+      throw new Error(`making ${request.hostIf} for ${request.pid}: ${answer.replace(/^error /, '')}`);
     return true;
   }
 
