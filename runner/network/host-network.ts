@@ -225,8 +225,8 @@ export class HostNetworkManager implements NetworkManager {
               sandboxId: options.sandboxId,
               hostIf: link.hostIf,
               address: link.sandboxAddress,
-              moveMs: Math.round(timing.moveMs),
-              configMs: Math.round(timing.configMs),
+              pairMs: Math.round(timing.pairMs),
+              helper: timing.helper,
             },
             'sandbox network wired',
           );

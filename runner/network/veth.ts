@@ -24,10 +24,11 @@ const LOCK_FAR_PREFIX = 'gxs';
 const HOST_PREFIX = 'gxv';
 const ATTEMPTS = 8;
 
-/** Where a wiring's time went, for the debug log (configMs is 0 when the helper did it all). */
+/** How long making the pair took, for the debug log. */
 export interface MoveTiming {
-  moveMs: number;
-  configMs: number;
+  pairMs: number;
+  /** Whether the helper made it (or spawned tools did). */
+  helper: boolean;
 }
 
 export interface SandboxLink {
@@ -158,9 +159,9 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
     const moveInto = async (pid: number): Promise<MoveTiming> => {
       const t0 = performance.now();
       const request = { hostIf, pid, hostAddress: host, sandboxAddress: sandbox, alias, forwarding };
-      if (await options.mover?.makePair(request)) return { moveMs: performance.now() - t0, configMs: 0 };
+      if (await options.mover?.makePair(request)) return { pairMs: performance.now() - t0, helper: true };
       await spawnPair(hostIf, pid, host, sandbox, alias, forwarding);
-      return { moveMs: performance.now() - t0, configMs: 0 };
+      return { pairMs: performance.now() - t0, helper: false };
     };
     return { slot, hostIf, hostAddress: host, sandboxAddress: sandbox, moveInto, remove };
   }

@@ -58,7 +58,7 @@ export class NetworkWiring {
         .catch(() => {})
         .then(() =>
           this.options.logger.debug(
-            { bootstrapWaitMs: Math.round(performance.now() - asked) },
+            { bootstrapWaitMs: Math.round(performance.now() - asked), mode: this.current.mode },
             'bootstrap waited for the network',
           ),
         );
