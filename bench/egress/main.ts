@@ -92,6 +92,8 @@ const once = (first, onData) => new Promise((resolve, reject) => {
 interface Sample {
   mbps: number;
   setupP50: number;
+  /** Who carried the bulk connection, from its audit event (policy paths only). */
+  bulkVia?: string;
 }
 
 function summarise(stdout: string): Sample {
@@ -115,12 +117,16 @@ async function inSandbox(
   runner: Runner,
   network: unknown,
   command: string[],
-): Promise<{ stdout: string; firstOutputMs: number }> {
+): Promise<{ stdout: string; firstOutputMs: number; bulkVia?: string }> {
   const t0 = performance.now();
   const sandbox = await runner.create({ image: IMAGE, command, network });
   let stdout = '';
   let firstOutputMs = Number.NaN;
+  let bulkVia: string | undefined;
   sandbox.onEvent((event) => {
+    // Who carried the bulk connection (the one large download): the kernel or the proxy.
+    if (event.type === 'network' && event.kind === 'tcp' && event.bytesDown > bulkBytes / 2)
+      bulkVia = event.via;
     if (event.type !== 'log' || event.stream !== 'stdout') return;
     if (Number.isNaN(firstOutputMs)) firstOutputMs = performance.now() - t0;
     stdout += event.text;
@@ -128,7 +134,7 @@ async function inSandbox(
   await sandbox.start();
   const exit = await sandbox.exited;
   if (exit.exitCode !== 0) throw new Error(`sandbox exited ${exit.exitCode}`);
-  return { stdout, firstOutputMs };
+  return { stdout, firstOutputMs, bulkVia };
 }
 
 const server = await startNetnsServer(SERVER);
@@ -212,8 +218,10 @@ async function throughput(): Promise<void> {
     label: `grexal.bench=egress-${process.pid}`,
     command: ['node', '-e', client(server.address, server.port)],
   });
-  const viaPolicy = (r: Runner, network: unknown) => async () =>
-    summarise((await inSandbox(r, network, ['node', '-e', client(NAME, server.port)])).stdout);
+  const viaPolicy = (r: Runner, network: unknown) => async () => {
+    const ran = await inSandbox(r, network, ['node', '-e', client(NAME, server.port)]);
+    return { ...summarise(ran.stdout), bulkVia: ran.bulkVia };
+  };
   const allow = { mode: 'allow', allow: [NAME] };
   const paths: Record<string, () => Promise<Sample>> = {
     unrestricted: async () => summarise(await runProcess(DOCKER, peerArgs)),
@@ -242,7 +250,7 @@ async function throughput(): Promise<void> {
       const [peer, own] = [got['unrestricted']!, got[name]!];
       ratios[name]!.push({ mbps: own.mbps / peer.mbps, setup: own.setupP50 - peer.setupP50 });
       line.push(
-        `${name} ${own.mbps.toFixed(0)}/${peer.mbps.toFixed(0)} MB/s p50 ${ms(own.setupP50)}/${ms(peer.setupP50)}`,
+        `${name} ${own.mbps.toFixed(0)}/${peer.mbps.toFixed(0)} MB/s p50 ${ms(own.setupP50)}/${ms(peer.setupP50)} via ${own.bulkVia ?? '?'}`,
       );
     }
     console.log(`  round ${round + 1} (path/unrestricted): ${line.join('  |  ')}`);
