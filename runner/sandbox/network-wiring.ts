@@ -49,19 +49,19 @@ export class NetworkWiring {
   get ready(): Promise<void> {
     const asked = performance.now();
     let settled = false;
-    const wired = this.wired.finally(() => {
-      settled = true;
-    });
+    const wired = this.wired
+      .finally(() => {
+        settled = true;
+      })
+      .catch(() => {});
     void Promise.resolve().then(() => {
       if (settled) return;
-      void wired
-        .catch(() => {})
-        .then(() =>
-          this.options.logger.debug(
-            { bootstrapWaitMs: Math.round(performance.now() - asked), mode: this.current.mode },
-            'bootstrap waited for the network',
-          ),
-        );
+      void wired.then(() =>
+        this.options.logger.debug(
+          { bootstrapWaitMs: Math.round(performance.now() - asked), mode: this.current.mode },
+          'bootstrap waited for the network',
+        ),
+      );
     });
     return this.wired;
   }
