@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runner, type Sandbox, type SandboxEvent } from '../runner/index.ts';
 import { listLinks, listRunnerTables, type NetworkEvent } from '../runner/network/index.ts';
 import { eventually, newStateDir, removeStateDir, runCli, sandboxDirs, startCli } from './helpers.ts';
+import { type NetnsServer, startNetnsServer } from './netns.ts';
 
 /** Addresses the override answers; 198.51.100.0/24 is documentation space nobody routes. */
 const API_ADDRESS = '198.51.100.10';
@@ -31,6 +32,20 @@ let hostListener: TcpServer;
 let hostListenerPort: number;
 let hostAccepted = 0;
 const paths: string[] = [];
+/** A listener in a namespace of this file's own, reached by forwarding: the fast path's target. */
+let far: NetnsServer;
+
+/** Answers `far-hello` and 64 KiB to every connection; prints `conn <bytes received>` at its end. */
+const FAR_SERVER = (host: string) => `
+const net = require('net');
+const server = net.createServer((socket) => {
+  let got = 0;
+  socket.on('error', () => {});
+  socket.on('data', (d) => { if (got === 0) socket.end(Buffer.concat([Buffer.from('far-hello\\n'), Buffer.alloc(65536, 7)])); got += d.length; });
+  socket.on('close', () => console.log('conn ' + got));
+});
+server.listen(0, '${host}', () => console.log(server.address().port));
+`;
 
 async function listen(server: Server | TcpServer, host: string): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
@@ -50,9 +65,11 @@ beforeAll(async () => {
     socket.end('host-service\n');
   });
   hostListenerPort = await listen(hostListener, '0.0.0.0');
+  far = await startNetnsServer(FAR_SERVER);
   runner = await Runner.start({
     stateDir,
     dangerouslyOverrideDns: {
+      'far.test': { address: far.address },
       'api.test': { address: API_ADDRESS, dialHost: '127.0.0.1' },
       'other.test': { address: OTHER_ADDRESS, dialHost: '127.0.0.1' },
       'rebind.test': { address: REBIND_ADDRESS },
@@ -62,6 +79,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runner?.close();
+  far?.close();
   http?.close();
   hostListener?.close();
   await removeStateDir(stateDir);
@@ -320,6 +338,159 @@ url('second', 'http://api.test:${httpPort}/')
   });
 });
 
+/** Connects to the namespace's listener, sends 400 bytes, reads to the end: `<label> ok far-hello <bytes>`. */
+const PY_FAR = (port: number) => `${PY_TRY}
+import os, time
+def far(label, host):
+    try:
+        s = socket.create_connection((host, ${port}), timeout=10); s.sendall(b'ping' * 100); n = 0; first = b''
+        while True:
+            d = s.recv(65536)
+            if not d: break
+            first = first or d[:9]
+            n += len(d)
+        print(label, 'ok' if n else 'fail', first.decode(errors='replace'), n, flush=True)
+    except Exception as e: print(label, 'fail', type(e).__name__, flush=True)
+def wait_go():
+    while not os.path.exists('/run/grexal/go'): time.sleep(0.05)
+`;
+
+const FAST_MARK_DECIMAL = '1735917569'; // 0x67780001, as /proc/net/nf_conntrack prints it
+
+async function linkOf(sandbox: Sandbox): Promise<{ hostIf: string; sandboxAddress: string }> {
+  const [link] = (await listLinks()).filter((l) => l.sandboxId === sandbox.id && l.kind === 'veth');
+  const hostIf = link?.hostIf ?? '';
+  const inet = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', hostIf], { encoding: 'utf8' });
+  return { hostIf, sandboxAddress: /inet \S+ peer (\S+)\//.exec(inet)?.[1] ?? '' };
+}
+
+function nftJson(args: string[]): { nftables: Record<string, { packets?: number; elem?: unknown[] }>[] } {
+  return JSON.parse(execFileSync('nft', ['-j', 'list', ...args], { encoding: 'utf8' }));
+}
+
+/** Packets the sandbox's fast-path rules accepted: the kernel's own count, not the runner's. */
+async function fastPackets(hostIf: string): Promise<number> {
+  const listing = nftJson(['counter', 'inet', await ownTable(), `fast_${hostIf}`]);
+  return listing.nftables.find((e) => e['counter'])?.['counter']?.packets ?? -1;
+}
+
+async function setElements(hostIf: string, set: string): Promise<string> {
+  const listing = nftJson(['set', 'inet', await ownTable(), `${set}_${hostIf}`]);
+  return JSON.stringify(listing.nftables.find((e) => e['set'])?.['set']?.elem ?? []);
+}
+
+function conntrackOf(address: string): string[] {
+  return readFileSync('/proc/net/nf_conntrack', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(`src=${address} `) && line.includes(`mark=${FAST_MARK_DECIMAL} `));
+}
+
+async function goFile(sandbox: Sandbox): Promise<void> {
+  const [dir] = (await sandboxDirs(stateDir)).filter((d) => d.endsWith(sandbox.id));
+  await writeFile(join(dir ?? '', 'go'), '');
+}
+
+describe('fast path', () => {
+  it('the kernel carries an allowed flow, the proxy never sees it, and its audit event has the bytes; a PATCH narrowing cuts the next one', async () => {
+    const seen = far.lines.length;
+    const started = await startIn(
+      { mode: 'allow', allow: ['far.test', 'api.test'] },
+      python(`${PY_FAR(far.port)}
+far('first', 'far.test')
+url('proxied', 'http://api.test:${httpPort}/')
+wait_go()
+far('second', '${far.address}')  # the address it resolved before: a client that caches DNS
+`),
+    );
+    await eventually(async () => started.stdout().includes('proxied '), 'the first attempts');
+    const { hostIf, sandboxAddress } = await linkOf(started.sandbox);
+    expect(await fastPackets(hostIf)).toBeGreaterThan(0);
+    expect(await setElements(hostIf, 'any')).toContain(far.address);
+    // The override's redirected address is never in a set: only the proxy can dial it elsewhere.
+    expect(await setElements(hostIf, 'any')).not.toContain(API_ADDRESS);
+
+    await started.sandbox.setNetworkPolicy({ mode: 'allow', allow: ['api.test'] });
+    expect(await setElements(hostIf, 'any')).toBe('[]');
+    const packetsBefore = await fastPackets(hostIf);
+    await goFile(started.sandbox);
+    const ran = await started.done;
+    expect(ran.stdout).toMatch(/^first ok far-hello /m);
+    expect(outcome(ran.stdout, 'proxied')).toBe('ok');
+    expect(outcome(ran.stdout, 'second')).toBe('fail');
+    expect(packetsBefore).toBeGreaterThan(0);
+
+    await eventually(async () => ran.network.some((e) => e.via === 'kernel'), 'the kernel flow reported');
+    const tcp = ran.network.filter((e) => e.kind === 'tcp');
+    const kernel = tcp.filter((e) => e.via === 'kernel');
+    expect(kernel).toHaveLength(1);
+    expect(kernel[0]).toMatchObject({
+      host: 'far.test',
+      address: far.address,
+      port: far.port,
+      decision: 'allowed',
+      rule: 'allow far.test',
+    });
+    // IP bytes, headers included: at least what was sent each way.
+    expect(kernel[0]?.bytesUp).toBeGreaterThanOrEqual(400);
+    expect(kernel[0]?.bytesDown).toBeGreaterThanOrEqual(65_536 + 10);
+    expect(tcp.filter((e) => e.via === 'proxy')).toEqual([
+      expect.objectContaining({ host: 'api.test', address: API_ADDRESS, decision: 'allowed' }),
+    ]);
+    // After the narrowing, the address the sandbox still knew went to the proxy, which refused it.
+    expect(tcp).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ address: far.address, decision: 'denied', rule: 'not-listed' }),
+      ]),
+    );
+    // The listener saw exactly the one forwarded connection, with all 400 bytes.
+    await eventually(async () => far.lines.length > seen, 'the listener closed the connection');
+    expect(far.lines.slice(seen)).toEqual(['conn 400']);
+    // Nothing of the sandbox is left in the kernel's connection table.
+    expect(conntrackOf(sandboxAddress)).toEqual([]);
+  });
+
+  it('a CIDR rule is in the kernel from the start: no name, no proxy', async () => {
+    const ran = await runIn(
+      { mode: 'allow', allow: [`${far.address}/32:${far.port}`] },
+      python(`${PY_FAR(far.port)}
+far('cidr', '${far.address}')
+tcp('other-port', '${far.address}', ${far.port + 1})
+`),
+    );
+    expect(ran.stdout).toMatch(/^cidr ok far-hello /m);
+    expect(outcome(ran.stdout, 'other-port')).toBe('fail');
+    await eventually(async () => ran.network.some((e) => e.via === 'kernel'), 'the kernel flow reported');
+    expect(
+      ran.network.filter((e) => e.kind === 'tcp').map((e) => `${e.port} ${e.decision} ${e.rule} ${e.via}`),
+    ).toEqual(
+      expect.arrayContaining([
+        `${far.port} allowed allow ${far.address}/32:${far.port} kernel`,
+        `${far.port + 1} denied not-listed undefined`,
+      ]),
+    );
+  });
+
+  it.each([{ runtime: undefined }, { runtime: 'runsc' }])(
+    'under $runtime: public forwards any public address in the kernel; test-redirected addresses still go to the proxy',
+    async ({ runtime }) => {
+      const ran = await runIn(
+        'public',
+        python(`${PY_FAR(far.port)}
+far('raw', '${far.address}')
+url('proxied', 'http://api.test:${httpPort}/')
+`),
+        { runtime },
+      );
+      expect(ran.stdout).toMatch(/^raw ok far-hello /m);
+      expect(outcome(ran.stdout, 'proxied')).toBe('ok');
+      await eventually(async () => ran.network.some((e) => e.via === 'kernel'), 'the kernel flow reported');
+      expect(
+        ran.network.filter((e) => e.kind === 'tcp').map((e) => `${e.address} ${e.rule} ${e.via}`),
+      ).toEqual(expect.arrayContaining([`${far.address} public kernel`, `${API_ADDRESS} public proxy`]));
+    },
+  );
+});
+
 /** The one table of this file's runner, found by the instance its name carries. */
 async function ownTable(): Promise<string> {
   const tables = (await listRunnerTables(hostname())).filter(
@@ -348,32 +519,54 @@ describe('cleanup', () => {
     expect(ruleset()).toContain(`comment "sandbox=${id}"`);
     expect(ruleset()).toContain(`table inet ${await ownTable()}`);
     expect(links()).toContain(`alias grexal sandbox=${id} runner=${runner.runtime.instanceId}`);
-    const [link] = (await listLinks()).filter((l) => l.sandboxId === id);
-    // The kernel forwards nothing from the host end, whatever becomes of the table.
-    expect(readFileSync(`/proc/sys/net/ipv4/conf/${link?.hostIf}/forwarding`, 'utf8').trim()).toBe('0');
-    expect(readFileSync(`/proc/sys/net/ipv6/conf/${link?.hostIf}/disable_ipv6`, 'utf8').trim()).toBe('1');
-    const [dir] = (await sandboxDirs(stateDir)).filter((d) => d.endsWith(id));
-    await writeFile(join(dir ?? '', 'go'), '');
+    const mine = (await listLinks()).filter((l) => l.sandboxId === id);
+    // The slot's lock (a veth pair of its own, holding the host's address) and the host end, both labelled.
+    expect(mine.map((l) => l.kind).sort()).toEqual(['lock', 'veth']);
+    const hostIf = mine.find((l) => l.kind === 'veth')?.hostIf ?? '';
+    // The fast path needs the kernel to forward from the host end; IPv6 stays off.
+    expect(readFileSync(`/proc/sys/net/ipv4/conf/${hostIf}/forwarding`, 'utf8').trim()).toBe('1');
+    expect(readFileSync(`/proc/sys/net/ipv6/conf/${hostIf}/disable_ipv6`, 'utf8').trim()).toBe('1');
+    const objects = [
+      `sb_${hostIf}`,
+      `fast_${hostIf}`,
+      `any_${hostIf}`,
+      `cidrport_${hostIf}`,
+      `"${hostIf}" : jump`,
+    ];
+    for (const name of objects) expect(ruleset()).toContain(name);
+    await goFile(started.sandbox);
     await started.done;
     expect(ruleset()).not.toContain(id);
+    for (const name of objects) expect(ruleset()).not.toContain(name);
     expect(links()).not.toContain(id);
   });
 
-  it('the rules read back: nothing is forwarded, IPv6 is dropped, only the proxy and DNS are open', async () => {
+  it('the rules read back: only marked flows are forwarded, never to a denied range; IPv6 is dropped; only the proxy and DNS are open', async () => {
     const table = execFileSync('nft', ['list', 'table', 'inet', await ownTable()], {
       encoding: 'utf8',
     });
     expect(table).toMatch(
-      /hook forward[^}]*iifname @sandboxes meta l4proto tcp reject with tcp reset\s+iifname @sandboxes reject/,
+      /hook forward[^}]*ct mark 0x67780001 ct state established,related accept\s+iifname @sandboxes ip daddr @denied4 reject with icmpx admin-prohibited\s+iifname @sandboxes oifname != @sandboxes ct mark 0x67780001 accept\s+iifname @sandboxes meta l4proto tcp reject with tcp reset\s+iifname @sandboxes reject/,
     );
+    // The metadata endpoint's range is among those no set can open.
+    expect(/set denied4 \{[^}]*\}/.exec(table)?.[0]).toContain('169.254.0.0/16');
+    expect(table).toMatch(
+      /hook prerouting[^}]*meta l4proto tcp ip daddr != @denied4 ip daddr != 10.231.0.0\/16 ip daddr != @proxied4 fib daddr type != local iifname vmap @fastpaths/,
+    );
+    // The override's redirected addresses are proxied, never forwarded.
+    expect(/set proxied4 \{[^}]*\}/.exec(table)?.[0]).toContain(API_ADDRESS);
     expect(table).toMatch(
       /hook prerouting[^}]*iifname @sandboxes meta nfproto ipv4 meta l4proto tcp redirect to :15001/,
     );
     expect(table).toMatch(
       /hook input[^}]*tcp dport 15001 ct status dnat accept\s+iifname @sandboxes meta nfproto ipv4 udp dport 53 accept\s+iifname @sandboxes meta l4proto tcp reject with tcp reset\s+iifname @sandboxes reject/,
     );
-    // No accept rule lets a sandbox's packet go anywhere but the proxy and the resolver.
-    expect(table.match(/accept$/gm)?.length).toBe(2);
+    // No accept rule but the proxy's, the resolver's and the two for marked flows.
+    expect(table.match(/accept$/gm)?.length).toBe(4);
+    // The one rule outside the table: forwarded marked flows past Docker's FORWARD policy.
+    expect(execFileSync('iptables', ['-S', 'DOCKER-USER'], { encoding: 'utf8' })).toContain(
+      `-m connmark --mark 0x67780001 -m comment --comment "grexal ${await ownTable()}" -j ACCEPT`,
+    );
   });
 
   it("reaps a SIGKILLed runner's table and links on the next start", async () => {
@@ -395,6 +588,9 @@ describe('cleanup', () => {
       );
       expect((await listLinks()).filter((l) => l.instanceId?.startsWith(prefix))).toEqual([]);
       expect(ruleset()).not.toContain(`grexal_${cli.child.pid}_`);
+      expect(execFileSync('iptables', ['-S', 'DOCKER-USER'], { encoding: 'utf8' })).not.toContain(
+        `grexal_${cli.child.pid}_`,
+      );
     } finally {
       await next.close();
     }

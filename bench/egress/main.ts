@@ -1,20 +1,27 @@
 /**
- * bench/egress: from inside a sandbox to a server this benchmark starts on the host, (a) 200 MB
+ * bench/egress: from inside a sandbox to a server this benchmark starts in a network namespace of
+ * its own (test/netns.ts: 203.0.113.k, routed over a veth, never leaving the host), (a) 200 MB
  * over one connection and (b) 1,000 sequential new connections each fetching 1 KiB, through the
- * runner's policy (`allow` and `public`: veth, nftables redirect, in-process proxy) against the
- * unrestricted path of before (a `docker run` of the same image on Docker's default bridge,
- * reaching the host through the bridge gateway). Rounds alternate the three paths; median ratios.
+ * runner's policy (`allow` and `public`), each both ways the runner can carry it: the kernel's
+ * fast path (the default) and the in-process proxy (`fastPath: false`, the path of before), against
+ * the unrestricted path (a `docker run` of the same image on Docker's default bridge, forwarded
+ * and masqueraded to the same server). Rounds alternate the paths; median ratios.
  * Also sandbox start time (create to first output) with a policy (`public`) against without
- * (`none`, no link wired).
+ * (`none`, no link wired), alternated.
  *
  *   node scripts/run-ts.mjs bench/egress/main.ts [--rounds 5] [--megabytes 200] [--connections 1000]
+ *     [--only throughput|start]
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { Runner } from '../../runner/index.ts';
+import { HostNetworkManager } from '../../runner/network/index.ts';
+import { currentInstanceId, isInstanceAlive } from '../../runner/runtime/index.ts';
+import { startNetnsServer } from '../../test/netns.ts';
 import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
 
@@ -23,6 +30,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     megabytes: { type: 'string', default: '200' },
     connections: { type: 'string', default: '1000' },
+    only: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -57,15 +65,6 @@ const server = net.createServer((socket) => {
 server.listen(0, '${host}', () => console.log(server.address().port));
 `;
 
-async function startServer(host: string): Promise<{ port: number; close: () => void }> {
-  const child = spawn(process.execPath, ['-e', SERVER(host)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-    child.once('exit', (code) => reject(new Error(`the bench server exited ${code}`)));
-  });
-  return { port, close: () => child.kill() };
-}
-
 /** Runs inside the sandbox: prints `{ mbps, setupMs: [...] }` (set-up = connect to first byte). */
 const client = (host: string, port: number) => `
 const net = require('net');
@@ -93,6 +92,8 @@ const once = (first, onData) => new Promise((resolve, reject) => {
 interface Sample {
   mbps: number;
   setupP50: number;
+  /** Who carried the bulk connection, from its audit event (policy paths only). */
+  bulkVia?: string;
 }
 
 function summarise(stdout: string): Sample {
@@ -116,12 +117,16 @@ async function inSandbox(
   runner: Runner,
   network: unknown,
   command: string[],
-): Promise<{ stdout: string; firstOutputMs: number }> {
+): Promise<{ stdout: string; firstOutputMs: number; bulkVia?: string }> {
   const t0 = performance.now();
   const sandbox = await runner.create({ image: IMAGE, command, network });
   let stdout = '';
   let firstOutputMs = Number.NaN;
+  let bulkVia: string | undefined;
   sandbox.onEvent((event) => {
+    // Who carried the bulk connection (the one large download): the kernel or the proxy.
+    if (event.type === 'network' && event.kind === 'tcp' && event.bytesDown > bulkBytes / 2)
+      bulkVia = event.via;
     if (event.type !== 'log' || event.stream !== 'stdout') return;
     if (Number.isNaN(firstOutputMs)) firstOutputMs = performance.now() - t0;
     stdout += event.text;
@@ -129,27 +134,68 @@ async function inSandbox(
   await sandbox.start();
   const exit = await sandbox.exited;
   if (exit.exitCode !== 0) throw new Error(`sandbox exited ${exit.exitCode}`);
-  return { stdout, firstOutputMs };
+  return { stdout, firstOutputMs, bulkVia };
 }
 
-/** docker0's own address: where a container on the default bridge reaches the host. */
-const bridgeGateway = /inet (\S+)\//.exec(
-  execFileSync('ip', ['-4', '-o', 'addr', 'show', 'docker0'], { encoding: 'utf8' }),
-)?.[1];
-if (!bridgeGateway) throw new Error('docker0 has no IPv4 address: is the engine up with its default bridge?');
-const viaProxy = await startServer('127.0.0.1');
-const viaBridge = await startServer(bridgeGateway);
-const portOf = (server: { port: number }) => server.port;
+const server = await startNetnsServer(SERVER);
 const stateDir = mkdtempSync(join(tmpdir(), 'bench-egress-'));
-const runner = await Runner.start({
-  stateDir,
-  dangerouslyOverrideDns: { [NAME]: { address: '198.51.100.20', dialHost: '127.0.0.1' } },
+const override = { [NAME]: { address: server.address } };
+/**
+ * Where the wiring's time goes, from the runners' own debug records (network-wiring.ts): the
+ * host side prepared while the engine creates the container, and after start the pid and the
+ * move, which the bootstrap waits for.
+ */
+const wiring: Record<string, Record<string, number[]>> = { helper: {}, spawned: {} };
+const recorder = (which: 'helper' | 'spawned') =>
+  pino(
+    { level: 'debug' },
+    {
+      write(line: string) {
+        const record = JSON.parse(line) as Record<string, unknown>;
+        // A `none` start prepares and attaches nothing, in 0 ms: not the wiring measured here.
+        if (record['prepareMs'] === 0 || record['attachMs'] === 0 || record['mode'] === 'none') return;
+        for (const key of ['prepareMs', 'pidMs', 'attachMs', 'bootstrapWaitMs']) {
+          const value = record[key];
+          if (typeof value !== 'number') continue;
+          const list = wiring[which]![key] ?? [];
+          list.push(value);
+          wiring[which]![key] = list;
+        }
+      },
+    },
+  );
+const runner = await Runner.start({ stateDir, dangerouslyOverrideDns: override, logger: recorder('helper') });
+// The path of before, in the same run: the same wiring with every allowed flow through the proxy.
+const proxyStateDir = mkdtempSync(join(tmpdir(), 'bench-egress-proxy-'));
+const proxyRunner = await Runner.start({
+  stateDir: proxyStateDir,
+  network: new HostNetworkManager({
+    instanceId: currentInstanceId(),
+    logger: pino({ level: 'silent' }),
+    isInstanceAlive,
+    dangerouslyOverrideDns: override,
+    fastPath: false,
+  }),
+});
+// A peer in the same run: no fast path (its smaller table) and the pair made by spawned ip/nsenter.
+const beforeStateDir = mkdtempSync(join(tmpdir(), 'bench-egress-before-'));
+const beforeRunner = await Runner.start({
+  stateDir: beforeStateDir,
+  logger: recorder('spawned'),
+  network: new HostNetworkManager({
+    instanceId: currentInstanceId(),
+    logger: pino({ level: 'silent' }),
+    isInstanceAlive,
+    fastPath: false,
+    linkHelper: false,
+  }),
 });
 const cleanup = async () => {
-  await runner.close();
-  viaProxy.close();
-  viaBridge.close();
+  await Promise.all([runner.close(), proxyRunner.close(), beforeRunner.close()]);
+  server.close();
   rmSync(stateDir, { recursive: true, force: true });
+  rmSync(proxyStateDir, { recursive: true, force: true });
+  rmSync(beforeStateDir, { recursive: true, force: true });
 };
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void cleanup().then(() => process.exit(130)));
@@ -165,70 +211,103 @@ async function retried(name: string, sample: () => Promise<Sample>): Promise<Sam
   }
 }
 
-try {
+async function throughput(): Promise<void> {
   const peerArgs = dockerRunArgs({
     image: IMAGE,
     hostRunDir: stateDir,
     label: `grexal.bench=egress-${process.pid}`,
-    command: ['node', '-e', client(bridgeGateway, portOf(viaBridge))],
+    command: ['node', '-e', client(server.address, server.port)],
   });
+  const viaPolicy = (r: Runner, network: unknown) => async () => {
+    const ran = await inSandbox(r, network, ['node', '-e', client(NAME, server.port)]);
+    return { ...summarise(ran.stdout), bulkVia: ran.bulkVia };
+  };
+  const allow = { mode: 'allow', allow: [NAME] };
   const paths: Record<string, () => Promise<Sample>> = {
     unrestricted: async () => summarise(await runProcess(DOCKER, peerArgs)),
-    allow: async () =>
-      summarise(
-        (
-          await inSandbox(runner, { mode: 'allow', allow: [NAME] }, [
-            'node',
-            '-e',
-            client(NAME, portOf(viaProxy)),
-          ])
-        ).stdout,
-      ),
-    public: async () =>
-      summarise((await inSandbox(runner, 'public', ['node', '-e', client(NAME, portOf(viaProxy))])).stdout),
+    'allow (kernel)': viaPolicy(runner, allow),
+    'public (kernel)': viaPolicy(runner, 'public'),
+    'allow (proxy)': viaPolicy(proxyRunner, allow),
+    'public (proxy)': viaPolicy(proxyRunner, 'public'),
   };
-  const names = Object.keys(paths);
-  const samples: Record<string, Sample[]> = Object.fromEntries(names.map((n) => [n, []]));
-  console.log(
-    `bench/egress: ${rounds} rounds of ${values.megabytes} MB + ${connections} connections, paths alternated`,
+  const names = Object.keys(paths).filter((n) => n !== 'unrestricted');
+  // Each sample is paired with an unrestricted one taken right beside it (order alternating):
+  // on a shared machine the load drifts within a round, and a ratio of neighbours cancels it.
+  const ratios: Record<string, { mbps: number; setup: number }[]> = Object.fromEntries(
+    names.map((n) => [n, []]),
   );
-  for (const name of names) await retried(name, paths[name]!); // warm-up, not counted
+  console.log(
+    `bench/egress: ${rounds} rounds of ${values.megabytes} MB + ${connections} connections, each path paired with an unrestricted sample, alternated`,
+  );
+  for (const name of ['unrestricted', ...names]) await retried(name, paths[name]!); // warm-up, not counted
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? names : [...names].reverse();
-    for (const name of order) samples[name]!.push(await retried(name, paths[name]!));
-    const line = names.map((n) => {
-      const s = samples[n]!.at(-1)!;
-      return `${n} ${s.mbps.toFixed(0)} MB/s p50 ${ms(s.setupP50)}`;
-    });
-    console.log(`  round ${round + 1}: ${line.join('  |  ')}`);
+    const line: string[] = [];
+    for (const [k, name] of order.entries()) {
+      const pair = (round + k) % 2 === 0 ? ['unrestricted', name] : [name, 'unrestricted'];
+      const got: Record<string, Sample> = {};
+      for (const which of pair) got[which] = await retried(which, paths[which]!);
+      const [peer, own] = [got['unrestricted']!, got[name]!];
+      ratios[name]!.push({ mbps: own.mbps / peer.mbps, setup: own.setupP50 - peer.setupP50 });
+      line.push(
+        `${name} ${own.mbps.toFixed(0)}/${peer.mbps.toFixed(0)} MB/s p50 ${ms(own.setupP50)}/${ms(peer.setupP50)} via ${own.bulkVia ?? '?'}`,
+      );
+    }
+    console.log(`  round ${round + 1} (path/unrestricted): ${line.join('  |  ')}`);
   }
-  const base = samples['unrestricted']!;
-  for (const name of ['allow', 'public']) {
-    const s = samples[name]!;
-    const throughput = median(s.map((x, i) => x.mbps / base[i]!.mbps));
-    const added = median(s.map((x, i) => x.setupP50 - base[i]!.setupP50));
+  for (const name of names) {
+    const ratio = median(ratios[name]!.map((r) => r.mbps));
+    const added = median(ratios[name]!.map((r) => r.setup));
     console.log(
-      `${name}: throughput ratio ${throughput.toFixed(3)} (target ≥ 0.8), added set-up p50 ${ms(added)} (target ≤ 1 ms)`,
+      `${name}: throughput ratio ${ratio.toFixed(3)} (target ≥ 0.8), added set-up p50 ${ms(added)} (target ≤ 1 ms)`,
     );
   }
+}
 
-  const startRatios: number[] = [];
-  const starts = { public: [] as number[], none: [] as number[] };
+/** Start time: each `public` start paired with a `none` start beside it, order alternating. */
+async function startTime(): Promise<void> {
   const echo = ['node', '-e', 'console.log(1)'];
-  await inSandbox(runner, 'public', echo);
+  const variants: Record<string, Runner> = {
+    public: runner,
+    'public (no helper, no fast path)': beforeRunner,
+  };
+  const ratios: Record<string, number[]> = { public: [], 'public (no helper, no fast path)': [] };
+  const firsts: Record<string, number[]> = { public: [], 'public (no helper, no fast path)': [], none: [] };
+  for (const r of [runner, beforeRunner]) await inSandbox(r, 'public', echo); // tables made, helpers up
   await inSandbox(runner, 'none', echo);
-  for (let round = 0; round < rounds * 2; round++) {
-    const first = round % 2 === 0 ? 'public' : 'none';
-    const second = first === 'public' ? 'none' : 'public';
-    const a = (await inSandbox(runner, first, echo)).firstOutputMs;
-    const b = (await inSandbox(runner, second, echo)).firstOutputMs;
-    starts[first].push(a);
-    starts[second].push(b);
-    startRatios.push(first === 'public' ? a / b : b / a);
+  for (const which of Object.values(wiring)) for (const key of Object.keys(which)) which[key] = [];
+  for (let round = 0; round < rounds * 4; round++) {
+    const names = round % 2 === 0 ? Object.keys(variants) : Object.keys(variants).reverse();
+    for (const [k, name] of names.entries()) {
+      const noneFirst = (round + k) % 2 === 0;
+      const take = (r: Runner, network: string) =>
+        inSandbox(r, network, echo).then((result) => result.firstOutputMs);
+      const a = noneFirst ? await take(runner, 'none') : await take(variants[name]!, 'public');
+      const b = noneFirst ? await take(variants[name]!, 'public') : await take(runner, 'none');
+      const [own, none] = noneFirst ? [b, a] : [a, b];
+      firsts[name]!.push(own);
+      firsts['none']!.push(none);
+      ratios[name]!.push(own / none);
+    }
   }
-  console.log(
-    `start to first output: public ${ms(median(starts.public))}, none ${ms(median(starts.none))}, median ratio ${median(startRatios).toFixed(3)} (target ≤ 1.05)`,
-  );
+  for (const name of Object.keys(variants)) {
+    console.log(
+      `start to first output, ${name}: ${ms(median(firsts[name]!))} against none ${ms(median(firsts['none']!))}, median ratio ${median(ratios[name]!).toFixed(3)} (target ≤ 1.05)`,
+    );
+  }
+  for (const [which, records] of Object.entries(wiring)) {
+    const parts = ['prepareMs', 'pidMs', 'attachMs', 'bootstrapWaitMs'].map(
+      (key) => `${key.replace('Ms', '')} ${records[key]?.length ? ms(median(records[key]!)) : '-'}`,
+    );
+    console.log(
+      `wiring of public, ${which} (medians): ${parts.join(', ')} (the bootstrap's wait, when it waited)`,
+    );
+  }
+}
+
+try {
+  if (values.only !== 'start') await throughput();
+  if (values.only !== 'throughput') await startTime();
 } finally {
   await cleanup();
 }

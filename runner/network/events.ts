@@ -12,6 +12,11 @@ export interface NetworkEvent {
   decision: Decision;
   rule: string;
   reason?: string;
+  /**
+   * Who carried an allowed TCP connection: `kernel` (the fast path, bytes counted by conntrack
+   * with IP headers) or `proxy` (relayed by the runner, payload bytes). Absent when refused.
+   */
+  via?: 'kernel' | 'proxy';
   bytesUp: number;
   bytesDown: number;
   durationMs: number;

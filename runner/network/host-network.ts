@@ -2,12 +2,22 @@
  * The Linux implementation of NetworkManager: per sandbox a veth pair into its namespace, the
  * runner's nftables table, and an in-process proxy and resolver on the host end's address.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { GrexalError } from '../errors.ts';
 import { OriginalDestinations } from './ct-lookup.ts';
 import type { DangerousDnsOverride } from './events.ts';
-import { ExecFailure } from './exec.ts';
+import { ExecFailure, exec } from './exec.ts';
+import {
+  addForwardAccept,
+  type ForwardAccept,
+  listForwardAccepts,
+  removeForwardAccept,
+} from './forward-accept.ts';
+import { isHostAddress } from './host-addresses.ts';
+import { KernelFlows } from './kernel-flows.ts';
+import { LinkHelper } from './link-helper.ts';
 import type { NetworkManager, PreparedNetwork, PrepareOptions, SandboxNetwork } from './manager.ts';
 import { UnwiredNetwork } from './manager.ts';
 import { AnsweredNames } from './names.ts';
@@ -15,6 +25,7 @@ import {
   createTable,
   DNS_PORT,
   deleteTable,
+  FAST_MARK,
   listRunnerTables,
   type NftTable,
   PROXY_PORT,
@@ -23,6 +34,7 @@ import {
 import type { NetworkPolicy } from './policy.ts';
 import { startProxy } from './proxy.ts';
 import { startResolver } from './resolver.ts';
+import { SandboxFastPath } from './sandbox-fast-path.ts';
 import { createLink, listLinks, removeLink } from './veth.ts';
 
 export interface HostNetworkOptions {
@@ -34,6 +46,24 @@ export interface HostNetworkOptions {
   isInstanceAlive: (instanceId: string) => boolean;
   /** Tests only: see DangerousDnsOverride. */
   dangerouslyOverrideDns?: DangerousDnsOverride;
+  /** Whether links are moved by the python3 helper instead of spawned `ip`/`nsenter`. Default true. */
+  linkHelper?: boolean;
+  /**
+   * Whether allowed TCP flows are forwarded by the kernel instead of relayed by the proxy
+   * (docs/network.md, "Fast path"). Default true; off anyway when the host does not forward
+   * IPv4 (net.ipv4.ip_forward=0, left as the operator set it) or has no python3.
+   */
+  fastPath?: boolean;
+}
+
+/** Whether this host can carry the fast path: forwarding on, python3 for conntrack's events. */
+async function fastPathAvailable(): Promise<boolean> {
+  const forwarding = await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8').catch(() => '0');
+  if (forwarding.trim() !== '1') return false;
+  return exec('python3', ['-I', '-S', '-c', '']).then(
+    () => true,
+    () => false,
+  );
 }
 
 function translate(error: unknown): GrexalError {
@@ -55,6 +85,11 @@ let nextSeq = 0;
 
 export class HostNetworkManager implements NetworkManager {
   private table?: Promise<NftTable>;
+  private forwardAccept?: ForwardAccept;
+  private readonly flows = new KernelFlows(FAST_MARK);
+  private readonly mover?: LinkHelper;
+  /** Override addresses with a dialHost: the proxy dials them elsewhere, the kernel never. */
+  private readonly proxied: Set<string>;
   /** This manager's table: one per manager, so runners sharing a process never share one. */
   readonly tableName: string;
   private readonly seq = nextSeq++;
@@ -62,14 +97,40 @@ export class HostNetworkManager implements NetworkManager {
 
   constructor(private readonly options: HostNetworkOptions) {
     this.tableName = tableName(options.instanceId, this.seq);
+    if (options.linkHelper !== false) this.mover = new LinkHelper();
+    this.proxied = new Set(
+      Object.values(options.dangerouslyOverrideDns ?? {}).flatMap((e) => (e.dialHost ? [e.address] : [])),
+    );
   }
 
   private ensureTable(): Promise<NftTable> {
-    this.table ??= createTable(this.options.instanceId, this.seq).catch((error: unknown) => {
+    this.table ??= this.createTable().catch((error: unknown) => {
       this.table = undefined;
       throw error;
     });
     return this.table;
+  }
+
+  private async createTable(): Promise<NftTable> {
+    const fast = this.options.fastPath !== false && (await fastPathAvailable());
+    if (fast) {
+      // Byte counts of forwarded flows come from conntrack, which counts only when told to
+      // (host-wide, for new connections; left on, since other tables may rely on it too).
+      await writeFile('/proc/sys/net/netfilter/nf_conntrack_acct', '1');
+      this.flows.warm();
+    }
+    const table = await createTable(this.options.instanceId, this.seq, {
+      fast,
+      proxied: [...this.proxied],
+      linkRange: this.options.linkRange,
+    });
+    if (fast) {
+      this.forwardAccept = await addForwardAccept(FAST_MARK, table.name).catch(async (error: unknown) => {
+        await table.drop();
+        throw error;
+      });
+    }
+    return table;
   }
 
   async prepare(options: PrepareOptions): Promise<PreparedNetwork> {
@@ -92,11 +153,14 @@ export class HostNetworkManager implements NetworkManager {
     }
     try {
       this.originals.warm();
+      this.mover?.warm();
       const table = await this.ensureTable();
       const link = await createLink({
         sandboxId: options.sandboxId,
         instanceId: this.options.instanceId,
         range: this.options.linkRange,
+        forwarding: table.fast,
+        mover: this.mover,
       });
       cleanup.push(link.remove);
       let policy: NetworkPolicy = options.policy;
@@ -107,8 +171,21 @@ export class HostNetworkManager implements NetworkManager {
         onEvent: options.onEvent,
         override: this.options.dangerouslyOverrideDns,
       };
+      const fastPath = new SandboxFastPath(
+        table,
+        link.hostIf,
+        shared,
+        { isHostAddress: (address) => isHostAddress(address), proxiedAddresses: this.proxied },
+        options.onEvent,
+      );
       const [resolver, proxy] = await Promise.all([
-        startResolver({ ...shared, port: DNS_PORT }),
+        startResolver({
+          ...shared,
+          port: DNS_PORT,
+          onAnswer: table.fast
+            ? (name, addresses, ttl) => fastPath.answered(name, addresses, ttl)
+            : undefined,
+        }),
         startProxy({
           ...shared,
           port: PROXY_PORT,
@@ -117,25 +194,40 @@ export class HostNetworkManager implements NetworkManager {
         }),
       ]);
       cleanup.push(resolver.close, proxy.close);
-      await table.add(link.hostIf, options.sandboxId);
-      cleanup.push(() => table.remove(link.hostIf));
+      await fastPath.join(options.sandboxId);
+      cleanup.push(() => fastPath.remove());
+      if (table.fast) {
+        this.flows.watch(link.sandboxAddress, (flow) => fastPath.flowEnded(flow));
+        // Before the table: the sandbox's forwarded flows are reported and deleted while its
+        // chain is still there.
+        cleanup.push(() => this.flows.unwatch(link.sandboxAddress));
+      }
       const network: SandboxNetwork = {
         get policy() {
           return policy;
         },
         setPolicy: (next) => {
           policy = next;
+          return fastPath.policyChanged().catch((error: unknown) => {
+            throw translate(error);
+          });
         },
         close: undo,
       };
       return {
         attach: async (pid) => {
-          await link.moveInto(pid).catch(async (error: unknown) => {
+          const timing = await link.moveInto(pid).catch(async (error: unknown) => {
             await undo();
             throw translate(error);
           });
           this.options.logger.debug(
-            { sandboxId: options.sandboxId, hostIf: link.hostIf, address: link.sandboxAddress },
+            {
+              sandboxId: options.sandboxId,
+              hostIf: link.hostIf,
+              address: link.sandboxAddress,
+              pairMs: Math.round(timing.pairMs),
+              helper: timing.helper,
+            },
             'sandbox network wired',
           );
           return network;
@@ -160,6 +252,13 @@ export class HostNetworkManager implements NetworkManager {
       await deleteTable(table.name);
       reaped.push(`nft:${table.name}`);
     }
+    const live = new Set((await listRunnerTables(hostname())).map((table) => table.name));
+    for (const rule of await listForwardAccepts()) {
+      // Its table is gone (reaped above, or never made): nothing can mark a flow for it.
+      if (live.has(rule.table)) continue;
+      await removeForwardAccept(rule.chain, rule.args);
+      reaped.push(`iptables:${rule.table}`);
+    }
     for (const link of await listLinks()) {
       if (!dead(link.instanceId)) continue;
       await removeLink(link.hostIf).catch(() => {});
@@ -172,6 +271,10 @@ export class HostNetworkManager implements NetworkManager {
     const table = await this.table?.catch(() => undefined);
     this.table = undefined;
     this.originals.close();
+    this.flows.close();
+    this.mover?.close();
     await table?.drop();
+    await this.forwardAccept?.remove();
+    this.forwardAccept = undefined;
   }
 }

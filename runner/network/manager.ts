@@ -15,8 +15,11 @@ export interface PrepareOptions {
 
 export interface SandboxNetwork {
   readonly policy: NetworkPolicy;
-  /** Takes effect for the next connection and the next DNS query. */
-  setPolicy(policy: NetworkPolicy): void;
+  /**
+   * Takes effect for the next connection and the next DNS query; settles once the host's rules
+   * follow it (the fast path's sets emptied).
+   */
+  setPolicy(policy: NetworkPolicy): void | Promise<void>;
   /** Removes everything of this sandbox on the host; safe to call more than once. */
   close(): Promise<void>;
 }

@@ -33,7 +33,18 @@ export interface SandboxProxy {
   close(): Promise<void>;
 }
 
-function judge(options: ProxyOptions, address: string, port: number): { verdict: Verdict; host?: string } {
+/** What judging a connection needs: the policy in force and what the resolver answered. */
+export interface JudgeContext {
+  policy: () => NetworkPolicy;
+  names: AnsweredNames;
+}
+
+/** The verdict on one connection to a dialled address, and the name it was judged under. */
+export function judge(
+  options: JudgeContext,
+  address: string,
+  port: number,
+): { verdict: Verdict; host?: string } {
   const judged = judgeByPolicy(options, address, port);
   // After the policy, so a private address keeps naming its denied range.
   if (judged.verdict.decision === 'allowed' && isHostAddress(address)) {
@@ -44,7 +55,7 @@ function judge(options: ProxyOptions, address: string, port: number): { verdict:
 }
 
 function judgeByPolicy(
-  options: ProxyOptions,
+  options: JudgeContext,
   address: string,
   port: number,
 ): { verdict: Verdict; host?: string } {
@@ -94,6 +105,7 @@ function relay(
       decision: verdict.decision,
       rule: verdict.rule,
       ...(reason ? { reason } : {}),
+      via: 'proxy',
       bytesUp: upstream.bytesWritten,
       bytesDown: client.bytesWritten,
       durationMs: Math.round(performance.now() - started),

@@ -24,6 +24,30 @@ export interface ResolverOptions {
   names: AnsweredNames;
   onEvent: (event: NetworkEvent) => void;
   override?: DangerousDnsOverride;
+  /**
+   * Called with what is about to be answered (the fast path adds it to the sandbox's sets); the
+   * answer waits for it, at most ANSWER_HOOK_WAIT_MS, so the first connection can take the fast
+   * path. A late or failed hook costs speed only: the proxy takes what is not in a set.
+   */
+  onAnswer?: (name: string, addresses: string[], ttlSeconds: number) => Promise<void>;
+}
+
+/**
+ * The hook is one nft transaction, ~5 ms; the cap only matters on a host so loaded that a spawn
+ * takes longer, where an answer sent before its element would send the connection after it (the
+ * bulk transfer of a benchmark, say) through the proxy. DNS clients wait seconds; this is less.
+ */
+const ANSWER_HOOK_WAIT_MS = 1_000;
+
+function bounded(work: Promise<void> | undefined): Promise<void> {
+  if (!work) return Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work.catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ANSWER_HOOK_WAIT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 export interface SandboxResolver {
@@ -83,9 +107,10 @@ export async function startResolver(options: ResolverOptions): Promise<SandboxRe
       reply(RCODE.REFUSED);
       return;
     }
-    void answer(question.name, question.type).then((result) => {
+    void answer(question.name, question.type).then(async (result) => {
       const addresses = result.addresses.filter((a) => isIPv4(a));
       for (const address of addresses) options.names.record(question.name, address, result.ttl);
+      if (addresses.length > 0) await bounded(options.onAnswer?.(question.name, addresses, result.ttl));
       reply(result.rcode, addresses, result.ttl);
     });
   });

@@ -1,29 +1,44 @@
 /**
- * A sandbox's one link to the host: a veth pair whose host end (`gxh<slot>`) stays in the host's
- * namespace and whose other end (`gxs<slot>`) moves into the container's namespace as `eth0`.
- * Addresses come from a /30 per slot of the runner-owned range: host end .1, sandbox .2, default
- * route via the host end. The interface name is the slot's lock (names are unique per namespace,
- * so two runners can never take one slot) and its alias labels it with sandbox and runner.
+ * A sandbox's one link to the host. While the engine creates the container, a placeholder
+ * (`gxh<slot>`, a veth pair of its own, carrying nothing) takes the slot and holds the host's address (.1 of the slot's /30), so the
+ * sandbox's resolver and proxy can bind to it; its name is the slot's lock (names are unique per
+ * namespace, so two runners can never take one slot) and its alias labels it with sandbox and
+ * runner. Once the container runs, a veth pair is made with its far end created inside the
+ * container's namespace as `eth0` (`gxv<slot>` stays on the host): creating an end there costs
+ * ~3 ms, moving a made end there 12-25 ms (the kernel's own cost of a namespace move), and this
+ * step is on the start's critical path. Host end and `eth0` are point-to-point: .1 peer .2 and
+ * .2 peer .1, default route via .1.
  */
 import { randomInt } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { formatAddress, parseCidr } from './address.ts';
 import { ExecFailure, exec } from './exec.ts';
+import type { LinkHelper } from './link-helper.ts';
 
 /** Default range the runner owns for sandbox links: 16 384 /30 slots. */
 export const DEFAULT_LINK_RANGE = '10.231.0.0/16';
-const HOST_PREFIX = 'gxh';
-/** The far end's name until it moves into the container and becomes `eth0`. */
-const FAR_PREFIX = 'gxs';
+/** The slot's lock and address holder (a veth pair of its own that carries nothing). */
+const LOCK_PREFIX = 'gxh';
+const LOCK_FAR_PREFIX = 'gxs';
+/** The veth pair's host end. */
+const HOST_PREFIX = 'gxv';
 const ATTEMPTS = 8;
+
+/** How long making the pair took, for the debug log. */
+export interface MoveTiming {
+  pairMs: number;
+  /** Whether the helper made it (or spawned tools did). */
+  helper: boolean;
+}
 
 export interface SandboxLink {
   slot: number;
+  /** The veth's host end, where the sandbox's packets arrive (in the nft sets from the start). */
   hostIf: string;
   hostAddress: string;
   sandboxAddress: string;
-  /** Moves the far end into the container's namespace as `eth0`, addressed and routed. */
-  moveInto(pid: number): Promise<void>;
+  /** Makes the pair with `eth0` inside the namespace of `pid`, addressed and routed. */
+  moveInto(pid: number): Promise<MoveTiming>;
   remove(): Promise<void>;
 }
 
@@ -31,6 +46,10 @@ export interface CreateLinkOptions {
   sandboxId: string;
   instanceId: string;
   range?: string;
+  /** Whether the kernel may forward from the host end (the fast path); default false. */
+  forwarding?: boolean;
+  /** Makes the pair without spawning (see link-helper.ts); `ip` and `nsenter` are spawned without it. */
+  mover?: LinkHelper;
 }
 
 export function linkAlias(sandboxId: string, instanceId: string): string {
@@ -53,59 +72,96 @@ function slotCount(range: string): number {
   return 2 ** (30 - cidr.prefix);
 }
 
-export async function removeLink(hostIf: string): Promise<void> {
-  await exec('ip', ['link', 'del', hostIf]).catch((error: unknown) => {
+export async function removeLink(ifname: string): Promise<void> {
+  await exec('ip', ['link', 'del', ifname]).catch((error: unknown) => {
     if (!(error instanceof ExecFailure && /Cannot find device/.test(error.stderr))) throw error;
   });
 }
 
+/** The pair by spawned tools, where there is no helper: three processes instead of none. */
+async function spawnPair(
+  hostIf: string,
+  pid: number,
+  host: string,
+  sandbox: string,
+  alias: string,
+  forwarding: boolean,
+) {
+  await exec('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(pid)]);
+  await hostEndSysctls(hostIf, forwarding);
+  await exec('ip', ['-batch', '-'], {
+    input: [
+      `link set ${hostIf} alias "${alias}"`,
+      `addr add ${host} peer ${sandbox}/32 dev ${hostIf}`,
+      `link set ${hostIf} up`,
+    ].join('\n'),
+  });
+  await exec('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-batch', '-'], {
+    input: [
+      `addr add ${sandbox} peer ${host}/32 dev eth0`,
+      'link set eth0 up',
+      `route add default via ${host}`,
+    ].join('\n'),
+  });
+}
+
 /**
- * Creates the pair with both ends in the host's namespace, the host end addressed and up, so that
- * everything but the move can happen while the container is still being created.
+ * No IPv6 on the host end (the sandbox could otherwise reach the host's link-local address), and
+ * no forwarding from it unless the fast path needs it: without, should the runner's table ever
+ * be flushed, packets from the sandbox still go nowhere but the host end. Before the end is up.
+ */
+async function hostEndSysctls(hostIf: string, forwarding: boolean): Promise<void> {
+  await writeFile(`/proc/sys/net/ipv6/conf/${hostIf}/disable_ipv6`, '1').catch(() => {});
+  await writeFile(`/proc/sys/net/ipv4/conf/${hostIf}/forwarding`, forwarding ? '1' : '0');
+}
+
+/**
+ * Takes a slot: its lock holds the host's address from now on, so that everything but the pair
+ * can happen while the container is still being created.
  */
 export async function createLink(options: CreateLinkOptions): Promise<SandboxLink> {
   const range = options.range ?? DEFAULT_LINK_RANGE;
   const slots = slotCount(range);
+  const alias = linkAlias(options.sandboxId, options.instanceId);
   let lastError: unknown;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const slot = randomInt(slots);
+    const lockIf = `${LOCK_PREFIX}${slot}`;
     const hostIf = `${HOST_PREFIX}${slot}`;
-    const farIf = `${FAR_PREFIX}${slot}`;
-    try {
-      await exec('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', farIf]);
-    } catch (error) {
-      lastError = error;
-      // Only a taken slot is worth another try; a missing tool or permission is not.
-      if (error instanceof ExecFailure && /File exists/.test(error.stderr)) continue;
-      throw error;
-    }
     const { host, sandbox } = slotAddresses(range, slot);
-    const remove = () => removeLink(hostIf);
+    // The pair goes first: removing the lock frees the slot for another runner.
+    const remove = async () => {
+      await removeLink(hostIf).catch(() => {});
+      await removeLink(lockIf);
+    };
     try {
-      // No IPv6 on the host end: the sandbox could otherwise reach the host's link-local address.
-      await writeFile(`/proc/sys/net/ipv6/conf/${hostIf}/disable_ipv6`, '1').catch(() => {});
-      // And no forwarding from it, in the kernel itself: should the runner's table ever be
-      // flushed, packets from the sandbox still go nowhere but the host end.
-      await writeFile(`/proc/sys/net/ipv4/conf/${hostIf}/forwarding`, '0');
       await exec('ip', ['-batch', '-'], {
         input: [
-          `link set ${hostIf} alias "${linkAlias(options.sandboxId, options.instanceId)}"`,
-          `addr add ${host}/30 dev ${hostIf}`,
-          `link set ${hostIf} up`,
+          // A veth pair whose far end stays down on the host: dummy interfaces are a module
+          // some kernels lack, veth is there wherever sandboxes can be wired at all.
+          `link add ${lockIf} type veth peer name ${LOCK_FAR_PREFIX}${slot}`,
+          `link set ${lockIf} addrgenmode none`,
+          `link set ${lockIf} alias "${alias}"`,
+          `addr add ${host}/32 dev ${lockIf}`,
+          `link set ${lockIf} up`,
         ].join('\n'),
       });
     } catch (error) {
-      await remove().catch(() => {});
+      lastError = error;
+      // The first line failing created nothing; a taken slot is worth another try, a missing
+      // tool or permission is not. A later line failing leaves our lock to remove.
+      const firstLine = error instanceof ExecFailure && /Command failed -:1\b/.test(error.stderr);
+      if (firstLine && /File exists/.test((error as ExecFailure).stderr)) continue;
+      if (!firstLine) await removeLink(lockIf).catch(() => {});
       throw error;
     }
-    const moveInto = async (pid: number) => {
-      // Renamed in the same call: the host may have an eth0 of its own.
-      await exec('ip', ['link', 'set', farIf, 'netns', String(pid), 'name', 'eth0']);
-      await exec('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-batch', '-'], {
-        input: [`addr add ${sandbox}/30 dev eth0`, 'link set eth0 up', `route add default via ${host}`].join(
-          '\n',
-        ),
-      });
+    const forwarding = options.forwarding ?? false;
+    const moveInto = async (pid: number): Promise<MoveTiming> => {
+      const t0 = performance.now();
+      const request = { hostIf, pid, hostAddress: host, sandboxAddress: sandbox, alias, forwarding };
+      if (await options.mover?.makePair(request)) return { pairMs: performance.now() - t0, helper: true };
+      await spawnPair(hostIf, pid, host, sandbox, alias, forwarding);
+      return { pairMs: performance.now() - t0, helper: false };
     };
     return { slot, hostIf, hostAddress: host, sandboxAddress: sandbox, moveInto, remove };
   }
@@ -117,13 +173,20 @@ interface IpLink {
   ifalias?: string;
 }
 
-/** Host ends of sandbox links on this host, with the runner instance their alias names. */
-export async function listLinks(): Promise<{ hostIf: string; sandboxId?: string; instanceId?: string }[]> {
-  const links = JSON.parse(await exec('ip', ['-j', 'link', 'show', 'type', 'veth'])) as IpLink[];
+/** Sandbox links on this host (locks and host ends), with the sandbox and runner their alias names. */
+export async function listLinks(): Promise<
+  { hostIf: string; kind: 'lock' | 'veth'; sandboxId?: string; instanceId?: string }[]
+> {
+  const links = JSON.parse(await exec('ip', ['-j', 'link', 'show'])) as IpLink[];
   return links
-    .filter((link) => link.ifname.startsWith(HOST_PREFIX) && link.ifalias?.startsWith('grexal '))
+    .filter(
+      (link) =>
+        (link.ifname.startsWith(LOCK_PREFIX) || link.ifname.startsWith(HOST_PREFIX)) &&
+        link.ifalias?.startsWith('grexal '),
+    )
     .map((link) => ({
       hostIf: link.ifname,
+      kind: link.ifname.startsWith(LOCK_PREFIX) ? ('lock' as const) : ('veth' as const),
       sandboxId: /sandbox=(\S+)/.exec(link.ifalias ?? '')?.[1],
       instanceId: /runner=(\S+)/.exec(link.ifalias ?? '')?.[1],
     }));

@@ -106,4 +106,51 @@ describe('a sandbox network wiring', () => {
     await expect(wired).rejects.toThrow('start failed');
     await expect(wiring.ready).rejects.toThrow('start failed');
   });
+
+  it('a PATCH answers only once the host follows it (the fast path emptied), and fails when it cannot', async () => {
+    let release: () => void = () => {};
+    let fail = false;
+    const steps: string[] = [];
+    const manager = new FakeManager();
+    const prepare = manager.prepare.bind(manager);
+    manager.prepare = async (options) => {
+      const prepared = await prepare(options);
+      return {
+        ...prepared,
+        attach: async (p) => {
+          const network = await prepared.attach(p);
+          return {
+            get policy() {
+              return network.policy;
+            },
+            setPolicy: (policy) => {
+              network.setPolicy(policy);
+              return new Promise<void>((resolve, reject) => {
+                release = () => {
+                  steps.push('host followed');
+                  if (fail) reject(new GrexalError('E_NETWORK_SETUP_FAILED', 'nft failed'));
+                  else resolve();
+                };
+              });
+            },
+            close: network.close,
+          };
+        },
+      };
+    };
+    const wiring = makeWiring(manager, { mode: 'public' });
+    await wiring.prepare();
+    await wiring.wireAfter(Promise.resolve(), pid);
+    const patched = wiring.setPolicy({ mode: 'allow', allow: ['a.test'] }).then(() => steps.push('answered'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(steps).toEqual([]);
+    release();
+    await patched;
+    expect(steps).toEqual(['host followed', 'answered']);
+    fail = true;
+    const failing = wiring.setPolicy('public');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    release();
+    await expect(failing).rejects.toMatchObject({ code: 'E_NETWORK_SETUP_FAILED' });
+  });
 });

@@ -42,13 +42,33 @@ export class NetworkWiring {
     return this.current;
   }
 
-  /** Settles once the link is in place (or failed); the bootstrap awaits it. */
+  /**
+   * Settles once the link is in place (or failed); the bootstrap awaits it. How long it made
+   * the bootstrap wait is logged at debug: the wiring's share of the start's critical path.
+   */
   get ready(): Promise<void> {
+    const asked = performance.now();
+    let settled = false;
+    const wired = this.wired
+      .finally(() => {
+        settled = true;
+      })
+      .catch(() => {});
+    void Promise.resolve().then(() => {
+      if (settled) return;
+      void wired.then(() =>
+        this.options.logger.debug(
+          { bootstrapWaitMs: Math.round(performance.now() - asked), mode: this.current.mode },
+          'bootstrap waited for the network',
+        ),
+      );
+    });
     return this.wired;
   }
 
   async prepare(): Promise<void> {
     const { sandboxId, logger } = this.options;
+    const started = performance.now();
     try {
       this.prepared = await this.manager?.prepare({
         sandboxId,
@@ -68,6 +88,7 @@ export class NetworkWiring {
       );
       this.current = { mode: 'none' };
     }
+    logger.debug({ prepareMs: Math.round(performance.now() - started) }, 'network prepared');
   }
 
   /** Call before the container starts: wiring follows `started`, `ready` settles after it. */
@@ -79,9 +100,16 @@ export class NetworkWiring {
 
   private async attach(pid: () => Promise<number>): Promise<void> {
     if (!this.prepared) return;
-    this.network = await this.prepared.attach(await pid());
+    const started = performance.now();
+    const found = await pid();
+    const pidMs = performance.now() - started;
+    this.network = await this.prepared.attach(found);
+    this.options.logger.debug(
+      { pidMs: Math.round(pidMs), attachMs: Math.round(performance.now() - started - pidMs) },
+      'network attached',
+    );
     // A PATCH that came while the sandbox was starting applies from the first connection.
-    this.network.setPolicy(this.current);
+    if (this.network.policy !== this.current) await this.network.setPolicy(this.current);
   }
 
   /**
@@ -97,7 +125,7 @@ export class NetworkWiring {
       await this.prepare();
       await this.attach(pid);
     } else {
-      this.network?.setPolicy(policy);
+      await this.network?.setPolicy(policy);
     }
     return policy;
   }

@@ -1,0 +1,212 @@
+/**
+ * The audit record of connections the kernel forwards (the fast path), read from conntrack: a
+ * long-lived python3 helper (stdlib only; Node has no netlink sockets) listens to ctnetlink's
+ * NEW, UPDATE and DESTROY events, keeps the flows of watched sandbox addresses that carry the
+ * fast-path mark, and reports each once with its byte counters: when it reaches TIME_WAIT or
+ * CLOSE (asking the kernel for the counters then, instead of waiting the two minutes of
+ * TIME_WAIT for DESTROY), on DESTROY otherwise, and when its sandbox is unwatched (its flows are
+ * then deleted from the table, so nothing of a closed sandbox stays forwarded).
+ * Counters need net.netfilter.nf_conntrack_acct=1, which the manager turns on.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+const HELPER = String.raw`
+import os, select, socket, struct, sys
+MARK = int(sys.argv[1])
+NESTED = 0x8000
+ev = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
+try: ev.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE: a busy host's bursts
+except OSError: pass
+ev.bind((0, 1 | 2 | 4))  # NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY
+q = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
+q.bind((0, 0))
+watched, flows, seq = set(), {}, 0
+def nla(t, payload):
+    n = 4 + len(payload)
+    return struct.pack('=HH', n, t) + payload + b'\0' * ((4 - n % 4) % 4)
+def attrs(data):
+    out, at = {}, 0
+    while at + 4 <= len(data):
+        n, t = struct.unpack_from('=HH', data, at)
+        if n < 4: break
+        out[t & 0x3fff] = data[at + 4:at + n]
+        at += (n + 3) & ~3
+    return out
+def messages(data):
+    at = 0
+    while at + 16 <= len(data):
+        length, kind = struct.unpack_from('=IH', data, at)
+        if length < 16: break
+        yield kind, data[at + 16:at + length]
+        at += (length + 3) & ~3
+def parse(body):
+    a = attrs(body[4:])
+    orig = attrs(a.get(1, b''))
+    ip, proto = attrs(orig.get(1, b'')), attrs(orig.get(2, b''))
+    if proto.get(1) != b'\x06' or 1 not in ip or 2 not in ip: return None
+    key = (socket.inet_ntoa(ip[1]), struct.unpack('!H', proto[2])[0], socket.inet_ntoa(ip[2]), struct.unpack('!H', proto[3])[0])
+    mark = struct.unpack('!I', a[8])[0] if 8 in a else 0
+    state = None
+    if 4 in a:
+        tcp = attrs(attrs(a[4]).get(1, b''))
+        if 1 in tcp: state = tcp[1][0]
+    counters = None
+    if 9 in a and 10 in a:
+        counters = (struct.unpack('!Q', attrs(a[9])[2])[0], struct.unpack('!Q', attrs(a[10])[2])[0])
+    return key, mark, state, counters
+def request(kind, key, flags):
+    global seq
+    seq += 1
+    src, sport, dst, dport = key
+    tup = nla(1 | NESTED, nla(1, socket.inet_aton(src)) + nla(2, socket.inet_aton(dst))) + nla(2 | NESTED, nla(1, b'\x06') + nla(2, struct.pack('!H', sport)) + nla(3, struct.pack('!H', dport)))
+    body = struct.pack('=BBH', socket.AF_INET, 0, 0) + nla(1 | NESTED, tup)
+    q.send(struct.pack('=IHHII', 16 + len(body), (1 << 8) | kind, flags, seq, 0) + body)
+    for _, reply in messages(q.recv(65536)):
+        parsed = parse(reply) if len(reply) > 4 else None
+        if parsed: return parsed[3]
+    return None
+def report(key, counters):
+    up, down = counters or (0, 0)
+    print('end', *key, up, down, flush=True)
+    flows[key] = True
+def on_event(kind, body):
+    parsed = parse(body)
+    if not parsed: return
+    key, mark, state, counters = parsed
+    if key[0] not in watched: return
+    if kind & 0xff == 0:
+        if key not in flows:
+            if mark != MARK: return
+            flows[key] = False
+            print('open', *key, flush=True)
+        elif not flows[key] and state in (7, 8):  # TIME_WAIT, CLOSE: the flow is over
+            try: report(key, request(1, key, 1))  # IPCTNL_MSG_CT_GET
+            except OSError: report(key, None)
+    elif kind & 0xff == 2 and key in flows:
+        if not flows[key]: report(key, counters)
+        del flows[key]
+def unwatch(address):
+    watched.discard(address)
+    for key in [k for k in flows if k[0] == address]:
+        try:
+            if not flows[key]: report(key, request(1, key, 1))
+            request(2, key, 1 | 4)  # IPCTNL_MSG_CT_DELETE, NLM_F_ACK
+        except OSError:
+            if not flows[key]: report(key, None)
+        flows.pop(key, None)
+    print('unwatched', address, flush=True)
+pending = b''
+while True:
+    ready, _, _ = select.select([ev, 0], [], [])
+    if ev in ready:
+        try: data = ev.recv(1 << 20)
+        except OSError: continue  # ENOBUFS: events lost under a burst; the rest goes on
+        for kind, body in messages(data): on_event(kind, body)
+    if 0 in ready:
+        chunk = os.read(0, 65536)
+        if not chunk: break
+        pending += chunk
+        while b'\n' in pending:
+            line, pending = pending.split(b'\n', 1)
+            parts = line.decode().split()
+            if len(parts) == 2 and parts[0] == 'watch': watched.add(parts[1])
+            elif len(parts) == 2 and parts[0] == 'unwatch': unwatch(parts[1])
+`;
+
+export interface KernelFlow {
+  address: string;
+  port: number;
+  /** IP bytes as conntrack counts them (headers included), sandbox to destination. */
+  bytesUp: number;
+  bytesDown: number;
+  durationMs: number;
+}
+
+const UNWATCH_TIMEOUT_MS = 2_000;
+
+export class KernelFlows {
+  private helper?: ChildProcessWithoutNullStreams;
+  private readonly watchers = new Map<string, (flow: KernelFlow) => void>();
+  private readonly opened = new Map<string, number>();
+  private readonly unwatching = new Map<string, () => void>();
+
+  constructor(private readonly mark: number) {}
+
+  private start(): ChildProcessWithoutNullStreams {
+    if (this.helper) return this.helper;
+    const helper = spawn('python3', ['-I', '-S', '-c', HELPER, String(this.mark)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const gone = () => {
+      if (this.helper !== helper) return;
+      this.helper = undefined;
+      for (const done of this.unwatching.values()) done();
+      this.unwatching.clear();
+    };
+    helper.on('error', gone);
+    helper.on('exit', gone);
+    helper.stdin.on('error', () => {});
+    helper.stderr.resume();
+    createInterface({ input: helper.stdout }).on('line', (line) => this.onLine(line));
+    helper.unref();
+    (helper.stdout as unknown as { unref?: () => void }).unref?.();
+    this.helper = helper;
+    // A helper that died is started again by the next watch; the sandboxes it watched again too.
+    for (const address of this.watchers.keys()) helper.stdin.write(`watch ${address}\n`);
+    return helper;
+  }
+
+  private onLine(line: string): void {
+    const [what, src, sport, dst, dport, up, down] = line.split(' ');
+    const key = `${src} ${sport} ${dst} ${dport}`;
+    if (what === 'open') this.opened.set(key, performance.now());
+    if (what === 'unwatched' && src) {
+      this.unwatching.get(src)?.();
+      this.unwatching.delete(src);
+    }
+    if (what !== 'end' || !src || !dst) return;
+    const started = this.opened.get(key);
+    this.opened.delete(key);
+    this.watchers.get(src)?.({
+      address: dst,
+      port: Number(dport),
+      bytesUp: Number(up),
+      bytesDown: Number(down),
+      durationMs: started === undefined ? 0 : Math.round(performance.now() - started),
+    });
+  }
+
+  /** Starts the helper ahead of the first flow (python3 takes ~30 ms to start). */
+  warm(): void {
+    this.start();
+  }
+
+  watch(sandboxAddress: string, onFlow: (flow: KernelFlow) => void): void {
+    this.watchers.set(sandboxAddress, onFlow);
+    this.start().stdin.write(`watch ${sandboxAddress}\n`);
+  }
+
+  /** Reports the sandbox's open flows and deletes them from the connection table. */
+  async unwatch(sandboxAddress: string): Promise<void> {
+    const helper = this.helper;
+    if (helper && this.watchers.has(sandboxAddress)) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, UNWATCH_TIMEOUT_MS);
+        this.unwatching.set(sandboxAddress, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        helper.stdin.write(`unwatch ${sandboxAddress}\n`);
+      });
+    }
+    this.watchers.delete(sandboxAddress);
+  }
+
+  close(): void {
+    const helper = this.helper;
+    this.helper = undefined;
+    helper?.kill();
+    this.watchers.clear();
+  }
+}
