@@ -64,10 +64,13 @@ if command -v nft >/dev/null; then
   done
 fi
 # Host ends of sandbox links (they go with their containers' namespaces; a stray one would not).
-ip -o link show type veth 2>/dev/null | awk -F': ' '$2 ~ /^gxh[0-9]+@/ {sub(/@.*/, "", $2); print $2}' | while read -r link; do
-  ip link del "$link" || true
+# gxv<slot> is a sandbox's host end; gxh/gxs<slot> a slot's placeholder pair (runner/network/veth.ts).
+ip -o link show type veth 2>/dev/null | awk -F': ' '$2 ~ /^gx[hsv][0-9]+@/ {sub(/@.*/, "", $2); print $2}' | while read -r link; do
+  ip link del "$link" 2>/dev/null || true
 done
 echo 0 >/proc/sys/net/ipv4/ip_forward 2>/dev/null || true
+# The network's fast path turns on conntrack's byte counters (the kernel's default is off).
+echo 0 >/proc/sys/net/netfilter/nf_conntrack_acct 2>/dev/null || true
 
 # 3. The Debian packages, with what came with them (autoremove purges the dependencies that
 # nothing else needs any more).
