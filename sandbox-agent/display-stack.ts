@@ -35,7 +35,7 @@ const VNC_GREETING = /^RFB \d{3}\.\d{3}\n$/;
  * into `watch` as they start, so a caller's `stop` reaches them even if this throws.
  */
 export async function startDisplay(options: DisplayOptions, wait: WaitOptions): Promise<Display> {
-  const server = new DesktopProcess('Xtigervnc', 'Xtigervnc', xtigervncArgs(options), process.env, true);
+  const server = new DesktopProcess('Xtigervnc', 'Xtigervnc', xtigervncArgs(options), process.env, 1);
   wait.watch.push(server);
   const display = `:${await displayNumber(server, wait)}`;
   await waitFor('the X display', () => socketAnswers(`/tmp/.X11-unix/X${display.slice(1)}`), wait);
@@ -49,7 +49,10 @@ export function xtigervncArgs({ width, height, vncSocket }: DisplayOptions): str
     ...['-displayfd', '3', '-geometry', `${width}x${height}`, '-depth', '24', '-dpi', '96'],
     // No X over TCP, and no RFB over TCP at all (1.12 opens a TCP port unless -rfbport is -1):
     // only the Unix socket, reached from the host by the runner's bridge, which checks the token.
-    ...['-nolisten', 'tcp', '-rfbport', '-1', '-rfbunixpath', vncSocket, '-rfbunixmode', '0600'],
+    // No abstract X socket either (`local`): abstract sockets belong to the network namespace, and
+    // the browser container shares the agent's; X clients use /tmp/.X11-unix, this container's own.
+    ...['-nolisten', 'tcp', '-nolisten', 'local'],
+    ...['-rfbport', '-1', '-rfbunixpath', vncSocket, '-rfbunixmode', '0600'],
     // No VNC authentication: nothing but the runner can reach the socket.
     ...['-SecurityTypes', 'None'],
     // Every viewer has its own connection (the bridge gives each one); none may kick the others.

@@ -10,3 +10,5 @@ export {
   type NulFramingOptions,
   nulFramedConnection,
 } from './cdp-connection.ts';
+export { type CdpCall, CdpSession } from './cdp-session.ts';
+export { BrowserContainerUpstream, type ContainerUpstreamOptions } from './container-upstream.ts';

@@ -174,6 +174,22 @@ export class DockerContainer implements ContainerHandle {
     });
   }
 
+  async pause(): Promise<void> {
+    await this.call('pause', (abortSignal) => this.container.pause({ abortSignal })).catch((e: unknown) =>
+      Promise.reject(fromDockerError(e)),
+    );
+  }
+
+  async unpause(): Promise<void> {
+    if (this.engineGone || this.removed) return;
+    await this.call('unpause', (abortSignal) => this.container.unpause({ abortSignal })).catch(
+      (e: unknown) => {
+        // Not paused (409), or gone: nothing is frozen any more.
+        if (!isNotFound(e) && !isHarmlessConflict(e)) throw fromDockerError(e);
+      },
+    );
+  }
+
   async remove(): Promise<void> {
     if (this.removed) return;
     if (this.engineGone || this.context.watch.lost) {

@@ -9,18 +9,17 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   type BootstrapResult,
-  BROWSER_SOCKET_NAME,
   bootstrapParamsSchema,
   connectParamsSchema,
   requestTakeoverParamsSchema,
   supervisorResumeParamsSchema,
-  VNC_SOCKET_NAME,
 } from '../../sandbox-agent/protocol.ts';
 import { GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
 import { bootstrapResult } from './bootstrap.ts';
+import { DesktopBrowser, type StartAgentRelay, startRunnerOnlyRelay } from './desktop-browser.ts';
 import { engineError } from './engine-error.ts';
 import {
   EventBus,
@@ -58,6 +57,10 @@ export interface SandboxDeps {
    * binds the run, once.
    */
   pooled?: boolean;
+  /** A desktop sandbox's CDP relay in front of the agent (runner/browser). */
+  startRelay?: StartAgentRelay;
+  /** The browser container's image. Default grexal/desktop. */
+  browserImage?: string;
 }
 
 /** Everything of one run, bound to a pool entry at its claim. */
@@ -81,6 +84,10 @@ export class Sandbox implements AsyncDisposable {
   private container?: ContainerHandle;
   private ctxServer?: CtxServer;
   private hostRunDir?: HostRunDir;
+  /** A desktop sandbox's browser container, relay and the runner's CDP session. */
+  private browser?: DesktopBrowser;
+  /** Settles once the browser answers (at once without a desktop); the bootstrap waits for it. */
+  private browserReady: Promise<unknown> = Promise.resolve();
   /** Epoch ms when the run's time is up; set just before the container starts. */
   private deadlineAt?: number;
   private bootstrapped = false;
@@ -270,7 +277,15 @@ export class Sandbox implements AsyncDisposable {
       // Fixed before the container starts: the supervisor may ask for its bootstrap (and the deadline
       // in it) before the engine's answer to start() reaches us. A pool entry's is fixed at its claim.
       if (!this.deps.pooled) this.deadlineAt = Date.now() + this.options.timeoutMs;
+      let agentStarted!: (starting: Promise<void>) => void;
+      const agentStart = new Promise<void>((resolve, reject) => {
+        agentStarted = (starting) => starting.then(resolve, reject);
+      });
+      // The browser container joins the agent's network namespace once it runs; the bootstrap
+      // (and with it the agent) waits until the browser answers.
+      if (this.options.desktop) this.browserReady = this.startBrowser(container, agentStart);
       const starting = container.start();
+      agentStarted(starting);
       const wired = this.network.wireAfter(starting, () => container.pid());
       await starting;
       await wired;
@@ -285,6 +300,31 @@ export class Sandbox implements AsyncDisposable {
       this.fail(failure);
       throw failure;
     }
+  }
+
+  private startBrowser(container: ContainerHandle, agentStart: Promise<void>): Promise<void> {
+    const { runtime, stateDir, logger } = this.deps;
+    const ready = DesktopBrowser.start(this.id, this.options, container, agentStart, this.hostRunDir!.path, {
+      runtime,
+      stateDir,
+      logger,
+      startRelay: this.deps.startRelay ?? startRunnerOnlyRelay,
+      image: this.deps.browserImage,
+    }).then(async (browser) => {
+      // The sandbox went while the browser started: it must not outlive it.
+      if (this.cleaned) {
+        await browser.close();
+        throw new Error('the sandbox ended');
+      }
+      this.browser = browser;
+    });
+    ready.catch((error: unknown) => {
+      if (this.cleaned) return;
+      const failure = toGrexalError(error);
+      logger.error({ err: failure }, "the sandbox's browser did not start");
+      this.events.emit({ type: 'error', code: failure.code, message: failure.message });
+    });
+    return ready;
   }
 
   get networkPolicy(): NetworkPolicy {
@@ -381,6 +421,9 @@ export class Sandbox implements AsyncDisposable {
         await this.policyApplied.catch(() => {
           throw codedError('internal', "The sandbox's network policy could not be applied.");
         });
+        await this.browserReady.catch(() => {
+          throw codedError('internal', "The sandbox's browser did not start.");
+        });
         const result = this.bootstrap(bootstrapParamsSchema.parse(params).argv);
         call.claimSupervisor();
         return result;
@@ -414,23 +457,33 @@ export class Sandbox implements AsyncDisposable {
           const path = issue?.path.length ? `${issue.path.join('.')}: ` : '';
           throw codedError('invalid_request', `request_takeover: ${path}${issue?.message ?? 'invalid'}.`);
         }
-        if (!takeovers || !this.options.desktop || !this.hostRunDir) {
+        const { browser, container } = this;
+        if (!takeovers || !this.options.desktop || !browser || !container) {
           throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
         }
         const { connectionId } = parsed.data;
         this.takeoverOpen = true;
         this.showLiveState();
+        // Frozen, cut off, the page loaded afresh: all before the link exists (docs/browser.md).
+        const room = await browser.openCleanRoom(container).catch((error: unknown) => {
+          this.takeoverOpen = false;
+          this.showLiveState();
+          this.deps.logger.error({ err: toGrexalError(error) }, 'could not prepare the clean room');
+          throw codedError('internal', 'The takeover could not be prepared; retry.');
+        });
         try {
           await takeovers.request({
             ...parsed.data,
             sandboxId: this.id,
             label: connectionId ? this.credentials?.connectionLabel(connectionId) : undefined,
-            vncSocketPath: join(this.hostRunDir.path, VNC_SOCKET_NAME),
-            browserSocketPath: join(this.hostRunDir.path, BROWSER_SOCKET_NAME),
+            vncSocketPath: browser.vncSocketPath,
+            browser: browser.cdp.call,
             signal: call.signal,
           });
           return { outcome: 'completed' };
         } finally {
+          // Thawed and let back in before the answer: the agent's next act is to reconnect.
+          await room.close();
           this.takeoverOpen = false;
           this.showLiveState();
         }
@@ -463,6 +516,8 @@ export class Sandbox implements AsyncDisposable {
       // Calls waiting for a new credential answer `broken` ("the sandbox is ending") now, while the
       // agent can still hear it in its stop grace, rather than losing their socket.
       this.credentials?.dispose();
+      // A frozen agent would take no signal: thaw it first.
+      await this.browser?.thaw();
       // The agent gets its grace period; Docker's own kill comes a second later.
       const stopped = this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
         this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
@@ -483,6 +538,11 @@ export class Sandbox implements AsyncDisposable {
         this.network.close(),
         this.container?.remove(),
         this.ctxServer?.close(),
+        // Removing the agent's container ends a browser still starting in its namespace.
+        this.browserReady.then(
+          () => this.browser?.close(),
+          () => {},
+        ),
       ]);
       // After the container: its bind of the tmpfs goes with it. A failure here (umount) must not
       // cost the rest of the cleanup; the reaper of the next runner retries it.

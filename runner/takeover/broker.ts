@@ -22,7 +22,7 @@ import {
   type Viewer,
   type ViewerLease,
 } from './types.ts';
-import { type WatchUntil, watchUntil } from './until-watch.ts';
+import { type UntilBrowser, type WatchUntil, watchUntil } from './until-watch.ts';
 import { ViewerSet } from './viewers.ts';
 
 export interface TakeoverBrokerOptions {
@@ -138,7 +138,7 @@ export class TakeoverBroker {
     }
     this.open.set(id, t);
     this.bySandbox.set(req.sandboxId, t);
-    if (req.until && req.browserSocketPath) this.watch(t, req.until, req.browserSocketPath);
+    if (req.until && req.browser) this.watch(t, req.until, req.browser);
     this.emit({
       ...this.eventBase(t),
       type: 'takeover.requested',
@@ -242,8 +242,8 @@ export class TakeoverBroker {
     }
     const problem = req.until && untilProblem(req.until);
     if (problem) throw new TakeoverError('invalid_request', `${problem.path}: ${problem.message}.`);
-    if (req.until && !(req.browserSocketPath && isAbsolute(req.browserSocketPath))) {
-      throw new TakeoverError('internal', 'until needs an absolute browserSocketPath.');
+    if (req.until && !req.browser) {
+      throw new TakeoverError('internal', "until needs the runner's connection to the browser.");
     }
     if (!isAbsolute(req.vncSocketPath)) {
       throw new TakeoverError('internal', `vncSocketPath must be absolute, got ${req.vncSocketPath}.`);
@@ -288,9 +288,9 @@ export class TakeoverBroker {
   }
 
   /** Completes `t` when its condition holds; a watch that fails is logged and Done still works. */
-  private watch(t: Open, until: NonNullable<TakeoverRequest['until']>, socketPath: string): void {
+  private watch(t: Open, until: NonNullable<TakeoverRequest['until']>, browser: UntilBrowser): void {
     const signal = t.unwatch.signal;
-    (this.options.watchUntil ?? watchUntil)(socketPath, until, signal).then(
+    (this.options.watchUntil ?? watchUntil)(browser, until, signal).then(
       (met) => {
         this.options.log?.info({ takeoverId: t.id, met }, 'takeover condition met');
         this.finish(t, 'completed', undefined, 'condition');
