@@ -8,6 +8,7 @@
  * Kept behind `startDisplay` so the rest of the desktop (window manager, browser) only sees an X
  * display and a socket: moving the browser elsewhere, or the stack, changes this file alone.
  */
+import { chmodSync, mkdirSync } from 'node:fs';
 import {
   DesktopProcess,
   displayNumber,
@@ -28,6 +29,7 @@ export interface Display {
   display: string;
 }
 
+const X11_UNIX_DIR = '/tmp/.X11-unix';
 const VNC_GREETING = /^RFB \d{3}\.\d{3}\n$/;
 
 /**
@@ -35,6 +37,10 @@ const VNC_GREETING = /^RFB \d{3}\.\d{3}\n$/;
  * into `watch` as they start, so a caller's `stop` reaches them even if this throws.
  */
 export async function startDisplay(options: DisplayOptions, wait: WaitOptions): Promise<Display> {
+  // With no abstract socket (-nolisten local) X clients need the filesystem one, and a non-root X
+  // server does not create its directory: it is made here, in this container's own /tmp.
+  mkdirSync(X11_UNIX_DIR, { recursive: true, mode: 0o1777 });
+  chmodSync(X11_UNIX_DIR, 0o1777);
   const server = new DesktopProcess('Xtigervnc', 'Xtigervnc', xtigervncArgs(options), process.env, 1);
   wait.watch.push(server);
   const display = `:${await displayNumber(server, wait)}`;

@@ -42,7 +42,8 @@ export function containerConfig(spec: ContainerSpec, instanceId: string): Docker
       [LABEL_RUNNER]: instanceId,
       [LABEL_ROLE]: spec.role ?? 'agent',
     },
-    ...(spec.command ? { Cmd: spec.command } : {}),
+    // The browser container's own init in place of the image's supervisor.
+    ...(spec.command ? { Entrypoint: spec.command, Cmd: [] } : {}),
     AttachStdin: false,
     AttachStdout: true,
     AttachStderr: true,

@@ -40,7 +40,7 @@ export interface ContainerSpec {
   role?: 'agent' | 'browser';
   /** For `browser`: the container whose network namespace it joins. */
   networkOf?: string;
-  /** For `browser`: the command (the image's entrypoint is kept). */
+  /** For `browser`: the entrypoint, in place of the image's (the supervisor). */
   command?: string[];
 }
 

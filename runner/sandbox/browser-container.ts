@@ -89,10 +89,15 @@ export class BrowserContainer {
       ],
     });
     const output = await this.container.attach();
-    output.stderr.resume();
+    // The desktop's own diagnostics (no credential is in this container): kept for the error.
+    const tail: string[] = [];
+    output.stderr.setEncoding('utf8').on('data', (text: string) => {
+      tail.push(...text.split('\n').filter((line) => line.trim()));
+      tail.splice(0, Math.max(0, tail.length - 8));
+    });
     await agentStarted;
     await this.container.start();
-    await readyLine(output.stdout, this.container);
+    await readyLine(output.stdout, this.container, () => tail.join(' | '));
     logger.info({ containerId: this.container.id }, 'browser container ready');
   }
 
@@ -125,7 +130,7 @@ export class BrowserContainer {
 }
 
 /** The desktop helper's one line: `{"env":…}` once it answers, `{"error":…}` if it could not start. */
-function readyLine(stdout: Readable, container: ContainerHandle): Promise<void> {
+function readyLine(stdout: Readable, container: ContainerHandle, stderr: () => string): Promise<void> {
   return new Promise((resolve, reject) => {
     let text = '';
     const fail = (why: string): void => {
@@ -149,7 +154,7 @@ function readyLine(stdout: Readable, container: ContainerHandle): Promise<void> 
       stdout.resume();
       resolve();
     };
-    const onEnd = (): void => fail('its container ended');
+    const onEnd = (): void => fail(`its container ended${stderr() ? `: ${stderr()}` : ''}`);
     const cleanup = (): void => {
       clearTimeout(timer);
       stdout.off('data', onData);
@@ -158,7 +163,7 @@ function readyLine(stdout: Readable, container: ContainerHandle): Promise<void> 
     stdout.on('data', onData);
     stdout.once('end', onEnd);
     void container.wait().then(
-      (status) => fail(`its container exited with ${status.exitCode}`),
+      (status) => fail(`its container exited with ${status.exitCode}${stderr() ? `: ${stderr()}` : ''}`),
       () => {},
     );
   });
