@@ -30,6 +30,9 @@ let userFailed: unknown;
 const code = await runDev(
   {
     dir,
+    // The demo shows the real takeover, streamed from the desktop sandbox (and its login site is
+    // served inside the sandbox, where a local browser could not reach it).
+    browser: 'desktop',
     connectionsPath: join(dir, 'demo-connections.json'),
     onTakeover: (url) => {
       if (!values.auto) {

@@ -86,6 +86,18 @@ export const ERROR_CODES = {
   },
   E_NETWORK_SETUP_FAILED: { status: 500, summary: "Wiring the sandbox's network on the host failed." },
   E_POOL_NOT_FOUND: { status: 404, summary: 'No pool with that name exists on this runner.' },
+  E_BROWSER_CUT: {
+    status: 503,
+    summary:
+      "The agent's DevTools access to its browser is cut while the user has the browser (a takeover); it comes back when the takeover ends.",
+  },
+  E_BROWSER_UNAVAILABLE: { status: 503, summary: "The sandbox's browser has closed or cannot be reached." },
+  E_BROWSER_NOT_FOUND: { status: 500, summary: "No Chromium to launch for `grexal dev`'s local browser." },
+  E_BROWSER_NO_DISPLAY: { status: 500, summary: "No display for `grexal dev`'s local browser window." },
+  E_BROWSER_START_FAILED: {
+    status: 500,
+    summary: "`grexal dev`'s local Chromium exited or did not answer over DevTools while starting.",
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

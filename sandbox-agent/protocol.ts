@@ -69,6 +69,13 @@ export const bootstrapResultSchema = z.object({
   runnerGraceMs: z.number().int().positive().optional(),
   /** Present when the runner pushes file-channel changes: the supervisor's proof in `supervisor_resume`. */
   supervisorToken: z.string().optional(),
+  /**
+   * Present when the sandbox's browser is behind the runner's CDP relay (`/run/grexal/cdp.sock`):
+   * the supervisor listens on 127.0.0.1:`port` before the agent starts, forwards each connection
+   * to the relay byte for byte, and gives the agent `GREXAL_CDP_URL=http://127.0.0.1:<port>`.
+   * Absent (older runners, sandboxes without a relayed browser): nothing listens.
+   */
+  cdpRelay: z.object({ port: z.number().int().min(1).max(65535) }).optional(),
 });
 export type BootstrapResult = z.infer<typeof bootstrapResultSchema>;
 

@@ -12,8 +12,14 @@ export const SANDBOX_RUN_DIR = '/run/grexal';
 export const CTX_SOCKET_PATH = `${SANDBOX_RUN_DIR}/ctx.sock`;
 /** The browser container's RFB socket (Xtigervnc), bridged by the runner to the takeover page. */
 export const VNC_SOCKET_NAME = 'vnc.sock';
-/** The browser container's DevTools: Chromium's --remote-debugging-pipe bridged to a socket (NUL-framed CDP). */
+/**
+ * `cdp.sock`, in two directories: in the agent's, the runner's CDP relay (runner/browser), where
+ * the supervisor's forwarder sends GREXAL_CDP_URL; in the browser container's, Chromium's
+ * --remote-debugging-pipe bridged to a socket (NUL-framed CDP), which only the runner reaches.
+ */
 export const CDP_SOCKET_NAME = 'cdp.sock';
+/** The in-sandbox loopback port of GREXAL_CDP_URL (Chromium's usual DevTools port). */
+export const CDP_RELAY_PORT = 9222;
 /** Root of the file channel: files land at `${FILES_ROOT}/<connection_id>/<name>`. */
 export const FILES_ROOT = '/tmp/grexal';
 /** The agent user's uid and gid inside every image. */

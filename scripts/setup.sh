@@ -34,7 +34,9 @@ fail() {
 # `grexal doctor --fix`, which the CLI offers to everyone, not only to this script. nftables and
 # iproute2: every sandbox's network is wired with them (runner/network, docs/network.md).
 apt_packages=(debootstrap nftables iproute2)
-$with_test_tools && apt_packages+=(chromium websockify runsc)
+# xvfb and xdotool: test/dev-browser.test.ts runs `grexal dev`'s local Chromium window under an Xvfb
+# of its own and types into it as the developer would.
+$with_test_tools && apt_packages+=(chromium xvfb xdotool websockify runsc)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

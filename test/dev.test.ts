@@ -43,7 +43,8 @@ describe('grexal dev', () => {
       .catch(() => {});
   });
 
-  const dev = () => runCli(['dev', dir, '--no-open'], { GREXAL_STATE_DIR: stateDir });
+  // Its browser_login connection would get the local browser (test/dev-browser.test.ts tests that).
+  const dev = () => runCli(['dev', dir, '--no-open', '--browser', 'desktop'], { GREXAL_STATE_DIR: stateDir });
 
   it('writes a connections template on first run and says what to fill', async () => {
     const { code, stderr } = await dev();

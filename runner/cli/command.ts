@@ -14,6 +14,10 @@ export interface CommandIo {
   stderr: NodeJS.WritableStream;
   /** Aborted on Ctrl-C / SIGTERM. */
   signal: AbortSignal;
+  /** The terminal's input, for prompts (`grexal dev`'s local takeover). Absent: nothing to read. */
+  stdin?: NodeJS.ReadableStream;
+  /** Takes Ctrl-C for a prompt until the returned function is called (interrupts.ts). */
+  interceptInterrupt?: (handler: () => void) => () => void;
 }
 
 /** Progress for long steps goes to stderr so stdout stays the agent's own. */

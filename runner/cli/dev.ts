@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildAgentImage, connectionsTemplate, watchConnections } from '../dev/index.ts';
+import { LocalChromium, localBrowserProblem } from '../browser/index.ts';
+import { askDeveloper, buildAgentImage, connectionsTemplate, watchConnections } from '../dev/index.ts';
 import { type Problem, ValidationError } from '../errors.ts';
 import { manifestSchema, prepareInjection } from '../inject/index.ts';
-import { Runner } from '../sandbox/index.ts';
+import { type LocalTakeoverRequest, Runner } from '../sandbox/index.ts';
 import { parseOrThrow } from '../validation.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
 import {
@@ -19,17 +20,26 @@ import { readJsonFile, readManifestFile, runLocally } from './run.ts';
 
 const USAGE = `Usage: grexal dev [DIR] [options]
 
-An agent author's loop: builds DIR's Dockerfile (FROM grexal/agent, or grexal/desktop for browser
-logins), reads DIR/grexal.json and DIR/.grexal/connections.json, runs the agent in a sandbox with
-those credentials, and opens each takeover link in the local browser. Ctrl-C cleans up.
-When DIR/.grexal/connections.json is missing, writes a template to fill in and stops.
+An agent author's loop: builds DIR's Dockerfile (FROM grexal/agent), reads DIR/grexal.json and
+DIR/.grexal/connections.json, and runs the agent in a sandbox with those credentials. Ctrl-C
+cleans up. When DIR/.grexal/connections.json is missing, writes a template to fill in and stops.
+
+An agent with browser_login connections gets a local Chromium window on this machine's display
+(a fresh temporary profile, removed afterwards), which it drives through GREXAL_CDP_URL as it
+would the sandbox's browser in production. ctx.request_takeover() then opens no stream: the
+reason is printed, you log in in that window and press Enter (Ctrl-C cancels the takeover).
+The agent's DevTools connections are closed while you do, as in production: it reconnects after.
 
 Options:
+  --browser MODE       local (the default with browser_login connections): the local Chromium
+                       window, needs chromium and a display (DISPLAY);
+                       desktop: today's desktop sandbox (Dockerfile FROM grexal/desktop) and its
+                       takeover link, to test the real takeover
   --connections FILE   credentials to use instead of DIR/.grexal/connections.json
   --watch-connections  apply edits of the connections file while the agent runs: a changed entry
                        re-authorises or rotates that connection, a deleted one removes it
                        (without it, edits are only reported)
-  --no-open            print takeover links instead of opening them
+  --no-open            print takeover links instead of opening them (--browser desktop)
   --takeover-port N    serve takeover pages on 127.0.0.1:N (default: any free port)
 ${NETWORK_FLAGS_USAGE}
   -h, --help           show this help
@@ -37,8 +47,16 @@ ${NETWORK_FLAGS_USAGE}
 
 const PLACEHOLDER = /^<fill in:/;
 
+export type DevBrowser = 'local' | 'desktop';
+
 export interface DevOptions {
   dir: string;
+  /**
+   * `local`: a local Chromium window behind the sandbox's CDP relay; `desktop`: a desktop sandbox
+   * when the Dockerfile is FROM grexal/desktop, its takeovers streamed. Default `local` when the
+   * manifest has browser_login connections, `desktop` (today's path) otherwise.
+   */
+  browser?: DevBrowser;
   connectionsPath?: string;
   takeoverPort?: number;
   /** Apply edits of the connections file to the running agent. Default false (reported only). */
@@ -86,16 +104,41 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
   if (unfilled.length > 0) throw new ValidationError(unfilled, `connections file ${connectionsPath}`);
   // Every problem of the manifest and the credentials, before a minute goes into a build.
   (await prepareInjection({ manifest, credentials })).dispose();
+  const mode = options.browser ?? (hasBrowserLogin(manifest) ? 'local' : 'desktop');
+  // No chromium or no display: said before a minute goes into a build, naming the fix.
+  if (mode === 'local') {
+    const problem = localBrowserProblem({});
+    if (problem) throw problem;
+  }
 
   const runner = await Runner.start({ signal: io.signal });
+  let localBrowser: LocalChromium | undefined;
   try {
     const image = await buildAgentImage(runner.runtime, options.dir, {
       log: (line) => progress(io, line),
       signal: io.signal,
     });
+    if (mode === 'local') {
+      localBrowser = await LocalChromium.launch({ logger: runner.logger, signal: io.signal });
+      progress(
+        io,
+        `local browser: Chromium (pid ${localBrowser.pid}), a fresh profile in ${localBrowser.profileRoot}`,
+      );
+    }
+    const browser = localBrowser && {
+      upstream: localBrowser,
+      takeOver: (request: LocalTakeoverRequest) =>
+        askDeveloper(request, {
+          say: (line) => progress(io, line),
+          stdin: io.stdin,
+          interceptInterrupt: io.interceptInterrupt,
+        }),
+    };
     const sandbox = await runner.create({
       image: image.tag,
-      desktop: image.desktop || undefined,
+      // With the local browser the sandbox is a plain one, whatever the Dockerfile's base.
+      desktop: (mode === 'desktop' && image.desktop) || undefined,
+      ...(browser ? { browser } : {}),
       manifest: manifestWithNetwork(
         manifest,
         await readJsonFile(join(options.dir, 'grexal.json'), 'manifest'),
@@ -122,7 +165,15 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
     }
   } finally {
     await runner.close();
+    // After the sandbox: the relay in front of it has closed by then.
+    await localBrowser?.close();
   }
+}
+
+/** Whether the manifest declares a browser_login connection (it was validated just before). */
+function hasBrowserLogin(manifest: unknown): boolean {
+  const connections = (manifest as { connections?: Array<{ mode?: unknown }> } | undefined)?.connections;
+  return Array.isArray(connections) && connections.some((connection) => connection?.mode === 'browser_login');
 }
 
 /** xdg-open where there is a desktop session; the link is printed on stderr either way. */
@@ -148,6 +199,7 @@ export const devCommand: Command = {
       allowPositionals: true,
       options: {
         connections: { type: 'string' },
+        browser: { type: 'string' },
         'no-open': { type: 'boolean', default: false },
         'takeover-port': { type: 'string' },
         'watch-connections': { type: 'boolean', default: false },
@@ -155,10 +207,24 @@ export const devCommand: Command = {
       },
     });
     const network = parseNetworkFlags(values);
+    const browser = values.browser;
+    if (browser !== undefined && browser !== 'local' && browser !== 'desktop')
+      throw new ValidationError(
+        [
+          {
+            code: 'E_FIELD_TYPE',
+            path: '--browser',
+            message: `Not a browser mode: ${JSON.stringify(browser)}.`,
+            fix: 'Use --browser local or --browser desktop.',
+          },
+        ],
+        'flags',
+      );
     const port = values['takeover-port'];
     return runDev(
       {
         dir: positionals[0] ?? '.',
+        browser,
         connectionsPath: values.connections,
         takeoverPort: port === undefined ? undefined : Number(port),
         onTakeover: values['no-open'] ? () => {} : undefined,

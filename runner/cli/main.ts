@@ -56,7 +56,13 @@ function usage(): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const interrupts = abortOnSignals(process.stderr);
-  const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, signal: interrupts.signal };
+  const io: CommandIo = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: interrupts.signal,
+    stdin: process.stdin,
+    interceptInterrupt: interrupts.intercept,
+  };
   try {
     if (!name || name === '--help' || name === '-h' || name === 'help') {
       process.stdout.write(usage());

@@ -7,3 +7,4 @@ export {
   type LiveCredentialTarget,
   watchConnections,
 } from './connections-watch.ts';
+export { askDeveloper, LOCAL_TAKEOVER_PROMPT, type LocalTakeoverIo } from './local-takeover.ts';

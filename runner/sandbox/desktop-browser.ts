@@ -7,31 +7,16 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CDP_SOCKET_NAME } from '../../sandbox-agent/protocol.ts';
-import { type CdpConnection, CdpSession, type CdpUpstream } from '../browser/index.ts';
+import { CdpRelay, CdpSession } from '../browser/index.ts';
 import type { ContainerHandle, ContainerRuntime } from '../runtime/index.ts';
 import { BrowserContainer } from './browser-container.ts';
 import { type CleanRoom, openCleanRoom } from './clean-room.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 
-/** The relay in front of the agent (runner/browser's CdpRelay), as the lifecycle uses it. */
-export interface AgentRelay {
-  cut(reason: string): void;
-  resume(): void;
-  /** The runner's own channel to the browser: never cut. */
-  runnerConnection(): CdpConnection;
-  close(): Promise<void> | void;
-}
-
-export type StartAgentRelay = (
-  socketPath: string,
-  options: { upstream: CdpUpstream; logger: Logger },
-) => Promise<AgentRelay>;
-
 export interface DesktopBrowserDeps {
   runtime: ContainerRuntime;
   stateDir: string;
   logger: Logger;
-  startRelay: StartAgentRelay;
   /** The browser container's image. Default grexal/desktop. */
   image?: string;
 }
@@ -42,7 +27,7 @@ export class DesktopBrowser {
 
   private constructor(
     private readonly container: BrowserContainer,
-    private readonly relay: AgentRelay,
+    private readonly relay: CdpRelay,
     readonly cdp: CdpSession,
     private readonly logger: Logger,
   ) {}
@@ -64,7 +49,7 @@ export class DesktopBrowser {
       image: deps.image,
     });
     try {
-      const relay = await deps.startRelay(join(agentRunDir, CDP_SOCKET_NAME), {
+      const relay = await CdpRelay.start(join(agentRunDir, CDP_SOCKET_NAME), {
         upstream: container.upstream(),
         logger,
       });
@@ -108,17 +93,3 @@ export class DesktopBrowser {
     return this.closing;
   }
 }
-
-/**
- * Until the relay lands: the agent gets no browser at all (a socket is never listened on), and the
- * runner's own channel is the upstream's one connection.
- */
-export const startRunnerOnlyRelay: StartAgentRelay = async (_socketPath, { upstream }) => {
-  const connection = await upstream.open();
-  return {
-    cut: () => {},
-    resume: () => {},
-    runnerConnection: () => connection,
-    close: () => connection.close(),
-  };
-};

@@ -1,3 +1,4 @@
+export type { LocalTakeoverRequest, SandboxBrowser } from './browser-wiring.ts';
 export type { ExitReason, SandboxEvent, SandboxExit, SandboxState } from './events.ts';
 export { EventBus, EXIT_REASONS, failedReason, SANDBOX_STATES } from './events.ts';
 export { defaultStateDir } from './host-dir.ts';

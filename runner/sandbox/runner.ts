@@ -26,6 +26,7 @@ import {
 } from '../runtime/index.ts';
 import { TakeoverBroker } from '../takeover/index.ts';
 import { parseOrThrow } from '../validation.ts';
+import type { SandboxBrowser } from './browser-wiring.ts';
 import { EventBus } from './events.ts';
 import { defaultStateDir, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
 import { type ResolvedSandboxOptions, resolveSandboxOptions } from './options.ts';
@@ -75,6 +76,8 @@ export interface CreateSandboxInput {
   reconnectTimeoutMs?: unknown;
   /** Serve from this pool only (still only on an exact match); cold otherwise. */
   pool?: unknown;
+  /** In-process callers only (grexal dev): the browser behind the sandbox's CDP relay. Never pooled. */
+  browser?: SandboxBrowser;
   /** Everything of `sandboxOptionsSchema`: image, command, env, desktop, limits, runtime. */
   [option: string]: unknown;
 }
@@ -188,8 +191,22 @@ export class Runner implements AsyncDisposable {
    * bound now; `start()` then resolves at once.
    */
   async create(input: CreateSandboxInput): Promise<Sandbox> {
-    const { manifest: givenManifest, credentials: given, network, reconnectTimeoutMs, pool, ...rest } = input;
+    const {
+      manifest: givenManifest,
+      credentials: given,
+      network,
+      reconnectTimeoutMs,
+      pool,
+      browser,
+      ...rest
+    } = input;
     const poolName = poolNameOf(pool);
+    // Not a request field (the API's schema refuses it): an in-process object, checked all the same.
+    if (browser !== undefined && typeof browser?.upstream?.open !== 'function')
+      throw new GrexalError(
+        'E_INTERNAL',
+        '`browser` is not a SandboxBrowser (it is for in-process callers only).',
+      );
     const options = resolveSandboxOptions(rest);
     const { manifest, policy } = this.networkOf(givenManifest, network);
     const reconnect =
@@ -197,7 +214,8 @@ export class Runner implements AsyncDisposable {
         ? undefined
         : parseOrThrow(reconnectTimeoutMsSchema, reconnectTimeoutMs, 'sandbox request', 'reconnectTimeoutMs');
     // An entry has a link (refusing all until its claim); `none` promises no interface but lo.
-    const claim = policy.mode === 'none' ? undefined : this.pools.claim(poolKey(options), poolName);
+    const claim =
+      policy.mode === 'none' || browser ? undefined : this.pools.claim(poolKey(options), poolName);
     if (claim) {
       const sandbox = claim.entry;
       try {
@@ -226,6 +244,7 @@ export class Runner implements AsyncDisposable {
         network: this.network,
         networkPolicy: policy,
         networkPolicyImplicit: network === undefined && !hasManifestNetwork(givenManifest),
+        browser,
       },
       events,
     );

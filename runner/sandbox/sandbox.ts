@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import {
   type BootstrapResult,
   bootstrapParamsSchema,
+  CDP_RELAY_PORT,
   connectParamsSchema,
   requestTakeoverParamsSchema,
   supervisorResumeParamsSchema,
@@ -19,7 +20,8 @@ import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
 import { bootstrapResult } from './bootstrap.ts';
-import { DesktopBrowser, type StartAgentRelay, startRunnerOnlyRelay } from './desktop-browser.ts';
+import { BrowserWiring, type SandboxBrowser } from './browser-wiring.ts';
+import { DesktopBrowser } from './desktop-browser.ts';
 import { engineError } from './engine-error.ts';
 import {
   EventBus,
@@ -57,9 +59,9 @@ export interface SandboxDeps {
    * binds the run, once.
    */
   pooled?: boolean;
-  /** A desktop sandbox's CDP relay in front of the agent (runner/browser). */
-  startRelay?: StartAgentRelay;
-  /** The browser container's image. Default grexal/desktop. */
+  /** The browser behind the runner's CDP relay (GREXAL_CDP_URL); grexal dev's local one. */
+  browser?: SandboxBrowser;
+  /** A desktop sandbox's browser container image. Default grexal/desktop. */
   browserImage?: string;
 }
 
@@ -85,9 +87,9 @@ export class Sandbox implements AsyncDisposable {
   private ctxServer?: CtxServer;
   private hostRunDir?: HostRunDir;
   /** A desktop sandbox's browser container, relay and the runner's CDP session. */
-  private browser?: DesktopBrowser;
-  /** Settles once the browser answers (at once without a desktop); the bootstrap waits for it. */
-  private browserReady: Promise<unknown> = Promise.resolve();
+  private desktop?: DesktopBrowser;
+  /** Settles once the desktop's browser answers (at once without a desktop); the bootstrap waits for it. */
+  private desktopReady: Promise<unknown> = Promise.resolve();
   /** Epoch ms when the run's time is up; set just before the container starts. */
   private deadlineAt?: number;
   private bootstrapped = false;
@@ -104,6 +106,7 @@ export class Sandbox implements AsyncDisposable {
   /** The claim's network policy, applied before the bootstrap is answered. */
   private policyApplied: Promise<unknown> = Promise.resolve();
   private readonly network: NetworkWiring;
+  private readonly browser: BrowserWiring;
   private timeout?: NodeJS.Timeout;
   private ending?: { reason: ExitReason };
   private finished?: Promise<SandboxExit>;
@@ -129,6 +132,8 @@ export class Sandbox implements AsyncDisposable {
       logger: deps.logger,
       onEvent: (event) => this.events.emit(event),
     });
+    // A desktop sandbox's relay fronts its browser container (DesktopBrowser), never another browser.
+    this.browser = new BrowserWiring(options.desktop ? undefined : deps.browser, deps.logger);
     this.live = new LiveConnections(
       () => this.credentials,
       () => this.livePhase(),
@@ -253,13 +258,14 @@ export class Sandbox implements AsyncDisposable {
         desktop: this.options.desktop !== undefined,
       };
       // The host side of the network is made while the engine creates the container.
-      const [created, listening, prepared] = await Promise.allSettled([
+      const [created, listening, prepared, relayed] = await Promise.allSettled([
         runtime.createContainer(spec, options),
         CtxServer.listen(join(this.hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
           onInternalError: (error, method) =>
             logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
         }),
         this.network.prepare(),
+        this.browser.start(this.hostRunDir.path),
       ]);
       // Keep whichever succeeded, so that cleanUp removes it if its twin failed.
       if (created.status === 'fulfilled') this.container = created.value;
@@ -267,6 +273,7 @@ export class Sandbox implements AsyncDisposable {
       if (created.status === 'rejected') throw created.reason;
       if (listening.status === 'rejected') throw listening.reason;
       if (prepared.status === 'rejected') throw prepared.reason;
+      if (relayed.status === 'rejected') throw relayed.reason;
       const container = created.value;
       const output = await container.attach();
       // A pool entry's output is relayed from its claim on (the streams buffer until then), so
@@ -283,7 +290,7 @@ export class Sandbox implements AsyncDisposable {
       });
       // The browser container joins the agent's network namespace once it runs; the bootstrap
       // (and with it the agent) waits until the browser answers.
-      if (this.options.desktop) this.browserReady = this.startBrowser(container, agentStart);
+      if (this.options.desktop) this.desktopReady = this.startDesktop(container, agentStart);
       const starting = container.start();
       agentStarted(starting);
       const wired = this.network.wireAfter(starting, () => container.pid());
@@ -302,21 +309,20 @@ export class Sandbox implements AsyncDisposable {
     }
   }
 
-  private startBrowser(container: ContainerHandle, agentStart: Promise<void>): Promise<void> {
+  private startDesktop(container: ContainerHandle, agentStart: Promise<void>): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
     const ready = DesktopBrowser.start(this.id, this.options, container, agentStart, this.hostRunDir!.path, {
       runtime,
       stateDir,
       logger,
-      startRelay: this.deps.startRelay ?? startRunnerOnlyRelay,
       image: this.deps.browserImage,
-    }).then(async (browser) => {
+    }).then(async (desktop) => {
       // The sandbox went while the browser started: it must not outlive it.
       if (this.cleaned) {
-        await browser.close();
+        await desktop.close();
         throw new Error('the sandbox ended');
       }
-      this.browser = browser;
+      this.desktop = desktop;
     });
     ready.catch((error: unknown) => {
       if (this.cleaned) return;
@@ -421,7 +427,7 @@ export class Sandbox implements AsyncDisposable {
         await this.policyApplied.catch(() => {
           throw codedError('internal', "The sandbox's network policy could not be applied.");
         });
-        await this.browserReady.catch(() => {
+        await this.desktopReady.catch(() => {
           throw codedError('internal', "The sandbox's browser did not start.");
         });
         const result = this.bootstrap(bootstrapParamsSchema.parse(params).argv);
@@ -457,33 +463,46 @@ export class Sandbox implements AsyncDisposable {
           const path = issue?.path.length ? `${issue.path.join('.')}: ` : '';
           throw codedError('invalid_request', `request_takeover: ${path}${issue?.message ?? 'invalid'}.`);
         }
-        const { browser, container } = this;
-        if (!takeovers || !this.options.desktop || !browser || !container) {
+        const { desktop, container } = this;
+        const streamed =
+          takeovers && this.options.desktop && desktop && container ? { desktop, container } : undefined;
+        if (!streamed && !this.browser.takesOverLocally) {
           throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
         }
         const { connectionId } = parsed.data;
+        const label = connectionId ? this.credentials?.connectionLabel(connectionId) : undefined;
         this.takeoverOpen = true;
         this.showLiveState();
         // Frozen, cut off, the page loaded afresh: all before the link exists (docs/browser.md).
-        const room = await browser.openCleanRoom(container).catch((error: unknown) => {
+        const room = await streamed?.desktop.openCleanRoom(streamed.container).catch((error: unknown) => {
           this.takeoverOpen = false;
           this.showLiveState();
           this.deps.logger.error({ err: toGrexalError(error) }, 'could not prepare the clean room');
           throw codedError('internal', 'The takeover could not be prepared; retry.');
         });
         try {
+          if (!streamed || !takeovers) {
+            // grexal dev's local browser: no stream, the developer works in the window itself.
+            await this.browser.takeOverLocally({
+              ...parsed.data,
+              sandboxId: this.id,
+              label,
+              signal: call.signal,
+            });
+            return { outcome: 'completed' };
+          }
           await takeovers.request({
             ...parsed.data,
             sandboxId: this.id,
-            label: connectionId ? this.credentials?.connectionLabel(connectionId) : undefined,
-            vncSocketPath: browser.vncSocketPath,
-            browser: browser.cdp.call,
+            label,
+            vncSocketPath: streamed.desktop.vncSocketPath,
+            browser: streamed.desktop.cdp.call,
             signal: call.signal,
           });
           return { outcome: 'completed' };
         } finally {
           // Thawed and let back in before the answer: the agent's next act is to reconnect.
-          await room.close();
+          await room?.close();
           this.takeoverOpen = false;
           this.showLiveState();
         }
@@ -492,7 +511,7 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private bootstrap(argv: string[]): BootstrapResult {
-    return bootstrapResult({
+    const result = bootstrapResult({
       sandboxId: this.id,
       options: this.options,
       credentials: this.credentials,
@@ -500,6 +519,11 @@ export class Sandbox implements AsyncDisposable {
       deadlineAt: this.deadlineAt ?? Date.now() + this.options.timeoutMs,
       supervisorToken: this.live.supervisorToken,
     });
+    // A desktop sandbox's relay is DesktopBrowser's: the supervisor forwards GREXAL_CDP_URL to it.
+    const cdpRelay = this.options.desktop
+      ? { cdpRelay: { port: CDP_RELAY_PORT } }
+      : this.browser.bootstrapFields();
+    return { ...result, ...cdpRelay };
   }
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
@@ -517,7 +541,7 @@ export class Sandbox implements AsyncDisposable {
       // agent can still hear it in its stop grace, rather than losing their socket.
       this.credentials?.dispose();
       // A frozen agent would take no signal: thaw it first.
-      await this.browser?.thaw();
+      await this.desktop?.thaw();
       // The agent gets its grace period; Docker's own kill comes a second later.
       const stopped = this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
         this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
@@ -538,9 +562,10 @@ export class Sandbox implements AsyncDisposable {
         this.network.close(),
         this.container?.remove(),
         this.ctxServer?.close(),
-        // Removing the agent's container ends a browser still starting in its namespace.
-        this.browserReady.then(
-          () => this.browser?.close(),
+        this.browser.close(),
+        // Removing the agent's container ends a browser container still starting in its namespace.
+        this.desktopReady.then(
+          () => this.desktop?.close(),
           () => {},
         ),
       ]);

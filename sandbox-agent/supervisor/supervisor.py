@@ -1,7 +1,7 @@
 """The agent's supervisor, inside every sandbox under tini (`tini -g -- python3 -I -S supervisor.py`).
 
-It takes the bootstrap from the runner over ctx.sock, lays out the credential files, starts the
-desktop when asked (through the Node helper desktop.mjs), spawns the agent with its environment in
+It takes the bootstrap from the runner over ctx.sock, lays out the credential files, forwards
+GREXAL_CDP_URL to the runner's CDP relay when asked, spawns the agent with its environment in
 its own process group, and mirrors the agent's exit. Only the agent and its children ever hold the
 injected variables: tini (pid 1) and this process keep the container's own environment (os.environ
 is never changed; the agent's environment is passed to posix_spawn).
@@ -19,11 +19,11 @@ import _signal  # noqa: E402  (the `signal` wrapper imports enum: ~5 ms)
 
 from agent import run_agent  # noqa: E402
 from ctxlink import CtxLink, CtxError, Interrupted  # noqa: E402
-from desktop import DesktopHelper  # noqa: E402
 from state import STATE, install_signal_handlers  # noqa: E402
 from watch import limits_of  # noqa: E402
 
 CTX_SOCKET_PATH = '/run/grexal/ctx.sock'
+CDP_SOCKET_PATH = '/run/grexal/cdp.sock'
 FILES_ROOT = '/tmp/grexal'
 # The supervisor's own failures, distinct from an agent's usual exit codes.
 EXIT_BOOTSTRAP_FAILED = 125
@@ -34,8 +34,8 @@ def log(line):
     sys.stderr.flush()
 
 
-def prepare(bootstrap, desktop):
-    """The credential files, then the desktop's environment: everything the agent needs first."""
+def prepare(bootstrap):
+    """The credential files: everything the agent needs first."""
     files_tar = bootstrap.get('filesTar')
     if files_tar:
         import binascii
@@ -44,17 +44,22 @@ def prepare(bootstrap, desktop):
 
         root = os.environ.get('GREXAL_FILES_ROOT', FILES_ROOT)
         write_files_from_tar(binascii.a2b_base64(files_tar), root)
-    return desktop.wait_ready() if desktop else {}
 
 
 def supervise(link, bootstrap, limits, socket_path):
-    desktop = None
+    forwarder = None
     try:
         try:
-            options = bootstrap.get('desktop')
-            # Started first: Node boots while the files are written.
-            desktop = DesktopHelper.start(options['width'], options['height']) if options else None
-            extra_env = prepare(bootstrap, desktop)
+            relay = bootstrap.get('cdpRelay')
+            if relay:
+                from cdpforward import CdpForwarder
+
+                cdp_socket = os.environ.get('GREXAL_CDP_SOCKET', CDP_SOCKET_PATH)
+                forwarder = CdpForwarder.start(relay['port'], cdp_socket)
+            prepare(bootstrap)
+            # The relayed endpoint is the agent's only way to the browser: a desktop sandbox's
+            # display and browser run in a container of their own (docs/browser.md).
+            extra_env = forwarder.wait_ready(relay['port']) if forwarder else {}
         except Interrupted:
             raise
         except Exception as error:
@@ -64,8 +69,8 @@ def supervise(link, bootstrap, limits, socket_path):
     except Interrupted as interrupted:
         return 128 + interrupted.signum
     finally:
-        if desktop:
-            desktop.stop()
+        if forwarder:
+            forwarder.stop()
 
 
 def main():

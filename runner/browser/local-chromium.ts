@@ -1,0 +1,223 @@
+/**
+ * `grexal dev`'s browser: a Chromium window on the developer's own display, a child of the runner,
+ * spoken to over `--remote-debugging-pipe` (fds 3 and 4) so that no DevTools port opens on the
+ * host at all. Each launch gets a fresh profile in a temporary directory, removed however the run
+ * ends (close(), a failed start, an interrupt, the process exiting).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import { GrexalError } from '../errors.ts';
+import { type CdpConnection, type CdpUpstream, nulFramedConnection } from './cdp-connection.ts';
+
+export const DEFAULT_CHROMIUM_PATH = '/usr/bin/chromium';
+const DEFAULT_START_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+const STDERR_TAIL_BYTES = 4096;
+
+/** Quiet on a closed network: nothing phones home, nothing asks the developer anything. */
+const QUIET_FLAGS = [
+  '--no-first-run',
+  '--no-default-browser-check',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-default-apps',
+  '--disable-breakpad',
+  '--disable-client-side-phishing-detection',
+  '--disable-domain-reliability',
+  '--disable-features=Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,AutofillServerCommunication',
+  '--metrics-recording-only',
+  '--no-pings',
+  '--no-service-autorun',
+  '--password-store=basic',
+  '--use-mock-keychain',
+];
+
+export interface LocalChromiumOptions {
+  logger: Logger;
+  /** Default /usr/bin/chromium. */
+  executablePath?: string;
+  /** Default false: a window on `display`. Tests of the relay run it headless. */
+  headless?: boolean;
+  /** The X display of the window. Default $DISPLAY. */
+  display?: string;
+  /** The page the window opens on. Default about:blank. */
+  startUrl?: string;
+  signal?: AbortSignal;
+  /** How long Chromium has to answer over the pipe. Default 30 000. */
+  timeoutMs?: number;
+}
+
+/** What is missing for a local browser, with the fix; undefined when nothing is. */
+export function localBrowserProblem(
+  options: Pick<LocalChromiumOptions, 'executablePath' | 'headless' | 'display'>,
+): GrexalError | undefined {
+  const path = options.executablePath ?? DEFAULT_CHROMIUM_PATH;
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    return new GrexalError(
+      'E_BROWSER_NOT_FOUND',
+      `No Chromium at ${path} for the local browser. Install chromium (apt-get install chromium), or run with --browser desktop to use a desktop sandbox instead.`,
+    );
+  }
+  const display = options.display ?? process.env['DISPLAY'];
+  if (!options.headless && !display)
+    return new GrexalError(
+      'E_BROWSER_NO_DISPLAY',
+      'No display for the local browser window: DISPLAY is not set. Run grexal dev in a desktop session (or set DISPLAY), or run with --browser desktop to use a desktop sandbox instead.',
+    );
+  return undefined;
+}
+
+export class LocalChromium implements CdpUpstream, AsyncDisposable {
+  private connection?: CdpConnection;
+  private opened = false;
+  private closing?: Promise<void>;
+  private readonly removeOnExit = () => rmSync(this.profileRoot, { recursive: true, force: true });
+  readonly exited: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    /** The temporary directory holding the profile; gone after close(). */
+    readonly profileRoot: string,
+    private readonly logger: Logger,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    process.once('exit', this.removeOnExit);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Launches Chromium and waits until it answers over the pipe; on any failure nothing remains. */
+  static async launch(options: LocalChromiumOptions): Promise<LocalChromium> {
+    const problem = localBrowserProblem(options);
+    if (problem) throw problem;
+    const logger = options.logger.child({ component: 'local-chromium' });
+    const profileRoot = await mkdtemp(join(tmpdir(), 'grexal-chromium-'));
+    const args = [
+      '--remote-debugging-pipe',
+      `--user-data-dir=${join(profileRoot, 'profile')}`,
+      ...QUIET_FLAGS,
+      ...(options.headless ? ['--headless=new'] : []),
+      // Chromium refuses to run as root with its sandbox on; a root runner (CI) gets none.
+      ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
+      options.startUrl ?? 'about:blank',
+    ];
+    const env = { ...process.env, ...(options.display ? { DISPLAY: options.display } : {}) };
+    let child: ChildProcess;
+    try {
+      child = spawn(options.executablePath ?? DEFAULT_CHROMIUM_PATH, args, {
+        // Its own process group: Ctrl-C reaches the runner only, and close() ends the whole tree.
+        detached: true,
+        env,
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+      });
+    } catch (error) {
+      await rm(profileRoot, { recursive: true, force: true });
+      throw new GrexalError(
+        'E_BROWSER_START_FAILED',
+        `Chromium could not be started: ${(error as Error).message}`,
+      );
+    }
+    const browser = new LocalChromium(child, profileRoot, logger);
+    try {
+      await browser.waitReady(options);
+      return browser;
+    } catch (error) {
+      await browser.close();
+      throw error;
+    }
+  }
+
+  private async waitReady(options: LocalChromiumOptions): Promise<void> {
+    let stderrTail = '';
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES);
+    });
+    const stdio = this.child.stdio as unknown as [unknown, unknown, Readable, Writable, Readable];
+    const connection = nulFramedConnection({ readable: stdio[4], writable: stdio[3] });
+    this.connection = connection;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    const failed = (why: string) =>
+      new GrexalError(
+        'E_BROWSER_START_FAILED',
+        `The local Chromium ${why}. Its last output: ${stderrTail.trim().split('\n').slice(-3).join(' | ') || '(none)'}`,
+      );
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(failed(`did not answer within ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = () => reject(new GrexalError('E_ABORTED', 'Starting the local browser was cancelled.'));
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+      };
+      this.child.once('exit', (code, signal) => {
+        done();
+        reject(failed(`exited while starting (${signal ?? `code ${code}`})`));
+      });
+      this.child.once('error', (error) => {
+        done();
+        reject(failed(`could not be started (${error.message})`));
+      });
+      connection.onMessage((message) => {
+        if (message.startsWith('{"id":0,')) {
+          done();
+          resolve();
+        }
+      });
+      connection.send(JSON.stringify({ id: 0, method: 'Browser.getVersion' }));
+    });
+    this.logger.info({ pid: this.child.pid }, 'local Chromium started');
+  }
+
+  /** The browser-level pipe connection; there is one, so a second call is refused. */
+  async open(): Promise<CdpConnection> {
+    if (this.opened || !this.connection || this.connection.closed)
+      throw new GrexalError(
+        'E_BROWSER_UNAVAILABLE',
+        'The local Chromium has one DevTools pipe, already in use or closed.',
+      );
+    this.opened = true;
+    return this.connection;
+  }
+
+  /** Ends Chromium (its whole process group) and removes the profile; idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.connection?.close();
+      const exited = this.child.exitCode !== null || this.child.signalCode !== null;
+      if (!exited) {
+        this.signalGroup('SIGTERM');
+        const timer = setTimeout(() => this.signalGroup('SIGKILL'), STOP_GRACE_MS);
+        await this.exited;
+        clearTimeout(timer);
+      }
+      // Renderers and the zygote that outlived the browser process go too.
+      this.signalGroup('SIGKILL');
+      await rm(this.profileRoot, { recursive: true, force: true });
+      process.off('exit', this.removeOnExit);
+    })();
+    return this.closing;
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    if (this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, signal);
+    } catch {
+      // The group is gone already.
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,232 @@
+"""GREXAL_CDP_URL inside the sandbox: 127.0.0.1:<port> forwarded, byte for byte, to the runner's relay.
+
+The runner's CDP relay (runner/browser/relay.ts) listens on /run/grexal/cdp.sock; agents and their
+libraries expect Chromium's TCP endpoint (`http://127.0.0.1:9222`). This process bridges the two:
+it listens on the sandbox's loopback and, for each connection it accepts, connects to the socket
+and copies bytes both ways until either side ends. It parses nothing: HTTP, WebSocket and CDP are
+the relay's business, so that is where bad input is judged.
+
+It runs as its own process (the supervisor spawns it with the container's environment, never the
+agent's, before the agent starts), so a flood of connections never delays the supervisor's own
+loop, and the supervisor's signal handlers stay the only ones it has. `CdpForwarder` is the
+supervisor's handle on it; `main` is the process.
+"""
+import os
+import sys
+import time
+
+READY_TIMEOUT_S = 10.0
+STOP_GRACE_S = 1.0
+# At most this many agent connections at once (Playwright opens one or two); more are closed.
+MAX_CONNECTIONS = 64
+CHUNK_BYTES = 64 * 1024
+# A side that reads this far behind the other is not read from until it catches up.
+MAX_PENDING_BYTES = 1024 * 1024
+
+
+class CdpForwarder:
+    """The supervisor's side: spawn, wait for the bind, stop."""
+
+    def __init__(self, pid, ready_r):
+        self.pid = pid
+        self.ready_r = ready_r
+
+    @classmethod
+    def start(cls, port, socket_path):
+        from spawn import spawn
+
+        r, w = os.pipe()
+        actions = [(os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, w, 1)]
+        argv = [sys.executable, '-I', '-S', os.path.abspath(__file__), str(int(port)), socket_path]
+        try:
+            pid = spawn(argv, dict(os.environ), actions)
+        finally:
+            os.close(w)
+        return cls(pid, r)
+
+    def wait_ready(self, port):
+        """The agent's environment once the port is bound; raises why not."""
+        import select
+
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        line = b''
+        while not line.endswith(b'\n'):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.ready_r], [], [], left)[0]:
+                raise RuntimeError(f'the CDP forwarder did not start within {READY_TIMEOUT_S:.0f} s')
+            chunk = os.read(self.ready_r, 256)
+            if not chunk:
+                break
+            line += chunk
+        if line.strip() != b'ready':
+            raise RuntimeError(f'the CDP forwarder did not start: {line.decode(errors="replace").strip() or "it exited"}')
+        return {'GREXAL_CDP_URL': f'http://127.0.0.1:{int(port)}'}
+
+    def stop(self):
+        import _signal
+
+        os.close(self.ready_r)
+        try:
+            os.kill(self.pid, _signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + STOP_GRACE_S
+        while time.monotonic() < deadline:
+            if os.waitpid(self.pid, os.WNOHANG)[0] != 0:
+                return
+            time.sleep(0.01)
+        os.kill(self.pid, _signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
+
+class Pipe:
+    """One direction of one connection: what was read from `src` and not yet written to `dst`."""
+
+    def __init__(self, src, dst):
+        self.src = src
+        self.dst = dst
+        self.pending = bytearray()
+        self.eof = False
+        self.shut = False
+
+
+def serve(port, socket_path):
+    import selectors
+    import socket
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(('127.0.0.1', port))
+    listener.listen(MAX_CONNECTIONS)
+    listener.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    # socket → (its connection's two Pipes, the peer socket)
+    conns = {}
+    sys.stdout.write('ready\n')
+    sys.stdout.flush()
+
+    def close_pair(sock):
+        entry = conns.pop(sock, None)
+        if entry is None:
+            return
+        peer = entry[1]
+        conns.pop(peer, None)
+        for s in (sock, peer):
+            try:
+                selector.unregister(s)
+            except (KeyError, ValueError):
+                pass
+            s.close()
+
+    def accept():
+        try:
+            client, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        if len(conns) >= 2 * MAX_CONNECTIONS:
+            client.close()
+            return
+        relay = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # The relay answers its socket at once; it is the runner's, on this machine.
+            relay.settimeout(5.0)
+            relay.connect(socket_path)
+        except OSError:
+            relay.close()
+            client.close()
+            return
+        for s in (client, relay):
+            s.setblocking(False)
+        up, down = Pipe(client, relay), Pipe(relay, client)
+        conns[client] = ((up, down), relay)
+        conns[relay] = ((down, up), client)
+        selector.register(client, selectors.EVENT_READ)
+        selector.register(relay, selectors.EVENT_READ)
+
+    def pump(sock, mask):
+        (outgoing, incoming), peer = conns[sock]
+        if mask & selectors.EVENT_READ and not outgoing.eof:
+            try:
+                data = sock.recv(CHUNK_BYTES)
+            except (BlockingIOError, InterruptedError):
+                data = None
+            except OSError:
+                return close_pair(sock)
+            if data == b'':
+                outgoing.eof = True
+            elif data:
+                outgoing.pending += data
+        if mask & selectors.EVENT_WRITE and incoming.pending:
+            try:
+                sent = sock.send(incoming.pending)
+                del incoming.pending[:sent]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                return close_pair(sock)
+        # Flush toward the peer at once: most messages fit in one send.
+        if outgoing.pending:
+            try:
+                sent = peer.send(outgoing.pending)
+                del outgoing.pending[:sent]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                return close_pair(sock)
+        # A direction whose source ended and whose bytes are all through ends at its destination too
+        # (either direction can finish here: its last bytes may go out on a write of this socket).
+        for pipe in (outgoing, incoming):
+            if pipe.eof and not pipe.pending and not pipe.shut:
+                pipe.shut = True
+                try:
+                    pipe.dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+        if outgoing.eof and incoming.eof and not outgoing.pending and not incoming.pending:
+            return close_pair(sock)
+        update(sock)
+        update(peer)
+
+    def update(sock):
+        if sock not in conns:
+            return
+        (outgoing, incoming), _ = conns[sock]
+        events = 0
+        if not outgoing.eof and len(outgoing.pending) < MAX_PENDING_BYTES:
+            events |= selectors.EVENT_READ
+        if incoming.pending:
+            events |= selectors.EVENT_WRITE
+        registered = sock in selector.get_map()
+        if events and registered:
+            selector.modify(sock, events)
+        elif events:
+            selector.register(sock, events)
+        elif registered:
+            selector.unregister(sock)
+
+    while True:
+        for key, mask in selector.select():
+            if key.fileobj is listener:
+                accept()
+            elif key.fileobj in conns:
+                pump(key.fileobj, mask)
+
+
+def main():
+    import _signal
+
+    # SIGTERM from the supervisor ends the process (default disposition); Ctrl-C is not ours.
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    port, socket_path = int(sys.argv[1]), sys.argv[2]
+    try:
+        serve(port, socket_path)
+    except OSError as error:
+        sys.stdout.write(f'cannot listen on 127.0.0.1:{port}: {error.strerror or error}\n')
+        sys.stdout.flush()
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
