@@ -13,6 +13,7 @@ export type CdpCall = (
 ) => Promise<unknown>;
 
 interface Pending {
+  method: string;
   resolve(result: unknown): void;
   reject(error: Error): void;
   timer: NodeJS.Timeout;
@@ -54,7 +55,7 @@ export class CdpSession {
         this.pending.delete(id);
         reject(new Error(`CDP ${method} had no answer within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { method, resolve, reject, timer });
       this.connection.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
     });
   };
@@ -90,7 +91,7 @@ export class CdpSession {
       if (!p) return;
       this.pending.delete(message.id);
       clearTimeout(p.timer);
-      if (message.error) p.reject(new Error(`CDP error: ${message.error.message ?? 'unknown'}`));
+      if (message.error) p.reject(new Error(`CDP ${p.method}: ${message.error.message ?? 'unknown error'}`));
       else p.resolve(message.result ?? {});
       return;
     }

@@ -184,8 +184,10 @@ export class DockerContainer implements ContainerHandle {
     if (this.engineGone || this.removed) return;
     await this.call('unpause', (abortSignal) => this.container.unpause({ abortSignal })).catch(
       (e: unknown) => {
-        // Not paused (409), or gone: nothing is frozen any more.
-        if (!isNotFound(e) && !isHarmlessConflict(e)) throw fromDockerError(e);
+        // Not paused (409, or 500 "is not paused" from some engines), or gone: nothing is frozen.
+        if (isNotFound(e) || isHarmlessConflict(e) || /is not paused/.test(String((e as Error).message)))
+          return;
+        throw fromDockerError(e);
       },
     );
   }

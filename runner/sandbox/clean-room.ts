@@ -1,7 +1,7 @@
 /**
- * A clean-room takeover (docs/browser.md): while the user types, the agent is frozen (its
- * container paused), cut off from the browser (every CDP connection it had is closed, and none is
- * accepted), and the page the user types into is loaded afresh by the runner in a new tab, after
+ * A clean-room takeover (docs/browser.md): while the user types, the agent is cut off from the
+ * browser (every CDP connection it had is closed, and none is accepted), frozen (its container
+ * paused), and the page the user types into is loaded afresh by the runner in a new tab, after
  * the cut: no session of the agent's is left to have injected a script, intercepted a request or
  * listened to an event, and what it could have planted in the browser for the login's origin
  * (service workers, Cache Storage, the HTTP cache) is cleared first. Cookies stay: they are what
@@ -35,71 +35,98 @@ export interface CleanRoomDeps {
 export interface CleanRoom {
   /** The URL loaded afresh for the user (the agent's page's), or undefined if it had none. */
   readonly url?: string;
+  /** Whether the agent is frozen: not when the page is the agent's own (on the sandbox's loopback). */
+  readonly frozen: boolean;
   /** Thaws the agent and lets it reconnect; idempotent, on every path. */
   close(): Promise<void>;
 }
 
 /**
- * Freezes the agent, cuts it off, and loads its page afresh in a new tab (closing every other
- * page). On failure the agent is thawed again and the error thrown: no takeover opens half clean.
+ * Cuts the agent off, freezes it, and loads its page afresh in a new tab (closing every other
+ * page). On failure the agent is thawed and let back in, and the error thrown: no takeover opens
+ * half clean.
  */
 export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
   const { agent, gate, cdp, logger } = deps;
   let closed: Promise<void> | undefined;
+  let frozen = false;
   const close = (): Promise<void> => {
     closed ??= (async () => {
-      await agent
-        .unpause()
-        .catch((error: unknown) => logger.error({ err: error }, 'thawing the agent failed'));
+      if (frozen)
+        await agent
+          .unpause()
+          .catch((error: unknown) => logger.error({ err: error }, 'thawing the agent failed'));
       gate.resume();
     })();
     return closed;
   };
   try {
-    await agent.pause();
     gate.cut('takeover');
-    const url = await freshPage(cdp);
+    const url = await agentPageUrl(cdp);
+    // A page on the sandbox's loopback is served by the agent itself: it receives what the user
+    // types there by design, and frozen it could not even answer. Anything else: frozen.
+    if (!url || !servedByAgent(url)) {
+      await agent.pause();
+      frozen = true;
+    }
+    await freshPage(cdp, url);
     logger.info(
-      { origin: url ? new URL(url).origin : undefined },
-      'clean room: agent frozen and cut off, page loaded afresh',
+      { origin: url ? new URL(url).origin : undefined, frozen },
+      'clean room: agent cut off, page loaded afresh',
     );
-    return { url, close };
+    return { url, frozen, close };
   } catch (error) {
     await close();
     throw error;
   }
 }
 
-/** A new tab with the agent's page (its first http(s) page), every other page closed. */
-async function freshPage(cdp: CdpCall): Promise<string | undefined> {
+async function pages(cdp: CdpCall): Promise<TargetInfo[]> {
   const { targetInfos } = (await cdp('Target.getTargets')) as { targetInfos: TargetInfo[] };
-  const pages = targetInfos.filter((t) => t.type === 'page');
-  const url = pages.map((t) => t.url).find((u) => /^https?:\/\//.test(u));
+  return targetInfos.filter((t) => t.type === 'page');
+}
+
+/** The page the agent left for the user: its first http(s) one. */
+async function agentPageUrl(cdp: CdpCall): Promise<string | undefined> {
+  return (await pages(cdp)).map((t) => t.url).find((u) => /^https?:\/\//.test(u));
+}
+
+/** On loopback: the network namespace is the agent's, so whatever listens there is the agent's. */
+export function servedByAgent(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host === '::1' ||
+    host === '0.0.0.0' ||
+    /^127\.\d+\.\d+\.\d+$/.test(host)
+  );
+}
+
+/** A new tab with `url` (or blank), every other page closed. */
+async function freshPage(cdp: CdpCall, url: string | undefined): Promise<void> {
+  const old = await pages(cdp);
   const { targetId } = (await cdp('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
   // Other pages go first: no window the agent's scripts ran in may hold the new one (opener,
   // same-origin frames), and no script of theirs keeps running while the user types.
-  await Promise.all(pages.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})));
-  if (!url) return undefined;
+  await Promise.all(old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})));
+  if (!url) return;
   const { sessionId } = (await cdp('Target.attachToTarget', { targetId, flatten: true })) as {
     sessionId: string;
   };
-  const call = (method: string, params: Record<string, unknown> = {}) =>
-    (cdp as (m: string, p: Record<string, unknown>, s: string) => Promise<unknown>)(
-      method,
-      params,
-      sessionId,
-    );
+  const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
   // What the agent could have left for the login's origin: a service worker that answers the
   // page's requests, Cache Storage it reads from, responses it fulfilled into the HTTP cache.
-  await cdp('Storage.clearDataForOrigin', {
+  // (On the page's session: Chromium refuses clearDataForOrigin on a browser-level one.)
+  await call('Storage.clearDataForOrigin', {
     origin: new URL(url).origin,
     storageTypes: 'service_workers,cache_storage',
   });
   await call('Network.enable');
   await call('Network.clearBrowserCache');
   await call('Network.disable');
+  // Not waited for: the page loads while the link reaches the user (the stream shows it loading).
   await call('Page.navigate', { url });
   await cdp('Target.detachFromTarget', { sessionId });
   await cdp('Target.activateTarget', { targetId });
-  return url;
 }

@@ -469,6 +469,9 @@ export class Sandbox implements AsyncDisposable {
         if (!streamed && !this.browser.takesOverLocally) {
           throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
         }
+        // Before the clean room: a second request must not cut or freeze anything again.
+        if (this.takeoverOpen)
+          throw codedError('takeover_in_progress', 'A takeover is already open for this sandbox.');
         const { connectionId } = parsed.data;
         const label = connectionId ? this.credentials?.connectionLabel(connectionId) : undefined;
         this.takeoverOpen = true;
