@@ -86,13 +86,17 @@ async function pages(cdp: CdpCall): Promise<TargetInfo[]> {
   return targetInfos.filter((t) => t.type === 'page');
 }
 
-/** The page the agent left for the user: its first http(s) one. */
+/** The page the agent left for the user: its first http(s) one, else a data: page it wrote. */
 async function agentPageUrl(cdp: CdpCall): Promise<string | undefined> {
-  return (await pages(cdp)).map((t) => t.url).find((u) => /^https?:\/\//.test(u));
+  const urls = (await pages(cdp)).map((t) => t.url);
+  return urls.find((u) => /^https?:\/\//.test(u)) ?? urls.find((u) => u.startsWith('data:'));
 }
 
 /** On loopback: the network namespace is the agent's, so whatever listens there is the agent's. */
 export function servedByAgent(url: string): boolean {
+  // A data: page is the agent's own writing: what is typed there stays in the page, which the
+  // agent reads afterwards anyway; freezing it protects nothing.
+  if (url.startsWith('data:')) return true;
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return (
     host === 'localhost' ||
@@ -115,18 +119,24 @@ async function freshPage(cdp: CdpCall, url: string | undefined): Promise<void> {
     sessionId: string;
   };
   const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
+  if (/^https?:/.test(url)) await clearOrigin(call, new URL(url).origin);
+  await call('Page.navigate', { url });
+  await cdp('Target.detachFromTarget', { sessionId });
+  await cdp('Target.activateTarget', { targetId });
+}
+
+async function clearOrigin(
+  call: (method: string, params?: Record<string, unknown>) => Promise<unknown>,
+  origin: string,
+): Promise<void> {
   // What the agent could have left for the login's origin: a service worker that answers the
   // page's requests, Cache Storage it reads from, responses it fulfilled into the HTTP cache.
   // (On the page's session: Chromium refuses clearDataForOrigin on a browser-level one.)
   await call('Storage.clearDataForOrigin', {
-    origin: new URL(url).origin,
+    origin,
     storageTypes: 'service_workers,cache_storage',
   });
   await call('Network.enable');
   await call('Network.clearBrowserCache');
   await call('Network.disable');
-  // Not waited for: the page loads while the link reaches the user (the stream shows it loading).
-  await call('Page.navigate', { url });
-  await cdp('Target.detachFromTarget', { sessionId });
-  await cdp('Target.activateTarget', { targetId });
 }
