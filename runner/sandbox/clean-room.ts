@@ -65,11 +65,16 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     const url = await agentPageUrl(cdp);
     // A page on the sandbox's loopback is served by the agent itself: it receives what the user
     // types there by design, and frozen it could not even answer. Anything else: frozen.
-    if (!url || !servedByAgent(url)) {
-      await agent.pause();
-      frozen = true;
-    }
-    await freshPage(cdp, url);
+    // The freeze (an engine call) and the fresh page (CDP) at once: both before the link exists.
+    const freezing =
+      !url || !servedByAgent(url)
+        ? agent.pause().then(() => {
+            frozen = true;
+          })
+        : undefined;
+    const [froze, loaded] = await Promise.allSettled([freezing, freshPage(cdp, url)]);
+    if (froze.status === 'rejected') throw froze.reason;
+    if (loaded.status === 'rejected') throw loaded.reason;
     logger.info(
       { origin: url ? new URL(url).origin : undefined, frozen },
       'clean room: agent cut off, page loaded afresh',
