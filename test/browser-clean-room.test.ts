@@ -118,8 +118,13 @@ describe('a clean-room takeover against a hostile agent', () => {
           const [agent] = (await sandboxContainers(sandbox.id)).filter(
             (c) => c.Labels['grexal.role'] === 'agent',
           );
-          pausedDuringTakeover = (await docker.getContainer(agent!.Id).inspect()).State.Paused;
-          await completeTakeover(event.url, { username: 'ada', password: CANARY });
+          // The freeze is made while the link travels (the stream waits for it): seen, bounded.
+          const typing = completeTakeover(event.url, { username: 'ada', password: CANARY });
+          for (let i = 0; i < 100 && !pausedDuringTakeover; i++) {
+            pausedDuringTakeover = (await docker.getContainer(agent!.Id).inspect()).State.Paused;
+            if (!pausedDuringTakeover) await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          await typing;
         })();
       }
     });

@@ -39,6 +39,8 @@ export interface TakeoverRequest extends RequestTakeoverParams {
   vncSocketPath: string;
   /** The runner's own CDP connection to the sandbox's browser, where `until` is watched. */
   browser: (method: string, params?: Record<string, unknown>) => Promise<unknown>;
+  /** Settles once the clean room is made; the stream waits for it (docs/browser.md). */
+  ready?: Promise<void>;
   signal: AbortSignal;
 }
 

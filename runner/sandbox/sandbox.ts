@@ -476,12 +476,15 @@ export class Sandbox implements AsyncDisposable {
         const label = connectionId ? this.credentials?.connectionLabel(connectionId) : undefined;
         this.takeoverOpen = true;
         this.showLiveState();
-        // Frozen, cut off, the page loaded afresh: all before the link exists (docs/browser.md).
-        const room = await streamed?.desktop.openCleanRoom(streamed.container).catch((error: unknown) => {
-          this.takeoverOpen = false;
-          this.showLiveState();
+        // Cut off at once (openCleanRoom cuts before its first await), then frozen and the page
+        // loaded afresh while the link travels: the stream waits for it (docs/browser.md).
+        const room = streamed?.desktop.openCleanRoom(streamed.container);
+        const ready = room?.then(() => undefined);
+        // Seen by the stream if one connects; a failure ends the takeover below either way.
+        ready?.catch(() => {});
+        room?.catch((error: unknown) => {
           this.deps.logger.error({ err: toGrexalError(error) }, 'could not prepare the clean room');
-          throw codedError('internal', 'The takeover could not be prepared; retry.');
+          takeovers?.cancelAllFor(this.id);
         });
         try {
           if (!streamed || !takeovers) {
@@ -500,12 +503,16 @@ export class Sandbox implements AsyncDisposable {
             label,
             vncSocketPath: streamed.desktop.vncSocketPath,
             browser: streamed.desktop.cdp.call,
+            ready,
             signal: call.signal,
           });
           return { outcome: 'completed' };
         } finally {
           // Thawed and let back in before the answer: the agent's next act is to reconnect.
-          await room?.close();
+          await room?.then(
+            (made) => made.close(),
+            () => {},
+          );
           this.takeoverOpen = false;
           this.showLiveState();
         }

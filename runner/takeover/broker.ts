@@ -47,6 +47,8 @@ export interface AuthorizedTakeover {
   readonly info: TakeoverInfo;
   /** Host path of the VNC socket; for the bridge only, never sent to a browser. */
   readonly vncSocketPath: string;
+  /** Settles once the sandbox is ready for the user (TakeoverRequest.ready); the stream waits for it. */
+  readonly ready: Promise<void>;
   /** Takes a seat; throws E_TAKEOVER_ENDED if the takeover ended since it was authorized. */
   attachViewer(viewer: Viewer): ViewerLease;
   /** For the page: whether the viewer with `key` controls, and how many watch. */
@@ -185,6 +187,7 @@ export class TakeoverBroker {
     return {
       info: this.info(t),
       vncSocketPath: t.request.vncSocketPath,
+      ready: t.request.ready ?? Promise.resolve(),
       attachViewer: (viewer) => this.attach(t, viewer),
       viewerStatus: (key) => ({ controls: t.viewers.controlsKey(key), viewers: t.viewers.size }),
     };

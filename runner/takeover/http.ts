@@ -200,6 +200,8 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     try {
       checkOrigin(req, allowedOrigins);
       const auth = broker.authorize(id, url.searchParams.get('token'));
+      // The clean room (docs/browser.md) is made while the link travels; no pixel before it is.
+      await auth.ready;
       vnc = await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 });
       const connection = vnc;
       let upgraded = false;

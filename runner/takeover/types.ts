@@ -30,6 +30,11 @@ export interface TakeoverRequest {
   until?: Until;
   /** The runner's own CDP connection to the sandbox's browser, where `until` is watched: needed with it. */
   browser?: UntilBrowser;
+  /**
+   * Settles once the sandbox's side is ready for the user (the clean room: docs/browser.md): the
+   * stream connects to the VNC socket only then, so the link can go out while it is made.
+   */
+  ready?: Promise<void>;
 }
 
 /** A snapshot of one takeover, safe to log and to return from the API: no token, no socket path. */
