@@ -1,8 +1,9 @@
 /**
- * The desktop helper (bundled to /opt/grexal/desktop.mjs, Node 18), started by the Python
- * supervisor as `node desktop.mjs <width> <height>` for a desktop sandbox: it starts the desktop,
- * prints ONE JSON line on stdout, `{"env":{...}}` once everything answers or `{"error":"..."}`
- * (then exits 1), and on SIGTERM stops every desktop process and exits 0.
+ * The desktop helper (bundled to /opt/grexal/desktop.mjs, Node 18): the init of a desktop
+ * sandbox's browser container, `node desktop.mjs <width> <height>` under tini (the runner sets
+ * that entrypoint; runner/sandbox/browser-container.ts). It starts the desktop, prints ONE JSON
+ * line on stdout, `{"env":{...}}` once everything answers or `{"error":"..."}` (then exits 1), and
+ * on SIGTERM stops every desktop process and exits 0.
  */
 import { type Desktop, startDesktop } from './desktop.ts';
 

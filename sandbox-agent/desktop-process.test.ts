@@ -71,7 +71,7 @@ describe('DesktopProcess and waitFor', () => {
   });
 
   it('reads the display number from the -displayfd pipe', async () => {
-    const p = new DesktopProcess('fake Xvfb', 'sh', ['-c', 'echo 42 >&3; exec sleep 30'], process.env, true);
+    const p = new DesktopProcess('fake Xvfb', 'sh', ['-c', 'echo 42 >&3; exec sleep 30'], process.env, 1);
     closers.push(() => p.stop());
     expect(await displayNumber(p, { deadline: Date.now() + 60_000, watch: [p] })).toBe(42);
   });

@@ -20,14 +20,15 @@ export class DesktopProcess {
     command: string,
     args: string[],
     env: NodeJS.ProcessEnv,
-    extraPipe = false,
+    /** Pipes past stderr: 1 for the X server's -displayfd (fd 3), 2 for Chromium's DevTools pipe (fds 3, 4). */
+    extraPipes = 0,
   ) {
     // Own process group, so stop() reaches Chromium's zygote and renderers too. Output stays out of
     // the agent's log; the last lines are kept for the error if the process dies.
     this.child = spawn(command, args, {
       env,
       detached: true,
-      stdio: extraPipe ? ['ignore', 'ignore', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', 'pipe', ...Array<'pipe'>(extraPipes).fill('pipe')],
     });
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (text: string) => {

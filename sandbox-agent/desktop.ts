@@ -1,20 +1,23 @@
 /**
- * The desktop of a `browser_login` sandbox, started by the supervisor before the agent, as the
- * agent user: the display stack (display-stack.ts: an X server serving its screen over RFB on a
- * Unix socket in /run/grexal, never on a network interface; the runner bridges it to the takeover
- * page), a window manager, and Chromium with its DevTools endpoint on the sandbox's own loopback
- * for the agent (GREXAL_CDP_URL).
+ * The desktop of a `browser_login` sandbox, in its browser container (docs/browser.md), as that
+ * container's init (`node desktop.mjs <width> <height>` under tini): the display stack
+ * (display-stack.ts: an X server serving its screen over RFB on a Unix socket in this container's
+ * /run/grexal, never on a network interface), a window manager, and Chromium, whose DevTools is a
+ * pipe bridged to cdp.sock beside vnc.sock (cdp-pipe.ts). The agent's container mounts neither:
+ * the runner alone reaches both, and relays CDP to the agent.
  *
- * Each piece is waited for by polling what it serves (the X socket, the VNC greeting,
- * /json/version), never with a fixed sleep. Desktop processes get the supervisor's environment,
- * not the agent's: no credential reaches them.
+ * Each piece is waited for by polling what it serves (the X socket, the VNC greeting, the pipe),
+ * never with a fixed sleep. No credential is in this container at all.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BrowserWatch, startBrowserWatch } from './browser-watch.ts';
-import { cdpAnswers, DesktopProcess, type WaitOptions, waitFor } from './desktop-process.ts';
+import type { Readable, Writable } from 'node:stream';
+import { type CdpPipeServer, probeBrowser, serveCdpPipe } from './cdp-pipe.ts';
+import { DesktopProcess, type WaitOptions } from './desktop-process.ts';
 import { startDisplay } from './display-stack.ts';
-import { BROWSER_SOCKET_NAME, SANDBOX_RUN_DIR, VNC_SOCKET_NAME } from './wire.ts';
+import { CDP_SOCKET_NAME, SANDBOX_RUN_DIR, VNC_SOCKET_NAME } from './wire.ts';
+
+const CHROMIUM_BINARY = '/usr/lib/chromium/chromium';
 
 export interface StartDesktopOptions {
   width: number;
@@ -22,34 +25,32 @@ export interface StartDesktopOptions {
   signal?: AbortSignal;
   /** For the whole start. Default 60000 (Chromium's first start on a busy host takes seconds). */
   timeoutMs?: number;
-  /** Where vnc.sock goes. Default /run/grexal. */
+  /** Where vnc.sock and cdp.sock go. Default /run/grexal. */
   runDir?: string;
-  /** Chromium's DevTools port on 127.0.0.1. Default 9222. */
-  cdpPort?: number;
 }
 
 export interface Desktop {
-  /** For the agent: DISPLAY and GREXAL_CDP_URL. */
+  /** DISPLAY, for the record. */
   env: Record<string, string>;
-  /** Stops the browser watch, Chromium, the window manager and the display, and removes the sockets. */
+  /** Stops the DevTools bridge, Chromium, the window manager and the display, and removes the sockets. */
   stop(): Promise<void>;
 }
 
 export async function startDesktop(options: StartDesktopOptions): Promise<Desktop> {
   const runDir = options.runDir ?? SANDBOX_RUN_DIR;
   const vncSocket = join(runDir, VNC_SOCKET_NAME);
-  const browserSocket = join(runDir, BROWSER_SOCKET_NAME);
-  const cdpPort = options.cdpPort ?? 9222;
+  const cdpSocket = join(runDir, CDP_SOCKET_NAME);
   const processes: DesktopProcess[] = [];
-  let browserWatch: BrowserWatch | undefined;
+  let bridge: CdpPipeServer | undefined;
   const stop = async (): Promise<void> => {
-    await browserWatch?.close();
+    await bridge?.close();
     for (const p of processes.splice(0).reverse()) await p.stop();
     rmSync(vncSocket, { force: true });
-    rmSync(browserSocket, { force: true });
+    rmSync(cdpSocket, { force: true });
   };
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   const wait: WaitOptions = {
-    deadline: Date.now() + (options.timeoutMs ?? 60_000),
+    deadline,
     watch: processes,
     ...(options.signal ? { signal: options.signal } : {}),
   };
@@ -62,21 +63,42 @@ export async function startDesktop(options: StartDesktopOptions): Promise<Deskto
     processes.push(
       new DesktopProcess('the window manager', 'matchbox-window-manager', ['-use_titlebar', 'no'], env),
     );
-    // Without a session bus Chromium would start one (dbus-x11) for nothing it needs here.
+    // Without a session bus Chromium would start one (dbus-x11): its socket would be abstract, and
+    // abstract sockets belong to the network namespace, which is the agent's too.
     const chromiumEnv = { ...env, DBUS_SESSION_BUS_ADDRESS: 'disabled:' };
-    processes.push(new DesktopProcess('Chromium', 'chromium', chromiumArgs(options, cdpPort), chromiumEnv));
-    await waitFor(`Chromium's DevTools on port ${cdpPort}`, () => cdpAnswers(cdpPort), wait);
-    // Where the runner watches a takeover's `until` (the browser's URL or a cookie).
-    rmSync(browserSocket, { force: true });
-    browserWatch = await startBrowserWatch(browserSocket, cdpPort);
-    return { env: { DISPLAY: display, GREXAL_CDP_URL: `http://127.0.0.1:${cdpPort}` }, stop };
+    // The binary, not Debian's /usr/bin/chromium wrapper: it adds flags of its own
+    // (--enable-gpu-rasterization, extension options) and a shell in between.
+    const chromium = new DesktopProcess('Chromium', CHROMIUM_BINARY, chromiumArgs(options), chromiumEnv, 2);
+    processes.push(chromium);
+    const pipe = {
+      toBrowser: chromium.child.stdio[3] as Writable,
+      fromBrowser: chromium.child.stdio[4] as Readable,
+    };
+    await Promise.race([
+      probeBrowser(pipe, Math.max(0, deadline - Date.now())),
+      chromium.exited.then(() =>
+        Promise.reject(new Error(`the desktop did not start: ${chromium.describe()}`)),
+      ),
+    ]);
+    bridge = await serveCdpPipe(cdpSocket, pipe);
+    return { env: { DISPLAY: display }, stop };
   } catch (error) {
     await stop();
     throw error;
   }
 }
 
-function chromiumArgs({ width, height }: StartDesktopOptions, cdpPort: number): string[] {
+const DISABLED_FEATURES = [
+  'Translate',
+  'MediaRouter',
+  'OptimizationHints',
+  'PreloadTopChromeWebUI',
+  'SpareRendererForSitePerProcess',
+  'WebUIReloadButton',
+  'WebUIOmniboxPopup',
+];
+
+export function chromiumArgs({ width, height }: StartDesktopOptions): string[] {
   const home = process.env['HOME'] ?? '/home/agent';
   return [
     // Chromium's own sandbox needs user namespaces or a setuid helper, and the container allows
@@ -86,9 +108,8 @@ function chromiumArgs({ width, height }: StartDesktopOptions, cdpPort: number): 
     // the user is asked to log in to (chromedriver passes the same flag for the same reason).
     '--test-type',
     `--user-data-dir=${join(home, '.config', 'grexal-chromium')}`,
-    // DevTools on the sandbox's loopback only: the agent's playwright-core connects over CDP.
-    '--remote-debugging-address=127.0.0.1',
-    `--remote-debugging-port=${cdpPort}`,
+    // DevTools on fds 3 and 4 only, no TCP port: the network namespace is shared with the agent.
+    '--remote-debugging-pipe',
     // No calls home, no updates, no sync, no first-run prompts: quiet and lean.
     ...['--no-first-run', '--no-default-browser-check', '--disable-background-networking'],
     ...[
@@ -106,11 +127,15 @@ function chromiumArgs({ width, height }: StartDesktopOptions, cdpPort: number): 
     ...[
       '--password-store=basic',
       '--use-mock-keychain',
-      '--disable-features=Translate,MediaRouter,OptimizationHints',
+      // One list (a second --disable-features would replace the first). The rest is idle memory
+      // (issue 12: ≤ 200 MiB for the desktop sandbox): no WebUI preloaded for the toolbar's
+      // bubbles, reload button or omnibox popup, no spare renderer kept for a next tab.
+      `--disable-features=${DISABLED_FEATURES.join(',')}`,
     ],
     ...['--noerrdialogs', '--disable-session-crashed-bubble', '--hide-crash-restore-bubble'],
-    // No GPU in the X server: draw in software without starting a GPU process.
-    '--disable-gpu',
+    // No GPU in the X server: draw in software, in the browser process (a GPU process of its own
+    // costs ~20 MiB for nothing here).
+    ...['--disable-gpu', '--in-process-gpu'],
     ...['--window-position=0,0', `--window-size=${width},${height}`, '--start-maximized'],
     'about:blank',
   ];

@@ -8,6 +8,7 @@
  * Kept behind `startDisplay` so the rest of the desktop (window manager, browser) only sees an X
  * display and a socket: moving the browser elsewhere, or the stack, changes this file alone.
  */
+import { chmodSync, mkdirSync } from 'node:fs';
 import {
   DesktopProcess,
   displayNumber,
@@ -28,6 +29,7 @@ export interface Display {
   display: string;
 }
 
+const X11_UNIX_DIR = '/tmp/.X11-unix';
 const VNC_GREETING = /^RFB \d{3}\.\d{3}\n$/;
 
 /**
@@ -35,7 +37,11 @@ const VNC_GREETING = /^RFB \d{3}\.\d{3}\n$/;
  * into `watch` as they start, so a caller's `stop` reaches them even if this throws.
  */
 export async function startDisplay(options: DisplayOptions, wait: WaitOptions): Promise<Display> {
-  const server = new DesktopProcess('Xtigervnc', 'Xtigervnc', xtigervncArgs(options), process.env, true);
+  // With no abstract socket (-nolisten local) X clients need the filesystem one, and a non-root X
+  // server does not create its directory: it is made here, in this container's own /tmp.
+  mkdirSync(X11_UNIX_DIR, { recursive: true, mode: 0o1777 });
+  chmodSync(X11_UNIX_DIR, 0o1777);
+  const server = new DesktopProcess('Xtigervnc', 'Xtigervnc', xtigervncArgs(options), process.env, 1);
   wait.watch.push(server);
   const display = `:${await displayNumber(server, wait)}`;
   await waitFor('the X display', () => socketAnswers(`/tmp/.X11-unix/X${display.slice(1)}`), wait);
@@ -49,7 +55,10 @@ export function xtigervncArgs({ width, height, vncSocket }: DisplayOptions): str
     ...['-displayfd', '3', '-geometry', `${width}x${height}`, '-depth', '24', '-dpi', '96'],
     // No X over TCP, and no RFB over TCP at all (1.12 opens a TCP port unless -rfbport is -1):
     // only the Unix socket, reached from the host by the runner's bridge, which checks the token.
-    ...['-nolisten', 'tcp', '-rfbport', '-1', '-rfbunixpath', vncSocket, '-rfbunixmode', '0600'],
+    // No abstract X socket either (`local`): abstract sockets belong to the network namespace, and
+    // the browser container shares the agent's; X clients use /tmp/.X11-unix, this container's own.
+    ...['-nolisten', 'tcp', '-nolisten', 'local'],
+    ...['-rfbport', '-1', '-rfbunixpath', vncSocket, '-rfbunixmode', '0600'],
     // No VNC authentication: nothing but the runner can reach the socket.
     ...['-SecurityTypes', 'None'],
     // Every viewer has its own connection (the bridge gives each one); none may kick the others.

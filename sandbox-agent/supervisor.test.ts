@@ -180,39 +180,14 @@ describe('the Python supervisor', { timeout: 30_000 }, () => {
     expect(started()).toEqual([]);
   });
 
-  it('starts the desktop helper first, gives its env to the agent and stops it after', async () => {
-    const helper = join(root, 'helper.mjs');
-    const marker = join(root, 'helper-stopped');
-    await writeFile(
-      helper,
-      `import { writeFileSync } from 'node:fs';
-process.on('SIGTERM', () => { writeFileSync(${JSON.stringify(marker)}, process.argv.slice(2).join('x')); process.exit(0); });
-setInterval(() => {}, 1 << 30);
-console.log(JSON.stringify({ env: { DISPLAY: ':7', GREXAL_CDP_URL: 'http://127.0.0.1:9222' } }));`,
-    );
-    const run = await supervise(
-      { command: ['sh', '-c', 'echo "$DISPLAY $GREXAL_CDP_URL"'], desktop: { width: 1024, height: 768 } },
-      undefined,
-      { GREXAL_DESKTOP_HELPER: helper },
-    ).exit;
+  it('starts no desktop in the agent container, even when a bootstrap asks for one', async () => {
+    // The display and the browser run in the browser container (docs/browser.md); a `desktop`
+    // field from an older runner must not start them next to the agent.
+    const run = await supervise({
+      command: ['sh', '-c', 'echo "display=$DISPLAY"'],
+      desktop: { width: 1024, height: 768 },
+    }).exit;
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe(':7 http://127.0.0.1:9222\n');
-    expect(await readFile(marker, 'utf8')).toBe('1024x768');
-  });
-
-  it('exits 125 with the desktop helper error and never starts the agent', async () => {
-    const helper = join(root, 'helper.mjs');
-    await writeFile(helper, `console.log(JSON.stringify({ error: 'Xvfb exited with 1' })); process.exit(1);`);
-    const run = await supervise(
-      { command: ['sh', '-c', 'echo ran'], desktop: { width: 1024, height: 768 } },
-      undefined,
-      { GREXAL_DESKTOP_HELPER: helper },
-    ).exit;
-    expect(run.code).toBe(125);
-    expect(run.stderr).toBe(
-      'grexal: the agent was not started: the desktop did not start: Xvfb exited with 1\n',
-    );
-    expect(run.stdout).toBe('');
-    expect(started()).toEqual([]);
+    expect(run.stdout).toBe('display=\n');
   });
 });

@@ -4,13 +4,19 @@
  * from here only, and types from protocol.ts, so that its bundle carries no validator.
  */
 
-/** Where the runner's socket and the desktop's VNC socket appear inside the sandbox. */
+/**
+ * Where the runner's socket appears inside the agent's container, and the desktop's sockets inside
+ * the browser container: each container mounts its own host directory here (docs/browser.md).
+ */
 export const SANDBOX_RUN_DIR = '/run/grexal';
 export const CTX_SOCKET_PATH = `${SANDBOX_RUN_DIR}/ctx.sock`;
+/** The browser container's RFB socket (Xtigervnc), bridged by the runner to the takeover page. */
 export const VNC_SOCKET_NAME = 'vnc.sock';
-/** The desktop helper's browser-watch socket (a takeover's `until`), beside vnc.sock. */
-export const BROWSER_SOCKET_NAME = 'browser.sock';
-/** The runner's CDP relay (runner/browser), where the supervisor's forwarder sends GREXAL_CDP_URL. */
+/**
+ * `cdp.sock`, in two directories: in the agent's, the runner's CDP relay (runner/browser), where
+ * the supervisor's forwarder sends GREXAL_CDP_URL; in the browser container's, Chromium's
+ * --remote-debugging-pipe bridged to a socket (NUL-framed CDP), which only the runner reaches.
+ */
 export const CDP_SOCKET_NAME = 'cdp.sock';
 /** The in-sandbox loopback port of GREXAL_CDP_URL (Chromium's usual DevTools port). */
 export const CDP_RELAY_PORT = 9222;

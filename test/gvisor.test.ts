@@ -109,22 +109,27 @@ describe('grexal run --runtime runsc', () => {
   });
 
   it("reaches the desktop's VNC socket from the host under gVisor", async () => {
-    // The agent waits (bounded) for the test to say it is done; meanwhile Xtigervnc serves vnc.sock.
+    // The agent waits (bounded) for the test to say it is done; meanwhile Xtigervnc serves vnc.sock
+    // from the browser container, which shares the agent's network namespace under runsc too.
     const script = 'for i in $(seq 1200); do [ -e /run/grexal/go ] && exit 0; sleep 0.1; done; exit 9';
     const run = startCli(['run', '--desktop', '--runtime', 'runsc', '--', 'sh', '-c', script], env);
     try {
       let socketPath = '';
+      let agentDir = '';
       await eventually(
         async () => {
-          const [dir] = await sandboxDirs(stateDir);
-          socketPath = dir ? join(dir, 'vnc.sock') : '';
+          // The desktop runs in the browser container, with a directory of its own (docs/browser.md).
+          const dirs = await sandboxDirs(stateDir);
+          const browserDir = dirs.find((d) => d.endsWith('.browser'));
+          agentDir = dirs.find((d) => !d.endsWith('.browser')) ?? '';
+          socketPath = browserDir ? join(browserDir, 'vnc.sock') : '';
           return socketPath !== '' && (await readBanner(socketPath).catch(() => '')) !== '';
         },
         'vnc.sock answering on the host',
         1200,
       );
       expect(await readBanner(socketPath)).toBe('RFB 003.008\n');
-      await writeFile(join(socketPath, '..', 'go'), '');
+      await writeFile(join(agentDir, 'go'), '');
       expect(await run.exited).toBe(0);
     } finally {
       run.child.kill('SIGINT');

@@ -80,9 +80,7 @@ async function setup(
     reason: 'Log in to Example, then press Done.',
     timeoutMs: 120_000,
     vncSocketPath: vnc.path,
-    ...(options.until
-      ? { until: { url: 'https://example.test/home*' }, browserSocketPath: join(dir, 'browser.sock') }
-      : {}),
+    ...(options.until ? { until: { url: 'https://example.test/home*' }, browser: async () => ({}) } : {}),
   });
   return { link: broker.linkFor(takeover.id)!, id: takeover.id, done };
 }

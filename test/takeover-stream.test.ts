@@ -32,7 +32,8 @@ afterAll(async () => {
 
 /**
  * The agent opens a page with one text field filling the top of its window, asks for a takeover,
- * and once it ends prints the field's value and its window's size (JSON on one line).
+ * and once it ends (and the browser answers it again) prints the field's value and its window's
+ * size (JSON on one line).
  */
 const AGENT = `
   import { chromium } from 'playwright-core';
@@ -41,10 +42,14 @@ const AGENT = `
   const page = browser.contexts()[0].pages()[0] ?? (await browser.contexts()[0].newPage());
   await page.goto('data:text/html,<textarea id=t style="width:100%;height:60vh;font:32px sans-serif"></textarea>');
   await ctx.requestTakeover({ reason: 'Paste, please', timeoutMs: 120000 }).catch((e) => console.log('outcome=' + e.code));
-  const value = await page.$eval('#t', (t) => t.value);
-  const size = await page.evaluate(() => [innerWidth, innerHeight, screen.width, screen.height]);
+  // The takeover cut this agent off and reloaded its page in a new tab (docs/browser.md): connect again.
+  await ctx.waitForBrowser({ timeoutMs: 30000 });
+  const again = await chromium.connectOverCDP(process.env.GREXAL_CDP_URL);
+  const after = again.contexts()[0].pages()[0];
+  const value = await after.$eval('#t', (t) => t.value);
+  const size = await after.evaluate(() => [innerWidth, innerHeight, screen.width, screen.height]);
   console.log('result=' + JSON.stringify({ value, size }));
-  await browser.close();
+  await again.close();
 `;
 
 async function agentSandbox(): Promise<{

@@ -1,36 +1,41 @@
 /**
- * A takeover's `until`, both halves against a real browser without a container: the desktop
- * helper's watch (sandbox-agent/browser-watch.ts) on a Unix socket, reading the host's Chromium
- * over CDP, and the runner's client of it (runner/takeover/until-watch.ts). The "site" is this
- * test's own HTTP server on loopback: /login, then /home which sets the session cookie.
- * The full path through a desktop sandbox is in test/takeover.test.ts.
+ * A takeover's `until`, watched by the runner (runner/takeover/until-watch.ts) over its own CDP
+ * connection to a real browser without a container: the host's Chromium with
+ * `--remote-debugging-pipe`, as the browser container runs it, framed by runner/browser's
+ * nulFramedConnection. The "site" is this test's own HTTP server on loopback: /login, then /home
+ * which sets the session cookie. The full path through a desktop sandbox is in test/takeover.test.ts.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CdpSession, nulFramedConnection } from '../runner/browser/index.ts';
 import { watchUntil } from '../runner/takeover/until-watch.ts';
-import { type BrowserWatch, startBrowserWatch } from '../sandbox-agent/browser-watch.ts';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
 let dir: string;
 let site: Server;
 let origin: string;
-let browser: BrowserContext;
-let page: Page;
-let watch: BrowserWatch;
-let socketPath: string;
+let chromium: ChildProcess;
+let cdp: CdpSession;
+let pageSession: string;
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((r) => probe.close(r));
-  return port;
+async function goto(url: string): Promise<void> {
+  const loaded = new Promise<void>((resolve) => {
+    const off = cdp.onEvent((method, _params, sessionId) => {
+      if (method === 'Page.loadEventFired' && sessionId === pageSession) {
+        off();
+        resolve();
+      }
+    });
+  });
+  await cdp.call('Page.navigate', { url }, pageSession);
+  await loaded;
 }
 
 beforeAll(async () => {
@@ -42,53 +47,75 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => site.listen(0, '127.0.0.1', r));
   origin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-  const cdpPort = await freePort();
-  // The browser's own (default) profile, as the sandbox's Chromium has: that is where the user logs in.
-  browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', `--remote-debugging-port=${cdpPort}`],
+  chromium = spawn(
+    CHROMIUM,
+    [
+      '--headless=new',
+      '--no-sandbox',
+      '--remote-debugging-pipe',
+      `--user-data-dir=${join(dir, 'profile')}`,
+      'about:blank',
+    ],
+    { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
+  );
+  cdp = new CdpSession(
+    nulFramedConnection({ readable: chromium.stdio[4] as Readable, writable: chromium.stdio[3] as Writable }),
+  );
+  const { targetId } = (await cdp.call('Target.createTarget', { url: 'about:blank' })) as {
+    targetId: string;
+  };
+  ({ sessionId: pageSession } = (await cdp.call('Target.attachToTarget', { targetId, flatten: true })) as {
+    sessionId: string;
   });
-  page = browser.pages()[0] ?? (await browser.newPage());
-  socketPath = join(dir, 'browser.sock');
-  watch = await startBrowserWatch(socketPath, cdpPort);
+  await cdp.call('Page.enable', {}, pageSession);
 });
 
 afterAll(async () => {
-  await watch?.close();
-  await browser?.close();
+  cdp?.close();
+  if (chromium && chromium.exitCode === null) {
+    const exited = new Promise((r) => chromium.once('exit', r));
+    chromium.kill('SIGKILL');
+    await exited;
+  }
   await new Promise((r) => site?.close(r));
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('until, watched in a real browser', () => {
+describe('until, watched by the runner over CDP in a real browser', () => {
   it('is met by URL only once a page matching the glob opens', async () => {
-    await page.goto(`${origin}/login`);
+    await goto(`${origin}/login`);
     const stop = new AbortController();
     let met: string | undefined;
-    const watching = watchUntil(socketPath, { url: `${origin}/home*` }, stop.signal).then((m) => {
+    const watching = watchUntil(cdp.call, { url: `${origin}/home*` }, stop.signal).then((m) => {
       met = m;
       return m;
     });
     // Still on /login: not met after several polls.
     await new Promise((r) => setTimeout(r, 700));
     expect(met).toBeUndefined();
-    await page.goto(`${origin}/home`);
+    await goto(`${origin}/home`);
     expect(await watching).toBe('url');
   });
 
   it('is met by cookie once the site sets it', async () => {
-    await browser.clearCookies();
-    await page.goto(`${origin}/login`);
-    const watching = watchUntil(socketPath, { cookie: 'sid' }, new AbortController().signal);
-    await page.goto(`${origin}/home`);
+    await cdp.call('Storage.clearCookies');
+    await goto(`${origin}/login`);
+    const watching = watchUntil(cdp.call, { cookie: 'sid' }, new AbortController().signal);
+    await goto(`${origin}/home`);
     expect(await watching).toBe('cookie');
   });
 
-  it('stops when the runner aborts, and refuses a path that is not a socket', async () => {
+  it('stops when the runner aborts, and fails when the browser is gone', async () => {
     const stop = new AbortController();
-    const watching = watchUntil(socketPath, { cookie: 'never' }, stop.signal);
+    const watching = watchUntil(cdp.call, { cookie: 'never' }, stop.signal);
     stop.abort();
     await expect(watching).rejects.toThrow('stopped');
-    await expect(watchUntil(dir, { cookie: 'sid' }, stop.signal)).rejects.toThrow(/not a socket/);
+    const gone = new CdpSession(
+      nulFramedConnection({ readable: new PassThrough(), writable: new PassThrough() }),
+    );
+    gone.close();
+    await expect(watchUntil(gone.call, { cookie: 'sid' }, new AbortController().signal)).rejects.toThrow(
+      /closed/,
+    );
   });
 });

@@ -141,7 +141,15 @@ describe('takeovers on a real desktop', () => {
         'node',
         '--input-type=module',
         '-e',
-        `import { ctx } from '/opt/grexal/ctx.mjs';
+        // A page of the agent's own (on the sandbox's loopback) leaves it running during the
+        // takeover (docs/browser.md), so it can ask again while the first is open.
+        `import { createServer } from 'node:http';
+         import { chromium } from 'playwright-core';
+         import { ctx } from '/opt/grexal/ctx.mjs';
+         const site = createServer((req, res) => res.end('<h1>own page</h1>'));
+         await new Promise((r) => site.listen(8082, '127.0.0.1', r));
+         const browser = await chromium.connectOverCDP(process.env.GREXAL_CDP_URL);
+         await (browser.contexts()[0].pages()[0] ?? (await browser.contexts()[0].newPage())).goto('http://127.0.0.1:8082/');
          const first = ctx.requestTakeover({ reason: 'one' }).catch((e) => e.code);
          await new Promise((r) => setTimeout(r, 300));
          const second = await ctx.requestTakeover({ reason: 'two' }).catch((e) => e.code);
@@ -161,8 +169,10 @@ describe('takeovers on a real desktop', () => {
 
   /**
    * The agent serves its own "site" on the sandbox's loopback (/login, then /home which sets the
-   * session cookie), opens /login in the desktop's Chromium, asks for a takeover with `until`, and,
-   * standing in for the user signing in, navigates to /home a moment later.
+   * session cookie), opens /login in the desktop's Chromium and asks for a takeover with `until`.
+   * The agent is cut off from the browser while the takeover is open (docs/browser.md), so the
+   * login page itself, loaded afresh by the runner, stands in for the user: it moves on to /home a
+   * moment later. Afterwards the agent waits for the browser and reads the cookie again.
    */
   const untilAgent = (until: string) => `
     import { createServer } from 'node:http';
@@ -170,20 +180,24 @@ describe('takeovers on a real desktop', () => {
     import { ctx } from '/opt/grexal/ctx.mjs';
     const site = createServer((req, res) => {
       if (req.url === '/home') res.setHeader('Set-Cookie', 'sid=1; Path=/');
-      res.end('<h1>' + req.url + '</h1>');
+      res.setHeader('Content-Type', 'text/html');
+      const next = req.url === '/login' ? '<script>setTimeout(() => { location = "/home"; }, 1500)</script>' : '';
+      res.end('<h1>' + req.url + '</h1>' + next);
     });
     await new Promise((r) => site.listen(8081, '127.0.0.1', r));
     const browser = await chromium.connectOverCDP(process.env.GREXAL_CDP_URL);
     const page = browser.contexts()[0].pages()[0] ?? (await browser.contexts()[0].newPage());
     await page.goto('http://127.0.0.1:8081/login');
-    const asked = ctx.requestTakeover({ reason: 'Sign in', timeoutMs: 60000, until: ${until} });
-    setTimeout(() => void page.goto('http://127.0.0.1:8081/home'), 1500);
     try {
-      await asked;
+      await ctx.requestTakeover({ reason: 'Sign in', timeoutMs: 60000, until: ${until} });
       console.log('outcome=completed');
     } catch (error) {
       console.log('outcome=' + error.code);
     }
+    await ctx.waitForBrowser({ timeoutMs: 30000 });
+    const again = await chromium.connectOverCDP(process.env.GREXAL_CDP_URL);
+    const cookies = await again.contexts()[0].cookies('http://127.0.0.1:8081');
+    console.log('cookie=' + cookies.map((c) => c.name).join(','));
     // Exit at once: the site's keep-alive connections from Chromium would hold the process open.
     process.exit(0);
   `;
@@ -207,6 +221,7 @@ describe('takeovers on a real desktop', () => {
       await sandbox.start();
       expect((await sandbox.exited).exitCode).toBe(0);
       expect(output).toContain('outcome=completed');
+      expect(output).toContain('cookie=sid');
       expect(events.find((e) => e.type === 'takeover.completed')).toMatchObject({ by: 'condition' });
       const link = events.find((e) => e.type === 'takeover.requested')?.url;
       expect(await get(new URL(link!))).toBe(410);

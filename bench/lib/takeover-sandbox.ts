@@ -43,12 +43,17 @@ export async function startTakeoverSandbox(
   });
   await sandbox.start();
   const docker = new Docker();
+  // Every container of the sandbox: a desktop sandbox is two (the agent's and the browser's).
   const memoryMiB = async (): Promise<number> => {
-    const [info] = await docker.listContainers({ filters: { label: [`${LABEL_SANDBOX}=${sandbox.id}`] } });
-    if (!info) return Number.NaN;
-    const stats = await docker.getContainer(info.Id).stats({ stream: false });
-    const m = stats.memory_stats as { usage: number; stats?: { inactive_file?: number } };
-    return (m.usage - (m.stats?.inactive_file ?? 0)) / 2 ** 20;
+    const infos = await docker.listContainers({ filters: { label: [`${LABEL_SANDBOX}=${sandbox.id}`] } });
+    if (infos.length === 0) return Number.NaN;
+    let total = 0;
+    for (const info of infos) {
+      const stats = await docker.getContainer(info.Id).stats({ stream: false });
+      const m = stats.memory_stats as { usage: number; stats?: { inactive_file?: number } };
+      total += (m.usage - (m.stats?.inactive_file ?? 0)) / 2 ** 20;
+    }
+    return total;
   };
   return {
     image,

@@ -45,8 +45,8 @@ say(`openai: ${execFileSync('python3', ['-c', python], { encoding: 'utf8' }).tri
 say('--- browser_login ---');
 const site = await startLoginSite(8080);
 const browser = await chromium.connectOverCDP(process.env.GREXAL_CDP_URL);
-const context = browser.contexts()[0];
-const page = context.pages()[0] ?? (await context.newPage());
+const before = browser.contexts()[0];
+const page = before.pages()[0] ?? (await before.newPage());
 await page.goto(`${site.url}/login`);
 say('opened the login page in the sandbox browser; asking the user to log in');
 try {
@@ -61,7 +61,11 @@ try {
   process.exit(1);
 }
 
-// The user pressed Done: the session must be in the browser. Give a form post in flight a moment.
+// The takeover cut this agent off the browser (docs/browser.md): wait until it answers again,
+// then connect anew. The session must be in the browser; give a form post in flight a moment.
+await ctx.waitForBrowser({ timeoutMs: 30_000 });
+const resumed = await chromium.connectOverCDP(process.env.GREXAL_CDP_URL);
+const context = resumed.contexts()[0];
 let session;
 for (let i = 0; i < 50 && !session; i++) {
   session = (await context.cookies(site.url)).find((c) => c.name === 'demo_session');

@@ -10,6 +10,8 @@ export {
   type NulFramingOptions,
   nulFramedConnection,
 } from './cdp-connection.ts';
+export { type CdpCall, CdpSession } from './cdp-session.ts';
+export { BrowserContainerUpstream, type ContainerUpstreamOptions } from './container-upstream.ts';
 export {
   DEFAULT_CHROMIUM_PATH,
   LocalChromium,

@@ -174,6 +174,24 @@ export class DockerContainer implements ContainerHandle {
     });
   }
 
+  async pause(): Promise<void> {
+    await this.call('pause', (abortSignal) => this.container.pause({ abortSignal })).catch((e: unknown) =>
+      Promise.reject(fromDockerError(e)),
+    );
+  }
+
+  async unpause(): Promise<void> {
+    if (this.engineGone || this.removed) return;
+    await this.call('unpause', (abortSignal) => this.container.unpause({ abortSignal })).catch(
+      (e: unknown) => {
+        // Not paused (409, or 500 "is not paused" from some engines), or gone: nothing is frozen.
+        if (isNotFound(e) || isHarmlessConflict(e) || /is not paused/.test(String((e as Error).message)))
+          return;
+        throw fromDockerError(e);
+      },
+    );
+  }
+
   async remove(): Promise<void> {
     if (this.removed) return;
     if (this.engineGone || this.context.watch.lost) {

@@ -17,6 +17,7 @@ import {
   type EngineChange,
   type EngineInfo,
   type ImageInfo,
+  LABEL_ROLE,
   LABEL_RUNNER,
   LABEL_SANDBOX,
 } from './runtime.ts';
@@ -36,7 +37,13 @@ export function containerConfig(spec: ContainerSpec, instanceId: string): Docker
   return {
     Image: spec.image,
     User: user,
-    Labels: { [LABEL_SANDBOX]: spec.sandboxId, [LABEL_RUNNER]: instanceId },
+    Labels: {
+      [LABEL_SANDBOX]: spec.sandboxId,
+      [LABEL_RUNNER]: instanceId,
+      [LABEL_ROLE]: spec.role ?? 'agent',
+    },
+    // The browser container's own init in place of the image's supervisor.
+    ...(spec.command ? { Entrypoint: spec.command, Cmd: [] } : {}),
     AttachStdin: false,
     AttachStdout: true,
     AttachStderr: true,
@@ -60,7 +67,9 @@ export function containerConfig(spec: ContainerSpec, instanceId: string): Docker
       IpcMode: 'private',
       PublishAllPorts: false,
       // A namespace of its own with loopback only; runner/network wires the one link out, if any.
-      NetworkMode: 'none',
+      // The browser container joins the agent's (the same policy, the agent's loopback servers):
+      // its pid, mount, IPC and uts namespaces stay its own.
+      NetworkMode: spec.role === 'browser' && spec.networkOf ? `container:${spec.networkOf}` : 'none',
       // The agent's output may hold secrets before masking: it must never reach Docker's log files.
       LogConfig: { Type: 'none', Config: {} },
       ...(spec.runtime ? { Runtime: spec.runtime } : {}),

@@ -32,6 +32,16 @@ export interface ContainerSpec {
   runtime?: string;
   /** A desktop sandbox (its larger tmpfs defaults are already in `limits`). */
   desktop?: boolean;
+  /**
+   * `browser`: the desktop's browser container (docs/browser.md): the display and Chromium out of
+   * the agent's reach, in the agent container's network namespace (`networkOf`, a started
+   * container's id) and nothing else of it. Default `agent`.
+   */
+  role?: 'agent' | 'browser';
+  /** For `browser`: the container whose network namespace it joins. */
+  networkOf?: string;
+  /** For `browser`: the entrypoint, in place of the image's (the supervisor). */
+  command?: string[];
 }
 
 export interface ContainerOutput {
@@ -81,6 +91,13 @@ export interface ContainerHandle extends AsyncDisposable {
   wait(): Promise<ExitStatus>;
   /** SIGTERM to the init, then SIGKILL after `timeoutMs`; bounded even when the engine hangs. */
   stop(timeoutMs: number): Promise<void>;
+  /**
+   * Freezes every process of the container (the cgroup freezer; `docker pause`): they get no CPU
+   * and cannot act until `unpause()`. Used while a takeover is open (docs/browser.md).
+   */
+  pause(): Promise<void>;
+  /** Thaws a paused container; a container that is not paused (or gone) is not an error. */
+  unpause(): Promise<void>;
   /**
    * Bounded. When the engine cannot be reached, the removal is deferred: the runtime removes the
    * container once the engine answers again (or the next runner reaps it), and this resolves.
@@ -155,3 +172,5 @@ export interface EngineChange {
 
 export const LABEL_SANDBOX = 'grexal.sandbox';
 export const LABEL_RUNNER = 'grexal.runner';
+/** `agent` or `browser` (a desktop sandbox has one of each; both carry the sandbox's labels). */
+export const LABEL_ROLE = 'grexal.role';

@@ -36,7 +36,6 @@ export function bootstrapResult(input: BootstrapInput): BootstrapResult {
     env: { HOME: '/home/agent', GREXAL_SANDBOX_ID: input.sandboxId, ...options.env, ...credentials?.env },
     filesTar: credentials?.filesTar?.toString('base64'),
     stopTimeoutMs: options.stopTimeoutMs,
-    desktop: options.desktop,
     // The supervisor ends the run by itself if this runner is not there to (docs/ctx-protocol.md).
     deadlineMs: Math.max(0, input.deadlineAt - Date.now()),
     runnerGraceMs: RUNNER_GRACE_MS,

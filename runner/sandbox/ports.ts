@@ -35,10 +35,12 @@ export interface LiveFiles {
 export interface TakeoverRequest extends RequestTakeoverParams {
   sandboxId: string;
   label?: string;
-  /** Where the sandbox's VNC server (Xtigervnc) listens, on the host. */
+  /** Where the sandbox's VNC server (Xtigervnc) listens, on the host: the browser container's directory. */
   vncSocketPath: string;
-  /** Where the desktop helper watches the browser for `until`, on the host. */
-  browserSocketPath: string;
+  /** The runner's own CDP connection to the sandbox's browser, where `until` is watched. */
+  browser: (method: string, params?: Record<string, unknown>) => Promise<unknown>;
+  /** Settles once the clean room is made; the stream waits for it (docs/browser.md). */
+  ready?: Promise<void>;
   signal: AbortSignal;
 }
 

@@ -54,6 +54,13 @@ class FakeContainer implements ContainerHandle {
   async stop() {
     this.stopped?.();
   }
+  paused = false;
+  async pause(): Promise<void> {
+    this.paused = true;
+  }
+  async unpause(): Promise<void> {
+    this.paused = false;
+  }
   async remove() {
     this.removed = true;
   }

@@ -9,12 +9,11 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   type BootstrapResult,
-  BROWSER_SOCKET_NAME,
   bootstrapParamsSchema,
+  CDP_RELAY_PORT,
   connectParamsSchema,
   requestTakeoverParamsSchema,
   supervisorResumeParamsSchema,
-  VNC_SOCKET_NAME,
 } from '../../sandbox-agent/protocol.ts';
 import { GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
@@ -22,6 +21,7 @@ import { type NetworkManager, type NetworkPolicy, policyToJson } from '../networ
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
 import { bootstrapResult } from './bootstrap.ts';
 import { BrowserWiring, type SandboxBrowser } from './browser-wiring.ts';
+import { DesktopBrowser } from './desktop-browser.ts';
 import { engineError } from './engine-error.ts';
 import {
   EventBus,
@@ -61,6 +61,8 @@ export interface SandboxDeps {
   pooled?: boolean;
   /** The browser behind the runner's CDP relay (GREXAL_CDP_URL); grexal dev's local one. */
   browser?: SandboxBrowser;
+  /** A desktop sandbox's browser container image. Default grexal/desktop. */
+  browserImage?: string;
 }
 
 /** Everything of one run, bound to a pool entry at its claim. */
@@ -84,6 +86,10 @@ export class Sandbox implements AsyncDisposable {
   private container?: ContainerHandle;
   private ctxServer?: CtxServer;
   private hostRunDir?: HostRunDir;
+  /** A desktop sandbox's browser container, relay and the runner's CDP session. */
+  private desktop?: DesktopBrowser;
+  /** Settles once the desktop's browser answers (at once without a desktop); the bootstrap waits for it. */
+  private desktopReady: Promise<unknown> = Promise.resolve();
   /** Epoch ms when the run's time is up; set just before the container starts. */
   private deadlineAt?: number;
   private bootstrapped = false;
@@ -126,7 +132,8 @@ export class Sandbox implements AsyncDisposable {
       logger: deps.logger,
       onEvent: (event) => this.events.emit(event),
     });
-    this.browser = new BrowserWiring(deps.browser, deps.logger);
+    // A desktop sandbox's relay fronts its browser container (DesktopBrowser), never another browser.
+    this.browser = new BrowserWiring(options.desktop ? undefined : deps.browser, deps.logger);
     this.live = new LiveConnections(
       () => this.credentials,
       () => this.livePhase(),
@@ -285,7 +292,15 @@ export class Sandbox implements AsyncDisposable {
       // Fixed before the container starts: the supervisor may ask for its bootstrap (and the deadline
       // in it) before the engine's answer to start() reaches us. A pool entry's is fixed at its claim.
       if (!this.deps.pooled) this.deadlineAt = Date.now() + this.options.timeoutMs;
+      let agentStarted!: (starting: Promise<void>) => void;
+      const agentStart = new Promise<void>((resolve, reject) => {
+        agentStarted = (starting) => starting.then(resolve, reject);
+      });
+      // The browser container joins the agent's network namespace once it runs; the bootstrap
+      // (and with it the agent) waits until the browser answers.
+      if (this.options.desktop) this.desktopReady = this.startDesktop(container, agentStart);
       const starting = container.start();
+      agentStarted(starting);
       const wired = this.network.wireAfter(starting, () => container.pid());
       await starting;
       await wired;
@@ -302,6 +317,30 @@ export class Sandbox implements AsyncDisposable {
       this.fail(failure);
       throw failure;
     }
+  }
+
+  private startDesktop(container: ContainerHandle, agentStart: Promise<void>): Promise<void> {
+    const { runtime, stateDir, logger } = this.deps;
+    const ready = DesktopBrowser.start(this.id, this.options, container, agentStart, this.hostRunDir!.path, {
+      runtime,
+      stateDir,
+      logger,
+      image: this.deps.browserImage,
+    }).then(async (desktop) => {
+      // The sandbox went while the browser started: it must not outlive it.
+      if (this.cleaned) {
+        await desktop.close();
+        throw new Error('the sandbox ended');
+      }
+      this.desktop = desktop;
+    });
+    ready.catch((error: unknown) => {
+      if (this.cleaned) return;
+      const failure = toGrexalError(error);
+      logger.error({ err: failure }, "the sandbox's browser did not start");
+      this.events.emit({ type: 'error', code: failure.code, message: failure.message });
+    });
+    return ready;
   }
 
   get networkPolicy(): NetworkPolicy {
@@ -398,6 +437,9 @@ export class Sandbox implements AsyncDisposable {
         await this.policyApplied.catch(() => {
           throw codedError('internal', "The sandbox's network policy could not be applied.");
         });
+        await this.desktopReady.catch(() => {
+          throw codedError('internal', "The sandbox's browser did not start.");
+        });
         const result = this.bootstrap(bootstrapParamsSchema.parse(params).argv);
         call.claimSupervisor();
         return result;
@@ -431,17 +473,31 @@ export class Sandbox implements AsyncDisposable {
           const path = issue?.path.length ? `${issue.path.join('.')}: ` : '';
           throw codedError('invalid_request', `request_takeover: ${path}${issue?.message ?? 'invalid'}.`);
         }
-        const hostRunDir = this.hostRunDir;
-        const streamed = takeovers && this.options.desktop && hostRunDir && !this.browser.takesOverLocally;
+        const { desktop, container } = this;
+        const streamed =
+          takeovers && this.options.desktop && desktop && container ? { desktop, container } : undefined;
         if (!streamed && !this.browser.takesOverLocally) {
           throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
         }
+        // Before the clean room: a second request must not cut or freeze anything again.
+        if (this.takeoverOpen)
+          throw codedError('takeover_in_progress', 'A takeover is already open for this sandbox.');
         const { connectionId } = parsed.data;
         const label = connectionId ? this.credentials?.connectionLabel(connectionId) : undefined;
         this.takeoverOpen = true;
         this.showLiveState();
+        // Cut off at once (openCleanRoom cuts before its first await), then frozen and the page
+        // loaded afresh while the link travels: the stream waits for it (docs/browser.md).
+        const room = streamed?.desktop.openCleanRoom(streamed.container);
+        const ready = room?.then(() => undefined);
+        // Seen by the stream if one connects; a failure ends the takeover below either way.
+        ready?.catch(() => {});
+        room?.catch((error: unknown) => {
+          this.deps.logger.error({ err: toGrexalError(error) }, 'could not prepare the clean room');
+          takeovers?.cancelAllFor(this.id);
+        });
         try {
-          if (!streamed) {
+          if (!streamed || !takeovers) {
             // grexal dev's local browser: no stream, the developer works in the window itself.
             await this.browser.takeOverLocally({
               ...parsed.data,
@@ -455,12 +511,18 @@ export class Sandbox implements AsyncDisposable {
             ...parsed.data,
             sandboxId: this.id,
             label,
-            vncSocketPath: join(hostRunDir.path, VNC_SOCKET_NAME),
-            browserSocketPath: join(hostRunDir.path, BROWSER_SOCKET_NAME),
+            vncSocketPath: streamed.desktop.vncSocketPath,
+            browser: streamed.desktop.cdp.call,
+            ready,
             signal: call.signal,
           });
           return { outcome: 'completed' };
         } finally {
+          // Thawed and let back in before the answer: the agent's next act is to reconnect.
+          await room?.then(
+            (made) => made.close(),
+            () => {},
+          );
           this.takeoverOpen = false;
           this.showLiveState();
         }
@@ -477,7 +539,11 @@ export class Sandbox implements AsyncDisposable {
       deadlineAt: this.deadlineAt ?? Date.now() + this.options.timeoutMs,
       supervisorToken: this.live.supervisorToken,
     });
-    return { ...result, ...this.browser.bootstrapFields() };
+    // A desktop sandbox's relay is DesktopBrowser's: the supervisor forwards GREXAL_CDP_URL to it.
+    const cdpRelay = this.options.desktop
+      ? { cdpRelay: { port: CDP_RELAY_PORT } }
+      : this.browser.bootstrapFields();
+    return { ...result, ...cdpRelay };
   }
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
@@ -494,6 +560,8 @@ export class Sandbox implements AsyncDisposable {
       // Calls waiting for a new credential answer `broken` ("the sandbox is ending") now, while the
       // agent can still hear it in its stop grace, rather than losing their socket.
       this.credentials?.dispose();
+      // A frozen agent would take no signal: thaw it first.
+      await this.desktop?.thaw();
       // The agent gets its grace period; Docker's own kill comes a second later.
       const stopped = this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
         this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
@@ -515,6 +583,11 @@ export class Sandbox implements AsyncDisposable {
         this.container?.remove(),
         this.ctxServer?.close(),
         this.browser.close(),
+        // Removing the agent's container ends a browser container still starting in its namespace.
+        this.desktopReady.then(
+          () => this.desktop?.close(),
+          () => {},
+        ),
       ]);
       // After the container: its bind of the tmpfs goes with it. A failure here (umount) must not
       // cost the rest of the cleanup; the reaper of the next runner retries it.

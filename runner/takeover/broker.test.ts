@@ -283,14 +283,19 @@ describe('TakeoverBroker', () => {
 describe('TakeoverBroker until', () => {
   /** A watch the test resolves by hand, recording what it was asked and whether it was stopped. */
   function watched() {
-    const calls: { path: string; until: unknown; signal: AbortSignal; met: (m: 'url' | 'cookie') => void }[] =
-      [];
+    const browser = async () => ({});
+    const calls: {
+      browser: unknown;
+      until: unknown;
+      signal: AbortSignal;
+      met: (m: 'url' | 'cookie') => void;
+    }[] = [];
     const events: TakeoverEvent[] = [];
     const broker = new TakeoverBroker({
       baseUrl: 'http://h',
       onEvent: (e) => events.push(e),
-      watchUntil: (path, until, signal) =>
-        new Promise((resolve) => calls.push({ path, until, signal, met: resolve })),
+      watchUntil: (on, until, signal) =>
+        new Promise((resolve) => calls.push({ browser: on, until, signal, met: resolve })),
     });
     const request = (over: Partial<TakeoverRequest> = {}) =>
       broker.request({
@@ -298,18 +303,18 @@ describe('TakeoverBroker until', () => {
         reason: 'Log in',
         timeoutMs: 5 * MINUTE,
         vncSocketPath: '/run/grexal-test/sb1/vnc.sock',
-        browserSocketPath: '/run/grexal-test/sb1/browser.sock',
+        browser,
         until: { url: 'https://app.example.test/home*' },
         ...over,
       });
-    return { broker, calls, events, request };
+    return { broker, browser, calls, events, request };
   }
 
   it('completes by itself when the condition is met: by condition, viewers told 4005', async () => {
-    const { broker, calls, events, request } = watched();
+    const { broker, browser, calls, events, request } = watched();
     const { takeover, done } = request();
-    expect(calls.map((c) => [c.path, c.until])).toEqual([
-      ['/run/grexal-test/sb1/browser.sock', { url: 'https://app.example.test/home*' }],
+    expect(calls.map((c) => [c.browser, c.until])).toEqual([
+      [browser, { url: 'https://app.example.test/home*' }],
     ]);
     const token = new URL((events[0] as { url: string }).url).searchParams.get('token');
     const closes: number[] = [];

@@ -22,7 +22,7 @@ import {
   type Viewer,
   type ViewerLease,
 } from './types.ts';
-import { type WatchUntil, watchUntil } from './until-watch.ts';
+import { type UntilBrowser, type WatchUntil, watchUntil } from './until-watch.ts';
 import { ViewerSet } from './viewers.ts';
 
 export interface TakeoverBrokerOptions {
@@ -47,6 +47,8 @@ export interface AuthorizedTakeover {
   readonly info: TakeoverInfo;
   /** Host path of the VNC socket; for the bridge only, never sent to a browser. */
   readonly vncSocketPath: string;
+  /** Settles once the sandbox is ready for the user (TakeoverRequest.ready); the stream waits for it. */
+  readonly ready: Promise<void>;
   /** Takes a seat; throws E_TAKEOVER_ENDED if the takeover ended since it was authorized. */
   attachViewer(viewer: Viewer): ViewerLease;
   /** For the page: whether the viewer with `key` controls, and how many watch. */
@@ -153,7 +155,7 @@ export class TakeoverBroker {
     }
     this.open.set(id, t);
     this.bySandbox.set(req.sandboxId, t);
-    if (req.until && req.browserSocketPath) this.watch(t, req.until, req.browserSocketPath);
+    if (req.until && req.browser) this.watch(t, req.until, req.browser);
     const opened = { id, vncSocketPath: req.vncSocketPath, ended: t.unwatch.signal };
     for (const listener of this.openedListeners) {
       try {
@@ -208,6 +210,7 @@ export class TakeoverBroker {
     return {
       info: this.info(t),
       vncSocketPath: t.request.vncSocketPath,
+      ready: t.request.ready ?? Promise.resolve(),
       attachViewer: (viewer) => this.attach(t, viewer),
       viewerStatus: (key) => ({ controls: t.viewers.controlsKey(key), viewers: t.viewers.size }),
     };
@@ -265,8 +268,8 @@ export class TakeoverBroker {
     }
     const problem = req.until && untilProblem(req.until);
     if (problem) throw new TakeoverError('invalid_request', `${problem.path}: ${problem.message}.`);
-    if (req.until && !(req.browserSocketPath && isAbsolute(req.browserSocketPath))) {
-      throw new TakeoverError('internal', 'until needs an absolute browserSocketPath.');
+    if (req.until && !req.browser) {
+      throw new TakeoverError('internal', "until needs the runner's connection to the browser.");
     }
     if (!isAbsolute(req.vncSocketPath)) {
       throw new TakeoverError('internal', `vncSocketPath must be absolute, got ${req.vncSocketPath}.`);
@@ -311,9 +314,9 @@ export class TakeoverBroker {
   }
 
   /** Completes `t` when its condition holds; a watch that fails is logged and Done still works. */
-  private watch(t: Open, until: NonNullable<TakeoverRequest['until']>, socketPath: string): void {
+  private watch(t: Open, until: NonNullable<TakeoverRequest['until']>, browser: UntilBrowser): void {
     const signal = t.unwatch.signal;
-    (this.options.watchUntil ?? watchUntil)(socketPath, until, signal).then(
+    (this.options.watchUntil ?? watchUntil)(browser, until, signal).then(
       (met) => {
         this.options.log?.info({ takeoverId: t.id, met }, 'takeover condition met');
         this.finish(t, 'completed', undefined, 'condition');

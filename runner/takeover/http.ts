@@ -249,6 +249,9 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     try {
       checkOrigin(req, allowedOrigins);
       const auth = broker.authorize(id, url.searchParams.get('token'));
+      // The clean room (docs/browser.md) is made while the link travels; no pixel before it is.
+      // A spare connection has done only its handshake (no update asked for), so it shows nothing yet.
+      await auth.ready;
       vnc =
         spares.get(auth.info.id)?.take() ??
         (await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 }));

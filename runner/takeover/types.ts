@@ -1,4 +1,5 @@
 import type { Until } from '../../sandbox-agent/until.ts';
+import type { UntilBrowser } from './until-watch.ts';
 
 /** The shapes the takeover module shares with its callers: requests, snapshots and events. */
 
@@ -27,8 +28,13 @@ export interface TakeoverRequest {
   signal?: AbortSignal;
   /** Completes the takeover by itself once it holds in the sandbox's browser (validated by the caller). */
   until?: Until;
-  /** Host path of the desktop helper's watch socket, `<hostRunDir>/browser.sock`: needed with `until`. */
-  browserSocketPath?: string;
+  /** The runner's own CDP connection to the sandbox's browser, where `until` is watched: needed with it. */
+  browser?: UntilBrowser;
+  /**
+   * Settles once the sandbox's side is ready for the user (the clean room: docs/browser.md): the
+   * stream connects to the VNC socket only then, so the link can go out while it is made.
+   */
+  ready?: Promise<void>;
 }
 
 /** A snapshot of one takeover, safe to log and to return from the API: no token, no socket path. */

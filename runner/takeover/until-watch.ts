@@ -1,71 +1,65 @@
 /**
- * Watches a takeover's `until` condition through the sandbox's desktop helper, which watches the
- * sandbox's browser over CDP (sandbox-agent/browser-watch.ts): the runner connects to
- * `<hostRunDir>/browser.sock`, sends `{"until":{…}}` on one line, and the helper answers
- * `{"met":"url"|"cookie"}` once the condition holds. Closing the connection stops the watch.
+ * Watches a takeover's `until` condition from the runner, over the runner's own CDP connection to
+ * the sandbox's browser (the relay's runnerConnection(), which a takeover's cut never closes):
+ * every POLL_MS the page URLs (Target.getTargets) and the cookie names of every browser context
+ * (Storage.getCookies), until the condition holds or the takeover ends.
  *
- * The socket's directory belongs to the agent, so the same guards as the VNC socket apply (a
- * socket, not a link, the same inode after connecting). What the helper says is the sandbox's
- * word: an agent that fakes it only ends its own takeover early, and the event says `condition`.
+ * Runner-side on purpose: the agent is frozen and cut off from the browser while a takeover is
+ * open, and it never speaks for the condition, so it cannot fake "met" (docs/browser.md).
  */
-import { lstat } from 'node:fs/promises';
-import { createConnection } from 'node:net';
-import type { Until } from '../../sandbox-agent/until.ts';
+import { type Until, urlGlobMatcher } from '../../sandbox-agent/until.ts';
 
 export type UntilMet = 'url' | 'cookie';
 
-/** Resolves with what was met; rejects if the helper cannot be reached or closes; `signal` stops it. */
-export type WatchUntil = (socketPath: string, until: Until, signal: AbortSignal) => Promise<UntilMet>;
+/** One CDP call on the runner's connection to the browser (runner/browser's CdpSession.call). */
+export type UntilBrowser = (method: string, params?: Record<string, unknown>) => Promise<unknown>;
 
-const MAX_LINE = 1024;
+/** Resolves with what was met; rejects if the browser cannot be asked; `signal` stops it. */
+export type WatchUntil = (browser: UntilBrowser, until: Until, signal: AbortSignal) => Promise<UntilMet>;
 
-export const watchUntil: WatchUntil = async (socketPath, until, signal) => {
-  const before = await lstat(socketPath);
-  if (!before.isSocket()) throw new Error('browser.sock is not a socket; refused');
-  if (signal.aborted) throw new Error('stopped');
-  return new Promise<UntilMet>((resolve, reject) => {
-    const socket = createConnection({ path: socketPath });
-    let text = '';
-    const stop = (): void => {
-      socket.destroy();
-      reject(new Error('stopped'));
-    };
-    signal.addEventListener('abort', stop, { once: true });
-    const done = (error: Error | undefined, met?: UntilMet): void => {
-      signal.removeEventListener('abort', stop);
-      socket.destroy();
-      if (error) reject(error);
-      else resolve(met!);
-    };
-    socket.setEncoding('utf8');
-    socket.on('error', (error) => done(error));
-    socket.on('close', () => done(new Error('the desktop helper closed the watch')));
-    socket.on('connect', () => {
-      void lstat(socketPath).then(
-        (after) => {
-          if (after.ino !== before.ino || after.dev !== before.dev) {
-            done(new Error('browser.sock was replaced while connecting'));
-            return;
-          }
-          socket.write(`${JSON.stringify({ until })}\n`);
+const POLL_MS = 200;
+
+export const watchUntil: WatchUntil = async (browser, until, signal) => {
+  const matches = until.url ? urlGlobMatcher(until.url) : undefined;
+  for (;;) {
+    if (signal.aborted) throw new Error('stopped');
+    if (matches && (await pageUrls(browser)).some(matches)) return 'url';
+    if (until.cookie && (await cookieNames(browser)).includes(until.cookie)) return 'cookie';
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, POLL_MS);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
         },
-        (error: Error) => done(error),
+        { once: true },
       );
     });
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-      if (text.length > MAX_LINE) return done(new Error('the desktop helper sent a line too long'));
-      const end = text.indexOf('\n');
-      if (end < 0) return;
-      let message: unknown;
-      try {
-        message = JSON.parse(text.slice(0, end));
-      } catch {
-        return done(new Error('the desktop helper sent a line that is not JSON'));
-      }
-      const met = (message as { met?: unknown } | null)?.met;
-      if (met === 'url' || met === 'cookie') done(undefined, met);
-      else done(new Error('the desktop helper sent an unknown answer'));
-    });
-  });
+  }
 };
+
+async function pageUrls(browser: UntilBrowser): Promise<string[]> {
+  const { targetInfos } = (await browser('Target.getTargets')) as {
+    targetInfos?: { type?: string; url?: string }[];
+  };
+  return (targetInfos ?? []).filter((t) => t.type === 'page' && typeof t.url === 'string').map((t) => t.url!);
+}
+
+/** The default context's cookies and every other context's: the user may log in in any tab. */
+async function cookieNames(browser: UntilBrowser): Promise<string[]> {
+  const { browserContextIds } = (await browser('Target.getBrowserContexts')) as {
+    browserContextIds?: string[];
+  };
+  const all = await Promise.all(
+    [undefined, ...(browserContextIds ?? [])].map(
+      async (browserContextId) =>
+        (
+          (await browser('Storage.getCookies', browserContextId ? { browserContextId } : {})) as {
+            cookies?: { name?: string }[];
+          }
+        ).cookies ?? [],
+    ),
+  );
+  return all.flat().flatMap((c) => (typeof c.name === 'string' ? [c.name] : []));
+}

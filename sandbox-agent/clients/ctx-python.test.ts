@@ -22,10 +22,11 @@ beforeEach(() => {
 async function python(
   source: string,
   socketPath = server.path,
+  env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { exit } = startPython(
     ['-I', '-c', `import sys; sys.path.insert(0, ${JSON.stringify(PYTHON_PATH)})\n${source}`],
-    { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GREXAL_CTX_SOCKET: socketPath } },
+    { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GREXAL_CTX_SOCKET: socketPath, ...env } },
   );
   return exit;
 }
@@ -118,5 +119,40 @@ describe('Python ctx client', { timeout: 30_000 }, () => {
       'from grexal import ctx, CtxError\ntry:\n    ctx.connect("openai")\nexcept CtxError as e:\n    print(e.code)',
     );
     expect(run.stdout.trim()).toBe('unavailable');
+  });
+
+  it('wait_for_browser polls GREXAL_CDP_URL until /json/version answers, bounded', async () => {
+    const { createServer } = await import('node:http');
+    let asked = 0;
+    let refusals = 2;
+    const http = createServer((_req, res) => {
+      asked++;
+      if (asked <= refusals) return void res.writeHead(503).end('{}');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ Browser: 'Chrome/1', webSocketDebuggerUrl: 'ws://127.0.0.1/devtools/browser/x' }),
+      );
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+    const ok = await python(
+      'from grexal import ctx\nprint(ctx.wait_for_browser(timeout=10)["webSocketDebuggerUrl"])',
+      server.path,
+      { GREXAL_CDP_URL: url },
+    );
+    expect(ok.stdout.trim()).toBe('ws://127.0.0.1/devtools/browser/x');
+    expect(asked).toBe(3);
+    refusals = Number.POSITIVE_INFINITY;
+    const late = await python(
+      'from grexal import ctx, CtxError\ntry:\n    ctx.wait_for_browser(timeout=0.3)\nexcept CtxError as e:\n    print(e.code)',
+      server.path,
+      { GREXAL_CDP_URL: url },
+    );
+    expect(late.stdout.trim()).toBe('timeout');
+    const none = await python(
+      'from grexal import ctx, CtxError\ntry:\n    ctx.wait_for_browser()\nexcept CtxError as e:\n    print(e.code)',
+    );
+    expect(none.stdout.trim()).toBe('unavailable');
+    await new Promise((resolve) => http.close(resolve));
   });
 });

@@ -188,3 +188,44 @@ describe('JS ctx client, bundled as /opt/grexal/ctx.mjs', () => {
     expect(stdout.trim()).toBe('CtxError unavailable');
   });
 });
+
+describe('ctx.waitForBrowser', () => {
+  /** A DevTools /json/version that answers 503 (the relay cut, as in a takeover) `refusals` times first. */
+  async function devtools(refusals: number) {
+    const { createServer } = await import('node:http');
+    let asked = 0;
+    const http = createServer((req, res) => {
+      asked++;
+      if (req.url !== '/json/version' || asked <= refusals) return void res.writeHead(503).end('{}');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ Browser: 'Chrome/1', webSocketDebuggerUrl: 'ws://127.0.0.1/devtools/browser/x' }),
+      );
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const { port } = http.address() as { port: number };
+    process.env['GREXAL_CDP_URL'] = `http://127.0.0.1:${port}`;
+    return { asked: () => asked, close: () => new Promise((resolve) => http.close(resolve)) };
+  }
+
+  afterAll(() => {
+    delete process.env['GREXAL_CDP_URL'];
+  });
+
+  it('polls until the browser answers again, then returns /json/version', async () => {
+    const server = await devtools(3);
+    const version = await ctx.waitForBrowser({ timeoutMs: 10_000 });
+    expect(version.webSocketDebuggerUrl).toBe('ws://127.0.0.1/devtools/browser/x');
+    expect(server.asked()).toBe(4);
+    await server.close();
+  });
+
+  it('gives up with `timeout`, and says `unavailable` without GREXAL_CDP_URL', async () => {
+    const server = await devtools(Number.POSITIVE_INFINITY);
+    expect((await ctxFailure(ctx.waitForBrowser({ timeoutMs: 300 }))).code).toBe('timeout');
+    expect(server.asked()).toBeGreaterThan(1);
+    await server.close();
+    delete process.env['GREXAL_CDP_URL'];
+    expect((await ctxFailure(ctx.waitForBrowser())).code).toBe('unavailable');
+  });
+});

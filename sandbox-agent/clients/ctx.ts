@@ -8,6 +8,7 @@
  * on first use and shared by every call; it does not keep the process alive while idle. The
  * protocol is documented in docs/ctx-protocol.md.
  */
+import { get } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
 import type { ConnectResult } from '../protocol.ts';
 import { CTX_SOCKET_PATH } from '../wire.ts';
@@ -161,6 +162,67 @@ class CtxClient {
 
 const client = new CtxClient();
 
+export interface WaitForBrowserOptions {
+  signal?: AbortSignal;
+  /** Give up after this many ms (code `timeout`). Default 30 000. */
+  timeoutMs?: number;
+}
+
+/** What GREXAL_CDP_URL/json/version answers, as Chromium's own endpoint does. */
+export interface BrowserVersion {
+  Browser: string;
+  webSocketDebuggerUrl: string;
+  [field: string]: unknown;
+}
+
+const BROWSER_POLL_MS = 100;
+
+/** One GET of /json/version: the answer once the relay serves the browser, undefined before. */
+function browserVersion(base: string): Promise<BrowserVersion | undefined> {
+  return new Promise((resolve) => {
+    const req = get(`${base.replace(/\/+$/, '')}/json/version`, { timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => {
+        try {
+          const version = JSON.parse(body) as BrowserVersion;
+          resolve(res.statusCode === 200 && version.webSocketDebuggerUrl ? version : undefined);
+        } catch {
+          resolve(undefined);
+        }
+      });
+      res.on('error', () => resolve(undefined));
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(undefined));
+  });
+}
+
+/**
+ * Waits until the sandbox's browser answers at GREXAL_CDP_URL again. A takeover cuts the agent's
+ * CDP connections and refuses new ones until it ends (docs/browser.md): after requestTakeover()
+ * returns, call this, then connect again (e.g. chromium.connectOverCDP(process.env.GREXAL_CDP_URL)).
+ */
+async function waitForBrowser(options: WaitForBrowserOptions = {}): Promise<BrowserVersion> {
+  const base = process.env['GREXAL_CDP_URL'];
+  if (!base) throw new CtxError('unavailable', 'GREXAL_CDP_URL is not set: this sandbox has no browser.');
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  for (;;) {
+    if (options.signal?.aborted) throw new CtxError('aborted', 'waitForBrowser was aborted.');
+    const version = await browserVersion(base);
+    if (version) return version;
+    if (Date.now() >= deadline)
+      throw new CtxError(
+        'timeout',
+        `The browser at ${base} did not answer within ${options.timeoutMs ?? 30_000} ms.`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, BROWSER_POLL_MS));
+  }
+}
+
 export const ctx = {
   /** A connection's credential, as the manifest declares it. */
   connect(connectionId: string, options: ConnectOptions = {}): Promise<ConnectResult> {
@@ -172,6 +234,8 @@ export const ctx = {
   requestTakeover(request: RequestTakeoverOptions, options?: CallOptions): Promise<{ outcome: 'completed' }> {
     return client.call('request_takeover', request, options) as Promise<{ outcome: 'completed' }>;
   },
+  /** After a takeover: resolves once the browser answers at GREXAL_CDP_URL again (bounded). */
+  waitForBrowser,
 };
 
 export default ctx;

@@ -1,7 +1,7 @@
 """The agent's supervisor, inside every sandbox under tini (`tini -g -- python3 -I -S supervisor.py`).
 
-It takes the bootstrap from the runner over ctx.sock, lays out the credential files, starts the
-desktop when asked (through the Node helper desktop.mjs), spawns the agent with its environment in
+It takes the bootstrap from the runner over ctx.sock, lays out the credential files, forwards
+GREXAL_CDP_URL to the runner's CDP relay when asked, spawns the agent with its environment in
 its own process group, and mirrors the agent's exit. Only the agent and its children ever hold the
 injected variables: tini (pid 1) and this process keep the container's own environment (os.environ
 is never changed; the agent's environment is passed to posix_spawn).
@@ -43,8 +43,8 @@ def log(line):
     sys.stderr.flush()
 
 
-def prepare(bootstrap, desktop):
-    """The credential files, then the desktop's environment: everything the agent needs first."""
+def prepare(bootstrap):
+    """The credential files: everything the agent needs first."""
     files_tar = bootstrap.get('filesTar')
     if files_tar:
         import binascii
@@ -53,27 +53,22 @@ def prepare(bootstrap, desktop):
 
         root = os.environ.get('GREXAL_FILES_ROOT', FILES_ROOT)
         write_files_from_tar(binascii.a2b_base64(files_tar), root)
-    return desktop.wait_ready() if desktop else {}
 
 
 def supervise(link, bootstrap, limits, socket_path):
-    desktop = None
     forwarder = None
     try:
         try:
-            options = bootstrap.get('desktop')
-            # Started first: Node boots while the files are written.
-            desktop = DesktopHelper.start(options['width'], options['height']) if options else None
             relay = bootstrap.get('cdpRelay')
             if relay:
                 from cdpforward import CdpForwarder
 
                 cdp_socket = os.environ.get('GREXAL_CDP_SOCKET', CDP_SOCKET_PATH)
                 forwarder = CdpForwarder.start(relay['port'], cdp_socket)
-            extra_env = prepare(bootstrap, desktop)
-            if forwarder:
-                # After the desktop's: the relayed endpoint is the agent's only way to the browser.
-                extra_env = {**extra_env, **forwarder.wait_ready(relay['port'])}
+            prepare(bootstrap)
+            # The relayed endpoint is the agent's only way to the browser: a desktop sandbox's
+            # display and browser run in a container of their own (docs/browser.md).
+            extra_env = forwarder.wait_ready(relay['port']) if forwarder else {}
         except Interrupted:
             raise
         except Exception as error:
@@ -83,8 +78,6 @@ def supervise(link, bootstrap, limits, socket_path):
     except Interrupted as interrupted:
         return 128 + interrupted.signum
     finally:
-        if desktop:
-            desktop.stop()
         if forwarder:
             forwarder.stop()
 

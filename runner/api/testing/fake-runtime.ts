@@ -65,6 +65,13 @@ export class FakeContainer implements ContainerHandle {
     this.end(143);
   }
 
+  paused = false;
+  async pause(): Promise<void> {
+    this.paused = true;
+  }
+  async unpause(): Promise<void> {
+    this.paused = false;
+  }
   async remove(): Promise<void> {
     this.removed = true;
     this.end(137);

@@ -136,3 +136,39 @@ def request_takeover(reason, connection_id=None, timeout_ms=None, until=None):
         params["until"] = until
     wait_s = (timeout_ms or TAKEOVER_DEFAULT_TIMEOUT_MS) / 1000.0 + _TAKEOVER_MARGIN_S
     return call("request_takeover", params, wait_s)
+
+
+_BROWSER_POLL_S = 0.1
+
+
+def _browser_version(base):
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(base.rstrip("/") + "/json/version", timeout=2.0) as answer:
+            if answer.status != 200:
+                return None
+            version = json.loads(answer.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return version if isinstance(version, dict) and version.get("webSocketDebuggerUrl") else None
+
+
+def wait_for_browser(timeout=30.0):
+    """Blocks until the sandbox's browser answers at GREXAL_CDP_URL again and returns what its
+    /json/version says. A takeover cuts the agent's CDP connections and refuses new ones until it
+    ends (docs/browser.md): after request_takeover() returns, call this, then connect again.
+    Raises CtxError "unavailable" (no GREXAL_CDP_URL) or "timeout"."""
+    import time
+
+    base = os.environ.get("GREXAL_CDP_URL")
+    if not base:
+        raise CtxError("unavailable", "GREXAL_CDP_URL is not set: this sandbox has no browser.")
+    deadline = time.monotonic() + timeout
+    while True:
+        version = _browser_version(base)
+        if version is not None:
+            return version
+        if time.monotonic() >= deadline:
+            raise CtxError("timeout", f"The browser at {base} did not answer within {timeout:g} s.")
+        time.sleep(_BROWSER_POLL_S)

@@ -1,0 +1,91 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { openCleanRoom, servedByAgent } from './clean-room.ts';
+
+/** Records every step, in order, of the gate, the agent's container and the runner's CDP calls. */
+function fakes(pageUrl: string, failOn?: string) {
+  const steps: string[] = [];
+  const cdp = async (method: string, params: Record<string, unknown> = {}, sessionId?: string) => {
+    steps.push(`${method}${sessionId ? '@page' : ''}${params['url'] ? ` ${String(params['url'])}` : ''}`);
+    if (method === failOn) throw new Error(`CDP ${method}: refused`);
+    if (method === 'Target.getTargets')
+      return {
+        targetInfos: [
+          { targetId: 'old', type: 'page', url: pageUrl },
+          { targetId: 'w', type: 'worker', url: pageUrl },
+        ],
+      };
+    if (method === 'Target.createTarget') return { targetId: 'fresh' };
+    if (method === 'Target.attachToTarget') return { sessionId: 's1' };
+    return {};
+  };
+  const deps = {
+    agent: { pause: async () => void steps.push('pause'), unpause: async () => void steps.push('unpause') },
+    gate: { cut: () => void steps.push('cut'), resume: () => void steps.push('resume') },
+    cdp: cdp as never,
+    logger: pino({ level: 'silent' }),
+  };
+  return { steps, deps };
+}
+
+describe('openCleanRoom', () => {
+  it('cuts, freezes, clears the origin and loads the page in a new tab before the takeover; close thaws and resumes', async () => {
+    const { steps, deps } = fakes('https://login.example.test/signin?next=1');
+    const room = await openCleanRoom(deps);
+    expect(room).toMatchObject({ url: 'https://login.example.test/signin?next=1', frozen: true });
+    // The freeze and the fresh page run at once (both before the link exists).
+    expect(steps.filter((step) => step === 'pause')).toEqual(['pause']);
+    expect(steps.filter((step) => step !== 'pause')).toEqual([
+      'cut',
+      'Target.getTargets',
+      'Target.getTargets',
+      'Target.createTarget about:blank',
+      'Target.closeTarget',
+      'Target.attachToTarget',
+      'Storage.clearDataForOrigin@page',
+      'Network.enable@page',
+      'Network.clearBrowserCache@page',
+      'Network.disable@page',
+      'Page.navigate@page https://login.example.test/signin?next=1',
+      'Target.detachFromTarget',
+      'Target.activateTarget',
+    ]);
+    steps.length = 0;
+    await room.close();
+    await room.close();
+    expect(steps).toEqual(['unpause', 'resume']);
+  });
+
+  it("leaves the agent running when the page is the agent's own, on the sandbox's loopback", async () => {
+    const { steps, deps } = fakes('http://127.0.0.1:8080/login');
+    const room = await openCleanRoom(deps);
+    expect(room.frozen).toBe(false);
+    expect(steps).not.toContain('pause');
+    await room.close();
+    expect(steps.slice(-1)).toEqual(['resume']);
+  });
+
+  it('thaws and lets the agent back in when the page cannot be loaded, and throws', async () => {
+    const { steps, deps } = fakes('https://login.example.test/', 'Page.navigate');
+    await expect(openCleanRoom(deps)).rejects.toThrow(/Page.navigate/);
+    expect(steps.slice(-2)).toEqual(['unpause', 'resume']);
+  });
+
+  it('tells loopback from everything else', () => {
+    for (const url of [
+      'http://127.0.0.1:1/',
+      'http://localhost/',
+      'http://a.localhost/',
+      'http://[::1]:9/',
+      'http://127.9.9.9/',
+    ])
+      expect(servedByAgent(url), url).toBe(true);
+    for (const url of [
+      'https://login.example.test/',
+      'http://10.0.0.1/',
+      'http://128.0.0.1/',
+      'http://localhost.example/',
+    ])
+      expect(servedByAgent(url), url).toBe(false);
+  });
+});

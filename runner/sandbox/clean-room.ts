@@ -1,0 +1,147 @@
+/**
+ * A clean-room takeover (docs/browser.md): while the user types, the agent is cut off from the
+ * browser (every CDP connection it had is closed, and none is accepted), frozen (its container
+ * paused), and the page the user types into is loaded afresh by the runner in a new tab, after
+ * the cut: no session of the agent's is left to have injected a script, intercepted a request or
+ * listened to an event, and what it could have planted in the browser for the login's origin
+ * (service workers, Cache Storage, the HTTP cache) is cleared first. Cookies stay: they are what
+ * the agent gets back after Done.
+ */
+import type { Logger } from 'pino';
+import type { CdpCall } from '../browser/index.ts';
+import type { ContainerHandle } from '../runtime/index.ts';
+
+/** What a clean room needs of the CDP relay in front of the agent. */
+export interface AgentCdpGate {
+  /** Closes every agent connection and refuses new ones until resume(). */
+  cut(reason: string): void;
+  resume(): void;
+}
+
+interface TargetInfo {
+  targetId: string;
+  type: string;
+  url: string;
+}
+
+export interface CleanRoomDeps {
+  agent: Pick<ContainerHandle, 'pause' | 'unpause'>;
+  gate: AgentCdpGate;
+  /** The runner's own connection to the browser, never cut. */
+  cdp: CdpCall;
+  logger: Logger;
+}
+
+export interface CleanRoom {
+  /** The URL loaded afresh for the user (the agent's page's), or undefined if it had none. */
+  readonly url?: string;
+  /** Whether the agent is frozen: not when the page is the agent's own (on the sandbox's loopback). */
+  readonly frozen: boolean;
+  /** Thaws the agent and lets it reconnect; idempotent, on every path. */
+  close(): Promise<void>;
+}
+
+/**
+ * Cuts the agent off, freezes it, and loads its page afresh in a new tab (closing every other
+ * page). On failure the agent is thawed and let back in, and the error thrown: no takeover opens
+ * half clean.
+ */
+export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
+  const { agent, gate, cdp, logger } = deps;
+  let closed: Promise<void> | undefined;
+  let frozen = false;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      if (frozen)
+        await agent
+          .unpause()
+          .catch((error: unknown) => logger.error({ err: error }, 'thawing the agent failed'));
+      gate.resume();
+    })();
+    return closed;
+  };
+  try {
+    gate.cut('takeover');
+    const url = await agentPageUrl(cdp);
+    // A page on the sandbox's loopback is served by the agent itself: it receives what the user
+    // types there by design, and frozen it could not even answer. Anything else: frozen.
+    // The freeze (an engine call) and the fresh page (CDP) at once: both before the link exists.
+    const freezing =
+      !url || !servedByAgent(url)
+        ? agent.pause().then(() => {
+            frozen = true;
+          })
+        : undefined;
+    const [froze, loaded] = await Promise.allSettled([freezing, freshPage(cdp, url)]);
+    if (froze.status === 'rejected') throw froze.reason;
+    if (loaded.status === 'rejected') throw loaded.reason;
+    logger.info(
+      { origin: url ? new URL(url).origin : undefined, frozen },
+      'clean room: agent cut off, page loaded afresh',
+    );
+    return { url, frozen, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function pages(cdp: CdpCall): Promise<TargetInfo[]> {
+  const { targetInfos } = (await cdp('Target.getTargets')) as { targetInfos: TargetInfo[] };
+  return targetInfos.filter((t) => t.type === 'page');
+}
+
+/** The page the agent left for the user: its first http(s) one, else a data: page it wrote. */
+async function agentPageUrl(cdp: CdpCall): Promise<string | undefined> {
+  const urls = (await pages(cdp)).map((t) => t.url);
+  return urls.find((u) => /^https?:\/\//.test(u)) ?? urls.find((u) => u.startsWith('data:'));
+}
+
+/** On loopback: the network namespace is the agent's, so whatever listens there is the agent's. */
+export function servedByAgent(url: string): boolean {
+  // A data: page is the agent's own writing: what is typed there stays in the page, which the
+  // agent reads afterwards anyway; freezing it protects nothing.
+  if (url.startsWith('data:')) return true;
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host === '::1' ||
+    host === '0.0.0.0' ||
+    /^127\.\d+\.\d+\.\d+$/.test(host)
+  );
+}
+
+/** A new tab with `url` (or blank), every other page closed. */
+async function freshPage(cdp: CdpCall, url: string | undefined): Promise<void> {
+  const old = await pages(cdp);
+  const { targetId } = (await cdp('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
+  // Other pages go first: no window the agent's scripts ran in may hold the new one (opener,
+  // same-origin frames), and no script of theirs keeps running while the user types.
+  await Promise.all(old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})));
+  if (!url) return;
+  const { sessionId } = (await cdp('Target.attachToTarget', { targetId, flatten: true })) as {
+    sessionId: string;
+  };
+  const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
+  if (/^https?:/.test(url)) await clearOrigin(call, new URL(url).origin);
+  await call('Page.navigate', { url });
+  await cdp('Target.detachFromTarget', { sessionId });
+  await cdp('Target.activateTarget', { targetId });
+}
+
+async function clearOrigin(
+  call: (method: string, params?: Record<string, unknown>) => Promise<unknown>,
+  origin: string,
+): Promise<void> {
+  // What the agent could have left for the login's origin: a service worker that answers the
+  // page's requests, Cache Storage it reads from, responses it fulfilled into the HTTP cache.
+  // (On the page's session: Chromium refuses clearDataForOrigin on a browser-level one.)
+  await call('Storage.clearDataForOrigin', {
+    origin,
+    storageTypes: 'service_workers,cache_storage',
+  });
+  await call('Network.enable');
+  await call('Network.clearBrowserCache');
+  await call('Network.disable');
+}

@@ -1,0 +1,188 @@
+/**
+ * The clean-room takeover against a hostile agent (docs/browser.md), real engine, real browser,
+ * real stream: the agent plants every trap it can before request_takeover (a keylogger on the
+ * login page and on every new document, CDP Network, Fetch interception and a screencast, an
+ * exfiltration server on its own loopback, helpers trying ptrace, /proc/<pid>/mem,
+ * process_vm_readv, X11 connections and the VNC socket) and proves each one on what it types
+ * itself; the scripted user then logs in through the takeover stream with a canary password; the
+ * agent reports everything it caught. The canary must be nowhere in it, nor in the agent's output
+ * or the sandbox's events, while the login went through and the session cookie is the agent's.
+ *
+ * The login site is this test's own listener on the host's loopback, reached from the sandbox as
+ * login.test through the runner's test-only resolver override.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { completeTakeover } from '../examples/scripted-user.ts';
+import { Runner } from '../runner/index.ts';
+import { startTakeoverServer, type TakeoverServer } from '../runner/takeover/index.ts';
+import { docker, newStateDir, removeStateDir, sandboxContainers, sandboxDirs } from './helpers.ts';
+
+const CANARY = 'canary-Zq7xPw3m';
+const LOGIN_ADDRESS = '198.51.100.20';
+const fixture = (name: string) =>
+  readFileSync(new URL(`fixtures/hostile-agent/${name}`, import.meta.url), 'utf8');
+
+// The demo login page's layout (examples/demo-agent/login-site.mjs): the scripted user clicks its fields.
+const page = (body: string) => `<!doctype html><html><head><meta charset="utf-8"><title>Login</title><style>
+  html, body { margin: 0; height: 100%; font: 28px sans-serif; background: #f4f1ea; }
+  form { display: grid; grid-template-rows: 10vh 36vh 36vh 12vh; gap: 2vh; height: 100%; padding: 0 4vw; box-sizing: border-box; }
+  input, button { font-size: 40px; border: 3px solid #334; border-radius: 12px; padding: 0 24px; }
+  h1 { margin: 2vh 0 0; font-size: 32px; }
+</style></head><body>${body}</body></html>`;
+
+let stateDir: string;
+let site: Server;
+let sitePort: number;
+let runner: Runner;
+let server: TakeoverServer;
+const posted: string[] = [];
+
+beforeAll(async () => {
+  stateDir = await newStateDir();
+  site = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => {
+      body += chunk;
+    });
+    req.on('end', () => {
+      if (req.method === 'POST') posted.push(`${req.url} ${body}`);
+      if (req.method === 'POST' && req.url === '/login') {
+        const form = new URLSearchParams(body);
+        if (form.get('password') !== CANARY) return void res.writeHead(401).end(page('<h1>Wrong</h1>'));
+        res.writeHead(200, { 'content-type': 'text/html', 'set-cookie': 'session=s-1; Path=/; HttpOnly' });
+        return void res.end(page(`<h1>Welcome, ${form.get('username')}</h1>`));
+      }
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(
+        req.url === '/login'
+          ? page(`<form method="post" action="/login"><h1>Log in</h1>
+              <input name="username" placeholder="username" autocomplete="off">
+              <input name="password" type="password" placeholder="password">
+              <button type="submit">Log in</button></form>`)
+          : 'ok',
+      );
+    });
+  });
+  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+  sitePort = (site.address() as AddressInfo).port;
+  runner = await Runner.start({
+    stateDir,
+    dangerouslyOverrideDns: { 'login.test': { address: LOGIN_ADDRESS, dialHost: '127.0.0.1' } },
+  });
+  server = await startTakeoverServer({ broker: runner.takeovers });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await runner?.close();
+  await new Promise((resolve) => site?.close(resolve));
+  await removeStateDir(stateDir);
+});
+
+interface Report {
+  outcome: string;
+  captured: {
+    exfil: string[];
+    binding: string[];
+    keylog: string[];
+    network: { url: string; postData: string }[];
+    eventsBefore: number;
+    eventsAfterRequest: number;
+    frames: number;
+    pages: { url: string; keylogger: unknown; text: string }[];
+    cookies: string[];
+  };
+  attacks: Record<string, unknown>[];
+}
+
+describe('a clean-room takeover against a hostile agent', () => {
+  it('keeps the canary password from every trap the agent set, while the login succeeds for it', async () => {
+    const sandbox = await runner.create({
+      image: 'grexal/desktop',
+      desktop: true,
+      command: ['node', '--input-type=module', '-e', fixture('agent.mjs')],
+      env: { LOGIN_URL: `http://login.test:${sitePort}/login`, ATTACKS_PY: fixture('attacks.py') },
+    });
+    let output = '';
+    const events: string[] = [];
+    let pausedDuringTakeover: boolean | undefined;
+    let user: Promise<void> | undefined;
+    sandbox.onEvent((event) => {
+      events.push(JSON.stringify(event));
+      if (event.type === 'log') output += event.text;
+      if (event.type === 'takeover.requested') {
+        user = (async () => {
+          const [agent] = (await sandboxContainers(sandbox.id)).filter(
+            (c) => c.Labels['grexal.role'] === 'agent',
+          );
+          // The freeze is made while the link travels (the stream waits for it): seen, bounded.
+          const typing = completeTakeover(event.url, { username: 'ada', password: CANARY });
+          for (let i = 0; i < 100 && !pausedDuringTakeover; i++) {
+            pausedDuringTakeover = (await docker.getContainer(agent!.Id).inspect()).State.Paused;
+            if (!pausedDuringTakeover) await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          await typing;
+        })();
+      }
+    });
+    await sandbox.start();
+    const exit = await sandbox.exited;
+    await user;
+    const line = output.split('\n').find((l) => l.startsWith('REPORT '));
+    expect(line, output).toBeDefined();
+    const report = JSON.parse(line!.slice('REPORT '.length)) as Report;
+    const { captured, attacks } = report;
+
+    // The login itself went through the stream, and the agent has the session.
+    expect(exit.exitCode).toBe(0);
+    expect(report.outcome).toBe('completed');
+    expect(posted).toContain(`/login username=ada&password=${CANARY}`);
+    expect(captured.cookies).toContain('session');
+    expect(captured.pages.map((p) => p.text).join(' ')).toContain('Welcome, ada');
+
+    // Every trap worked on the agent's own typing and posting before the takeover...
+    expect(captured.keylog.join('')).toContain('AGENT-TYPED');
+    expect(captured.binding.join('')).toContain('AGENT-TYPED');
+    expect(captured.network.some((n) => n.postData === 'AGENT-POST' && n.url.includes('/probe'))).toBe(true);
+    expect(captured.eventsBefore).toBeGreaterThan(0);
+    expect(captured.frames).toBeGreaterThan(0);
+    expect(posted).toContain('/probe AGENT-POST');
+    // ...and caught nothing of the takeover: no CDP event after the request, no keylogger left.
+    expect(captured.eventsAfterRequest).toBe(0);
+    expect(captured.pages.every((p) => p.keylogger === null)).toBe(true);
+    expect(pausedDuringTakeover).toBe(true);
+
+    // The helpers ran, before and after, and reached nothing of the browser container.
+    expect(attacks).toHaveLength(2);
+    for (const attack of attacks) {
+      expect(attack['browser_pids']).toEqual([]);
+      expect(attack['browser']).toEqual({});
+      expect(String(attack['processes'])).not.toMatch(/chrom|Xtigervnc|matchbox/);
+      // The same ptrace and /proc/<pid>/mem work on a process the agent can see (its own child);
+      // process_vm_readv not even there: Docker's default seccomp profile allows it only with
+      // CAP_SYS_PTRACE, which the sandbox drops.
+      expect(attack['own_child']).toEqual({
+        ptrace: 'attached',
+        proc_mem: 'read',
+        process_vm_readv: 'Operation not permitted',
+      });
+      expect(attack['x11_tried']).toBe(20);
+      expect(attack['x11_connected']).toEqual([]);
+      expect(attack['abstract_listeners']).toEqual([]);
+      expect(attack['vnc_sockets']).toEqual([]);
+      expect(attack['run_dir']).not.toContain('vnc.sock');
+    }
+
+    // The canary is nowhere the agent or its output could put it.
+    expect(JSON.stringify(report)).not.toContain(CANARY);
+    expect(output).not.toContain(CANARY);
+    expect(events.join('\n')).not.toContain(CANARY);
+
+    // Nothing is left: both containers and both directories.
+    expect(await sandboxContainers(sandbox.id)).toEqual([]);
+    expect((await sandboxDirs(stateDir)).filter((d) => d.includes(sandbox.id))).toEqual([]);
+  });
+});
