@@ -41,7 +41,7 @@ try {
       };
       const mib = (m.usage - (m.stats?.total_inactive_file ?? m.stats?.inactive_file ?? 0)) / 2 ** 20;
       const role = info.Labels['grexal.role'] ?? 'agent';
-      (parts[role] ??= []).push(mib);
+      parts[role] = [...(parts[role] ?? []), mib];
       total += mib;
     }
     samples.push(total);

@@ -19,4 +19,3 @@ export {
   localBrowserProblem,
 } from './local-chromium.ts';
 export { CDP_CUT_CLOSE_CODE, CdpRelay, type CdpRelayOptions } from './relay.ts';
-export { CdpCaller, watchUntilOverCdp } from './until-watch.ts';

@@ -15,7 +15,8 @@ import {
   type RequestTakeoverParams,
   TAKEOVER_DEFAULT_TIMEOUT_MS,
 } from '../../sandbox-agent/protocol.ts';
-import { CdpRelay, type CdpUpstream, watchUntilOverCdp } from '../browser/index.ts';
+import { CdpRelay, CdpSession, type CdpUpstream } from '../browser/index.ts';
+import { watchUntil } from '../takeover/index.ts';
 
 export interface LocalTakeoverRequest extends RequestTakeoverParams {
   sandboxId: string;
@@ -94,11 +95,16 @@ export class BrowserWiring {
     // The agent's connections end now, as in a desktop takeover: it reconnects once this returns.
     relay.cut('a takeover is open');
     try {
-      const watched = request.until
-        ? watchUntilOverCdp(relay.runnerConnection(), request.until, ended.signal).then((met) => {
-            ended.abort(Object.assign(new Error(`signed in (until.${met} held)`), { met }));
-          })
-        : undefined;
+      // The same watch as a desktop takeover's, over a channel of the runner's own.
+      const session = request.until ? new CdpSession(relay.runnerConnection()) : undefined;
+      const watched =
+        request.until && session
+          ? watchUntil(session.call, request.until, ended.signal)
+              .then((met) => {
+                ended.abort(Object.assign(new Error(`signed in (until.${met} held)`), { met }));
+              })
+              .finally(() => session.close())
+          : undefined;
       watched?.catch((error: unknown) => {
         if (!ended.signal.aborted) this.logger.warn({ err: error }, 'could not watch the takeover until');
       });

@@ -29,3 +29,4 @@ export {
   type TakeoverRequest,
   type TakeoverState,
 } from './types.ts';
+export { type UntilBrowser, type UntilMet, type WatchUntil, watchUntil } from './until-watch.ts';

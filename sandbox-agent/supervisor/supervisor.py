@@ -20,16 +20,16 @@ import _signal  # noqa: E402  (the `signal` wrapper imports enum: ~5 ms)
 from ctxlink import CtxLink, CtxError, Interrupted  # noqa: E402
 from state import STATE, install_signal_handlers  # noqa: E402
 
-run_agent = DesktopHelper = limits_of = None
+run_agent = limits_of = None
 
 
 def load_rest():
     """What runs once the bootstrap is answered (~6 ms of imports): loaded while the runner
     prepares the answer (a cold sandbox's network wiring, a pool entry's claim), not before asking."""
-    global run_agent, DesktopHelper, limits_of
+    global run_agent, limits_of
     from agent import run_agent
-    from desktop import DesktopHelper
     from watch import limits_of
+
 
 CTX_SOCKET_PATH = '/run/grexal/ctx.sock'
 CDP_SOCKET_PATH = '/run/grexal/cdp.sock'
