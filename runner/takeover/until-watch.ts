@@ -25,19 +25,22 @@ export const watchUntil: WatchUntil = async (browser, until, signal) => {
     if (signal.aborted) throw new Error('stopped');
     if (matches && (await pageUrls(browser)).some(matches)) return 'url';
     if (until.cookie && (await cookieNames(browser)).includes(until.cookie)) return 'cookie';
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, POLL_MS);
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
-    });
+    await pause(POLL_MS, signal);
   }
 };
+
+/** Waits `ms`, or less if `signal` aborts; leaves no listener behind (a watch polls for minutes). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 async function pageUrls(browser: UntilBrowser): Promise<string[]> {
   const { targetInfos } = (await browser('Target.getTargets')) as {
