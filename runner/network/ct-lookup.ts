@@ -5,9 +5,8 @@
  * long-lived python3 helper (stdlib only) does the netlink part, one line per question.
  * Without python3 the /proc table is read instead (correct, slower).
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { type OriginalDestination, originalDestination } from './conntrack.ts';
+import { LineHelper } from './line-helper.ts';
 
 const HELPER = String.raw`
 import socket, struct, sys
@@ -56,62 +55,23 @@ export interface ConnectionTuple {
 }
 
 export class OriginalDestinations {
-  private helper?: ChildProcessWithoutNullStreams;
-  private broken = false;
-  private next = 0;
-  private readonly waiting = new Map<number, (found: OriginalDestination | undefined) => void>();
+  private readonly helper = new LineHelper(HELPER);
 
-  private start(): ChildProcessWithoutNullStreams | undefined {
-    if (this.broken) return undefined;
-    if (this.helper) return this.helper;
-    const helper = spawn('python3', ['-I', '-S', '-c', HELPER], { stdio: ['pipe', 'pipe', 'pipe'] });
-    helper.on('error', () => this.fail());
-    helper.on('exit', () => this.fail());
-    helper.stdin.on('error', () => {});
-    helper.stderr.resume();
-    createInterface({ input: helper.stdout }).on('line', (line) => {
-      const [id, address, port] = line.split(' ');
-      const resolve = this.waiting.get(Number(id));
-      this.waiting.delete(Number(id));
-      resolve?.(address && address !== '-' ? { address, port: Number(port) } : undefined);
-    });
-    helper.unref();
-    (helper.stdout as unknown as { unref?: () => void }).unref?.();
-    this.helper = helper;
-    return helper;
-  }
-
-  private fail(): void {
-    this.broken = true;
-    this.helper = undefined;
-    for (const resolve of this.waiting.values()) resolve(undefined);
-    this.waiting.clear();
-  }
-
-  /** Starts the helper ahead of the first connection (python3 takes ~30 ms to start). */
+  /** Starts the helper ahead of the first connection. */
   warm(): void {
-    this.start();
+    this.helper.warm();
   }
 
   async lookup(tuple: ConnectionTuple): Promise<OriginalDestination | undefined> {
-    const helper = this.start();
-    if (helper) {
-      const id = this.next++;
-      const found = await new Promise<OriginalDestination | undefined>((resolve) => {
-        this.waiting.set(id, resolve);
-        helper.stdin.write(
-          `${id} ${tuple.proxyAddress} ${tuple.proxyPort} ${tuple.sandboxAddress} ${tuple.sandboxPort}\n`,
-        );
-      });
-      if (found) return found;
-    }
+    const { proxyAddress, proxyPort, sandboxAddress, sandboxPort } = tuple;
+    const answer = await this.helper.request([proxyAddress, proxyPort, sandboxAddress, sandboxPort]);
+    const [address, port] = answer?.split(' ') ?? [];
+    if (address && address !== '-') return { address, port: Number(port) };
     // The helper failed or found nothing: the slow table has the final word.
-    return originalDestination(tuple.sandboxAddress, tuple.sandboxPort);
+    return originalDestination(sandboxAddress, sandboxPort);
   }
 
   close(): void {
-    this.helper?.kill();
-    this.fail();
-    this.broken = false;
+    this.helper.close();
   }
 }

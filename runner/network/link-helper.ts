@@ -8,8 +8,7 @@
  * two-core host, and every spawn from the runner's big process blocks its event loop for the
  * fork. Without python3 the caller spawns them.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { LineHelper } from './line-helper.ts';
 
 const HELPER = String.raw`
 import ctypes, os, socket, struct, sys, threading
@@ -89,40 +88,11 @@ export interface PairRequest {
 }
 
 export class LinkHelper {
-  private helper?: ChildProcessWithoutNullStreams;
-  private broken = false;
-  private next = 0;
-  private readonly waiting = new Map<number, (result: string | undefined) => void>();
+  private readonly helper = new LineHelper(HELPER);
 
-  private start(): ChildProcessWithoutNullStreams | undefined {
-    if (this.broken) return undefined;
-    if (this.helper) return this.helper;
-    const helper = spawn('python3', ['-I', '-S', '-c', HELPER], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const gone = () => {
-      this.broken = true;
-      this.helper = undefined;
-      for (const resolve of this.waiting.values()) resolve(undefined);
-      this.waiting.clear();
-    };
-    helper.on('error', gone);
-    helper.on('exit', gone);
-    helper.stdin.on('error', () => {});
-    helper.stderr.resume();
-    createInterface({ input: helper.stdout }).on('line', (line) => {
-      const [id, ...rest] = line.split(' ');
-      const resolve = this.waiting.get(Number(id));
-      this.waiting.delete(Number(id));
-      resolve?.(rest.join(' '));
-    });
-    helper.unref();
-    (helper.stdout as unknown as { unref?: () => void }).unref?.();
-    this.helper = helper;
-    return helper;
-  }
-
-  /** Starts the helper ahead of the first start (python3 takes ~30 ms to start). */
+  /** Starts the helper ahead of the first start. */
   warm(): void {
-    this.start();
+    this.helper.warm();
   }
 
   /**
@@ -130,31 +100,21 @@ export class LinkHelper {
    * instead); throws what the kernel answered otherwise.
    */
   async makePair(request: PairRequest): Promise<boolean> {
-    const helper = this.start();
-    if (!helper) return false;
-    const id = this.next++;
-    const answer = await new Promise<string | undefined>((resolve) => {
-      this.waiting.set(id, resolve);
-      const { hostIf, pid, hostAddress, sandboxAddress, forwarding, alias } = request;
-      const line = [
-        id,
-        hostIf,
-        pid,
-        hostAddress,
-        sandboxAddress,
-        forwarding ? 1 : 0,
-        alias.replace(/\n/g, ' '),
-      ];
-      helper.stdin.write(`${line.join(' ')}\n`);
-    });
+    const { hostIf, pid, hostAddress, sandboxAddress, forwarding, alias } = request;
+    const answer = await this.helper.request([
+      hostIf,
+      pid,
+      hostAddress,
+      sandboxAddress,
+      forwarding ? 1 : 0,
+      alias.replace(/\n/g, ' '),
+    ]);
     if (answer === undefined) return false;
-    if (answer !== 'ok')
-      throw new Error(`making ${request.hostIf} for ${request.pid}: ${answer.replace(/^error /, '')}`);
+    if (answer !== 'ok') throw new Error(`making ${hostIf} for ${pid}: ${answer.replace(/^error /, '')}`);
     return true;
   }
 
   close(): void {
-    this.helper?.kill();
-    this.helper = undefined;
+    this.helper.close();
   }
 }
