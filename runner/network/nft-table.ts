@@ -16,6 +16,7 @@
 import { DENIED_RANGES } from './denied.ts';
 import { exec } from './exec.ts';
 import type { FastElement } from './fast-path.ts';
+import { batched } from './nft-batch.ts';
 import { DEFAULT_LINK_RANGE } from './veth.ts';
 
 export const PROXY_PORT = 15_001;
@@ -221,7 +222,8 @@ export interface NftTable {
   drop(): Promise<void>;
 }
 
-const nft = (input: string) => exec('nft', ['-f', '-'], { input });
+/** One transaction per burst of scripts (nft-batch.ts). */
+const nft = batched((input: string) => exec('nft', ['-f', '-'], { input }));
 
 export async function createTable(
   instanceId: string,
