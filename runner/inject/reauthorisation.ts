@@ -72,7 +72,12 @@ export class Reauthorisation {
         },
       };
       const onAbort = (): void => waiter.reject(signal?.reason);
-      const timer = setTimeout(() => waiter.reject(brokenError(connectionId)), episode.deadline - this.now());
+      const timer = setTimeout(() => {
+        // Timers may fire a millisecond before the wall clock reaches the deadline: once one has,
+        // the deadline has passed for every later call too, which must answer at once.
+        episode.deadline = Math.min(episode.deadline, this.now());
+        waiter.reject(brokenError(connectionId));
+      }, episode.deadline - this.now());
       signal?.addEventListener('abort', onAbort, { once: true });
       episode.waiters.add(waiter);
       this.count(1);
