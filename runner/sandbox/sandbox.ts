@@ -12,7 +12,6 @@ import {
   bootstrapParamsSchema,
   CDP_RELAY_PORT,
   connectParamsSchema,
-  requestTakeoverParamsSchema,
   supervisorResumeParamsSchema,
 } from '../../sandbox-agent/protocol.ts';
 import { GrexalError, toGrexalError } from '../errors.ts';
@@ -37,6 +36,7 @@ import { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
 import { RunGate } from './run-gate.ts';
+import { requestTakeover, type TakeoverCallContext } from './takeover-call.ts';
 
 export interface SandboxDeps {
   runtime: ContainerRuntime;
@@ -423,7 +423,6 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private ctxHandlers(): CtxHandlers {
-    const { takeovers } = this.deps;
     return {
       bootstrap: async (params, call) => {
         if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
@@ -466,66 +465,27 @@ export class Sandbox implements AsyncDisposable {
           wait: parsed.data.wait,
         });
       },
-      request_takeover: async (params, call) => {
-        const parsed = requestTakeoverParamsSchema.safeParse(params);
-        if (!parsed.success) {
-          const issue = parsed.error.issues[0];
-          const path = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-          throw codedError('invalid_request', `request_takeover: ${path}${issue?.message ?? 'invalid'}.`);
-        }
-        const { desktop, container } = this;
-        const streamed =
-          takeovers && this.options.desktop && desktop && container ? { desktop, container } : undefined;
-        if (!streamed && !this.browser.takesOverLocally) {
-          throw codedError('takeover_unavailable', 'Takeovers need a desktop sandbox (--desktop).');
-        }
-        // Before the clean room: a second request must not cut or freeze anything again.
-        if (this.takeoverOpen)
-          throw codedError('takeover_in_progress', 'A takeover is already open for this sandbox.');
-        const { connectionId } = parsed.data;
-        const label = connectionId ? this.credentials?.connectionLabel(connectionId) : undefined;
-        this.takeoverOpen = true;
-        this.showLiveState();
-        // Cut off at once (openCleanRoom cuts before its first await), then frozen and the page
-        // loaded afresh while the link travels: the stream waits for it (docs/browser.md).
-        const room = streamed?.desktop.openCleanRoom(streamed.container);
-        const ready = room?.then(() => undefined);
-        // Seen by the stream if one connects; a failure ends the takeover below either way.
-        ready?.catch(() => {});
-        room?.catch((error: unknown) => {
-          this.deps.logger.error({ err: toGrexalError(error) }, 'could not prepare the clean room');
-          takeovers?.cancelAllFor(this.id);
-        });
-        try {
-          if (!streamed || !takeovers) {
-            // grexal dev's local browser: no stream, the developer works in the window itself.
-            await this.browser.takeOverLocally({
-              ...parsed.data,
-              sandboxId: this.id,
-              label,
-              signal: call.signal,
-            });
-            return { outcome: 'completed' };
-          }
-          await takeovers.request({
-            ...parsed.data,
-            sandboxId: this.id,
-            label,
-            vncSocketPath: streamed.desktop.vncSocketPath,
-            browser: streamed.desktop.cdp.call,
-            ready,
-            signal: call.signal,
-          });
-          return { outcome: 'completed' };
-        } finally {
-          // Thawed and let back in before the answer: the agent's next act is to reconnect.
-          await room?.then(
-            (made) => made.close(),
-            () => {},
-          );
-          this.takeoverOpen = false;
+      request_takeover: (params, call) => requestTakeover(this.takeoverContext(), params, call.signal),
+    };
+  }
+
+  private takeoverContext(): TakeoverCallContext {
+    const { desktop, container } = this;
+    const { takeovers, logger } = this.deps;
+    return {
+      sandboxId: this.id,
+      logger,
+      takeovers,
+      streamed:
+        takeovers && this.options.desktop && desktop && container ? { desktop, container } : undefined,
+      browser: this.browser,
+      connectionLabel: (connectionId) => this.credentials?.connectionLabel(connectionId),
+      open: {
+        isOpen: () => this.takeoverOpen,
+        set: (open) => {
+          this.takeoverOpen = open;
           this.showLiveState();
-        }
+        },
       },
     };
   }
