@@ -407,3 +407,27 @@ describe('grexal serve --pool', () => {
     }
   });
 });
+
+describe('a warm pool of desktops', () => {
+  it('keeps each entry with its browser container up, and a claimed run reaches its browser at once', async () => {
+    const body = { image: 'grexal/desktop', desktop: true, size: 1 };
+    expect((await api('PUT', '/v1/pools/desk', body)).status).toBe(201);
+    await eventually(async () => (await pool('desk')).ready === 1, 'the desktop pool filled', 900);
+    // Before any claim: the agent's container and the browser's, both running, one sandbox.
+    const [agent] = (await entriesOf('grexal/desktop')).filter((e) => e.dir);
+    const entry = (await sandboxContainers(agent?.id)).filter((c) => c.State === 'running');
+    expect(entry.map((c) => c.Labels['grexal.role']).sort()).toEqual(['agent', 'browser']);
+
+    const probe = "fetch(process.env.GREXAL_CDP_URL + '/json/version').then((r) => r.json())";
+    const claimed = await api('POST', '/v1/sandboxes', {
+      image: 'grexal/desktop',
+      desktop: true,
+      command: ['node', '-e', `${probe}.then((v) => console.log('browser: ' + v.Browser))`],
+    });
+    expect(claimed.status).toBe(201);
+    expect(claimed.body).toMatchObject({ warm: true, id: agent?.id });
+    expect(await events(claimed.body.id)).toMatch(/browser: (Headless)?Chrome\/\d+/);
+    expect((await api('DELETE', '/v1/pools/desk')).status).toBe(204);
+    await eventually(async () => (await sandboxContainers(claimed.body.id)).length === 0, 'the run removed');
+  });
+});

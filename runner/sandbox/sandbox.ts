@@ -192,9 +192,13 @@ export class Sandbox implements AsyncDisposable {
     this.timeout = setTimeout(() => void this.destroy('timeout'), Math.max(0, deadlineAt - Date.now()));
   }
 
-  /** Resolves once the supervisor waits for its bootstrap; a pool entry is claimable then. */
-  waitUntilReady(): Promise<void> {
-    return this.gate.waitUntilAsked(this.id, this.exited);
+  /**
+   * Resolves once the supervisor waits for its bootstrap and, on a desktop, the browser container
+   * answers (the display, window manager, Chromium and VNC up): a pool entry is claimable then.
+   */
+  async waitUntilReady(): Promise<void> {
+    await this.gate.waitUntilAsked(this.id, this.exited);
+    await this.desktopReady;
   }
 
   onEvent(listener: EventListener): () => void {
