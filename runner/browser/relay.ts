@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { AGENT_GID, AGENT_UID } from '../../sandbox-agent/protocol.ts';
 import { GrexalError } from '../errors.ts';
+import { listening } from '../listen.ts';
 import { type AgentPolicy, screenAgentMessage } from './agent-policy.ts';
 import { type CdpConnection, type CdpUpstream, DEFAULT_MAX_CDP_MESSAGE_BYTES } from './cdp-connection.ts';
 import { answerDevtoolsHttp, type BrowserVersion, hostOf, sendJson } from './devtools-http.ts';
@@ -84,13 +85,7 @@ export class CdpRelay {
         options.maxMessageBytes ?? DEFAULT_MAX_CDP_MESSAGE_BYTES,
         { ...(options.downloadsDir ? { downloadsDir: options.downloadsDir } : {}) },
       );
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(socketPath, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await listening(server, (done) => server.listen(socketPath, done));
       // Connecting needs write permission on the socket: the agent user (the forwarder) only.
       if (process.getuid?.() === 0) await chown(socketPath, AGENT_UID, AGENT_GID);
       await chmod(socketPath, 0o600);

@@ -17,6 +17,7 @@ import {
   type SupervisorMethod,
 } from '../../sandbox-agent/protocol.ts';
 import { GrexalError } from '../errors.ts';
+import { listening } from '../listen.ts';
 import { findUnencodable, formatPath } from '../validation.ts';
 import { SupervisorLine } from './supervisor-line.ts';
 
@@ -88,13 +89,7 @@ export class CtxServer implements AsyncDisposable {
     options: CtxServerOptions = {},
   ): Promise<CtxServer> {
     const ctxServer = new CtxServer(socketPath, handlers, options);
-    await new Promise<void>((resolve, reject) => {
-      ctxServer.server.once('error', reject);
-      ctxServer.server.listen(socketPath, () => {
-        ctxServer.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listening(ctxServer.server, (done) => ctxServer.server.listen(socketPath, done));
     // Connecting needs write permission on the socket; only the agent user gets it.
     const owner = options.owner ?? { uid: AGENT_UID, gid: AGENT_GID };
     await chown(socketPath, owner.uid, owner.gid);

@@ -6,6 +6,7 @@
  * byte counts and duration, never content.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { listening } from '../listen.ts';
 import type { OriginalDestination } from './conntrack.ts';
 import type { ConnectionTuple } from './ct-lookup.ts';
 import { decide, type Verdict } from './decide.ts';
@@ -186,13 +187,7 @@ export async function startProxy(options: ProxyOptions): Promise<SandboxProxy> {
       })();
     },
   );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.address, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listening(server, (done) => server.listen(options.port, options.address, done));
   return {
     close: () =>
       new Promise((resolve) => {

@@ -8,6 +8,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
+import { listening } from '../listen.ts';
 import { decideName } from './decide.ts';
 import { buildResponse, parseQuery, RCODE, TYPE_A } from './dns-wire.ts';
 import type { DangerousDnsOverride, NetworkEvent } from './events.ts';
@@ -115,13 +116,7 @@ export async function startResolver(options: ResolverOptions): Promise<SandboxRe
     });
   });
   socket.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(options.port, options.address, () => {
-      socket.off('error', reject);
-      resolve();
-    });
-  });
+  await listening(socket, (done) => socket.bind(options.port, options.address, done));
   return {
     close: () => new Promise((resolve) => socket.close(() => resolve())),
   };

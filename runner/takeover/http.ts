@@ -17,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { GrexalError, toGrexalError } from '../errors.ts';
+import { listening } from '../listen.ts';
 import { AssetStore } from './assets.ts';
 import { type Bridge, bridge } from './bridge.ts';
 import type { AuthorizedTakeover, TakeoverBroker } from './broker.ts';
@@ -360,13 +361,7 @@ export async function startTakeoverServer(options: TakeoverServerOptions): Promi
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listening(server, (done) => server.listen(options.port ?? 0, host, done));
   const { port } = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   if (!options.broker.hasBaseUrl()) options.broker.setBaseUrl(url);
