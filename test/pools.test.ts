@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, serve } from '../runner/api/index.ts';
 import { Runner } from '../runner/index.ts';
 import {
+  type CliRun,
   containersOfPid,
   docker,
   eventually,
@@ -355,16 +356,21 @@ describe('a pool whose entries keep failing', () => {
 describe('grexal serve --pool', () => {
   const running = async (pid: number | undefined) =>
     (await containersOfPid(pid)).filter((c) => c.State === 'running').length;
-
-  it('drains its pool on SIGTERM', async () => {
-    const dir = await newStateDir();
-    const cli = startCli(['serve', '--port', '0', '--pool', 'sh=grexal/agent,size=2'], {
+  const servePoolOfTwo = (dir: string) =>
+    startCli(['serve', '--port', '0', '--pool', 'sh=grexal/agent,size=2'], {
       GREXAL_STATE_DIR: dir,
       GREXAL_LOG_LEVEL: 'warn',
     });
+  const bothEntriesRunning = async (cli: CliRun) => {
+    await cli.waitFor(/serving on/, 'stderr');
+    await eventually(async () => (await running(cli.child.pid)) === 2, 'two entries running', 600);
+  };
+
+  it('drains its pool on SIGTERM', async () => {
+    const dir = await newStateDir();
+    const cli = servePoolOfTwo(dir);
     try {
-      await cli.waitFor(/serving on/, 'stderr');
-      await eventually(async () => (await running(cli.child.pid)) === 2, 'two entries running', 600);
+      await bothEntriesRunning(cli);
       cli.child.kill('SIGTERM');
       expect(await cli.exited).toBe(0);
       expect(await containersOfPid(cli.child.pid)).toHaveLength(0);
@@ -383,13 +389,9 @@ describe('grexal serve --pool', () => {
     expect(bad.stderr).toContain('E_POOL_SIZE_INVALID');
 
     const dir = await newStateDir();
-    const cli = startCli(['serve', '--port', '0', '--pool', 'sh=grexal/agent,size=2'], {
-      GREXAL_STATE_DIR: dir,
-      GREXAL_LOG_LEVEL: 'warn',
-    });
+    const cli = servePoolOfTwo(dir);
     try {
-      await cli.waitFor(/serving on/, 'stderr');
-      await eventually(async () => (await running(cli.child.pid)) === 2, 'two entries running', 600);
+      await bothEntriesRunning(cli);
       cli.child.kill('SIGKILL');
       await cli.exited;
       expect((await containersOfPid(cli.child.pid)).length).toBeGreaterThan(0);
