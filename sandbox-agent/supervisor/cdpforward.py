@@ -90,6 +90,18 @@ class Pipe:
         self.shut = False
 
 
+def send_pending(sock, pipe):
+    """Sends what `sock` takes now of `pipe`'s pending bytes; False once the socket is gone."""
+    try:
+        sent = sock.send(pipe.pending)
+        del pipe.pending[:sent]
+    except (BlockingIOError, InterruptedError):
+        pass
+    except OSError:
+        return False
+    return True
+
+
 def serve(port, socket_path):
     import selectors
     import socket
@@ -157,23 +169,11 @@ def serve(port, socket_path):
                 outgoing.eof = True
             elif data:
                 outgoing.pending += data
-        if mask & selectors.EVENT_WRITE and incoming.pending:
-            try:
-                sent = sock.send(incoming.pending)
-                del incoming.pending[:sent]
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError:
-                return close_pair(sock)
+        if mask & selectors.EVENT_WRITE and incoming.pending and not send_pending(sock, incoming):
+            return close_pair(sock)
         # Flush toward the peer at once: most messages fit in one send.
-        if outgoing.pending:
-            try:
-                sent = peer.send(outgoing.pending)
-                del outgoing.pending[:sent]
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError:
-                return close_pair(sock)
+        if outgoing.pending and not send_pending(peer, outgoing):
+            return close_pair(sock)
         # A direction whose source ended and whose bytes are all through ends at its destination too
         # (either direction can finish here: its last bytes may go out on a write of this socket).
         for pipe in (outgoing, incoming):
