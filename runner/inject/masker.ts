@@ -9,8 +9,13 @@ import { binaryFormsOf, formsOf } from './mask-forms.ts';
 import { createMaskingStream, type MaskingStreamOptions } from './masking-stream.ts';
 import { PatternSet } from './pattern-set.ts';
 import { revealOf, type Secret } from './secret.ts';
+import { secretValuesIn } from './secret-values.ts';
 
-/** Files larger than this are not learned (key files, certificates and configs are far smaller). */
+/**
+ * Files up to this size are learned whole (key files, certificates and configs are far smaller);
+ * of a larger text file only its secret-looking values are learned, and a larger binary file is not
+ * learned: its base64 in pieces would cost the masker megabytes per sandbox.
+ */
 export const MAX_LEARNED_FILE_BYTES = 64 * 1024;
 export const MASK = '***';
 
@@ -19,31 +24,6 @@ export interface MaskerOptions {
   minLength?: number;
   /** What a masked value becomes. Default `***`. */
   replacement?: string;
-}
-
-/** JSON members whose name says they hold a secret; other values (emails, ids) stay readable. */
-const SECRET_KEY = /key|secret|token|password|passwd|private|credential/i;
-/** …but not endpoints such as a service account's `token_uri`. */
-const ENDPOINT_KEY = /_(uri|url)$/i;
-
-/** String values under secret-looking keys, and any multi-line string value, of a JSON document. */
-export function secretJsonValues(text: string): string[] {
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch {
-    return [];
-  }
-  const found: string[] = [];
-  const walk = (value: unknown, key: string): void => {
-    if (typeof value === 'string') {
-      if ((SECRET_KEY.test(key) && !ENDPOINT_KEY.test(key)) || value.includes('\n')) found.push(value);
-    } else if (Array.isArray(value)) {
-      for (const item of value) walk(item, key);
-    } else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, k);
-  };
-  walk(document, '');
-  return found;
 }
 
 export class Masker {
@@ -67,19 +47,22 @@ export class Masker {
   }
 
   /**
-   * Learns a file's content: as text when it is UTF-8, else its base64 forms. In a JSON file the
-   * secret-looking string values are learned on their own too, since an agent that parses the file
-   * prints them unescaped (a service account's `private_key` PEM, line by line).
+   * Learns a file's content: as text when it is UTF-8, else its base64 forms. The secret-looking
+   * values of a text file (JSON members, `key: value` lines, private key blocks) are learned on
+   * their own too, since an agent that parses the file prints them without their key or quotes.
+   * Returns false when nothing could be learned.
    */
   learnFile(content: Buffer): boolean {
-    if (content.length > MAX_LEARNED_FILE_BYTES) return false;
     const text = content.toString('utf8');
     if (!Buffer.from(text, 'utf8').equals(content)) {
+      if (content.length > MAX_LEARNED_FILE_BYTES) return false;
       this.add(binaryFormsOf(content, this.minLength));
       return true;
     }
-    for (const value of secretJsonValues(text)) this.learn(value);
-    return this.learn(text);
+    let learned = false;
+    for (const value of secretValuesIn(text)) learned = this.learn(value) || learned;
+    if (content.length <= MAX_LEARNED_FILE_BYTES) learned = this.learn(text) || learned;
+    return learned;
   }
 
   get patternCount(): number {
