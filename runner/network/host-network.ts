@@ -86,7 +86,12 @@ let nextSeq = 0;
 export class HostNetworkManager implements NetworkManager {
   private table?: Promise<NftTable>;
   private forwardAccept?: ForwardAccept;
-  private readonly flows = new KernelFlows(FAST_MARK);
+  private readonly flows = new KernelFlows(FAST_MARK, {
+    onLoss: () =>
+      this.options.logger.warn(
+        'conntrack events were dropped under a burst: kernel-forwarded connections that opened and closed meanwhile are not in the audit',
+      ),
+  });
   private readonly mover?: LinkHelper;
   /** Override addresses with a dialHost: the proxy dials them elsewhere, the kernel never. */
   private readonly proxied: Set<string>;

@@ -7,16 +7,18 @@
  * TIME_WAIT for DESTROY), on DESTROY otherwise, and when its sandbox is unwatched (its flows are
  * then deleted from the table, so nothing of a closed sandbox stays forwarded).
  * Counters need net.netfilter.nf_conntrack_acct=1, which the manager turns on.
+ * Under a burst larger than its socket buffer the kernel drops events (ENOBUFS); the helper then
+ * reads the whole table to take up the flows it missed, and says so (`onLoss`).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
 const HELPER = String.raw`
 import os, select, socket, struct, sys
-MARK = int(sys.argv[1])
+MARK, RCVBUF = int(sys.argv[1]), int(sys.argv[2])
 NESTED = 0x8000
 ev = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
-try: ev.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE: a busy host's bursts
+try: ev.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE: a busy host's bursts
 except OSError: pass
 ev.bind((0, 1 | 2 | 4))  # NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY
 q = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
@@ -67,9 +69,37 @@ def request(kind, key, flags):
         if parsed: return parsed[3]
     return None
 def report(key, counters):
-    up, down = counters or (0, 0)
+    up, down = counters or ('-', '-')
     print('end', *key, up, down, flush=True)
     flows[key] = True
+def dump():
+    # The whole IPv4 table (IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP), on a socket of its own.
+    d = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
+    try:
+        d.bind((0, 0))
+        body = struct.pack('=BBH', socket.AF_INET, 0, 0)
+        d.send(struct.pack('=IHHII', 16 + len(body), (1 << 8) | 1, 1 | 0x300, 1, 0) + body)
+        table = {}
+        while True:
+            for kind, body in messages(d.recv(1 << 20)):
+                if kind in (2, 3): return table  # NLMSG_ERROR, NLMSG_DONE
+                parsed = parse(body)
+                if parsed: table[parsed[0]] = parsed
+    finally: d.close()
+def resync():
+    # Events were dropped: what the table holds now is the truth. Marked flows of watched
+    # sandboxes missed at NEW are taken up; known flows gone from it ended unseen (no counters).
+    try: table = dump()
+    except OSError: return
+    for key, (_, mark, state, counters) in table.items():
+        if key[0] in watched and mark == MARK and key not in flows:
+            flows[key] = False
+            print('open', *key, flush=True)
+            if state in (7, 8): report(key, counters)
+    for key in [k for k in flows if k not in table]:
+        if not flows[key]: report(key, None)
+        del flows[key]
+    print('lost', flush=True)
 def on_event(kind, body):
     parsed = parse(body)
     if not parsed: return
@@ -101,7 +131,9 @@ while True:
     ready, _, _ = select.select([ev, 0], [], [])
     if ev in ready:
         try: data = ev.recv(1 << 20)
-        except OSError: continue  # ENOBUFS: events lost under a burst; the rest goes on
+        except OSError:  # ENOBUFS: events lost under a burst
+            resync()
+            continue
         for kind, body in messages(data): on_event(kind, body)
     if 0 in ready:
         chunk = os.read(0, 65536)
@@ -121,9 +153,19 @@ export interface KernelFlow {
   bytesUp: number;
   bytesDown: number;
   durationMs: number;
+  /** The flow ended while events were being dropped, or its entry was gone: bytes are unknown (0). */
+  countersLost?: true;
+}
+
+export interface KernelFlowsOptions {
+  /** The event socket's buffer (SO_RCVBUFFORCE). Default 8 MiB; tests make it small. */
+  receiveBufferBytes?: number;
+  /** Events were dropped: flows that opened and closed inside that window are not recorded. */
+  onLoss?: () => void;
 }
 
 const UNWATCH_TIMEOUT_MS = 2_000;
+const DEFAULT_RECEIVE_BUFFER = 8 << 20;
 
 export class KernelFlows {
   private helper?: ChildProcessWithoutNullStreams;
@@ -131,11 +173,15 @@ export class KernelFlows {
   private readonly opened = new Map<string, number>();
   private readonly unwatching = new Map<string, () => void>();
 
-  constructor(private readonly mark: number) {}
+  constructor(
+    private readonly mark: number,
+    private readonly options: KernelFlowsOptions = {},
+  ) {}
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.helper) return this.helper;
-    const helper = spawn('python3', ['-I', '-S', '-c', HELPER, String(this.mark)], {
+    const buffer = this.options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER;
+    const helper = spawn('python3', ['-I', '-S', '-c', HELPER, String(this.mark), String(buffer)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const gone = () => {
@@ -161,6 +207,7 @@ export class KernelFlows {
     const [what, src, sport, dst, dport, up, down] = line.split(' ');
     const key = `${src} ${sport} ${dst} ${dport}`;
     if (what === 'open') this.opened.set(key, performance.now());
+    if (what === 'lost') this.options.onLoss?.();
     if (what === 'unwatched' && src) {
       this.unwatching.get(src)?.();
       this.unwatching.delete(src);
@@ -168,12 +215,14 @@ export class KernelFlows {
     if (what !== 'end' || !src || !dst) return;
     const started = this.opened.get(key);
     this.opened.delete(key);
+    const countersLost = up === '-' || down === '-';
     this.watchers.get(src)?.({
       address: dst,
       port: Number(dport),
-      bytesUp: Number(up),
-      bytesDown: Number(down),
+      bytesUp: countersLost ? 0 : Number(up),
+      bytesDown: countersLost ? 0 : Number(down),
       durationMs: started === undefined ? 0 : Math.round(performance.now() - started),
+      ...(countersLost ? { countersLost: true as const } : {}),
     });
   }
 

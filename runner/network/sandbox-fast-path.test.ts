@@ -124,6 +124,23 @@ describe('SandboxFastPath', () => {
     ]);
   });
 
+  it("says when a forwarded flow's byte counts were lost", () => {
+    const t = setUp(allow('a.test'));
+    t.path.flowEnded({
+      address: '203.0.113.7',
+      port: 443,
+      bytesUp: 0,
+      bytesDown: 0,
+      durationMs: 5,
+      countersLost: true,
+    });
+    expect(t.events[0]).toMatchObject({
+      bytesUp: 0,
+      bytesDown: 0,
+      reason: expect.stringContaining('unknown'),
+    });
+  });
+
   it('a policy change that the table refuses leaves the fast path off, not the old sets open', async () => {
     const t = setUp(allow('a.test'));
     let refusals = 1;

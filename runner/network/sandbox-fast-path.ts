@@ -118,6 +118,7 @@ export class SandboxFastPath {
       bytesUp: flow.bytesUp,
       bytesDown: flow.bytesDown,
       durationMs: flow.durationMs,
+      ...(flow.countersLost ? { reason: 'byte counts unknown: the connection table no longer held it' } : {}),
     });
   }
 
