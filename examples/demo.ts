@@ -52,7 +52,11 @@ const io: CommandIo = {
 };
 
 // The local window is this machine's browser: the site it logs in to is on this machine too.
-const site = local ? await startLoginSite(0) : undefined;
+const site = local
+  ? await startLoginSite(0, {
+      onLogin: (user) => say(`the demo site logged ${user} in: press Enter to hand the browser back`),
+    })
+  : undefined;
 if (site) say(`serving the demo login site on ${site.url} for the local browser`);
 let userFailed: unknown;
 const code = await runDev(

@@ -4,6 +4,11 @@ export interface LoginSite {
   url: string;
   /** The username a session cookie's value belongs to. */
   userOf(session: string): string | undefined;
+  /** Who logged in so far, in order. */
+  loggedIn(): string[];
   close(): Promise<void>;
 }
-export function startLoginSite(port?: number): Promise<LoginSite>;
+export function startLoginSite(
+  port?: number,
+  options?: { onLogin?: (username: string) => void },
+): Promise<LoginSite>;

@@ -24,8 +24,8 @@ const loginForm = page(`<form method="post" action="/login">
   <button type="submit">Log in</button>
 </form>`);
 
-/** Serves the site on 127.0.0.1:`port` (0: any free port). */
-export async function startLoginSite(port = 0) {
+/** Serves the site on 127.0.0.1:`port` (0: any free port); `onLogin(username)` after each login. */
+export async function startLoginSite(port = 0, { onLogin } = {}) {
   const sessions = new Map();
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/login') {
@@ -54,6 +54,7 @@ export async function startLoginSite(port = 0) {
         }
         const session = randomBytes(16).toString('hex');
         sessions.set(session, username);
+        onLogin?.(username);
         res.writeHead(200, {
           'set-cookie': `demo_session=${session}; HttpOnly; Path=/`,
           'content-type': 'text/html',
@@ -68,6 +69,8 @@ export async function startLoginSite(port = 0) {
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     userOf: (session) => sessions.get(session),
+    /** Who logged in so far, in order. */
+    loggedIn: () => [...sessions.values()],
     // Chromium keeps its connections alive: close them too, or close() waits for their timeout.
     close: () => {
       server.closeAllConnections();

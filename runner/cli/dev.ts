@@ -123,6 +123,9 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
 
   const runner = await Runner.start({ signal: io.signal });
   let localBrowser: LocalChromium | undefined;
+  // Once the run ends the browser goes with the runner (its pipe closes before close() is called
+  // on it): no surprise then, so nothing to say.
+  let ending = false;
   try {
     const image = await buildAgentImage(runner.runtime, options.dir, {
       log: (line) => progress(io, line),
@@ -136,7 +139,7 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
       );
       const launched = localBrowser;
       void launched.exited.then(() => {
-        if (!launched.closing)
+        if (!launched.closing && !ending)
           progress(
             io,
             'the local browser closed (its window was closed?): the agent has no browser any more',
@@ -184,6 +187,7 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
       watch.close();
     }
   } finally {
+    ending = true;
     await runner.close();
     // After the sandbox: the relay in front of it has closed by then.
     await localBrowser?.close();
