@@ -11,7 +11,7 @@
  * is, and hands the agent its URL; you log in in the window and press Enter. It needs a person
  * (test/dev-browser.test.ts automates it on an Xvfb of its own), so it takes no --auto.
  *
- *   npm run demo [-- --auto] [-- --browser local]
+ *   npm run demo [-- --auto]   or   npm run demo -- --browser local
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
