@@ -1,10 +1,17 @@
 /**
  * The README's demo: runs examples/demo-agent with demo credentials for all four modes through
- * `grexal dev`'s loop. The agent reports each channel (masked), opens a login page in its
- * sandbox's browser and asks for a takeover; the link is printed for someone at the machine, or,
- * with --auto, a scripted user logs in through the real stream.
+ * `grexal dev`'s loop. The agent reports each channel (masked), opens a login page in its browser
+ * and asks for a takeover.
  *
- *   npm run demo [-- --auto]
+ * --browser desktop (the default): the agent's browser is its desktop sandbox's and the agent
+ * serves the login site inside its sandbox; the takeover link is printed for someone at the
+ * machine, or, with --auto, a scripted user logs in through the real stream.
+ * --browser local: the agent drives a Chromium window on this machine's display (as `grexal dev`
+ * does by default); the demo serves the login site on this machine's loopback, where that window
+ * is, and hands the agent its URL; you log in in the window and press Enter. It needs a person
+ * (test/dev-browser.test.ts automates it on an Xvfb of its own), so it takes no --auto.
+ *
+ *   npm run demo [-- --auto]   or   npm run demo -- --browser local
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,9 +19,25 @@ import type { CommandIo } from '../runner/cli/command.ts';
 import { runDev } from '../runner/cli/dev.ts';
 import { formatError } from '../runner/cli/format-error.ts';
 import { abortOnSignals } from '../runner/cli/interrupts.ts';
+import { startLoginSite } from './demo-agent/login-site.mjs';
 import { completeTakeover } from './scripted-user.ts';
 
-const { values } = parseArgs({ options: { auto: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { auto: { type: 'boolean', default: false }, browser: { type: 'string', default: 'desktop' } },
+});
+const say = (line: string) => process.stderr.write(`demo: ${line}\n`);
+if (values.browser !== 'desktop' && values.browser !== 'local') {
+  say(`--browser is local or desktop, not ${JSON.stringify(values.browser)}`);
+  process.exit(2);
+}
+if (values.browser === 'local' && values.auto) {
+  say(
+    '--auto drives the desktop takeover through its stream; with --browser local you are the user: ' +
+      'drop --auto, log in in the window and press Enter',
+  );
+  process.exit(2);
+}
+const local = values.browser === 'local';
 // Run from the repository root (scripts/demo.sh makes sure of it).
 const dir = join(process.cwd(), 'examples', 'demo-agent');
 const interrupts = abortOnSignals(process.stderr);
@@ -23,17 +46,25 @@ const io: CommandIo = {
   stdout: process.stdout,
   stderr: process.stderr,
   signal: AbortSignal.any([interrupts.signal, failed.signal]),
+  // The local takeover's prompt: Enter completes it, Ctrl-C cancels it.
+  stdin: process.stdin,
+  interceptInterrupt: interrupts.intercept,
 };
-const say = (line: string) => process.stderr.write(`demo: ${line}\n`);
 
+// The local window is this machine's browser: the site it logs in to is on this machine too.
+const site = local
+  ? await startLoginSite(0, {
+      onLogin: (user) => say(`the demo site logged ${user} in: press Enter to hand the browser back`),
+    })
+  : undefined;
+if (site) say(`serving the demo login site on ${site.url} for the local browser`);
 let userFailed: unknown;
 const code = await runDev(
   {
     dir,
-    // The demo shows the real takeover, streamed from the desktop sandbox (and its login site is
-    // served inside the sandbox, where a local browser could not reach it).
-    browser: 'desktop',
+    browser: local ? 'local' : 'desktop',
     connectionsPath: join(dir, 'demo-connections.json'),
+    ...(site ? { env: { DEMO_LOGIN_URL: `${site.url}/login` } } : {}),
     onTakeover: (url) => {
       if (!values.auto) {
         say(
@@ -53,6 +84,7 @@ const code = await runDev(
   process.stderr.write(`${formatError(error)}\n`);
   return 1;
 });
+await site?.close();
 if (userFailed) say(`the scripted user failed: ${(userFailed as Error).message}`);
 say(
   code === 0

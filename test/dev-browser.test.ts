@@ -7,7 +7,9 @@
  *
  * The login site is served by the test on the host's loopback: the local browser is the
  * developer's own, on the developer's network, so that is where it logs in (a site inside the
- * sandbox would be out of its reach, as it is for the developer).
+ * sandbox would be out of its reach, as it is for the developer). The last case runs the README's
+ * demo agent itself (examples/demo-agent) the same way, its own login site served here and handed
+ * to it with --env DEMO_LOGIN_URL.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLoginSite } from '../examples/demo-agent/login-site.mjs';
 import { containersOfPid, docker, newStateDir, REPO, removeStateDir } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -109,8 +112,14 @@ interface Dev {
   exited: Promise<number>;
 }
 
-function startDev(env: Record<string, string | undefined>, args: string[] = []): Dev {
-  const child = spawn(process.execPath, [join(REPO, 'bin/grexal.mjs'), 'dev', agentDir, ...args], {
+function startDev(env: Record<string, string | undefined>, args: string[] = [], dir = agentDir): Dev {
+  return startWatched([join(REPO, 'bin/grexal.mjs'), 'dev', dir, ...args], env);
+}
+
+/** `node ...argv` from the repository, its output collected and waited on. */
+function startWatched(argv: string[], env: Record<string, string | undefined>): Dev {
+  const child = spawn(process.execPath, argv, {
+    cwd: REPO,
     env: { ...process.env, GREXAL_STATE_DIR: stateDir, TMPDIR: tmpRoot, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -131,7 +140,7 @@ function startDev(env: Record<string, string | undefined>, args: string[] = []):
       while (!pattern.test(out)) {
         const more = new Promise<void>((resolve) => waiters.push(resolve));
         const ended = exited.then(() => {
-          throw new Error(`grexal dev exited before ${pattern}:\n${out}`);
+          throw new Error(`${argv.slice(0, 2).join(' ')} exited before ${pattern}:\n${out}`);
         });
         await Promise.race([more, ended]);
       }
@@ -151,17 +160,35 @@ async function processesUnder(dir: string): Promise<string[]> {
   return found;
 }
 
-/** As the developer: type the password into the login window and press Enter, through X. */
-async function logInThroughTheWindow(): Promise<void> {
+/**
+ * As the developer, through X: find the window by its page's title, click into the page's first
+ * field (at `y` of the window's height), type each value, Tab between them, and press Enter.
+ */
+async function logInThroughTheWindow(
+  title = '^Login',
+  values: string[] = [PASSWORD],
+  y: (height: number) => number = () => 400,
+): Promise<void> {
   const env = { ...process.env, DISPLAY: display };
-  const { stdout } = await run('xdotool', ['search', '--sync', '--onlyvisible', '--name', '^Login'], {
+  const { stdout } = await run('xdotool', ['search', '--sync', '--onlyvisible', '--name', title], {
     env,
     timeout: 60_000,
   });
   const window = stdout.trim().split('\n')[0]!;
   await run('xdotool', ['windowfocus', '--sync', window], { env });
-  await run('xdotool', ['mousemove', '--window', window, '400', '400', 'click', '1'], { env });
-  await run('xdotool', ['type', '--delay', '30', PASSWORD], { env });
+  const geometry = (await run('xdotool', ['getwindowgeometry', '--shell', window], { env })).stdout;
+  const height = Number(/HEIGHT=(\d+)/.exec(geometry)?.[1] ?? 800);
+  await run(
+    'xdotool',
+    ['mousemove', '--window', window, '400', String(Math.round(y(height))), 'click', '1'],
+    {
+      env,
+    },
+  );
+  for (const [i, value] of values.entries()) {
+    if (i > 0) await run('xdotool', ['key', 'Tab'], { env });
+    await run('xdotool', ['type', '--delay', '30', value], { env });
+  }
   await run('xdotool', ['key', 'Return'], { env });
 }
 
@@ -238,5 +265,112 @@ describe('grexal dev with the local browser', () => {
     expect(dev.out()).toContain('E_BROWSER_NO_DISPLAY');
     expect(dev.out()).toContain('--browser desktop');
     expect(dev.out()).not.toMatch(/building/);
+  });
+});
+
+const demoDir = join(REPO, 'examples/demo-agent');
+const connectionsPath = join(demoDir, 'demo-connections.json');
+// The demo page's username field takes the window's upper middle, whatever the height of
+// Chromium's own toolbar (between 40 and 140 px): 12-48 % of the page below it.
+const demoUsernameY = (h: number) => (140 + 0.12 * (h - 140) + 40 + 0.48 * (h - 40)) / 2;
+
+/** The demo agent's output says it ran every channel masked, and left no demo credential. */
+async function expectDemoChannelsMasked(out: string): Promise<void> {
+  expect(out).toContain('OPENAI_API_KEY=*** (24 characters)');
+  expect(out).toContain('github: refused with not_declared');
+  const demo = JSON.parse(await readFile(connectionsPath, 'utf8'));
+  for (const secret of [
+    demo.openai.fields.api_key,
+    demo.aws.fields.access_key,
+    demo.aws.fields.secret_key,
+    demo.gmail.access_token,
+    demo.gmail.refresh_token,
+  ])
+    expect(out).not.toContain(secret);
+}
+
+describe('grexal dev on the demo agent with the local browser', () => {
+  let demoSite: Awaited<ReturnType<typeof startLoginSite>>;
+  beforeAll(async () => {
+    // The demo's login site, on the host's loopback where the developer's window is.
+    demoSite = await startLoginSite(0);
+  });
+  afterAll(async () => {
+    await demoSite?.close();
+  });
+
+  it('opens its login site in the window; the developer logs in and presses Enter; the agent resumes logged in', async () => {
+    const dev = startDev(
+      { DISPLAY: display },
+      [
+        '--browser',
+        'local',
+        '--connections',
+        connectionsPath,
+        '--env',
+        `DEMO_LOGIN_URL=${demoSite.url}/login`,
+      ],
+      demoDir,
+    );
+    try {
+      await dev.waitFor(new RegExp(`demo-agent: opened the login page \\(${demoSite.url}\\) in the browser`));
+      await dev.waitFor(/log in in the browser window, then press Enter \(Ctrl-C cancels\)/);
+      expect(dev.out()).toContain('the agent asks for a takeover (Demo site): Log in to the demo site');
+      expect(dev.out()).not.toMatch(/takeover: http/);
+      expect((await processesUnder(tmpRoot)).length).toBeGreaterThan(0);
+      await logInThroughTheWindow('^Demo site', ['ada', 'grexal-demo'], demoUsernameY);
+      for (let i = 0; i < 200 && !demoSite.loggedIn().includes('ada'); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(demoSite.loggedIn()).toEqual(['ada']);
+      dev.child.stdin?.write('\n');
+      const code = await dev.exited;
+      const out = dev.out();
+      expect(code, out).toBe(0);
+      // Every channel reported, masked, before the browser part.
+      await expectDemoChannelsMasked(out);
+      // The agent's own word, from the site through the browser: the session is there.
+      expect(out).toContain('demo-agent: logged in as ada: the session lives in the browser');
+      // The window went with the run, as it should: no warning that it closed under the agent.
+      expect(out).not.toContain('the local browser closed');
+      await expectNothingLeft(dev);
+    } finally {
+      dev.child.kill('SIGKILL');
+    }
+  });
+
+  it('is what `npm run demo -- --browser local` runs: the demo serves the site on this machine', async () => {
+    // examples/demo.ts after setup, as scripts/demo.sh execs it.
+    const demo = startWatched(['scripts/run-ts.mjs', 'examples/demo.ts', '--browser', 'local'], {
+      DISPLAY: display,
+    });
+    try {
+      await demo.waitFor(
+        /demo: serving the demo login site on http:\/\/127\.0\.0\.1:\d+ for the local browser/,
+      );
+      await demo.waitFor(/log in in the browser window, then press Enter \(Ctrl-C cancels\)/);
+      await demo.waitFor(/demo-agent: opened the login page \(http:\/\/127\.0\.0\.1:\d+\) in the browser/);
+      await logInThroughTheWindow('^Demo site', ['ada', 'grexal-demo'], demoUsernameY);
+      // The demo's own site (not this test's) says when the login went through.
+      await demo.waitFor(/demo: the demo site logged ada in: press Enter/);
+      demo.child.stdin?.write('\n');
+      const code = await demo.exited;
+      const out = demo.out();
+      expect(code, out).toBe(0);
+      await expectDemoChannelsMasked(out);
+      expect(out).toContain('demo-agent: logged in as ada: the session lives in the browser');
+      expect(out).toContain('demo: done');
+      await expectNothingLeft(demo);
+    } finally {
+      demo.child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses --auto with --browser local, naming why, before anything starts', async () => {
+    const demo = startWatched(['scripts/run-ts.mjs', 'examples/demo.ts', '--browser', 'local', '--auto'], {
+      DISPLAY: display,
+    });
+    expect(await demo.exited).toBe(2);
+    expect(demo.out()).toContain('with --browser local you are the user');
+    expect(demo.out()).not.toMatch(/serving|building|running/);
   });
 });

@@ -1,6 +1,7 @@
 // The demo agent: reports what it received over each channel (the runner masks every value in
-// its output), then logs in to a small site through a takeover: it serves the site inside its own
-// sandbox, opens it in the sandbox's Chromium, and asks the user to log in.
+// its output), then logs in to a small site through a takeover: it opens the site in its browser
+// (behind GREXAL_CDP_URL), asks the user to log in, and finds the session there afterwards. The
+// site is its own, served inside its sandbox, unless DEMO_LOGIN_URL names one (see below).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -43,12 +44,25 @@ const python = "from grexal import ctx; print(ctx.connect('openai'))";
 say(`openai: ${execFileSync('python3', ['-c', python], { encoding: 'utf8' }).trim()}`);
 
 say('--- browser_login ---');
-const site = await startLoginSite(8080);
+// The login site stands for a third-party site. Given its URL (DEMO_LOGIN_URL: a run with the
+// local browser, which is the developer's own and reaches their machine's sites, not this
+// sandbox's), the agent opens that; otherwise it serves the site inside its own sandbox, whose
+// loopback the desktop sandbox's browser shares.
+const given = process.env.DEMO_LOGIN_URL;
+if (given !== undefined && !/^https?:\/\/[^/]+/.test(given)) {
+  say(`DEMO_LOGIN_URL is not an http(s) URL: ${JSON.stringify(given)}`);
+  process.exit(2);
+}
+const site = given === undefined ? await startLoginSite(8080) : undefined;
+const loginUrl = given ?? `${site.url}/login`;
+const { origin } = new URL(loginUrl);
 const browser = await chromium.connectOverCDP(process.env.GREXAL_CDP_URL);
 const before = browser.contexts()[0];
 const page = before.pages()[0] ?? (await before.newPage());
-await page.goto(`${site.url}/login`);
-say('opened the login page in the sandbox browser; asking the user to log in');
+await page.goto(loginUrl);
+say(
+  `opened the login page (${site ? 'served in this sandbox' : origin}) in the browser; asking the user to log in`,
+);
 try {
   await ctx.requestTakeover({
     connectionId: 'demo-site',
@@ -68,14 +82,24 @@ const resumed = await chromium.connectOverCDP(process.env.GREXAL_CDP_URL);
 const context = resumed.contexts()[0];
 let session;
 for (let i = 0; i < 50 && !session; i++) {
-  session = (await context.cookies(site.url)).find((c) => c.name === 'demo_session');
+  session = (await context.cookies(origin)).find((c) => c.name === 'demo_session');
   if (!session) await new Promise((resolve) => setTimeout(resolve, 200));
 }
 if (!session) {
   say('the takeover ended without a session cookie: not logged in');
   process.exit(1);
 }
-say(`logged in as ${site.userOf(session.value)}: the session lives in the sandbox's browser`);
-// Leave the sandbox's browser running (it is the desktop's); only our connection to it goes.
-await site.close();
+// Whose session it is, asked of the site through the browser: the browser holds the (HttpOnly)
+// cookie, and a site on the developer's machine is out of this sandbox's reach anyway.
+const tab = context.pages().find((p) => p.url().startsWith(origin)) ?? (await context.newPage());
+if (!tab.url().startsWith(origin)) await tab.goto(`${origin}/whoami`);
+const user = await tab.evaluate(() => fetch('/whoami').then((r) => (r.ok ? r.text() : '')));
+if (!user) {
+  say('the site knows no user for the session cookie: not logged in');
+  process.exit(1);
+}
+say(`logged in as ${user}: the session lives in the browser`);
+// Leave the browser running (the desktop's, or the local window grexal dev closes itself); only
+// our connection to it goes.
+await site?.close();
 process.exit(0);

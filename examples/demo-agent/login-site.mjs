@@ -1,5 +1,10 @@
-// A tiny login site served inside the sandbox. Its two fields are huge on purpose: a person, or the
-// scripted user of `npm run demo -- --auto`, finds them at once through the stream.
+// A tiny login site, standing for the third-party site a real agent logs in to. The demo agent
+// serves it inside its own sandbox for the desktop takeover; for a local-browser run
+// (`npm run demo -- --browser local`, test/dev-browser.test.ts) the demo serves it on the host's
+// loopback, where the developer's browser is, and hands the agent its URL (DEMO_LOGIN_URL).
+// Its two fields are huge on purpose: a person, or the scripted user of `npm run demo -- --auto`,
+// finds them at once through the stream. GET /whoami names the session's user (the agent asks it
+// through the browser, which holds the cookie).
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -19,11 +24,18 @@ const loginForm = page(`<form method="post" action="/login">
   <button type="submit">Log in</button>
 </form>`);
 
-export async function startLoginSite(port) {
+/** Serves the site on 127.0.0.1:`port` (0: any free port); `onLogin(username)` after each login. */
+export async function startLoginSite(port = 0, { onLogin } = {}) {
   const sessions = new Map();
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/login') {
       res.writeHead(200, { 'content-type': 'text/html' }).end(loginForm);
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/whoami') {
+      const session = /(?:^|;\s*)demo_session=([0-9a-f]+)/.exec(req.headers.cookie ?? '')?.[1];
+      const user = session && sessions.get(session);
+      res.writeHead(user ? 200 : 401, { 'content-type': 'text/plain' }).end(user ?? 'nobody');
       return;
     }
     if (req.method === 'POST' && req.url === '/login') {
@@ -42,6 +54,7 @@ export async function startLoginSite(port) {
         }
         const session = randomBytes(16).toString('hex');
         sessions.set(session, username);
+        onLogin?.(username);
         res.writeHead(200, {
           'set-cookie': `demo_session=${session}; HttpOnly; Path=/`,
           'content-type': 'text/html',
@@ -54,8 +67,10 @@ export async function startLoginSite(port) {
   });
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${server.address().port}`,
     userOf: (session) => sessions.get(session),
+    /** Who logged in so far, in order. */
+    loggedIn: () => [...sessions.values()],
     // Chromium keeps its connections alive: close them too, or close() waits for their timeout.
     close: () => {
       server.closeAllConnections();

@@ -4,7 +4,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalChromium, localBrowserProblem } from '../browser/index.ts';
-import { askDeveloper, buildAgentImage, connectionsTemplate, watchConnections } from '../dev/index.ts';
+import {
+  askDeveloper,
+  buildAgentImage,
+  connectionsTemplate,
+  parseEnvFlags,
+  watchConnections,
+} from '../dev/index.ts';
 import { type Problem, ValidationError } from '../errors.ts';
 import { manifestSchema, prepareInjection } from '../inject/index.ts';
 import { type LocalTakeoverRequest, Runner } from '../sandbox/index.ts';
@@ -36,6 +42,8 @@ Options:
                        desktop: today's desktop sandbox (Dockerfile FROM grexal/desktop) and its
                        takeover link, to test the real takeover
   --connections FILE   credentials to use instead of DIR/.grexal/connections.json
+  --env NAME=VALUE     non-secret environment for the agent (repeatable), e.g. a task's inputs or
+                       the URL of a site served on this machine for the local browser
   --watch-connections  apply edits of the connections file while the agent runs: a changed entry
                        re-authorises or rotates that connection, a deleted one removes it
                        (without it, edits are only reported)
@@ -65,6 +73,8 @@ export interface DevOptions {
   onTakeover?: (url: string) => void;
   /** The developer's policy (`--network`, `--allow`); it narrows grexal.json's `network`. */
   network?: unknown;
+  /** Non-secret environment for the agent (`--env`); credentials come from the connections file. */
+  env?: Record<string, string>;
 }
 
 /** Every credential still holding a template placeholder, as problems with their paths. */
@@ -113,6 +123,9 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
 
   const runner = await Runner.start({ signal: io.signal });
   let localBrowser: LocalChromium | undefined;
+  // Once the run ends the browser goes with the runner (its pipe closes before close() is called
+  // on it): no surprise then, so nothing to say.
+  let ending = false;
   try {
     const image = await buildAgentImage(runner.runtime, options.dir, {
       log: (line) => progress(io, line),
@@ -126,7 +139,7 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
       );
       const launched = localBrowser;
       void launched.exited.then(() => {
-        if (!launched.closing)
+        if (!launched.closing && !ending)
           progress(
             io,
             'the local browser closed (its window was closed?): the agent has no browser any more',
@@ -153,6 +166,7 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
         await readJsonFile(join(options.dir, 'grexal.json'), 'manifest'),
       ),
       credentials,
+      ...(options.env ? { env: options.env } : {}),
       ...(options.network === undefined ? {} : { network: options.network }),
       // Only an author who watches the connections file can re-authorise: otherwise fail at once.
       ...(options.watchConnections ? {} : { reconnectTimeoutMs: 0 }),
@@ -173,6 +187,7 @@ export async function runDev(options: DevOptions, io: CommandIo): Promise<number
       watch.close();
     }
   } finally {
+    ending = true;
     await runner.close();
     // After the sandbox: the relay in front of it has closed by then.
     await localBrowser?.close();
@@ -208,6 +223,7 @@ export const devCommand: Command = {
       allowPositionals: true,
       options: {
         connections: { type: 'string' },
+        env: { type: 'string', multiple: true },
         browser: { type: 'string' },
         'no-open': { type: 'boolean', default: false },
         'takeover-port': { type: 'string' },
@@ -216,6 +232,7 @@ export const devCommand: Command = {
       },
     });
     const network = parseNetworkFlags(values);
+    const env = parseEnvFlags(values.env);
     const browser = values.browser;
     if (browser !== undefined && browser !== 'local' && browser !== 'desktop')
       throw new ValidationError(
@@ -239,6 +256,7 @@ export const devCommand: Command = {
         onTakeover: values['no-open'] ? () => {} : undefined,
         watchConnections: values['watch-connections'],
         network,
+        env,
       },
       io,
     );

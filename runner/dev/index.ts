@@ -7,4 +7,5 @@ export {
   type LiveCredentialTarget,
   watchConnections,
 } from './connections-watch.ts';
+export { parseEnvFlags } from './env-flags.ts';
 export { askDeveloper, LOCAL_TAKEOVER_PROMPT, type LocalTakeoverIo } from './local-takeover.ts';
