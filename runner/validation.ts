@@ -17,6 +17,9 @@ export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
  * map to the generic codes below.
  */
 function problemOf(issue: z.core.$ZodIssue, prefix: string): Problem {
+  // A record key's own refinement is nested in an `invalid_key` issue at the key's path.
+  const keyIssue = issue.code === 'invalid_key' ? issue.issues[0] : undefined;
+  if (keyIssue) return problemOf({ ...keyIssue, path: issue.path } as z.core.$ZodIssue, prefix);
   const path = formatPath(issue.path, prefix);
   const params = (issue as { params?: { code?: string; fix?: string } }).params;
   if (params?.code) return { code: params.code, path, message: issue.message, fix: params.fix };

@@ -33,7 +33,8 @@ export function bootstrapResult(input: BootstrapInput): BootstrapResult {
   }
   return {
     command,
-    env: { HOME: '/home/agent', GREXAL_SANDBOX_ID: input.sandboxId, ...options.env, ...credentials?.env },
+    // The runner's own names last: validation refuses them in both, and this keeps them the runner's.
+    env: { ...options.env, ...credentials?.env, HOME: '/home/agent', GREXAL_SANDBOX_ID: input.sandboxId },
     filesTar: credentials?.filesTar?.toString('base64'),
     stopTimeoutMs: options.stopTimeoutMs,
     // The supervisor ends the run by itself if this runner is not there to (docs/ctx-protocol.md).

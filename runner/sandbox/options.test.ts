@@ -53,6 +53,32 @@ describe('resolveSandboxOptions', () => {
     }
   });
 
+  it('refuses env names that belong to the runner, the shell or a loader, each by its path', () => {
+    try {
+      resolveSandboxOptions({
+        image: 'x',
+        env: {
+          LD_PRELOAD: '/tmp/x.so',
+          NODE_OPTIONS: '--require /tmp/x',
+          GREXAL_CTX_SOCK: '/tmp/s',
+          HOME: '/',
+          MY_FLAG: '1',
+        },
+      });
+      expect.unreachable();
+    } catch (error) {
+      const problems = (error as ValidationError).problems;
+      expect(problems.map((p) => `${p.code} ${p.path}`).sort()).toEqual([
+        'E_ENV_NAME_RESERVED env.GREXAL_CTX_SOCK',
+        'E_ENV_NAME_RESERVED env.HOME',
+        'E_ENV_NAME_RESERVED env.LD_PRELOAD',
+        'E_ENV_NAME_RESERVED env.NODE_OPTIONS',
+      ]);
+      expect(problems.every((p) => p.fix?.includes('reserved list'))).toBe(true);
+    }
+    expect(resolveSandboxOptions({ image: 'x', env: { MY_FLAG: '1' } }).env).toEqual({ MY_FLAG: '1' });
+  });
+
   describe('tmpfs sizes', () => {
     const MiB = 1024 * 1024;
     const problemsOf = (limits: Record<string, unknown>, extra: Record<string, unknown> = {}) => {

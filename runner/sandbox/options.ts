@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { desktopSchema } from '../../sandbox-agent/protocol.ts';
 import { type Problem, ValidationError } from '../errors.ts';
+import { isReservedEnvName } from '../inject/index.ts';
 import { imageReferenceSchema, type SandboxLimits } from '../runtime/index.ts';
 import { parseOrThrow, UNENCODABLE_FIX } from '../validation.ts';
 import { formatBytes } from './units.ts';
@@ -49,6 +50,22 @@ const cString = (maxLength: number) =>
       message: 'Contains a NUL character, which argv and env cannot carry.',
       params: { code: 'E_STRING_UNENCODABLE', fix: UNENCODABLE_FIX },
     });
+
+/**
+ * The names a credential may not take are the caller's to avoid too: the runner's own
+ * (`GREXAL_*`, `HOME`), and the shell's and loaders' (`LD_PRELOAD`, `NODE_OPTIONS`, …), which
+ * would decide what code runs or break the sandbox's contract with its clients.
+ */
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+  .refine((name) => !isReservedEnvName(name), {
+    message: 'This name belongs to the runner, the shell or a loader.',
+    params: {
+      code: 'E_ENV_NAME_RESERVED',
+      fix: 'Choose another name; see docs/ctx-protocol.md for the reserved list.',
+    },
+  });
 
 const tmpfsSize = (mount: string) =>
   z
@@ -110,7 +127,7 @@ export const sandboxOptionsSchema = z
       .max(1024)
       .optional(),
     /** Non-secret environment for the agent (credentials come from the manifest instead). */
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), cString(64 * 1024)).optional(),
+    env: z.record(envName, cString(64 * 1024)).optional(),
     desktop: z.union([z.boolean(), desktopSchema]).optional(),
     limits: limitsSchema.optional(),
     /** An OCI runtime registered with the engine, e.g. `runsc` for gVisor. */
