@@ -51,10 +51,14 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
   if (created.warm !== warm) throw new Error(`${created.id}: warm ${created.warm}, meant ${warm}`);
   const posted = Date.now();
   let asked = Number.NaN;
-  let result: Omit<Sample, 'asked'> | undefined;
-  // Every event, said if the sample fails: a failure must show its cause, not only a timeout.
+  // Every event, read beside the browser's work and said if the sample fails: a failure must show
+  // its cause, not only a timeout.
   const seenEvents: string[] = [];
-  try {
+  let announce: (event: { url: string; takeoverId: string }) => void = () => {};
+  const announced = new Promise<{ url: string; takeoverId: string }>((resolve) => {
+    announce = resolve;
+  });
+  const reading = (async () => {
     for await (const event of client.events(created.id)) {
       seenEvents.push(
         `+${Date.now() - started} ms ${JSON.stringify(event).replace(/token=[\w-]+/, 'token=…')}`,
@@ -63,23 +67,29 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
         const m = /asking (\d+)/.exec(event.text);
         if (m) asked = Number(m[1]);
       }
-      if (event.type === 'takeover.requested') {
-        const seen = Date.now();
-        const page = await context.newPage();
-        await addViewerProbe(page);
-        await page.goto(event.url);
-        const stamps = await waitFirstDrawn(page);
-        await page.close();
-        result = { post: posted - started, link: seen - started, total: stamps.firstDrawn - started };
-        const link = new URL(event.url);
-        await client.completeTakeover(event.takeoverId, link.searchParams.get('token') ?? '');
-      }
-      if (event.type === 'exit') break;
+      if (event.type === 'takeover.requested') announce(event);
+      if (event.type === 'exit') return;
     }
-    if (!result) throw new Error('it ended without a takeover');
+  })();
+  let result: Omit<Sample, 'asked'>;
+  try {
+    const event = await Promise.race([
+      announced,
+      reading.then(() => Promise.reject(new Error('it ended without a takeover'))),
+    ]);
+    const seen = Date.now();
+    const page = await context.newPage();
+    await addViewerProbe(page);
+    await page.goto(event.url);
+    const stamps = await waitFirstDrawn(page);
+    await page.close();
+    result = { post: posted - started, link: seen - started, total: stamps.firstDrawn - started };
+    await client.completeTakeover(event.takeoverId, new URL(event.url).searchParams.get('token') ?? '');
+    await reading;
   } catch (error) {
+    const view = await client.get(created.id).catch((e: unknown) => String(e));
     console.error(
-      `${warm ? 'warm' : 'cold'} sample ${created.id} failed; its events:\n  ${seenEvents.join('\n  ')}`,
+      `${warm ? 'warm' : 'cold'} sample ${created.id} failed; its events:\n  ${seenEvents.join('\n  ')}\n  now: ${JSON.stringify(view)}`,
     );
     throw error;
   }

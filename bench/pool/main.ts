@@ -62,7 +62,7 @@ const peerRunDir = mkdtempSync(join(tmpdir(), 'bench-pool-peer-'));
 function startRunner(dir: string, root?: string): Promise<ServeChild> {
   return startServe(
     ['--max-sandboxes', String(N + 20), '--pool', `sh=${IMAGE},size=2`],
-    { stateDir: dir, token: TOKEN },
+    { stateDir: dir, token: TOKEN, passLogs: true },
     root,
   );
 }
