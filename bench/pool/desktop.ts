@@ -171,7 +171,12 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
           ),
         );
       console.log(
-        `${name}: claim → first frame p50 ${q('total', 50)}  p90 ${q('total', 90)}  (n=${samples.length}); p50 POST ${q('post', 50)}, agent asks ${q('asked', 50)}, link ${q('link', 50)}`,
+        `${name}: claim → first frame p50 ${q('total', 50)}  p90 ${q('total', 90)}  (n=${samples.length}); p50 POST ${q('post', 50)}, agent asks ${q('asked', 50)}, link ${q('link', 50)}, link → first frame ${ms(
+          percentile(
+            samples.map((s) => s.total - s.link),
+            50,
+          ),
+        )}`,
       );
     }
     console.log(`median ratio warm/cold ${median(ratios).toFixed(3)} (target ≤ 0.3)`);
