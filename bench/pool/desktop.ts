@@ -27,6 +27,7 @@ const AGENT = `
   await ctx.requestTakeover({ reason: 'bench', timeoutMs: 120000 });
 `;
 const MiB = 1024 * 1024;
+const MAX_FAILURES = 3;
 const docker = new Docker();
 
 interface Sample {
@@ -55,6 +56,12 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
   // its cause, not only a timeout.
   const seenEvents: string[] = [];
   let announce: (event: { url: string; takeoverId: string }) => void = () => {};
+  let endedEarly: (error: Error) => void = () => {};
+  // A takeover that ends before its first frame fails the sample at once, not after the probe's 30 s.
+  const ended = new Promise<never>((_, reject) => {
+    endedEarly = reject;
+  });
+  ended.catch(() => {});
   const announced = new Promise<{ url: string; takeoverId: string }>((resolve) => {
     announce = resolve;
   });
@@ -68,6 +75,8 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
         if (m) asked = Number(m[1]);
       }
       if (event.type === 'takeover.requested') announce(event);
+      if (event.type === 'takeover.cancelled' || event.type === 'takeover.expired')
+        endedEarly(new Error(`the takeover ended before its first frame: ${event.type}`));
       if (event.type === 'exit') return;
     }
   })();
@@ -80,9 +89,9 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
     const seen = Date.now();
     const page = await context.newPage();
     await addViewerProbe(page);
-    await page.goto(event.url);
-    const stamps = await waitFirstDrawn(page);
-    await page.close();
+    const stamps = await Promise.race([page.goto(event.url).then(() => waitFirstDrawn(page)), ended]).finally(
+      () => page.close(),
+    );
     result = { post: posted - started, link: seen - started, total: stamps.firstDrawn - started };
     await client.completeTakeover(event.takeoverId, new URL(event.url).searchParams.get('token') ?? '');
     await reading;
@@ -152,10 +161,20 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
     memory.length = 0;
     const got = new Map<string, Sample[]>(sides.map(([name]) => [name, []]));
     const ratios: number[] = [];
+    // A failed sample (its cause printed by sample()) voids its round, which is run again: the
+    // failures are counted and said with the figures, up to MAX_FAILURES, then the bench stops.
+    const failures: string[] = [];
     for (let i = 0; i < rounds; i++) {
       const order = i % 2 ? [...sides].reverse() : sides;
       const round = new Map<string, Sample>();
-      for (const [name, run] of order) round.set(name, await run());
+      try {
+        for (const [name, run] of order) round.set(name, await run());
+      } catch (error) {
+        failures.push(`round ${i + 1}: ${(error as Error).message}`);
+        if (failures.length > MAX_FAILURES) throw error;
+        i--;
+        continue;
+      }
       for (const [name, s] of round) got.get(name)!.push(s);
       ratios.push(round.get('warm')!.total / round.get('cold')!.total);
       console.log(
@@ -180,6 +199,9 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
       );
     }
     console.log(`median ratio warm/cold ${median(ratios).toFixed(3)} (target ≤ 0.3)`);
+    console.log(
+      `failed samples (their rounds run again): ${failures.length}${failures.map((f) => `\n  ${f}`).join('')}`,
+    );
     reportMemory(memory);
   } finally {
     await browser.close();
