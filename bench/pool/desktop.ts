@@ -39,7 +39,13 @@ interface Sample {
   link: number;
   /** POST → the first frame drawn in the page: the figure. */
   total: number;
+  /** From the link on, as bench/takeover splits it: tab opened and page loaded, WebSocket open,
+   * RFB handshake (→ noVNC's first FramebufferUpdateRequest), first rectangle, drawn. */
+  phases: Record<Phase, number>;
 }
+
+const PHASES = ['page', 'wsOpen', 'handshake', 'firstRect', 'drawn'] as const;
+type Phase = (typeof PHASES)[number];
 
 async function sample(client: RunnerClient, context: BrowserContext, warm: boolean): Promise<Sample> {
   const started = Date.now();
@@ -87,12 +93,28 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
       reading.then(() => Promise.reject(new Error('it ended without a takeover'))),
     ]);
     const seen = Date.now();
+    let loaded = 0;
     const page = await context.newPage();
     await addViewerProbe(page);
-    const stamps = await Promise.race([page.goto(event.url).then(() => waitFirstDrawn(page)), ended]).finally(
-      () => page.close(),
-    );
-    result = { post: posted - started, link: seen - started, total: stamps.firstDrawn - started };
+    const stamps = await Promise.race([
+      page.goto(event.url).then(() => {
+        loaded = Date.now();
+        return waitFirstDrawn(page);
+      }),
+      ended,
+    ]).finally(() => page.close());
+    result = {
+      post: posted - started,
+      link: seen - started,
+      total: stamps.firstDrawn - started,
+      phases: {
+        page: loaded - seen,
+        wsOpen: stamps.wsOpen - Math.max(stamps.wsCreated, seen),
+        handshake: stamps.requested - stamps.wsOpen,
+        firstRect: stamps.firstRect - stamps.requested,
+        drawn: stamps.firstDrawn - stamps.firstRect,
+      },
+    };
     await client.completeTakeover(event.takeoverId, new URL(event.url).searchParams.get('token') ?? '');
     await reading;
   } catch (error) {
@@ -182,7 +204,7 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
       );
     }
     for (const [name, samples] of got) {
-      const q = (key: keyof Sample, p: number) =>
+      const q = (key: Exclude<keyof Sample, 'phases'>, p: number) =>
         ms(
           percentile(
             samples.map((s) => s[key]),
@@ -198,6 +220,18 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
         )}`,
       );
     }
+    for (const [name, samples] of got)
+      console.log(
+        `${name}: link → first frame, p50 of each phase: ${PHASES.map(
+          (ph) =>
+            `${ph} ${ms(
+              percentile(
+                samples.map((x) => x.phases[ph]),
+                50,
+              ),
+            )}`,
+        ).join(', ')}`,
+      );
     console.log(`median ratio warm/cold ${median(ratios).toFixed(3)} (target ≤ 0.3)`);
     console.log(
       `failed samples (their rounds run again): ${failures.length}${failures.map((f) => `\n  ${f}`).join('')}`,
