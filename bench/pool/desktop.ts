@@ -39,12 +39,12 @@ interface Sample {
   link: number;
   /** POST → the first frame drawn in the page: the figure. */
   total: number;
-  /** From the link on, as bench/takeover splits it: tab opened and page loaded, WebSocket open,
+  /** From the link on, as bench/takeover splits it: tab opened, page loaded, WebSocket open,
    * RFB handshake (→ noVNC's first FramebufferUpdateRequest), first rectangle, drawn. */
   phases: Record<Phase, number>;
 }
 
-const PHASES = ['page', 'wsOpen', 'handshake', 'firstRect', 'drawn'] as const;
+const PHASES = ['tab', 'load', 'wsOpen', 'handshake', 'firstRect', 'drawn'] as const;
 type Phase = (typeof PHASES)[number];
 
 async function sample(client: RunnerClient, context: BrowserContext, warm: boolean): Promise<Sample> {
@@ -96,6 +96,7 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
     let loaded = 0;
     const page = await context.newPage();
     await addViewerProbe(page);
+    const opened = Date.now();
     const stamps = await Promise.race([
       page.goto(event.url).then(() => {
         loaded = Date.now();
@@ -108,8 +109,9 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
       link: seen - started,
       total: stamps.firstDrawn - started,
       phases: {
-        page: loaded - seen,
-        wsOpen: stamps.wsOpen - Math.max(stamps.wsCreated, seen),
+        tab: opened - seen,
+        load: loaded - opened,
+        wsOpen: stamps.wsOpen - Math.max(stamps.wsCreated, opened),
         handshake: stamps.requested - stamps.wsOpen,
         firstRect: stamps.firstRect - stamps.requested,
         drawn: stamps.firstDrawn - stamps.firstRect,
