@@ -181,28 +181,31 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
         },
       ],
     ];
-    for (const [, run] of sides) await run(); // warm-up, not counted
-    memory.length = 0;
     const got = new Map<string, Sample[]>(sides.map(([name]) => [name, []]));
     const ratios: number[] = [];
     // A failed sample (its cause printed by sample()) voids its round, which is run again: the
     // failures are counted and said with the figures, up to MAX_FAILURES, then the bench stops.
     const failures: string[] = [];
-    for (let i = 0; i < rounds; i++) {
+    // Round 0 is the warm-up pair, not counted.
+    for (let i = 0; i <= rounds; i++) {
       const order = i % 2 ? [...sides].reverse() : sides;
       const round = new Map<string, Sample>();
       try {
         for (const [name, run] of order) round.set(name, await run());
       } catch (error) {
-        failures.push(`round ${i + 1}: ${(error as Error).message}`);
+        failures.push(`round ${i}: ${(error as Error).message}`);
         if (failures.length > MAX_FAILURES) throw error;
         i--;
+        continue;
+      }
+      if (i === 0) {
+        memory.length = 0;
         continue;
       }
       for (const [name, s] of round) got.get(name)!.push(s);
       ratios.push(round.get('warm')!.total / round.get('cold')!.total);
       console.log(
-        `  round ${i + 1}: ${[...round].map(([name, s]) => `${name} ${ms(s.total)} (POST ${ms(s.post)}, asked ${ms(s.asked)}, link ${ms(s.link)})`).join(';  ')}`,
+        `  round ${i}: ${[...round].map(([name, s]) => `${name} ${ms(s.total)} (POST ${ms(s.post)}, asked ${ms(s.asked)}, link ${ms(s.link)})`).join(';  ')}`,
       );
     }
     for (const [name, samples] of got) {
