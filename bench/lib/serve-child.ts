@@ -10,7 +10,11 @@ export interface ServeChild {
 /** Starts `grexal serve --port 0 ARGS…` with its state dir and token; resolves once it listens. */
 export function startServe(
   args: string[],
-  env: { stateDir: string; token: string },
+  env: {
+    stateDir: string;
+    token: string /** Pass its log (warn and above) on to ours once it listens. */;
+    passLogs?: boolean;
+  },
   /** Another build to run (a checkout with its own dist/), for a before/after. Default: this one. */
   root = '.',
 ): Promise<ServeChild> {
@@ -26,6 +30,7 @@ export function startServe(
   return new Promise((resolve, reject) => {
     let err = '';
     child.stderr?.on('data', (chunk: Buffer) => {
+      if (env.passLogs && /serving on/.test(err)) process.stderr.write(chunk);
       err += chunk;
       const url = /serving on (http:\/\/\S+)/.exec(err)?.[1];
       if (url) resolve({ child, url });

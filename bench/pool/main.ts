@@ -1,13 +1,16 @@
 /**
- * bench/pool: from `POST /v1/sandboxes` to the agent's first output line (`sh -c 'echo 1'`), warm
+ * bench/pool: from `POST /v1/sandboxes` to the agent's first output line (`sh -c 'echo 1'`, then
+ * `node -e 'console.log(1)'`), warm
  * (served by a pool entry) against cold (the same request naming no pool that matches) through the
  * same `grexal serve`, against `docker run` of the same image and hardening flags (to its first
  * output line), alternated, in one run. Then N concurrent claims from a pool of N, and the memory
  * each idle entry holds (its cgroup's usage, and the runner's RSS per entry). Removes all it makes.
  * The concurrent bursts alternate with bursts of as many concurrent `docker run`s (the peer).
+ * `--part desktop` (not in `all`: it takes minutes) times a desktop pool's claim → takeover first
+ * frame against a cold desktop sandbox (bench/pool/desktop.ts).
  *
  *   node scripts/run-ts.mjs bench/pool/main.ts [--rounds 20] [--concurrency 20] [--bursts 5]
- *     [--part all|sequential|concurrent] [--baseline DIR]
+ *     [--part all|sequential|concurrent|desktop] [--baseline DIR] [--desktop-rounds 10]
  *
  * `--baseline DIR` runs the concurrent bursts against a second `grexal serve` from another build (a
  * checkout of an earlier revision with its own `npm run build`) too, rotated with this build's and
@@ -21,10 +24,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { RunnerClient } from '../../runner/client/index.ts';
-import { docker, removeLabelled } from '../api/peer.ts';
+import { removeLabelled } from '../api/peer.ts';
 import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
 import { type ServeChild, startServe } from '../lib/serve-child.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
+import { benchApi } from './api.ts';
+import { desktopPart } from './desktop.ts';
+import { entryMemory } from './memory.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +39,7 @@ const { values } = parseArgs({
     bursts: { type: 'string', default: '5' },
     part: { type: 'string', default: 'all' },
     baseline: { type: 'string' },
+    'desktop-rounds': { type: 'string', default: '10' },
   },
 });
 const PART = values.part;
@@ -40,7 +47,12 @@ const BURSTS = Number(values.bursts);
 const ROUNDS = Number(values.rounds);
 const N = Number(values.concurrency);
 const IMAGE = 'grexal/agent';
-const COMMAND = ['sh', '-c', 'echo 1'];
+const COMMANDS = [
+  ['sh', '-c', 'echo 1'],
+  ['node', '-e', 'console.log(1)'],
+];
+/** The burst's command: the cheapest agent, so that what is timed is the claim and the start. */
+const COMMAND = COMMANDS[0]!;
 const TOKEN = randomBytes(16).toString('hex');
 const PEER_LABEL = `grexal.bench=pool-${process.pid}`;
 const MiB = 1024 * 1024;
@@ -50,43 +62,29 @@ const peerRunDir = mkdtempSync(join(tmpdir(), 'bench-pool-peer-'));
 function startRunner(dir: string, root?: string): Promise<ServeChild> {
   return startServe(
     ['--max-sandboxes', String(N + 20), '--pool', `sh=${IMAGE},size=2`],
-    { stateDir: dir, token: TOKEN },
+    { stateDir: dir, token: TOKEN, passLogs: true },
     root,
   );
 }
 
+const api = (method: string, path: string, body?: unknown, base: string = url) =>
+  benchApi(base, TOKEN).call(method, path, body);
+const waitReady = (pool: string, ready: number, base: string = url) =>
+  benchApi(base, TOKEN).waitReady(pool, ready);
 let url = '';
-async function api(
-  method: string,
-  path: string,
-  body?: unknown,
-  base = url,
-): Promise<Record<string, unknown>> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : {};
-}
-
-async function waitReady(pool: string, ready: number, base = url): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    if (((await api('GET', `/v1/pools/${pool}`, undefined, base))['ready'] as number) >= ready) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`pool ${pool} never reached ${ready} ready`);
-}
 
 /** POST → its answer, every sample: where the claim itself ends and the agent's start begins. */
 const postMs: number[] = [];
 
 /** POST → the first output line of the agent, over SSE; checks warm is what was meant. */
-async function claimToFirstLine(client: RunnerClient, warm: boolean, pool?: string): Promise<number> {
+async function claimToFirstLine(
+  client: RunnerClient,
+  warm: boolean,
+  pool?: string,
+  command = COMMAND,
+): Promise<number> {
   const started = performance.now();
-  const created = await client.create({ image: IMAGE, command: COMMAND, ...(pool ? { pool } : {}) });
+  const created = await client.create({ image: IMAGE, command, ...(pool ? { pool } : {}) });
   if (created.warm !== warm) throw new Error(`${created.id}: warm ${created.warm}, meant ${warm}`);
   postMs.push(performance.now() - started);
   for await (const event of client.events(created.id)) {
@@ -97,8 +95,8 @@ async function claimToFirstLine(client: RunnerClient, warm: boolean, pool?: stri
 }
 
 /** `docker run` (attached) of the same image and flags, to its first output line. */
-function dockerRunToFirstLine(): Promise<number> {
-  const args = dockerRunArgs({ image: IMAGE, hostRunDir: peerRunDir, label: PEER_LABEL, command: COMMAND });
+function dockerRunToFirstLine(command = COMMAND): Promise<number> {
+  const args = dockerRunArgs({ image: IMAGE, hostRunDir: peerRunDir, label: PEER_LABEL, command });
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(DOCKER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -118,9 +116,9 @@ function dockerRunToFirstLine(): Promise<number> {
 const line = (name: string, xs: number[]) =>
   `${name} p50 ${ms(percentile(xs, 50))}  p99 ${ms(percentile(xs, 99))}  (n=${xs.length})`;
 
-async function sequential(client: RunnerClient): Promise<void> {
+async function sequential(client: RunnerClient, command: string[]): Promise<void> {
   console.log(
-    `bench/pool: claim → first output line of \`${COMMAND.join(' ')}\`, ${ROUNDS} rounds alternated`,
+    `bench/pool: claim → first output line of \`${command.join(' ')}\`, ${ROUNDS} rounds alternated`,
   );
   const warm: number[] = [];
   const cold: number[] = [];
@@ -133,12 +131,12 @@ async function sequential(client: RunnerClient): Promise<void> {
       async () => {
         // Timed from the POST: the wait for a refilled pool is outside the sample.
         await waitReady('sh', 2);
-        return claimToFirstLine(client, true);
+        return claimToFirstLine(client, true, undefined, command);
       },
     ],
     // A pool named but not matching any: the same request, served cold.
-    ['cold', () => claimToFirstLine(client, false, 'nonesuch')],
-    ['docker', () => dockerRunToFirstLine()],
+    ['cold', () => claimToFirstLine(client, false, 'nonesuch', command)],
+    ['docker', () => dockerRunToFirstLine(command)],
   ];
   for (const [, run] of sides) await run(); // warm-up, not counted
   for (let i = 0; i < ROUNDS; i++) {
@@ -155,6 +153,7 @@ async function sequential(client: RunnerClient): Promise<void> {
       `  round ${i + 1}: warm ${ms(got['warm']!)}  cold ${ms(got['cold']!)}  docker run ${ms(got['docker']!)}`,
     );
   }
+  console.log(`\`${command.join(' ')}\`:`);
   console.log(line('warm (pool entry) ', warm));
   console.log(line('cold (same API)   ', cold));
   console.log(line(`docker run (${DOCKER})`, peer));
@@ -165,25 +164,6 @@ async function sequential(client: RunnerClient): Promise<void> {
 
 function rssBytes(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
-}
-
-/** The cgroup memory of the runner's running containers, from the engine. */
-async function entryMemory(runnerPid: number): Promise<number[]> {
-  const rows = await docker(['ps', '-q', '--filter', 'label=grexal.runner']);
-  const ids = rows.split('\n').filter(Boolean);
-  const usage: number[] = [];
-  for (const id of ids) {
-    const label = (await docker(['inspect', '-f', '{{index .Config.Labels "grexal.runner"}}', id])).trim();
-    if (!label.includes(`/${runnerPid}-`)) continue;
-    const stats = JSON.parse(await docker(['stats', '--no-stream', '--format', '{{json .}}', id])) as {
-      MemUsage: string;
-    };
-    const [used] = stats.MemUsage.split('/');
-    const m = /([\d.]+)\s*(KiB|MiB|GiB|B)/.exec(used ?? '');
-    const unit = { B: 1, KiB: 1024, MiB: MiB, GiB: 1024 * MiB }[m?.[2] ?? 'B'] ?? 1;
-    usage.push(Number(m?.[1]) * unit);
-  }
-  return usage;
 }
 
 interface Side {
@@ -199,7 +179,7 @@ async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
   for (const side of sides) await api('PUT', '/v1/pools/c', { image: IMAGE, size: N }, side.base);
   for (const side of sides) await waitReady('c', N, side.base);
   await new Promise((resolve) => setTimeout(resolve, 2_000));
-  const memory = await entryMemory(runnerPid);
+  const memory = (await entryMemory(runnerPid)).map((entry) => entry.bytes);
   const rssWith = rssBytes(runnerPid);
   console.log(
     `idle entry memory (cgroup usage, ${memory.length} entries): median ${(median(memory) / MiB).toFixed(1)} MiB, max ${(Math.max(...memory) / MiB).toFixed(1)} MiB; runner RSS ${(rssBefore / MiB).toFixed(1)} → ${(rssWith / MiB).toFixed(1)} MiB (${((rssWith - rssBefore) / N / MiB).toFixed(2)} MiB per entry)`,
@@ -257,10 +237,13 @@ const baselineStateDir = mkdtempSync(join(tmpdir(), 'bench-pool-base-'));
 const { child, url: served } = await startRunner(stateDir);
 url = served;
 const baseline =
-  values.baseline && PART !== 'sequential' ? await startRunner(baselineStateDir, values.baseline) : undefined;
+  values.baseline && (PART === 'all' || PART === 'concurrent')
+    ? await startRunner(baselineStateDir, values.baseline)
+    : undefined;
 try {
   const client = new RunnerClient({ baseUrl: url, token: TOKEN, timeoutMs: 120_000 });
-  if (PART !== 'concurrent') await sequential(client);
+  if (PART === 'all' || PART === 'sequential')
+    for (const command of COMMANDS) await sequential(client, command);
   const sides: Side[] = [{ name: 'this build', client, base: url }];
   if (baseline)
     sides.push({
@@ -268,7 +251,15 @@ try {
       client: new RunnerClient({ baseUrl: baseline.url, token: TOKEN, timeoutMs: 120_000 }),
       base: baseline.url,
     });
-  if (PART !== 'sequential') await concurrent(sides, child.pid!);
+  if (PART === 'all' || PART === 'concurrent') await concurrent(sides, child.pid!);
+  if (PART === 'desktop')
+    await desktopPart({
+      client,
+      api: benchApi(url, TOKEN),
+      rounds: Number(values['desktop-rounds']),
+      runnerPid: child.pid!,
+      agentPool: { name: 'sh', size: 2 },
+    });
 } finally {
   for (const serving of [child, baseline?.child]) {
     if (!serving || serving.exitCode !== null) continue;
