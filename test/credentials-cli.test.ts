@@ -15,7 +15,7 @@ import {
   stateDir,
   useCredentialsFixture,
 } from './credentials-fixture.ts';
-import { runCli, sandboxContainers } from './helpers.ts';
+import { containersCreatedByPid, runCli, startCli } from './helpers.ts';
 
 useCredentialsFixture();
 
@@ -59,8 +59,8 @@ describe('credential injection (grexal run)', () => {
 
   it('refuses a missing required credential, naming it, before anything exists', async () => {
     await writeFile(join(dir, 'partial.json'), JSON.stringify({ aws: credentialsFor(CANARY).aws }));
-    const before = (await sandboxContainers()).length;
-    const { code, stderr } = await runCli(
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const run = startCli(
       [
         'run',
         '--manifest',
@@ -72,10 +72,12 @@ describe('credential injection (grexal run)', () => {
       ],
       { GREXAL_STATE_DIR: stateDir },
     );
+    const code = await run.exited;
+    const { stderr } = run;
     expect(code).toBe(1);
     expect(stderr).toContain('E_MISSING_CREDENTIALS');
     expect(stderr).toMatch(/openai, gmail, gcp/);
-    expect((await sandboxContainers()).length).toBe(before);
+    expect(await containersCreatedByPid(run.child.pid, since)).toEqual([]);
     expect(stderr).not.toContain(CANARY.accessKey);
   });
 });
