@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isConnectionError, waitForExit, withDeadline } from './docker-calls.ts';
+import { isConnectionError, pauseWithRetries, waitForExit, withDeadline } from './docker-calls.ts';
 
 let dir: string;
 let server: Server;
@@ -64,5 +64,37 @@ describe('withDeadline', () => {
       code: 'E_TIMEOUT',
       message: expect.stringContaining('unix:///x.sock did not answer inspect'),
     });
+  });
+});
+
+describe('pauseWithRetries', () => {
+  const failing = (messages: string[]) => {
+    let calls = 0;
+    const pause = async () => {
+      const message = messages[calls++];
+      if (message) throw new Error(message);
+    };
+    return { pause, calls: () => calls };
+  };
+
+  it('tries again while the runtime could not freeze in time, then succeeds', async () => {
+    const p = failing([
+      '(HTTP code 500) server error - Cannot pause container x: OCI runtime pause failed: unable to freeze: unknown',
+      'unable to freeze',
+    ]);
+    await pauseWithRetries(p.pause, [0, 0, 0]);
+    expect(p.calls()).toBe(3);
+  });
+
+  it('gives up after its last wait, with the runtime error', async () => {
+    const p = failing(['unable to freeze', 'unable to freeze', 'unable to freeze']);
+    await expect(pauseWithRetries(p.pause, [0, 0])).rejects.toThrow('unable to freeze');
+    expect(p.calls()).toBe(3);
+  });
+
+  it('does not retry any other error', async () => {
+    const p = failing(['(HTTP code 404) no such container']);
+    await expect(pauseWithRetries(p.pause, [0, 0])).rejects.toThrow('no such container');
+    expect(p.calls()).toBe(1);
   });
 });

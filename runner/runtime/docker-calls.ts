@@ -153,3 +153,27 @@ export async function engineSignalled(
     return true;
   }
 }
+
+/** The waits between attempts to freeze a container: a busy host can keep a cgroup from freezing. */
+const FREEZE_RETRY_DELAYS_MS = [50, 150, 400];
+
+/**
+ * Runs `pause` again when the runtime could not freeze the container in time (runc gives up with
+ * "unable to freeze" when a process does not stop within its short poll, as happens on a loaded
+ * host); any other error, or the last attempt's, goes back to the caller.
+ */
+export async function pauseWithRetries(
+  pause: () => Promise<void>,
+  delaysMs: readonly number[] = FREEZE_RETRY_DELAYS_MS,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await pause();
+    } catch (error) {
+      const delay = delaysMs[attempt];
+      if (delay === undefined || !/unable to freeze|freezing/i.test(String((error as Error)?.message)))
+        throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}

@@ -5,6 +5,7 @@ import {
   describeFailure,
   engineSignalled,
   isConnectionError,
+  pauseWithRetries,
   waitForExit,
   withDeadline,
 } from './docker-calls.ts';
@@ -175,9 +176,9 @@ export class DockerContainer implements ContainerHandle {
   }
 
   async pause(): Promise<void> {
-    await this.call('pause', (abortSignal) => this.container.pause({ abortSignal })).catch((e: unknown) =>
-      Promise.reject(fromDockerError(e)),
-    );
+    await pauseWithRetries(() =>
+      this.call('pause', (abortSignal) => this.container.pause({ abortSignal })).then(() => undefined),
+    ).catch((e: unknown) => Promise.reject(fromDockerError(e)));
   }
 
   async unpause(): Promise<void> {
