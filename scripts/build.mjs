@@ -1,5 +1,6 @@
 // Bundles the runner (Node 20) and what runs inside the sandbox (Debian bookworm's Node 18) with
 // esbuild: one file each, so the CLI starts fast and images need nothing from the npm registry.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // CommonJS dependencies (dockerode, pino) call require(); an ESM bundle needs one to exist.
@@ -47,6 +48,9 @@ const takeoverPage = {
   logLevel: 'warning',
   outdir: 'dist/takeover',
 };
+
+// Stale chunks of earlier builds would pile up in dist/chunks (names carry content hashes).
+rmSync('dist/chunks', { recursive: true, force: true });
 
 await Promise.all([
   ...targets.map((t) =>

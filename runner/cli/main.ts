@@ -1,3 +1,4 @@
+import { mark } from '../timings.ts';
 import type { Command, CommandIo } from './command.ts';
 import { formatError } from './format-error.ts';
 import { abortOnSignals } from './interrupts.ts';
@@ -74,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const command = await entry.load();
+    mark('command loaded');
     if (rest.includes('--help') || rest.includes('-h')) {
       const dashdash = rest.indexOf('--');
       const helpAt = Math.max(rest.indexOf('--help'), rest.indexOf('-h'));

@@ -10,6 +10,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { python3 } from './python.ts';
 
 const HELPER = String.raw`
 import os, select, socket, struct, sys
@@ -135,7 +136,7 @@ export class KernelFlows {
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.helper) return this.helper;
-    const helper = spawn('python3', ['-I', '-S', '-c', HELPER, String(this.mark)], {
+    const helper = spawn(python3() ?? 'python3', ['-I', '-S', '-c', HELPER, String(this.mark)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const gone = () => {

@@ -25,6 +25,7 @@ import {
   isInstanceAlive,
 } from '../runtime/index.ts';
 import { TakeoverBroker } from '../takeover/index.ts';
+import { mark } from '../timings.ts';
 import { parseOrThrow } from '../validation.ts';
 import type { SandboxBrowser } from './browser-wiring.ts';
 import { EventBus } from './events.ts';
@@ -154,6 +155,7 @@ export class Runner implements AsyncDisposable {
 
   static async start(options: RunnerOptions = {}): Promise<Runner> {
     const runtime = options.runtime ?? (await DockerRuntime.connect({ signal: options.signal }));
+    mark('engine connected');
     const logger =
       options.logger ?? pino({ level: process.env['GREXAL_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
     const stateDir = options.stateDir ?? defaultStateDir();
@@ -164,6 +166,7 @@ export class Runner implements AsyncDisposable {
         { cause: error },
       );
     });
+    mark('instance ids');
     return new Runner(runtime, stateDir, logger, ids, options);
   }
 
@@ -179,6 +182,7 @@ export class Runner implements AsyncDisposable {
           this.logger.warn({ err: error }, 'could not remove network leftovers of dead runners');
           return [];
         })) ?? [];
+      mark('leftovers reaped');
       if (containers.length + dirs.length + network.length > 0)
         this.logger.info({ containers, dirs, network }, 'removed leftovers of dead runners');
       return containers;
