@@ -70,7 +70,8 @@ export const runCommand: Command = {
     const network = parseNetworkFlags(values);
     const credentials = await readCredentialFiles(values.manifest, values.connections);
     mark('args parsed');
-    const runner = await Runner.start({ signal: io.signal });
+    // One run: the engine's ping goes beside the create, which proves the engine anyway.
+    const runner = await Runner.start({ signal: io.signal, pingFirst: false });
     mark('runner started');
     try {
       const sandbox = await runner.create({

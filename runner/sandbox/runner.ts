@@ -65,6 +65,12 @@ export interface RunnerOptions {
   poolCheckIntervalMs?: number;
   /** How long a pool's refill waits for the next claim of a burst. Default 250; 0: at once. */
   poolRefillHoldMs?: number;
+  /**
+   * Whether the default Docker runtime waits for the engine's ping before start() resolves.
+   * Default true; false for one-shot runs (`grexal run`): the ping runs beside the first calls
+   * and a missing engine fails the create with the same E_ENGINE_UNREACHABLE.
+   */
+  pingFirst?: boolean;
   signal?: AbortSignal;
 }
 
@@ -154,7 +160,9 @@ export class Runner implements AsyncDisposable {
   }
 
   static async start(options: RunnerOptions = {}): Promise<Runner> {
-    const runtime = options.runtime ?? (await DockerRuntime.connect({ signal: options.signal }));
+    const runtime =
+      options.runtime ??
+      (await DockerRuntime.connect({ signal: options.signal, pingFirst: options.pingFirst }));
     mark('engine connected');
     const logger =
       options.logger ?? pino({ level: process.env['GREXAL_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
