@@ -3,11 +3,15 @@
  * Off unless `GREXAL_TIMINGS=1`: then each label's first mark is kept, in ms since the process
  * began (`performance.now()` counts from Node's time origin), and the CLI prints them to stderr
  * at its end. A process that runs many sandboxes (`grexal serve`) keeps only the first one's.
- * Standard library only: the CLI's entry loads it before anything else.
+ * Standard library only: the CLI's launcher loads it before anything else.
  */
 
+const MARKS = Symbol.for('grexal.timings');
 const enabled = process.env['GREXAL_TIMINGS'] === '1';
-const marks = new Map<string, number>();
+// On globalThis: the launcher and the CLI's bundle each hold a copy of this module.
+const shared = globalThis as { [MARKS]?: Map<string, number> };
+shared[MARKS] ??= new Map();
+const marks: Map<string, number> = shared[MARKS];
 
 /** Records `label` once, the first time it is reached. */
 export function mark(label: string): void {
