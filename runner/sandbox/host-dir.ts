@@ -31,11 +31,17 @@ export function defaultStateDir(): string {
   return join(process.env['XDG_RUNTIME_DIR'] ?? tmpdir(), `grexal-runner-${process.getuid?.() ?? 'user'}`);
 }
 
+/**
+ * Makes the directory; its tmpfs is mounted once `mountAfter` settles (default: at once), so a
+ * caller can send its container create first: the mount is a spawn, and a spawn from this big
+ * process holds the event loop for its fork.
+ */
 export async function createHostRunDir(
   stateDir: string,
   instanceId: string,
   sandboxId: string,
   logger?: Logger,
+  mountAfter: Promise<unknown> = Promise.resolve(),
 ): Promise<HostRunDir> {
   const path = join(stateDir, instanceDirName(instanceId), sandboxId);
   await mkdir(path, { recursive: true, mode: 0o700 });
@@ -43,9 +49,11 @@ export async function createHostRunDir(
   if (process.getuid?.() === 0) await chown(path, AGENT_UID, AGENT_GID);
   const dir: HostRunDir = { path, tmpfs: false, mounted: Promise.resolve() };
   // mountRunDirTmpfs never rejects: without a mount the directory stays a plain one.
-  dir.mounted = mountRunDirTmpfs(path, logger).then((tmpfs) => {
-    dir.tmpfs = tmpfs;
-  });
+  dir.mounted = mountAfter
+    .then(() => mountRunDirTmpfs(path, logger))
+    .then((tmpfs) => {
+      dir.tmpfs = tmpfs;
+    });
   return dir;
 }
 

@@ -252,15 +252,27 @@ export class Sandbox implements AsyncDisposable {
 
   private async provision(options: { signal?: AbortSignal }): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
-    // The host side of the network needs nothing of the directory: it starts first. The container
-    // starts without waiting for it (its namespace has loopback only until the link is moved in,
-    // and the bootstrap, so the agent, waits for that): only the wiring needs both.
-    const preparing = this.network.prepare().then(() => mark('network prepared'));
-    preparing.catch(() => {});
+    // The engine's create is the first thing on the start's critical path: it goes out first,
+    // and the host's own spawns (the tmpfs mount, the network's helpers and tools), each holding
+    // the event loop for a fork, follow once it is on its way (a turn of the loop later).
+    let dispatch!: () => void;
+    const dispatched = new Promise<void>((resolve) => {
+      dispatch = resolve;
+    });
+    let failedBeforeCreate = false;
+    let preparing: Promise<void> = Promise.resolve();
     try {
-      const hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id, logger);
+      // The mount first (ctx.sock goes into it, and the start waits for ctx.sock), then the network.
+      const hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id, logger, dispatched);
       this.hostRunDir = hostRunDir;
       mark('host dir made');
+      // The container starts without waiting for the network's host side (its namespace has
+      // loopback only until the link is moved in, and the bootstrap, so the agent, waits for
+      // that): only the wiring needs both.
+      preparing = dispatched
+        .then(() => (failedBeforeCreate ? undefined : this.network.prepare()))
+        .then(() => mark('network prepared'));
+      preparing.catch(() => {});
       const spec = {
         sandboxId: this.id,
         image: this.options.image,
@@ -271,15 +283,17 @@ export class Sandbox implements AsyncDisposable {
       };
       // The directory's tmpfs and ctx.sock in it (and the CDP relay) are made while the engine
       // creates the container (and attaches to it: nothing to wait for in between).
+      const creating = runtime.createContainer(spec, options).then(async (container) => {
+        mark('container created');
+        // Kept at once, so that cleanUp removes it if the attach or a twin failed.
+        this.container = container;
+        const output = await container.attach();
+        mark('attached');
+        return { container, output };
+      });
+      setImmediate(dispatch);
       const [created, listening, relayed] = await Promise.allSettled([
-        runtime.createContainer(spec, options).then(async (container) => {
-          mark('container created');
-          // Kept at once, so that cleanUp removes it if the attach or a twin failed.
-          this.container = container;
-          const output = await container.attach();
-          mark('attached');
-          return { container, output };
-        }),
+        creating,
         hostRunDir.mounted.then(() => {
           mark('tmpfs mounted');
           return CtxServer.listen(join(hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
@@ -330,6 +344,9 @@ export class Sandbox implements AsyncDisposable {
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
+      // Failed before the create went out: the network's side was never begun, and is not now.
+      failedBeforeCreate = true;
+      dispatch();
       // What the network made must be there for cleanUp to remove it.
       await preparing.catch(() => {});
       await this.cleanUp();
