@@ -32,16 +32,16 @@ export function defaultStateDir(): string {
 }
 
 /**
- * Makes the directory; its tmpfs is mounted once `mountAfter` settles (default: at once), so a
- * caller can send its container create first: the mount is a spawn, and a spawn from this big
- * process holds the event loop for its fork.
+ * Makes the directory; its tmpfs is mounted once `mountAfter` resolves true (default: at once;
+ * false: never), so a caller can send its container create first: the mount is a spawn, and a
+ * spawn from this big process holds the event loop for its fork.
  */
 export async function createHostRunDir(
   stateDir: string,
   instanceId: string,
   sandboxId: string,
   logger?: Logger,
-  mountAfter: Promise<unknown> = Promise.resolve(),
+  mountAfter: Promise<boolean> = Promise.resolve(true),
 ): Promise<HostRunDir> {
   const path = join(stateDir, instanceDirName(instanceId), sandboxId);
   await mkdir(path, { recursive: true, mode: 0o700 });
@@ -50,7 +50,7 @@ export async function createHostRunDir(
   const dir: HostRunDir = { path, tmpfs: false, mounted: Promise.resolve() };
   // mountRunDirTmpfs never rejects: without a mount the directory stays a plain one.
   dir.mounted = mountAfter
-    .then(() => mountRunDirTmpfs(path, logger))
+    .then((go) => go && mountRunDirTmpfs(path, logger))
     .then((tmpfs) => {
       dir.tmpfs = tmpfs;
     });

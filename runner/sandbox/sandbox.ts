@@ -79,6 +79,22 @@ export const IDLE_ENTRY_POLICY: NetworkPolicy = { mode: 'allow', rules: [] };
 /** How long output may trail the container's exit before the exit is reported anyway. */
 const OUTPUT_DRAIN_MS = 2_000;
 
+/** Fires once, on the next turn of the event loop (true), or is called off (false). */
+class Signal {
+  private settle!: (go: boolean) => void;
+  readonly fired = new Promise<boolean>((resolve) => {
+    this.settle = resolve;
+  });
+
+  fireSoon(): void {
+    setImmediate(() => this.settle(true));
+  }
+
+  cancel(): void {
+    this.settle(false);
+  }
+}
+
 const codedError = (code: string, message: string) => Object.assign(new Error(message), { code });
 
 export class Sandbox implements AsyncDisposable {
@@ -252,27 +268,27 @@ export class Sandbox implements AsyncDisposable {
 
   private async provision(options: { signal?: AbortSignal }): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
-    // The engine's create is the first thing on the start's critical path: it goes out first,
-    // and the host's own spawns (the tmpfs mount, the network's helpers and tools), each holding
-    // the event loop for a fork, follow once it is on its way (a turn of the loop later).
-    let dispatch!: () => void;
-    const dispatched = new Promise<void>((resolve) => {
-      dispatch = resolve;
-    });
-    let failedBeforeCreate = false;
-    let preparing: Promise<void> = Promise.resolve();
+    // The engine's calls are the start's critical path, and every spawn from this process holds
+    // the event loop for its fork: the create goes out first, the tmpfs mount (the start waits for
+    // ctx.sock in it) a turn of the loop later; the network's host side (its helpers and tools)
+    // once the start is on its way. The container runs unwired meanwhile (loopback only) and the
+    // bootstrap, so the agent, waits for the wiring: only the wiring needs both.
+    const createSent = new Signal();
+    const startSent = new Signal();
+    const preparing = startSent.fired
+      .then((go) => (go ? this.network.prepare() : undefined))
+      .then(() => mark('network prepared'));
+    preparing.catch(() => {});
     try {
-      // The mount first (ctx.sock goes into it, and the start waits for ctx.sock), then the network.
-      const hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id, logger, dispatched);
+      const hostRunDir = await createHostRunDir(
+        stateDir,
+        runtime.instanceId,
+        this.id,
+        logger,
+        createSent.fired,
+      );
       this.hostRunDir = hostRunDir;
       mark('host dir made');
-      // The container starts without waiting for the network's host side (its namespace has
-      // loopback only until the link is moved in, and the bootstrap, so the agent, waits for
-      // that): only the wiring needs both.
-      preparing = dispatched
-        .then(() => (failedBeforeCreate ? undefined : this.network.prepare()))
-        .then(() => mark('network prepared'));
-      preparing.catch(() => {});
       const spec = {
         sandboxId: this.id,
         image: this.options.image,
@@ -291,7 +307,7 @@ export class Sandbox implements AsyncDisposable {
         mark('attached');
         return { container, output };
       });
-      setImmediate(dispatch);
+      createSent.fireSoon();
       const [created, listening, relayed] = await Promise.allSettled([
         creating,
         hostRunDir.mounted.then(() => {
@@ -328,6 +344,7 @@ export class Sandbox implements AsyncDisposable {
       if (this.options.desktop) this.desktopReady = this.startDesktop(container, agentStart);
       mark('start sent');
       const starting = container.start().then(() => mark('container started'));
+      startSent.fireSoon();
       agentStarted(starting);
       // Set before anything can answer: a bootstrap that comes in waits for this wiring.
       const wired = this.network.wireAfter(
@@ -344,9 +361,9 @@ export class Sandbox implements AsyncDisposable {
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
-      // Failed before the create went out: the network's side was never begun, and is not now.
-      failedBeforeCreate = true;
-      dispatch();
+      // Failed before the start went out: the network's side was never begun, and is not now.
+      createSent.cancel();
+      startSent.cancel();
       // What the network made must be there for cleanUp to remove it.
       await preparing.catch(() => {});
       await this.cleanUp();
