@@ -54,7 +54,8 @@ rmSync('dist/chunks', { recursive: true, force: true });
 // `grexal run` still runs none of the HTTP server's modules.
 const cli = {
   ...common,
-  entryPoints: { 'grexal-cli': 'runner/cli/entry.ts' },
+  // grexal run's own (run-entry.ts), and every command's.
+  entryPoints: { 'grexal-run': 'runner/cli/run-entry.ts', 'grexal-cli': 'runner/cli/entry.ts' },
   format: 'cjs',
   target: 'node20',
   alias: transportStubs,

@@ -8,7 +8,9 @@ import { loadWithCodeCache } from './code-cache.ts';
 
 mark('launcher');
 const argv = process.argv.slice(2);
-const bundle = loadWithCodeCache(fileURLToPath(new URL('./grexal-cli.cjs', import.meta.url)), argv[0] ?? '');
+// `grexal run` has a bundle of its own; every other command (and help) the whole CLI's.
+const file = argv[0] === 'run' ? './grexal-run.cjs' : './grexal-cli.cjs';
+const bundle = loadWithCodeCache(fileURLToPath(new URL(file, import.meta.url)), argv[0] ?? '');
 mark(bundle.cached ? 'cli bundle loaded (code cache)' : 'cli bundle loaded (compiled)');
 const run = bundle.exports['run'] as (argv: string[]) => Promise<number>;
 const code = await run(argv);

@@ -70,8 +70,14 @@ export const runCommand: Command = {
     const network = parseNetworkFlags(values);
     const credentials = await readCredentialFiles(values.manifest, values.connections);
     mark('args parsed');
-    // One run: the engine's ping goes beside the create, which proves the engine anyway.
-    const runner = await Runner.start({ signal: io.signal, pingFirst: false });
+    // One run: the engine's ping goes beside the create, which proves the engine anyway, and the
+    // leftovers of dead runners are removed once the agent has said something (or the run ended):
+    // the reaper's engine calls and spawns would otherwise compete with the agent's own start.
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const runner = await Runner.start({ signal: io.signal, pingFirst: false, reapAfter: running });
     mark('runner started');
     try {
       const sandbox = await runner.create({
@@ -86,9 +92,13 @@ export const runCommand: Command = {
         reconnectTimeoutMs: 0,
       });
       mark('sandbox options');
+      sandbox.onEvent((event) => {
+        if (event.type === 'log' || event.type === 'exit' || event.type === 'error') started();
+      });
       const port = values['takeover-port'];
       return await runLocally(runner, sandbox, io, port === undefined ? undefined : Number(port));
     } finally {
+      started();
       await runner.close();
     }
   },

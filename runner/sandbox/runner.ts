@@ -71,6 +71,11 @@ export interface RunnerOptions {
    * and a missing engine fails the create with the same E_ENGINE_UNREACHABLE.
    */
   pingFirst?: boolean;
+  /**
+   * Leftovers of dead runners are removed once this settles. Default: at start. `grexal run`
+   * passes its sandbox's start: the reaper's engine calls and spawns then stay off its path.
+   */
+  reapAfter?: Promise<unknown>;
   signal?: AbortSignal;
 }
 
@@ -121,7 +126,8 @@ export class Runner implements AsyncDisposable {
       onEvent: (event) => this.buses.get(event.sandboxId)?.emit(event),
       log: logger.child({ component: 'takeover' }),
     });
-    this.reaped = this.reapLeftovers();
+    const reapAfter = options.reapAfter?.catch(() => {});
+    this.reaped = reapAfter ? reapAfter.then(() => this.reapLeftovers()) : this.reapLeftovers();
     this.pools = new Pools<Sandbox>({
       factory: {
         create: (spec) => this.createEntry(spec),
