@@ -157,22 +157,16 @@ export class HostNetworkManager implements NetworkManager {
     try {
       this.originals.warm();
       this.mover?.warm();
-      // The slot's lock needs nothing of the table: both are made at once (the first run of a
-      // runner makes its table, a python probe and iptables calls among it).
-      const [made, locked] = await Promise.allSettled([
-        this.ensureTable(),
-        createLink({
-          sandboxId: options.sandboxId,
-          instanceId: this.options.instanceId,
-          range: this.options.linkRange,
-          mover: this.mover,
-        }),
-      ]);
-      if (locked.status === 'fulfilled') cleanup.push(locked.value.remove);
-      if (made.status === 'rejected') throw made.reason;
-      if (locked.status === 'rejected') throw locked.reason;
-      const table = made.value;
-      const link = locked.value;
+      // The table first, then the slot: whoever finds a runner's link finds its table (the
+      // reaping of a killed runner relies on it). Both run while the engine starts the container.
+      const table = await this.ensureTable();
+      const link = await createLink({
+        sandboxId: options.sandboxId,
+        instanceId: this.options.instanceId,
+        range: this.options.linkRange,
+        mover: this.mover,
+      });
+      cleanup.push(link.remove);
       mark('net: link lock made');
       let policy: NetworkPolicy = options.policy;
       const shared = {
