@@ -95,6 +95,7 @@ export class HostNetworkManager implements NetworkManager {
   readonly tableName: string;
   private readonly seq = nextSeq++;
   private readonly originals = new OriginalDestinations();
+  private closed = false;
 
   constructor(private readonly options: HostNetworkOptions) {
     this.tableName = tableName(options.instanceId, this.seq);
@@ -155,7 +156,7 @@ export class HostNetworkManager implements NetworkManager {
       );
     }
     try {
-      this.originals.warm();
+      this.closed = false;
       this.mover?.warm();
       // The table first, then the slot: whoever finds a runner's link finds its table (the
       // reaping of a killed runner relies on it). Both run while the engine starts the container.
@@ -227,6 +228,12 @@ export class HostNetworkManager implements NetworkManager {
             await undo();
             throw translate(error);
           });
+          // The proxy's conntrack helper is first needed by the agent's first proxied connection:
+          // started once the bootstrap's answer is out (a turn of the loop later), not during the
+          // engine's start, where its python start competed with the engine's own work.
+          setImmediate(() => {
+            if (!this.closed) this.originals.warm();
+          });
           this.options.logger.debug(
             {
               sandboxId: options.sandboxId,
@@ -275,6 +282,7 @@ export class HostNetworkManager implements NetworkManager {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const table = await this.table?.catch(() => undefined);
     this.table = undefined;
     this.originals.close();
