@@ -1,5 +1,6 @@
 // Bundles the runner (Node 20) and what runs inside the sandbox (Debian bookworm's Node 18) with
 // esbuild: one file each, so the CLI starts fast and images need nothing from the npm registry.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // CommonJS dependencies (dockerode, pino) call require(); an ESM bundle needs one to exist.
@@ -8,22 +9,19 @@ const requireShim =
 
 const common = { bundle: true, platform: 'node', format: 'esm', sourcemap: 'linked', logLevel: 'warning' };
 
+const transportStubs = Object.fromEntries(
+  ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'].map((m) => [
+    m,
+    './scripts/unused-transport.cjs',
+  ]),
+);
+
 const targets = [
-  // Host side. dockerode loads ssh2 and gRPC at start even when unused; DOCKER_HOST=ssh:// and
-  // BuildKit are not supported, so stubs take their place and the CLI starts faster.
-  {
-    entryPoints: { grexal: 'runner/cli/entry.ts', index: 'runner/index.ts' },
-    target: 'node20',
-    alias: Object.fromEntries(
-      ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'].map((m) => [
-        m,
-        './scripts/unused-transport.cjs',
-      ]),
-    ),
-    // Commands load their modules on use: `grexal run` starts without the HTTP server's code.
-    splitting: true,
-    chunkNames: 'chunks/[name]-[hash]',
-  },
+  // Host side, the library. dockerode loads ssh2 and gRPC at start even when unused; DOCKER_HOST=ssh://
+  // and BuildKit are not supported, so stubs take their place and the CLI starts faster.
+  { entryPoints: { index: 'runner/index.ts' }, target: 'node20', alias: transportStubs },
+  // The CLI's launcher (Node built-ins only): loads the CLI's bundle with a V8 code cache.
+  { entryPoints: { grexal: 'runner/cli/launcher.ts' }, target: 'node20' },
   // Sandbox side: the desktop helper (the supervisor itself is Python, sandbox-agent/supervisor/) and
   // the JS ctx client.
   {
@@ -48,9 +46,29 @@ const takeoverPage = {
   outdir: 'dist/takeover',
 };
 
+// Chunks of earlier builds (split bundles; names carry content hashes) are of no use now.
+rmSync('dist/chunks', { recursive: true, force: true });
+
+// The CLI itself: one CommonJS file, because Node 20 caches compiled code for scripts only
+// (runner/cli/code-cache.ts); esbuild turns each command's import() into a lazy require, so
+// `grexal run` still runs none of the HTTP server's modules.
+const cli = {
+  ...common,
+  // grexal run's own (run-entry.ts), and every command's.
+  entryPoints: { 'grexal-run': 'runner/cli/run-entry.ts', 'grexal-cli': 'runner/cli/entry.ts' },
+  format: 'cjs',
+  target: 'node20',
+  alias: transportStubs,
+  outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
+  define: { 'import.meta.url': '__importMetaUrl' },
+  banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+
 await Promise.all([
   ...targets.map((t) =>
     build({ ...common, ...t, outdir: 'dist', outExtension: { '.js': '.mjs' }, banner: { js: requireShim } }),
   ),
+  build(cli),
   build(takeoverPage),
 ]);

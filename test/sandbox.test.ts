@@ -1,5 +1,6 @@
 /** `grexal run` and the library against the real engine: output, exit codes, and nothing left. */
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runner } from '../runner/index.ts';
@@ -74,6 +75,20 @@ describe('grexal run', () => {
     expect(code).toBe(1);
     expect(stderr).toContain("'grexal/nope:missing'");
     expect(stderr).toContain('grexal images build');
+    expect(await sandboxDirs(stateDir)).toEqual([]);
+  });
+
+  it('without an engine, names every endpoint tried and the fix, and leaves nothing behind', async () => {
+    // `grexal run` does not wait for the engine's ping before its create: the error must not change.
+    // A file that is not a socket: connecting to it is refused, as to a socket nobody listens on.
+    const socket = join(tmpdir(), `grexal-test-no-engine-${process.pid}.sock`);
+    await writeFile(socket, '');
+    const { code, stderr } = await runCli(['run', '--', 'true'], { ...env, DOCKER_HOST: `unix://${socket}` });
+    await rm(socket, { force: true });
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      `grexal: No Docker engine found (tried DOCKER_HOST (unix://${socket}): connection refused (is dockerd running?)). Run \`grexal doctor --fix\` or start Docker. [E_ENGINE_UNREACHABLE]\n`,
+    );
     expect(await sandboxDirs(stateDir)).toEqual([]);
   });
 

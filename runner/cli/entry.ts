@@ -1,5 +1,11 @@
-import { main } from './main.ts';
+/**
+ * The CLI's bundle (dist/grexal-cli.cjs), every command: launcher.ts loads it with a code cache
+ * and calls `run`. CommonJS, because Node 20 caches compiled code for scripts only (code-cache.ts).
+ */
+import { COMMANDS } from './commands.ts';
+import { runCli } from './main.ts';
 
-// Exit explicitly once output is flushed: idle engine sockets must not keep the CLI alive.
-const code = await main(process.argv.slice(2));
-process.stdout.write('', () => process.exit(code));
+/** Runs one command; resolves with the exit code (the launcher exits once output is flushed). */
+export function run(argv: string[]): Promise<number> {
+  return runCli(argv, COMMANDS);
+}

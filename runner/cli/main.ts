@@ -1,45 +1,12 @@
-import type { Command, CommandIo } from './command.ts';
+import { formatTimings, mark, timings, timingsEnabled } from '../timings.ts';
+import type { CommandIo } from './command.ts';
+import type { CommandEntry } from './commands.ts';
 import { formatError } from './format-error.ts';
 import { abortOnSignals } from './interrupts.ts';
 
-interface CommandEntry {
-  name: string;
-  summary: string;
-  /** Loaded on use: `grexal run` must not pay for the HTTP server's modules (the bundle is split). */
-  load: () => Promise<Command>;
-}
-
-const COMMANDS: CommandEntry[] = [
-  {
-    name: 'run',
-    summary: 'run a command in a hardened sandbox',
-    load: async () => (await import('./run.ts')).runCommand,
-  },
-  {
-    name: 'serve',
-    summary: "serve the orchestrator's HTTP API",
-    load: async () => (await import('./serve.ts')).serveCommand,
-  },
-  {
-    name: 'dev',
-    summary: 'build and run an agent from its directory, with its local credentials',
-    load: async () => (await import('./dev.ts')).devCommand,
-  },
-  {
-    name: 'images',
-    summary: 'build (or list) the base, agent and desktop images',
-    load: async () => (await import('./images.ts')).imagesCommand,
-  },
-  {
-    name: 'doctor',
-    summary: 'check the engine, runtimes and images; --fix installs, starts and builds what is missing',
-    load: async () => (await import('./doctor.ts')).doctorCommand,
-  },
-];
-
-function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+function usage(commands: CommandEntry[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
   return [
     'Usage: grexal <command> [options]',
     '',
@@ -53,7 +20,8 @@ function usage(): string {
   ].join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs the command `argv` names, one of `commands`; resolves with the exit code. */
+export async function main(argv: string[], commands: CommandEntry[]): Promise<number> {
   const [name, ...rest] = argv;
   const interrupts = abortOnSignals(process.stderr);
   const io: CommandIo = {
@@ -65,15 +33,16 @@ export async function main(argv: string[]): Promise<number> {
   };
   try {
     if (!name || name === '--help' || name === '-h' || name === 'help') {
-      process.stdout.write(usage());
+      process.stdout.write(usage(commands));
       return name ? 0 : 2;
     }
-    const entry = COMMANDS.find((c) => c.name === name);
+    const entry = commands.find((c) => c.name === name);
     if (!entry) {
-      process.stderr.write(`grexal: unknown command '${name}'.\n\n${usage()}`);
+      process.stderr.write(`grexal: unknown command '${name}'.\n\n${usage(commands)}`);
       return 2;
     }
     const command = await entry.load();
+    mark('command loaded');
     if (rest.includes('--help') || rest.includes('-h')) {
       const dashdash = rest.indexOf('--');
       const helpAt = Math.max(rest.indexOf('--help'), rest.indexOf('-h'));
@@ -89,4 +58,13 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     interrupts.dispose();
   }
+}
+
+/** What a bundle's `run` export does (launcher.ts calls it): the command, then the timings. */
+export async function runCli(argv: string[], commands: CommandEntry[]): Promise<number> {
+  mark('cli entry');
+  const code = await main(argv, commands);
+  mark('cli done');
+  if (timingsEnabled()) process.stderr.write(`${formatTimings(timings())}\n`);
+  return code;
 }

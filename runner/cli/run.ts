@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { GrexalError } from '../errors.ts';
 import { type CreateSandboxInput, formatBytes, Runner, type Sandbox } from '../sandbox/index.ts';
 import { startTakeoverServer } from '../takeover/index.ts';
+import { mark } from '../timings.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
 import { LIMIT_FLAGS, LIMIT_FLAGS_USAGE, parseLimitFlags } from './limit-flags.ts';
 import {
@@ -68,7 +69,16 @@ export const runCommand: Command = {
     const limits = parseLimitFlags(values);
     const network = parseNetworkFlags(values);
     const credentials = await readCredentialFiles(values.manifest, values.connections);
-    const runner = await Runner.start({ signal: io.signal });
+    mark('args parsed');
+    // One run: the engine's ping goes beside the create, which proves the engine anyway, and the
+    // leftovers of dead runners are removed once the agent has said something (or the run ended):
+    // the reaper's engine calls and spawns would otherwise compete with the agent's own start.
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const runner = await Runner.start({ signal: io.signal, pingFirst: false, reapAfter: running });
+    mark('runner started');
     try {
       const sandbox = await runner.create({
         image: values.image ?? (values.desktop ? 'grexal/desktop' : 'grexal/agent'),
@@ -81,9 +91,14 @@ export const runCommand: Command = {
         // Nobody can send a new credential to a `grexal run`: a broken connection fails at once.
         reconnectTimeoutMs: 0,
       });
+      mark('sandbox options');
+      sandbox.onEvent((event) => {
+        if (event.type === 'log' || event.type === 'exit' || event.type === 'error') started();
+      });
       const port = values['takeover-port'];
       return await runLocally(runner, sandbox, io, port === undefined ? undefined : Number(port));
     } finally {
+      started();
       await runner.close();
     }
   },
@@ -138,8 +153,10 @@ export async function readCredentialFiles(
 /** Streams a sandbox's output to the terminal until it ends; Ctrl-C destroys it. */
 async function runToExit(sandbox: Sandbox, io: CommandIo): Promise<number> {
   sandbox.onEvent((event) => {
-    if (event.type === 'log') (event.stream === 'stdout' ? io.stdout : io.stderr).write(event.text);
-    else if (event.type === 'takeover.requested') io.stderr.write(`takeover: ${String(event['url'])}\n`);
+    if (event.type === 'log') {
+      (event.stream === 'stdout' ? io.stdout : io.stderr).write(event.text);
+      if (event.stream === 'stdout') mark('first stdout written');
+    } else if (event.type === 'takeover.requested') io.stderr.write(`takeover: ${String(event['url'])}\n`);
   });
   const interrupted = (): void => {
     progress(io, 'interrupted; destroying the sandbox');
@@ -149,6 +166,7 @@ async function runToExit(sandbox: Sandbox, io: CommandIo): Promise<number> {
   try {
     await sandbox.start({ signal: io.signal });
     const exit = await sandbox.exited;
+    mark('sandbox gone');
     if (exit.reason === 'timeout') {
       progress(io, `timed out after ${sandbox.options.timeoutMs / 1000}s; the sandbox was destroyed`);
       return EXIT_TIMEOUT;

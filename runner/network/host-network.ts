@@ -6,9 +6,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { GrexalError } from '../errors.ts';
+import { mark } from '../timings.ts';
 import { OriginalDestinations } from './ct-lookup.ts';
 import type { DangerousDnsOverride } from './events.ts';
-import { ExecFailure, exec } from './exec.ts';
+import { ExecFailure } from './exec.ts';
 import {
   addForwardAccept,
   type ForwardAccept,
@@ -33,6 +34,7 @@ import {
 } from './nft-table.ts';
 import type { NetworkPolicy } from './policy.ts';
 import { startProxy } from './proxy.ts';
+import { python3 } from './python.ts';
 import { startResolver } from './resolver.ts';
 import { SandboxFastPath } from './sandbox-fast-path.ts';
 import { createLink, listLinks, removeLink } from './veth.ts';
@@ -56,14 +58,13 @@ export interface HostNetworkOptions {
   fastPath?: boolean;
 }
 
-/** Whether this host can carry the fast path: forwarding on, python3 for conntrack's events. */
+/**
+ * Whether this host can carry the fast path: forwarding on, python3 for conntrack's events (an
+ * executable found, not a probe spawned: the probe cost a python start on every cold run's path).
+ */
 async function fastPathAvailable(): Promise<boolean> {
   const forwarding = await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8').catch(() => '0');
-  if (forwarding.trim() !== '1') return false;
-  return exec('python3', ['-I', '-S', '-c', '']).then(
-    () => true,
-    () => false,
-  );
+  return forwarding.trim() === '1' && python3() !== undefined;
 }
 
 function translate(error: unknown): GrexalError {
@@ -99,6 +100,7 @@ export class HostNetworkManager implements NetworkManager {
   readonly tableName: string;
   private readonly seq = nextSeq++;
   private readonly originals = new OriginalDestinations();
+  private closed = false;
 
   constructor(private readonly options: HostNetworkOptions) {
     this.tableName = tableName(options.instanceId, this.seq);
@@ -118,6 +120,7 @@ export class HostNetworkManager implements NetworkManager {
 
   private async createTable(): Promise<NftTable> {
     const fast = this.options.fastPath !== false && (await fastPathAvailable());
+    mark('net: fast path probed');
     if (fast) {
       // Byte counts of forwarded flows come from conntrack, which counts only when told to
       // (host-wide, for new connections; left on, since other tables may rely on it too).
@@ -129,6 +132,7 @@ export class HostNetworkManager implements NetworkManager {
       proxied: [...this.proxied],
       linkRange: this.options.linkRange,
     });
+    mark('net: table made');
     if (fast) {
       this.forwardAccept = await addForwardAccept(FAST_MARK, table.name).catch(async (error: unknown) => {
         await table.drop();
@@ -157,17 +161,19 @@ export class HostNetworkManager implements NetworkManager {
       );
     }
     try {
-      this.originals.warm();
+      this.closed = false;
       this.mover?.warm();
+      // The table first, then the slot: whoever finds a runner's link finds its table (the
+      // reaping of a killed runner relies on it). Both run while the engine starts the container.
       const table = await this.ensureTable();
       const link = await createLink({
         sandboxId: options.sandboxId,
         instanceId: this.options.instanceId,
         range: this.options.linkRange,
-        forwarding: table.fast,
         mover: this.mover,
       });
       cleanup.push(link.remove);
+      mark('net: link lock made');
       let policy: NetworkPolicy = options.policy;
       const shared = {
         address: link.hostAddress,
@@ -199,7 +205,9 @@ export class HostNetworkManager implements NetworkManager {
         }),
       ]);
       cleanup.push(resolver.close, proxy.close);
+      mark('net: resolver, proxy');
       await fastPath.join(options.sandboxId);
+      mark('net: fast path joined');
       cleanup.push(() => fastPath.remove());
       if (table.fast) {
         this.flows.watch(link.sandboxAddress, (flow) => fastPath.flowEnded(flow));
@@ -221,9 +229,15 @@ export class HostNetworkManager implements NetworkManager {
       };
       return {
         attach: async (pid) => {
-          const timing = await link.moveInto(pid).catch(async (error: unknown) => {
+          const timing = await link.moveInto(pid, table.fast).catch(async (error: unknown) => {
             await undo();
             throw translate(error);
+          });
+          // The proxy's conntrack helper is first needed by the agent's first proxied connection:
+          // started once the bootstrap's answer is out (a turn of the loop later), not during the
+          // engine's start, where its python start competed with the engine's own work.
+          setImmediate(() => {
+            if (!this.closed) this.originals.warm();
           });
           this.options.logger.debug(
             {
@@ -273,6 +287,7 @@ export class HostNetworkManager implements NetworkManager {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const table = await this.table?.catch(() => undefined);
     this.table = undefined;
     this.originals.close();

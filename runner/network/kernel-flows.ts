@@ -12,6 +12,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { python3 } from './python.ts';
 
 const HELPER = String.raw`
 import os, select, socket, struct, sys
@@ -181,9 +182,13 @@ export class KernelFlows {
   private start(): ChildProcessWithoutNullStreams {
     if (this.helper) return this.helper;
     const buffer = this.options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER;
-    const helper = spawn('python3', ['-I', '-S', '-c', HELPER, String(this.mark), String(buffer)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const helper = spawn(
+      python3() ?? 'python3',
+      ['-I', '-S', '-c', HELPER, String(this.mark), String(buffer)],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     const gone = () => {
       if (this.helper !== helper) return;
       this.helper = undefined;

@@ -7,6 +7,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { python3 } from './python.ts';
 
 export class LineHelper {
   private helper?: ChildProcessWithoutNullStreams;
@@ -42,7 +43,10 @@ export class LineHelper {
   private start(): ChildProcessWithoutNullStreams | undefined {
     if (this.broken) return undefined;
     if (this.helper) return this.helper;
-    const helper = spawn('python3', ['-I', '-S', '-c', this.source], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Without a python3 the spawn fails like a missing file: the callers' slower paths then.
+    const helper = spawn(python3() ?? 'python3', ['-I', '-S', '-c', this.source], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     helper.on('error', () => this.fail());
     helper.on('exit', () => this.fail());
     helper.stdin.on('error', () => {});

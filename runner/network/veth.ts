@@ -37,8 +37,11 @@ export interface SandboxLink {
   hostIf: string;
   hostAddress: string;
   sandboxAddress: string;
-  /** Makes the pair with `eth0` inside the namespace of `pid`, addressed and routed. */
-  moveInto(pid: number): Promise<MoveTiming>;
+  /**
+   * Makes the pair with `eth0` inside the namespace of `pid`, addressed and routed; `forwarding`:
+   * whether the kernel may forward from the host end (the fast path).
+   */
+  moveInto(pid: number, forwarding: boolean): Promise<MoveTiming>;
   remove(): Promise<void>;
 }
 
@@ -46,8 +49,6 @@ export interface CreateLinkOptions {
   sandboxId: string;
   instanceId: string;
   range?: string;
-  /** Whether the kernel may forward from the host end (the fast path); default false. */
-  forwarding?: boolean;
   /** Makes the pair without spawning (see link-helper.ts); `ip` and `nsenter` are spawned without it. */
   mover?: LinkHelper;
 }
@@ -155,8 +156,7 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
       if (!firstLine) await removeLink(lockIf).catch(() => {});
       throw error;
     }
-    const forwarding = options.forwarding ?? false;
-    const moveInto = async (pid: number): Promise<MoveTiming> => {
+    const moveInto = async (pid: number, forwarding: boolean): Promise<MoveTiming> => {
       const t0 = performance.now();
       const request = { hostIf, pid, hostAddress: host, sandboxAddress: sandbox, alias, forwarding };
       if (await options.mover?.makePair(request)) return { pairMs: performance.now() - t0, helper: true };

@@ -6,7 +6,7 @@ import { isConnectionError, withDeadline } from './docker-calls.ts';
 import { type ContainerContext, DockerContainer } from './docker-container.ts';
 import { fromDockerError, isHarmlessConflict, isNotFound } from './docker-errors.ts';
 import { buildImage, engineInfo, importImage, inspectImage } from './docker-images.ts';
-import { connectEngine } from './engine.ts';
+import { connectEngine, connectEngineAlongside, engineCandidates } from './engine.ts';
 import { EngineWatch, type EngineWatchOptions } from './engine-watch.ts';
 import { currentInstanceId, isInstanceAlive } from './instance.ts';
 import {
@@ -80,6 +80,12 @@ export function containerConfig(spec: ContainerSpec, instanceId: string): Docker
 export interface DockerRuntimeOptions extends EngineWatchOptions {
   /** See ContainerContext.engineStopSettleMs. Default 12 000 (Docker's 10 s stop timeout, plus its exit). */
   engineStopSettleMs?: number;
+  /**
+   * Settles once the engine answered its first ping (connectEngineAlongside); engine calls that
+   * fail wait for it, so that an engine that is not there fails as E_ENGINE_UNREACHABLE. Default:
+   * already answered.
+   */
+  reachable?: Promise<void>;
 }
 
 export class DockerRuntime implements ContainerRuntime {
@@ -88,6 +94,7 @@ export class DockerRuntime implements ContainerRuntime {
   /** Sandboxes whose container could not be removed while the engine was away. */
   private readonly abandoned = new Set<string>();
   private readonly context: ContainerContext;
+  private readonly reachable: Promise<void>;
 
   constructor(
     private readonly docker: Dockerode,
@@ -102,6 +109,7 @@ export class DockerRuntime implements ContainerRuntime {
       () => this.reapLeftovers(),
       options,
     );
+    this.reachable = options.reachable ?? Promise.resolve();
     this.context = {
       docker,
       modem: docker.modem,
@@ -112,9 +120,17 @@ export class DockerRuntime implements ContainerRuntime {
     };
   }
 
+  /**
+   * `pingFirst: false` (one-shot callers: `grexal run`): with only one engine to try, its ping
+   * runs beside the first calls instead of before them. Default true.
+   */
   static async connect(
-    options: { signal?: AbortSignal } & DockerRuntimeOptions = {},
+    options: { signal?: AbortSignal; pingFirst?: boolean } & DockerRuntimeOptions = {},
   ): Promise<DockerRuntime> {
+    if (options.pingFirst === false) {
+      const { docker, endpoint, reachable } = await connectEngineAlongside(engineCandidates(), options);
+      return new DockerRuntime(docker, endpoint, { ...options, reachable });
+    }
     const { docker, endpoint } = await connectEngine(options);
     return new DockerRuntime(docker, endpoint, options);
   }
@@ -144,22 +160,37 @@ export class DockerRuntime implements ContainerRuntime {
     options: { signal?: AbortSignal } = {},
   ): Promise<ContainerHandle> {
     options.signal?.throwIfAborted();
-    const container = await withDeadline(
+    const created = withDeadline(
       'create',
       this.endpoint,
       (abortSignal) =>
         this.docker.createContainer({ ...containerConfig(spec, this.instanceId), abortSignal }),
       { signal: options.signal },
-    ).catch((e: unknown) => {
+    ).catch(async (e: unknown) => {
+      // An engine that is not there: the ping's error (which strategies were tried, the fix).
+      await this.reachable;
       // The engine may have created it before the answer was lost: remove it once it is back.
       if (isConnectionError(e) || (e as { code?: string }).code === 'E_TIMEOUT')
         this.abandoned.add(spec.sandboxId);
       return Promise.reject(fromDockerError(e, { image: spec.image, runtime: spec.runtime }));
     });
+    // A hung engine fails its ping long before the create's deadline; a create it answers later
+    // is removed once it is back, as after a timeout.
+    const reachable = this.reachable.catch((error: unknown) => {
+      this.abandoned.add(spec.sandboxId);
+      throw error;
+    });
+    const [container] = await Promise.all([created, reachable]);
     return new DockerContainer(container, this.context, spec.sandboxId);
   }
 
   async reapLeftovers(): Promise<string[]> {
+    // Nothing to reap without an engine; the calls that need it report it missing.
+    const answered = await this.reachable.then(
+      () => true,
+      () => false,
+    );
+    if (!answered) return [];
     const containers = await withDeadline('list containers', this.endpoint, (abortSignal) =>
       this.docker.listContainers({
         all: true,

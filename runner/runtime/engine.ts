@@ -173,6 +173,49 @@ export async function probeEngines(
   throw unreachableError(attempts);
 }
 
+/** An engine chosen without waiting for its ping: `reachable` settles with the ping. */
+export interface EngineAlongside {
+  docker: Dockerode;
+  endpoint: string;
+  /** Resolves once the engine answered its ping; rejects as probeEngines would (E_ENGINE_UNREACHABLE). */
+  reachable: Promise<void>;
+}
+
+/**
+ * For one-shot callers (`grexal run`): with a single candidate to try there is nothing to choose,
+ * so its ping runs beside the caller's first engine calls instead of before them (it cost ~8 ms
+ * of the cold start). The caller must make its engine calls wait for `reachable` before it
+ * reports their failure, so a missing engine gives the very error probeEngines gives, with the
+ * same list of attempts and the same fix, and a hung one is still told within PING_TIMEOUT_MS.
+ * With several candidates the first that answers wins, as in connectEngine.
+ */
+export async function connectEngineAlongside(
+  candidates: EngineCandidate[],
+  options: { signal?: AbortSignal } = {},
+): Promise<EngineAlongside> {
+  const usable = candidates.filter((c) => !c.skipped && c.options);
+  const only = usable.length === 1 ? usable[0] : undefined;
+  if (!only?.options) {
+    const found = await probeEngines(candidates, options);
+    return { ...found, reachable: Promise.resolve() };
+  }
+  refuseEngineRedirects();
+  options.signal?.throwIfAborted();
+  const docker = new Dockerode(only.options);
+  const reachable = ping(docker, options.signal).catch((error: unknown) => {
+    options.signal?.throwIfAborted();
+    throw unreachableError(
+      candidates.map((c) => ({
+        strategy: c.strategy,
+        endpoint: c.endpoint,
+        error: c === only ? reason(error) : (c.skipped ?? ''),
+      })),
+    );
+  });
+  reachable.catch(() => {});
+  return { docker, endpoint: only.endpoint ?? '', reachable };
+}
+
 let cached: Promise<{ docker: Dockerode; endpoint: string }> | undefined;
 
 /** The engine this process uses; found once and cached (a failed search is not cached). */

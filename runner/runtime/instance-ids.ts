@@ -14,8 +14,7 @@
  * reboot); after that, old ids are simply unknown.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { link, mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { linkSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GrexalError } from '../errors.ts';
 import { isInstanceAlive } from './instance.ts';
@@ -51,17 +50,21 @@ export class InstanceIds implements IdIssuer {
     private readonly instancesDir: string,
   ) {}
 
-  /** Loads (or creates) the state dir's key and records this instance under a fresh tag. */
+  /**
+   * Loads (or creates) the state dir's key and records this instance under a fresh tag. A handful
+   * of tiny file calls, made synchronously: on a cold `grexal run`'s path each trip through the
+   * thread pool cost more than the call itself.
+   */
   static async open(stateDir: string, instanceId: string): Promise<InstanceIds> {
     const dir = join(stateDir, IDS_DIR);
     const instancesDir = join(dir, 'instances');
-    await mkdir(instancesDir, { recursive: true, mode: 0o700 });
-    const key = await loadOrCreateKey(join(dir, 'key'));
-    await pruneDeadRecords(instancesDir);
+    mkdirSync(instancesDir, { recursive: true, mode: 0o700 });
+    const key = loadOrCreateKey(join(dir, 'key'));
+    pruneDeadRecords(instancesDir);
     for (;;) {
       const tag = randomBytes(TAG_BYTES);
       try {
-        await writeFile(join(instancesDir, tag.toString('hex')), instanceId, { flag: 'wx', mode: 0o600 });
+        writeFileSync(join(instancesDir, tag.toString('hex')), instanceId, { flag: 'wx', mode: 0o600 });
         return new InstanceIds(key, tag, instancesDir);
       } catch (error) {
         // A tag another instance already holds (1 in 2^32): draw again.
@@ -127,27 +130,41 @@ export class InstanceIds implements IdIssuer {
  * Only live instances need a record: an id with a valid MAC and no record is an earlier runner's.
  * Pruning at each start keeps the directory as small as the number of runners alive.
  */
-async function pruneDeadRecords(instancesDir: string): Promise<void> {
-  for (const entry of await readdir(instancesDir)) {
+function pruneDeadRecords(instancesDir: string): void {
+  for (const entry of readdirSync(instancesDir)) {
     const path = join(instancesDir, entry);
-    const instanceId = await readFile(path, 'utf8').catch(() => undefined);
-    if (instanceId === undefined || !isInstanceAlive(instanceId)) await rm(path, { force: true });
+    let instanceId: string | undefined;
+    try {
+      instanceId = readFileSync(path, 'utf8');
+    } catch {
+      instanceId = undefined;
+    }
+    if (instanceId === undefined || !isInstanceAlive(instanceId)) rmSync(path, { force: true });
   }
 }
 
-async function loadOrCreateKey(path: string): Promise<Buffer> {
+function loadOrCreateKey(path: string): Buffer {
+  // Once made, a key is only read: one call instead of four.
+  try {
+    return checkedKey(path, readFileSync(path));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
   // Written aside, then linked into place: link() fails if the key exists, and a runner starting
   // at the same moment never reads a half-written key.
   const aside = `${path}.${randomBytes(6).toString('hex')}`;
-  await writeFile(aside, randomBytes(KEY_BYTES), { flag: 'wx', mode: 0o600 });
+  writeFileSync(aside, randomBytes(KEY_BYTES), { flag: 'wx', mode: 0o600 });
   try {
-    await link(aside, path);
+    linkSync(aside, path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   } finally {
-    await unlink(aside);
+    unlinkSync(aside);
   }
-  const key = await readFile(path);
+  return checkedKey(path, readFileSync(path));
+}
+
+function checkedKey(path: string, key: Buffer): Buffer {
   if (key.length === KEY_BYTES) return key;
   throw new GrexalError(
     'E_INTERNAL',

@@ -4,7 +4,8 @@
  * instance lets a new runner remove what a dead one left behind (mounts included) without touching
  * the directories of runners still alive.
  */
-import { chown, mkdir, readdir, realpath, rm, rmdir } from 'node:fs/promises';
+import { chownSync, mkdirSync } from 'node:fs';
+import { readdir, realpath, rm, rmdir } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -31,21 +32,31 @@ export function defaultStateDir(): string {
   return join(process.env['XDG_RUNTIME_DIR'] ?? tmpdir(), `grexal-runner-${process.getuid?.() ?? 'user'}`);
 }
 
+/**
+ * Makes the directory; its tmpfs is mounted once `mountAfter` resolves true (default: at once;
+ * false: never), so a caller can send its container create first: the mount is a spawn, and a
+ * spawn from this big process holds the event loop for its fork.
+ */
 export async function createHostRunDir(
   stateDir: string,
   instanceId: string,
   sandboxId: string,
   logger?: Logger,
+  mountAfter: Promise<boolean> = Promise.resolve(true),
 ): Promise<HostRunDir> {
   const path = join(stateDir, instanceDirName(instanceId), sandboxId);
-  await mkdir(path, { recursive: true, mode: 0o700 });
+  // Synchronous: two tiny calls on the start's critical path, where a trip through the thread
+  // pool each cost more than the calls.
+  mkdirSync(path, { recursive: true, mode: 0o700 });
   // The agent user must reach ctx.sock and create the desktop's vnc.sock here.
-  if (process.getuid?.() === 0) await chown(path, AGENT_UID, AGENT_GID);
+  if (process.getuid?.() === 0) chownSync(path, AGENT_UID, AGENT_GID);
   const dir: HostRunDir = { path, tmpfs: false, mounted: Promise.resolve() };
   // mountRunDirTmpfs never rejects: without a mount the directory stays a plain one.
-  dir.mounted = mountRunDirTmpfs(path, logger).then((tmpfs) => {
-    dir.tmpfs = tmpfs;
-  });
+  dir.mounted = mountAfter
+    .then((go) => go && mountRunDirTmpfs(path, logger))
+    .then((tmpfs) => {
+      dir.tmpfs = tmpfs;
+    });
   return dir;
 }
 

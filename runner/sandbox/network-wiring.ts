@@ -14,6 +14,7 @@ import {
   type SandboxNetwork,
   UnwiredNetwork,
 } from '../network/index.ts';
+import { mark } from '../timings.ts';
 
 export interface NetworkWiringOptions {
   manager: NetworkManager | undefined;
@@ -102,8 +103,10 @@ export class NetworkWiring {
     if (!this.prepared) return;
     const started = performance.now();
     const found = await pid();
+    mark('container pid');
     const pidMs = performance.now() - started;
     this.network = await this.prepared.attach(found);
+    mark('link moved in');
     this.options.logger.debug(
       { pidMs: Math.round(pidMs), attachMs: Math.round(performance.now() - started - pidMs) },
       'network attached',

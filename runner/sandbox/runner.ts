@@ -25,6 +25,7 @@ import {
   isInstanceAlive,
 } from '../runtime/index.ts';
 import { TakeoverBroker } from '../takeover/index.ts';
+import { mark } from '../timings.ts';
 import { parseOrThrow } from '../validation.ts';
 import type { SandboxBrowser } from './browser-wiring.ts';
 import { EventBus } from './events.ts';
@@ -64,6 +65,17 @@ export interface RunnerOptions {
   poolCheckIntervalMs?: number;
   /** How long a pool's refill waits for the next claim of a burst. Default 250; 0: at once. */
   poolRefillHoldMs?: number;
+  /**
+   * Whether the default Docker runtime waits for the engine's ping before start() resolves.
+   * Default true; false for one-shot runs (`grexal run`): the ping runs beside the first calls
+   * and a missing engine fails the create with the same E_ENGINE_UNREACHABLE.
+   */
+  pingFirst?: boolean;
+  /**
+   * Leftovers of dead runners are removed once this settles. Default: at start. `grexal run`
+   * passes its sandbox's start: the reaper's engine calls and spawns then stay off its path.
+   */
+  reapAfter?: Promise<unknown>;
   signal?: AbortSignal;
 }
 
@@ -114,7 +126,8 @@ export class Runner implements AsyncDisposable {
       onEvent: (event) => this.buses.get(event.sandboxId)?.emit(event),
       log: logger.child({ component: 'takeover' }),
     });
-    this.reaped = this.reapLeftovers();
+    const reapAfter = options.reapAfter?.catch(() => {});
+    this.reaped = reapAfter ? reapAfter.then(() => this.reapLeftovers()) : this.reapLeftovers();
     this.pools = new Pools<Sandbox>({
       factory: {
         create: (spec) => this.createEntry(spec),
@@ -153,7 +166,10 @@ export class Runner implements AsyncDisposable {
   }
 
   static async start(options: RunnerOptions = {}): Promise<Runner> {
-    const runtime = options.runtime ?? (await DockerRuntime.connect({ signal: options.signal }));
+    const runtime =
+      options.runtime ??
+      (await DockerRuntime.connect({ signal: options.signal, pingFirst: options.pingFirst }));
+    mark('engine connected');
     const logger =
       options.logger ?? pino({ level: process.env['GREXAL_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
     const stateDir = options.stateDir ?? defaultStateDir();
@@ -164,6 +180,7 @@ export class Runner implements AsyncDisposable {
         { cause: error },
       );
     });
+    mark('instance ids');
     return new Runner(runtime, stateDir, logger, ids, options);
   }
 
@@ -179,6 +196,7 @@ export class Runner implements AsyncDisposable {
           this.logger.warn({ err: error }, 'could not remove network leftovers of dead runners');
           return [];
         })) ?? [];
+      mark('leftovers reaped');
       if (containers.length + dirs.length + network.length > 0)
         this.logger.info({ containers, dirs, network }, 'removed leftovers of dead runners');
       return containers;

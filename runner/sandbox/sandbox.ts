@@ -18,6 +18,7 @@ import { GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
 import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
+import { mark } from '../timings.ts';
 import { bootstrapResult } from './bootstrap.ts';
 import { BrowserWiring, type SandboxBrowser } from './browser-wiring.ts';
 import { DesktopBrowser } from './desktop-browser.ts';
@@ -77,6 +78,22 @@ export const IDLE_ENTRY_POLICY: NetworkPolicy = { mode: 'allow', rules: [] };
 
 /** How long output may trail the container's exit before the exit is reported anyway. */
 const OUTPUT_DRAIN_MS = 2_000;
+
+/** Fires once, on the next turn of the event loop (true), or is called off (false). */
+class Signal {
+  private settle!: (go: boolean) => void;
+  readonly fired = new Promise<boolean>((resolve) => {
+    this.settle = resolve;
+  });
+
+  fireSoon(): void {
+    setImmediate(() => this.settle(true));
+  }
+
+  cancel(): void {
+    this.settle(false);
+  }
+}
 
 const codedError = (code: string, message: string) => Object.assign(new Error(message), { code });
 
@@ -251,12 +268,27 @@ export class Sandbox implements AsyncDisposable {
 
   private async provision(options: { signal?: AbortSignal }): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
-    // The host side of the network needs nothing of the directory: it starts first.
-    const preparing = this.network.prepare();
+    // The engine's calls are the start's critical path, and every spawn from this process holds
+    // the event loop for its fork: the create goes out first, the tmpfs mount (the start waits for
+    // ctx.sock in it) a turn of the loop later; the network's host side (its helpers and tools)
+    // once the start is on its way. The container runs unwired meanwhile (loopback only) and the
+    // bootstrap, so the agent, waits for the wiring: only the wiring needs both.
+    const createSent = new Signal();
+    const startSent = new Signal();
+    const preparing = startSent.fired
+      .then((go) => (go ? this.network.prepare() : undefined))
+      .then(() => mark('network prepared'));
     preparing.catch(() => {});
     try {
-      const hostRunDir = await createHostRunDir(stateDir, runtime.instanceId, this.id, logger);
+      const hostRunDir = await createHostRunDir(
+        stateDir,
+        runtime.instanceId,
+        this.id,
+        logger,
+        createSent.fired,
+      );
       this.hostRunDir = hostRunDir;
+      mark('host dir made');
       const spec = {
         sandboxId: this.id,
         image: this.options.image,
@@ -265,27 +297,34 @@ export class Sandbox implements AsyncDisposable {
         runtime: this.options.runtime,
         desktop: this.options.desktop !== undefined,
       };
-      // The directory's tmpfs and ctx.sock in it (and the network, and the CDP relay) are made
-      // while the engine creates the container (and attaches to it: nothing to wait for in between).
-      const [created, listening, prepared, relayed] = await Promise.allSettled([
-        runtime.createContainer(spec, options).then(async (container) => {
-          // Kept at once, so that cleanUp removes it if the attach or a twin failed.
-          this.container = container;
-          return { container, output: await container.attach() };
-        }),
-        hostRunDir.mounted.then(() =>
-          CtxServer.listen(join(hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
+      // The directory's tmpfs and ctx.sock in it (and the CDP relay) are made while the engine
+      // creates the container (and attaches to it: nothing to wait for in between).
+      const creating = runtime.createContainer(spec, options).then(async (container) => {
+        mark('container created');
+        // Kept at once, so that cleanUp removes it if the attach or a twin failed.
+        this.container = container;
+        const output = await container.attach();
+        mark('attached');
+        return { container, output };
+      });
+      createSent.fireSoon();
+      const [created, listening, relayed] = await Promise.allSettled([
+        creating,
+        hostRunDir.mounted.then(() => {
+          mark('tmpfs mounted');
+          return CtxServer.listen(join(hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
             onInternalError: (error, method) =>
               logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
-          }),
-        ),
-        preparing,
+          }).then((server) => {
+            mark('ctx listening');
+            return server;
+          });
+        }),
         hostRunDir.mounted.then(() => this.browser.start(hostRunDir.path)),
       ]);
       if (listening.status === 'fulfilled') this.ctxServer = listening.value;
       if (created.status === 'rejected') throw created.reason;
       if (listening.status === 'rejected') throw listening.reason;
-      if (prepared.status === 'rejected') throw prepared.reason;
       if (relayed.status === 'rejected') throw relayed.reason;
       const { container, output } = created.value;
       // A pool entry's output is relayed from its claim on (the streams buffer until then), so
@@ -303,11 +342,18 @@ export class Sandbox implements AsyncDisposable {
       // The browser container joins the agent's network namespace once it runs; the bootstrap
       // (and with it the agent) waits until the browser answers.
       if (this.options.desktop) this.desktopReady = this.startDesktop(container, agentStart);
-      const starting = container.start();
+      mark('start sent');
+      const starting = container.start().then(() => mark('container started'));
+      startSent.fireSoon();
       agentStarted(starting);
-      const wired = this.network.wireAfter(starting, () => container.pid());
+      // Set before anything can answer: a bootstrap that comes in waits for this wiring.
+      const wired = this.network.wireAfter(
+        Promise.all([starting, preparing]).then(() => {}),
+        () => container.pid(),
+      );
       await starting;
       await wired;
+      mark('network wired');
       options.signal?.throwIfAborted();
       logger.info({ containerId: container.id }, 'sandbox running');
       this.setState('running');
@@ -315,6 +361,9 @@ export class Sandbox implements AsyncDisposable {
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
+      // Failed before the start went out: the network's side was never begun, and is not now.
+      createSent.cancel();
+      startSent.cancel();
       // What the network made must be there for cleanUp to remove it.
       await preparing.catch(() => {});
       await this.cleanUp();
@@ -417,6 +466,7 @@ export class Sandbox implements AsyncDisposable {
     masked.on('data', (text: string | Buffer) => {
       // Output can overtake the engine's answer to start(): the sandbox runs once it speaks.
       if (this.currentState === 'starting') this.setState('running');
+      mark(`first ${name}`);
       this.events.emit({ type: 'log', stream: name, text: String(text) });
     });
     return new Promise((resolve) => {
@@ -431,6 +481,7 @@ export class Sandbox implements AsyncDisposable {
       bootstrap: async (params, call) => {
         if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
         this.bootstrapped = true;
+        mark('bootstrap asked');
         this.gate.askedForBootstrap();
         // A pool entry waits here, with nothing of a run, until its claim.
         await this.gate.bound;
@@ -445,9 +496,11 @@ export class Sandbox implements AsyncDisposable {
         });
         const result = this.bootstrap(bootstrapParamsSchema.parse(params).argv);
         call.claimSupervisor();
+        mark('bootstrap answered');
         return result;
       },
       started: async () => {
+        mark('agent spawned');
         this.agentStarted = true;
         return {};
       },

@@ -1,0 +1,54 @@
+/**
+ * bench/start/phases: where one cold `grexal run --image grexal/agent -- node -e 'console.log(1)'`
+ * spends its time, from the CLI's own phase marks (GREXAL_TIMINGS=1, runner/timings.ts): the
+ * median and the minimum of each mark over N runs, in ms since the process began. Not a ratio:
+ * bench/start/main.ts is the comparison with `docker run`; this says what is in the gap.
+ *
+ *   node scripts/run-ts.mjs bench/start/phases.ts [--runs 8] [--root DIR]
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { median, ms } from '../lib/stats.ts';
+
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '8' }, root: { type: 'string', default: '.' } },
+});
+const runs = Number(values.runs);
+const MARK = /^grexal: timing\s+([\d.]+) ms\s+\+\s*[\d.]+\s+(.+)$/;
+
+/** One run's marks, label → ms since its process began. */
+function timedRun(): Promise<Map<string, number>> {
+  return new Promise((resolve, reject) => {
+    const args = [join(values.root, 'bin/grexal.mjs'), 'run', '--image', 'grexal/agent', '--'];
+    const child = spawn(process.execPath, [...args, 'node', '-e', 'console.log(1)'], {
+      env: { ...process.env, GREXAL_TIMINGS: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`grexal run exited ${code}:\n${stderr}`));
+      const marks = new Map<string, number>();
+      for (const line of stderr.split('\n')) {
+        const match = MARK.exec(line);
+        if (match?.[1] && match[2]) marks.set(match[2], Number(match[1]));
+      }
+      resolve(marks);
+    });
+  });
+}
+
+await timedRun(); // warm-up: the code cache of a fresh build is written by its first run
+const all: Map<string, number>[] = [];
+for (let i = 0; i < runs; i++) all.push(await timedRun());
+const labels = [...(all[0]?.keys() ?? [])];
+console.log(`bench/start/phases: ${runs} runs, ms since the process began`);
+console.log(`${'mark'.padEnd(34)}${'median'.padStart(10)}${'min'.padStart(10)}`);
+for (const label of labels) {
+  const seen = all.flatMap((marks) => (marks.has(label) ? [marks.get(label)!] : []));
+  console.log(`${label.padEnd(34)}${ms(median(seen)).padStart(10)}${ms(Math.min(...seen)).padStart(10)}`);
+}

@@ -1,0 +1,19 @@
+/**
+ * dist/grexal.mjs, what bin/grexal.mjs imports: loads the CLI's bundle through the code cache and
+ * runs the command. Node built-ins only (it is bundled apart from the CLI).
+ */
+import { fileURLToPath } from 'node:url';
+import { mark } from '../timings.ts';
+import { loadWithCodeCache } from './code-cache.ts';
+
+mark('launcher');
+const argv = process.argv.slice(2);
+// `grexal run` has a bundle of its own; every other command (and help) the whole CLI's.
+const file = argv[0] === 'run' ? './grexal-run.cjs' : './grexal-cli.cjs';
+const bundle = loadWithCodeCache(fileURLToPath(new URL(file, import.meta.url)), argv[0] ?? '');
+mark(bundle.cached ? 'cli bundle loaded (code cache)' : 'cli bundle loaded (compiled)');
+const run = bundle.exports['run'] as (argv: string[]) => Promise<number>;
+const code = await run(argv);
+bundle.save();
+// Exit explicitly once output is flushed: idle engine sockets must not keep the CLI alive.
+process.stdout.write('', () => process.exit(code));
