@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide, decideName } from './decide.ts';
-import { DENIED_RANGES } from './denied.ts';
+import { deniedRanges } from './denied.ts';
 import { type NetworkPolicy, parseNetworkPolicy } from './policy.ts';
 
 const policy = (input: unknown): NetworkPolicy => parseNetworkPolicy(input);
@@ -28,7 +28,7 @@ describe('decide', () => {
   });
 
   it('denies every denied range in every mode, whatever the name or the rules', () => {
-    for (const { range } of DENIED_RANGES) {
+    for (const { range } of deniedRanges()) {
       const family = range.family;
       const first = family === 4 ? (range.text.split('/')[0] ?? '') : (range.text.split('/')[0] ?? '');
       for (const p of [PUBLIC, ALLOW]) {

@@ -1,6 +1,6 @@
 export { type Address, type Cidr, parseAddress, parseCidr } from './address.ts';
 export { type Decision, decide, decideName, type Verdict } from './decide.ts';
-export { DENIED_RANGES, deniedRangeOf, isDeniedAddress } from './denied.ts';
+export { deniedRangeOf, deniedRanges, isDeniedAddress } from './denied.ts';
 export type { DangerousDnsOverride, NetworkEvent } from './events.ts';
 export { HostNetworkManager, type HostNetworkOptions } from './host-network.ts';
 export {

@@ -13,7 +13,7 @@
  *   - IPv6 is rejected outright (sandboxes get no IPv6 address; this also closes link-local).
  * Other runners' tables match their own sets only, so runners on one host never meet.
  */
-import { DENIED_RANGES } from './denied.ts';
+import { deniedRanges } from './denied.ts';
 import { exec } from './exec.ts';
 import type { FastElement } from './fast-path.ts';
 import { batched } from './nft-batch.ts';
@@ -35,7 +35,11 @@ export function tableName(instanceId: string, seq: number): string {
 }
 
 const quote = (text: string) => `"${text.replace(/["\\\n]/g, '_')}"`;
-const DENIED_V4 = DENIED_RANGES.filter((d) => d.range.family === 4).map((d) => d.range.text);
+
+const deniedV4 = () =>
+  deniedRanges()
+    .filter((d) => d.range.family === 4)
+    .map((d) => d.range.text);
 
 export interface TableOptions {
   /** Addresses the test-only override redirects: the proxy must dial them, never the kernel. */
@@ -60,7 +64,7 @@ export function tableScript(table: string, instanceId: string, options: TableOpt
     type ipv4_addr
     flags interval
     comment ${quote('always denied, whatever a fast-path set holds')}
-    elements = { ${DENIED_V4.join(', ')} }
+    elements = { ${deniedV4().join(', ')} }
   }
   set proxied4 {
     type ipv4_addr
