@@ -7,6 +7,12 @@ import type { Runner } from '../sandbox/index.ts';
 import { buildApi } from './index.ts';
 import { type FakeContainer, type FakeRuntime, fakeRunner } from './testing/fake-runtime.ts';
 
+/**
+ * Waits for what the pool does in the background (refills hold back up to a second): bounded,
+ * but never a time the test asserts, so a loaded machine cannot fail it.
+ */
+const settled = <T>(check: () => T | Promise<T>) => vi.waitFor(check, { timeout: 15_000, interval: 25 });
+
 let app: FastifyInstance;
 let runner: Runner;
 let runtime: FakeRuntime;
@@ -74,8 +80,8 @@ describe('pools through the API', () => {
   it('serves a matching request warm with the run bound at the claim, a mismatch cold, and refills', async () => {
     await setUp();
     expect((await put('sh', { image: 'grexal/agent', size: 2 })).statusCode).toBe(201);
-    await vi.waitFor(() => expect(runtime.containers).toHaveLength(2));
-    await vi.waitFor(async () => expect((await status('sh')).ready).toBe(2));
+    await settled(() => expect(runtime.containers).toHaveLength(2));
+    await settled(async () => expect((await status('sh')).ready).toBe(2));
     // The entries exist, started, and their supervisors wait: nothing of a run has reached them.
     expect(answers.size).toBe(0);
     const pooledIds = runtime.containers.map((c) => c.sandboxId);
@@ -85,7 +91,7 @@ describe('pools through the API', () => {
     expect(warm.json()).toMatchObject({ warm: true });
     const id = warm.json().id;
     expect(pooledIds).toContain(id);
-    await vi.waitFor(() => expect(answers.get(id)).toBeDefined());
+    await settled(() => expect(answers.get(id)).toBeDefined());
     expect(answers.get(id)?.command).toEqual(['echo', 'run-1']);
     expect(answers.get(id)?.env['RUN']).toBe('one');
     const events = (await app.inject({ url: `/v1/sandboxes/${id}/events` })).body;
@@ -107,7 +113,7 @@ describe('pools through the API', () => {
     const badName = await post({ image: 'grexal/agent', command: ['x'], pool: 'Bad!' });
     expect(badName.json().error.details[0]).toMatchObject({ code: 'E_POOL_NAME_INVALID', path: 'pool' });
 
-    await vi.waitFor(async () => expect((await status('sh')).ready).toBe(2));
+    await settled(async () => expect((await status('sh')).ready).toBe(2));
     const second = await post({ image: 'grexal/agent', command: ['echo', 'run-2'], pool: 'sh' });
     expect(second.json()).toMatchObject({ warm: true });
     expect(second.json().id).not.toBe(id);
@@ -122,7 +128,7 @@ describe('pools through the API', () => {
   it('a refused request gives its entry back unbound; DELETE drains', async () => {
     await setUp();
     await put('sh', { image: 'grexal/agent', size: 1 });
-    await vi.waitFor(async () => expect((await status('sh')).ready).toBe(1));
+    await settled(async () => expect((await status('sh')).ready).toBe(1));
     const refused = await post({
       image: 'grexal/agent',
       command: ['x'],

@@ -4,6 +4,13 @@ import { GrexalError, ValidationError } from '../errors.ts';
 import { parseDurationMs } from '../sandbox/units.ts';
 import { type EntryFactory, type PoolEntry, Pools, parsePoolFlag, parsePoolSpec } from './index.ts';
 
+/**
+ * Waits for what the pool does in the background (refills hold back up to a second): bounded,
+ * but never a time the test asserts, so a loaded machine cannot fail it.
+ */
+const settled = <T>(check: () => T | Promise<T>, interval = 25) =>
+  vi.waitFor(check, { timeout: 15_000, interval });
+
 class FakeEntry implements PoolEntry {
   destroyed = false;
   private end!: () => void;
@@ -109,14 +116,14 @@ describe('Pools', () => {
     const factory = new FakeFactory();
     const p = make(factory, { concurrency: 2 });
     p.set(parsePoolSpec('sh', { image: 'grexal/agent', size: 5 }), 'k');
-    await vi.waitFor(() => expect(p.get('sh')?.ready).toBe(5));
+    await settled(() => expect(p.get('sh')?.ready).toBe(5));
     expect(factory.maxRunning).toBe(2);
     expect(p.claim('other')).toBeUndefined();
     expect(p.claim('k', 'nope')).toBeUndefined();
     const claim = p.claim('k', 'sh');
     expect(claim?.pool).toBe('sh');
     expect(p.get('sh')?.ready).toBe(4);
-    await vi.waitFor(() => expect(p.get('sh')?.ready).toBe(5));
+    await settled(() => expect(p.get('sh')?.ready).toBe(5));
     expect(factory.made).toHaveLength(6);
     // A claimed entry is never handed out again.
     const ids = new Set([claim?.entry.id]);
@@ -140,7 +147,7 @@ describe('Pools', () => {
     const factory = new FakeFactory();
     const p = make(factory);
     p.set(parsePoolSpec('sh', { image: 'grexal/agent', size: 1 }), 'k');
-    await vi.waitFor(() => expect(p.get('sh')?.ready).toBe(1));
+    await settled(() => expect(p.get('sh')?.ready).toBe(1));
     const claim = p.claim('k')!;
     claim.giveBack();
     expect(p.claim('k')?.entry).toBe(claim.entry);
@@ -150,26 +157,23 @@ describe('Pools', () => {
     const factory = new FakeFactory();
     const p = make(factory);
     p.set(parsePoolSpec('sh', { image: 'grexal/agent', size: 1, maxIdleMs: 1000 }), 'k');
-    await vi.waitFor(() => expect(factory.made).toHaveLength(1));
-    await vi.waitFor(() => expect(factory.made[0]?.destroyed).toBe(true), { timeout: 3000 });
-    await vi.waitFor(() => expect(live(factory)).toHaveLength(1));
+    await settled(() => expect(factory.made).toHaveLength(1));
+    await settled(() => expect(factory.made[0]?.destroyed).toBe(true));
+    await settled(() => expect(live(factory)).toHaveLength(1));
   });
 
   it('retires the entries of a changed image one at a time, never claiming them', async () => {
     const factory = new FakeFactory();
     const p = make(factory, { concurrency: 4 });
     p.set(parsePoolSpec('sh', { image: 'grexal/agent', size: 4 }), 'k');
-    await vi.waitFor(() => expect(p.get('sh')?.ready).toBe(4));
+    await settled(() => expect(p.get('sh')?.ready).toBe(4));
     factory.image = 'sha256:b';
     let minLive = 4;
-    await vi.waitFor(
-      () => {
-        minLive = Math.min(minLive, live(factory).length);
-        expect(live(factory).every((e) => e.imageId === 'sha256:b')).toBe(true);
-        expect(live(factory)).toHaveLength(4);
-      },
-      { interval: 2 },
-    );
+    await settled(() => {
+      minLive = Math.min(minLive, live(factory).length);
+      expect(live(factory).every((e) => e.imageId === 'sha256:b')).toBe(true);
+      expect(live(factory)).toHaveLength(4);
+    }, 2);
     expect(minLive).toBeGreaterThanOrEqual(3);
     expect(p.claim('k')?.entry.imageId).toBe('sha256:b');
   });
@@ -179,15 +183,13 @@ describe('Pools', () => {
     factory.fail = true;
     const p = make(factory);
     p.set(parsePoolSpec('sh', { image: 'grexal/agent', size: 3 }), 'k');
-    await vi.waitFor(() => expect(p.get('sh')?.failing?.consecutiveFailures).toBeGreaterThanOrEqual(2), {
-      timeout: 3000,
-    });
+    await settled(() => expect(p.get('sh')?.failing?.consecutiveFailures).toBeGreaterThanOrEqual(2));
     const status = p.get('sh')!;
     expect(status.failing?.code).toBe('E_SANDBOX_START_FAILED');
     // Backing off: a handful of attempts, not a tight loop.
     expect(status.failures).toBeLessThan(5);
     factory.fail = false;
-    await vi.waitFor(() => expect(p.get('sh')?.ready).toBe(3), { timeout: 5000 });
+    await settled(() => expect(p.get('sh')?.ready).toBe(3));
     expect(p.get('sh')?.failing).toBeUndefined();
   });
 
@@ -195,10 +197,10 @@ describe('Pools', () => {
     const factory = new FakeFactory();
     const p = make(factory);
     p.set(parsePoolSpec('sh', { image: 'grexal/agent', size: 1 }), 'k');
-    await vi.waitFor(() => expect(p.get('sh')?.ready).toBe(1));
+    await settled(() => expect(p.get('sh')?.ready).toBe(1));
     factory.made[0]?.die();
-    await vi.waitFor(() => expect(p.get('sh')?.failures).toBe(1));
-    await vi.waitFor(() => expect(p.get('sh')?.ready).toBe(1), { timeout: 3000 });
+    await settled(() => expect(p.get('sh')?.failures).toBe(1));
+    await settled(() => expect(p.get('sh')?.ready).toBe(1));
   });
 
   it('drains on close and on delete', async () => {
@@ -206,7 +208,7 @@ describe('Pools', () => {
     const p = make(factory);
     p.set(parsePoolSpec('a', { image: 'grexal/agent', size: 2 }), 'k');
     p.set(parsePoolSpec('b', { image: 'grexal/agent', size: 1 }), 'j');
-    await vi.waitFor(() => expect(live(factory)).toHaveLength(3));
+    await settled(() => expect(live(factory)).toHaveLength(3));
     expect(await p.delete('b')).toBe(true);
     expect(await p.delete('b')).toBe(false);
     expect(live(factory)).toHaveLength(2);
@@ -230,7 +232,7 @@ describe('Pools under the runner cap (--max-sandboxes)', () => {
     const p = make(factory, { concurrency: 4 });
     capped(p, 3);
     p.set(parsePoolSpec('sh', { image: 'grexal/agent', size: 5 }), 'k');
-    await vi.waitFor(() => expect(p.get('sh')?.ready).toBe(3));
+    await settled(() => expect(p.get('sh')?.ready).toBe(3));
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(live(factory)).toHaveLength(3);
     expect(p.get('sh')?.limitedBy).toBe('max-sandboxes');
@@ -241,7 +243,7 @@ describe('Pools under the runner cap (--max-sandboxes)', () => {
     const p = make(factory);
     const cap = capped(p, 3);
     p.set(parsePoolSpec('a', { image: 'grexal/agent', size: 2 }), 'k');
-    await vi.waitFor(() => expect(p.get('a')?.ready).toBe(2));
+    await settled(() => expect(p.get('a')?.ready).toBe(2));
     // A cold sandbox counts as live: the pools give one entry up, not the run.
     cap.live = 2;
     expect(p.makeRoom()).toBe(1);
@@ -254,7 +256,7 @@ describe('Pools under the runner cap (--max-sandboxes)', () => {
     // Runs end: the pool refills into the room they leave, and no further.
     cap.live = 1;
     p.wake();
-    await vi.waitFor(() => expect(p.get('a')?.ready).toBe(2));
+    await settled(() => expect(p.get('a')?.ready).toBe(2));
     expect(p.get('a')?.limitedBy).toBeUndefined();
     expect(live(factory)).toHaveLength(2);
   });
@@ -268,11 +270,11 @@ describe('Pools under the runner cap (--max-sandboxes)', () => {
       open = resolve;
     });
     p.set(parsePoolSpec('a', { image: 'grexal/agent', size: 1 }), 'k');
-    await vi.waitFor(() => expect(factory.running).toBe(1));
+    await settled(() => expect(factory.running).toBe(1));
     cap.live = 2;
     open();
-    await vi.waitFor(() => expect(factory.made).toHaveLength(1));
-    await vi.waitFor(() => expect(factory.made[0]?.destroyed).toBe(true));
+    await settled(() => expect(factory.made).toHaveLength(1));
+    await settled(() => expect(factory.made[0]?.destroyed).toBe(true));
     expect(p.get('a')?.ready).toBe(0);
   });
 
@@ -280,7 +282,7 @@ describe('Pools under the runner cap (--max-sandboxes)', () => {
     const factory = new FakeFactory();
     const p = make(factory);
     p.set(parsePoolSpec('a', { image: 'grexal/agent', size: 2 }), 'k');
-    await vi.waitFor(() => expect(p.get('a')?.ready).toBe(2));
+    await settled(() => expect(p.get('a')?.ready).toBe(2));
     expect(p.makeRoom()).toBe(0);
     expect(p.get('a')?.limitedBy).toBeUndefined();
   });
