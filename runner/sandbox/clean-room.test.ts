@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { openCleanRoom, servedByAgent } from './clean-room.ts';
 
 /** Records every step, in order, of the gate, the agent's container and the runner's CDP calls. */
-function fakes(pageUrl: string, failOn?: string) {
+function fakes(pageUrl: string, failOn?: string, pause: () => Promise<void> = async () => {}) {
   const steps: string[] = [];
   const cdp = async (method: string, params: Record<string, unknown> = {}, sessionId?: string) => {
     steps.push(`${method}${sessionId ? '@page' : ''}${params['url'] ? ` ${String(params['url'])}` : ''}`);
@@ -20,7 +20,13 @@ function fakes(pageUrl: string, failOn?: string) {
     return {};
   };
   const deps = {
-    agent: { pause: async () => void steps.push('pause'), unpause: async () => void steps.push('unpause') },
+    agent: {
+      pause: async () => {
+        steps.push('pause');
+        await pause();
+      },
+      unpause: async () => void steps.push('unpause'),
+    },
     gate: { cut: () => void steps.push('cut'), resume: () => void steps.push('resume') },
     cdp: cdp as never,
     logger: pino({ level: 'silent' }),
@@ -37,7 +43,6 @@ describe('openCleanRoom', () => {
     expect(steps.filter((step) => step === 'pause')).toEqual(['pause']);
     expect(steps.filter((step) => step !== 'pause')).toEqual([
       'cut',
-      'Target.getTargets',
       'Target.getTargets',
       'Target.createTarget about:blank',
       'Target.closeTarget',
@@ -69,6 +74,61 @@ describe('openCleanRoom', () => {
     const { steps, deps } = fakes('https://login.example.test/', 'Page.navigate');
     await expect(openCleanRoom(deps)).rejects.toThrow(/Page.navigate/);
     expect(steps.slice(-2)).toEqual(['unpause', 'resume']);
+  });
+
+  it('says the page is shown once it is navigated, before the freeze has finished; the room waits for both', async () => {
+    let thaw!: () => void;
+    const frozen = new Promise<void>((resolve) => {
+      thaw = resolve;
+    });
+    const { steps, deps } = fakes('https://login.example.test/', undefined, () => frozen);
+    const shown = new Promise<string[]>((resolve) => {
+      Object.assign(deps, { onShown: () => resolve([...steps]) });
+    });
+    let opened = false;
+    const room = openCleanRoom(deps).then((made) => {
+      opened = true;
+      return made;
+    });
+    const before = await shown;
+    expect(before.slice(-3)).toEqual([
+      'Page.navigate@page https://login.example.test/',
+      'Target.detachFromTarget',
+      'Target.activateTarget',
+    ]);
+    expect(opened).toBe(false);
+    thaw();
+    expect((await room).frozen).toBe(true);
+  });
+
+  it('shows nothing when the page cannot be loaded', async () => {
+    const { deps } = fakes('https://login.example.test/', 'Page.navigate');
+    let shown = false;
+    await expect(
+      openCleanRoom({
+        ...deps,
+        onShown: () => {
+          shown = true;
+        },
+      }),
+    ).rejects.toThrow(/Page.navigate/);
+    expect(shown).toBe(false);
+  });
+
+  it("tries the freeze again when runc's freezer gives up, and fails the room on any other refusal", async () => {
+    let calls = 0;
+    const busy = async () => {
+      calls++;
+      if (calls < 3) throw new Error('OCI runtime pause failed: unable to freeze: unknown');
+    };
+    const room = await openCleanRoom(fakes('https://login.example.test/', undefined, busy).deps);
+    expect([calls, room.frozen]).toEqual([3, true]);
+    const { steps, deps } = fakes('https://login.example.test/', undefined, async () => {
+      throw new Error('No such container');
+    });
+    await expect(openCleanRoom(deps)).rejects.toThrow(/No such container/);
+    expect(steps.filter((step) => step === 'pause')).toEqual(['pause']);
+    expect(steps.slice(-1)).toEqual(['resume']);
   });
 
   it('tells loopback from everything else', () => {

@@ -30,6 +30,13 @@ export interface CleanRoomDeps {
   /** The runner's own connection to the browser, never cut. */
   cdp: CdpCall;
   logger: Logger;
+  /**
+   * Called once the fresh page is in place (every other page closed, the new one navigated and
+   * committed), possibly before the agent is frozen: the user may see the screen from then on,
+   * while the user's input waits for the whole room (takeover-call.ts). If the freeze fails
+   * afterwards, the room fails and the takeover is cancelled before any input reached the sandbox.
+   */
+  onShown?: () => void;
 }
 
 export interface CleanRoom {
@@ -40,6 +47,9 @@ export interface CleanRoom {
   /** Thaws the agent and lets it reconnect; idempotent, on every path. */
   close(): Promise<void>;
 }
+
+/** runc's cgroup freezer can give up on a busy machine ("unable to freeze"): tried again, twice. */
+const FREEZE_ATTEMPTS = 3;
 
 /**
  * Cuts the agent off, freezes it, and loads its page afresh in a new tab (closing every other
@@ -60,23 +70,32 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     })();
     return closed;
   };
+  const started = Date.now();
+  const took: { freezeMs?: number; pageMs?: number } = {};
   try {
     gate.cut('takeover');
-    const url = await agentPageUrl(cdp);
+    // Listed after the cut: every page the agent can have opened, the ones to close.
+    const old = await pages(cdp);
+    const url = agentPageUrl(old);
     // A page on the sandbox's loopback is served by the agent itself: it receives what the user
     // types there by design, and frozen it could not even answer. Anything else: frozen.
     // The freeze (an engine call) and the fresh page (CDP) at once: both before the link exists.
     const freezing =
       !url || !servedByAgent(url)
-        ? agent.pause().then(() => {
+        ? freeze(agent, logger).then(() => {
             frozen = true;
+            took.freezeMs = Date.now() - started;
           })
         : undefined;
-    const [froze, loaded] = await Promise.allSettled([freezing, freshPage(cdp, url)]);
+    const showing = freshPage(cdp, old, url).then(() => {
+      took.pageMs = Date.now() - started;
+      deps.onShown?.();
+    });
+    const [froze, loaded] = await Promise.allSettled([freezing, showing]);
     if (froze.status === 'rejected') throw froze.reason;
     if (loaded.status === 'rejected') throw loaded.reason;
     logger.info(
-      { origin: url ? new URL(url).origin : undefined, frozen },
+      { origin: url ? new URL(url).origin : undefined, frozen, ...took },
       'clean room: agent cut off, page loaded afresh',
     );
     return { url, frozen, close };
@@ -86,14 +105,26 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
   }
 }
 
+async function freeze(agent: CleanRoomDeps['agent'], logger: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await agent.pause();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (attempt >= FREEZE_ATTEMPTS || !/unable to freeze/i.test(message)) throw error;
+      logger.warn({ err: error, attempt }, 'freezing the agent failed; trying again');
+    }
+  }
+}
+
 async function pages(cdp: CdpCall): Promise<TargetInfo[]> {
   const { targetInfos } = (await cdp('Target.getTargets')) as { targetInfos: TargetInfo[] };
   return targetInfos.filter((t) => t.type === 'page');
 }
 
 /** The page the agent left for the user: its first http(s) one, else a data: page it wrote. */
-async function agentPageUrl(cdp: CdpCall): Promise<string | undefined> {
-  const urls = (await pages(cdp)).map((t) => t.url);
+function agentPageUrl(old: TargetInfo[]): string | undefined {
+  const urls = old.map((t) => t.url);
   return urls.find((u) => /^https?:\/\//.test(u)) ?? urls.find((u) => u.startsWith('data:'));
 }
 
@@ -112,12 +143,12 @@ export function servedByAgent(url: string): boolean {
   );
 }
 
-/** A new tab with `url` (or blank), every other page closed. */
-async function freshPage(cdp: CdpCall, url: string | undefined): Promise<void> {
-  const old = await pages(cdp);
+/** A new tab with `url` (or blank), every other page (`old`, listed after the cut) closed. */
+async function freshPage(cdp: CdpCall, old: TargetInfo[], url: string | undefined): Promise<void> {
   const { targetId } = (await cdp('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
   // Other pages go first: no window the agent's scripts ran in may hold the new one (opener,
-  // same-origin frames), and no script of theirs keeps running while the user types.
+  // same-origin frames), no script of theirs keeps running while the user types, and none is
+  // left to plant a service worker or a cache entry after the origin is cleared below.
   await Promise.all(old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})));
   if (!url) return;
   const { sessionId } = (await cdp('Target.attachToTarget', { targetId, flatten: true })) as {
@@ -125,9 +156,12 @@ async function freshPage(cdp: CdpCall, url: string | undefined): Promise<void> {
   };
   const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
   if (/^https?:/.test(url)) await clearOrigin(call, new URL(url).origin);
+  // Answers once the new document has committed: from then on the screen shows it.
   await call('Page.navigate', { url });
-  await cdp('Target.detachFromTarget', { sessionId });
-  await cdp('Target.activateTarget', { targetId });
+  await Promise.all([
+    cdp('Target.detachFromTarget', { sessionId }),
+    cdp('Target.activateTarget', { targetId }),
+  ]);
 }
 
 async function clearOrigin(

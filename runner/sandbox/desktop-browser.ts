@@ -68,13 +68,17 @@ export class DesktopBrowser {
     return this.container.vncSocketPath;
   }
 
-  /** Freezes and cuts off the agent, loads its page afresh; `close()` on the result undoes it. */
-  async openCleanRoom(agent: ContainerHandle): Promise<CleanRoom> {
+  /**
+   * Freezes and cuts off the agent, loads its page afresh; `close()` on the result undoes it.
+   * `onShown`: the fresh page is in place (clean-room.ts), perhaps before the freeze is done.
+   */
+  async openCleanRoom(agent: ContainerHandle, onShown?: () => void): Promise<CleanRoom> {
     this.cleanRoom = await openCleanRoom({
       agent,
       gate: this.relay,
       cdp: this.cdp.call,
       logger: this.logger,
+      ...(onShown ? { onShown } : {}),
     });
     return this.cleanRoom;
   }

@@ -39,8 +39,10 @@ export interface TakeoverRequest extends RequestTakeoverParams {
   vncSocketPath: string;
   /** The runner's own CDP connection to the sandbox's browser, where `until` is watched. */
   browser: (method: string, params?: Record<string, unknown>) => Promise<unknown>;
-  /** Settles once the clean room is made; the stream waits for it (docs/browser.md). */
+  /** Settles once the clean room is made; the user's input waits for it (docs/browser.md). */
   ready?: Promise<void>;
+  /** Settles once the clean room's fresh page is in place; the stream's pixels wait for it. */
+  shown?: Promise<void>;
   signal: AbortSignal;
 }
 

@@ -47,8 +47,10 @@ export interface AuthorizedTakeover {
   readonly info: TakeoverInfo;
   /** Host path of the VNC socket; for the bridge only, never sent to a browser. */
   readonly vncSocketPath: string;
-  /** Settles once the sandbox is ready for the user (TakeoverRequest.ready); the stream waits for it. */
+  /** Settles once the sandbox may have the user's input (TakeoverRequest.ready); the bridge holds input until then. */
   readonly ready: Promise<void>;
+  /** Settles once the sandbox's screen may be shown (TakeoverRequest.shown); the stream connects only then. */
+  readonly shown: Promise<void>;
   /** Takes a seat; throws E_TAKEOVER_ENDED if the takeover ended since it was authorized. */
   attachViewer(viewer: Viewer): ViewerLease;
   /** For the page: whether the viewer with `key` controls, and how many watch. */
@@ -211,6 +213,7 @@ export class TakeoverBroker {
       info: this.info(t),
       vncSocketPath: t.request.vncSocketPath,
       ready: t.request.ready ?? Promise.resolve(),
+      shown: t.request.shown ?? t.request.ready ?? Promise.resolve(),
       attachViewer: (viewer) => this.attach(t, viewer),
       viewerStatus: (key) => ({ controls: t.viewers.controlsKey(key), viewers: t.viewers.size }),
     };

@@ -31,10 +31,16 @@ export interface TakeoverRequest {
   /** The runner's own CDP connection to the sandbox's browser, where `until` is watched: needed with it. */
   browser?: UntilBrowser;
   /**
-   * Settles once the sandbox's side is ready for the user (the clean room: docs/browser.md): the
-   * stream connects to the VNC socket only then, so the link can go out while it is made.
+   * Settles once the sandbox's side is ready for the user's input (the clean room: docs/browser.md,
+   * the agent frozen included): until then the stream holds what the controlling viewer types,
+   * so the link can go out while the room is made.
    */
   ready?: Promise<void>;
+  /**
+   * Settles once the sandbox's screen may be shown (the fresh page in place, before the freeze
+   * may have finished): the stream connects to the VNC socket only then. Default: `ready`.
+   */
+  shown?: Promise<void>;
 }
 
 /** A snapshot of one takeover, safe to log and to return from the API: no token, no socket path. */
