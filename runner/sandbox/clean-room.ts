@@ -74,8 +74,13 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
   const took: { freezeMs?: number; pageMs?: number } = {};
   try {
     gate.cut('takeover');
-    // Listed after the cut: every page the agent can have opened, the ones to close.
-    const old = await pages(cdp);
+    // After the cut, at once: the user's new tab, and the list of every page the agent can have
+    // opened (the ones to close; the new tab is left out of it, whichever came first).
+    const [listed, { targetId }] = await Promise.all([
+      pages(cdp),
+      cdp('Target.createTarget', { url: 'about:blank' }) as Promise<{ targetId: string }>,
+    ]);
+    const old = listed.filter((t) => t.targetId !== targetId);
     const url = agentPageUrl(old);
     // A page on the sandbox's loopback is served by the agent itself: it receives what the user
     // types there by design, and frozen it could not even answer. Anything else: frozen.
@@ -87,7 +92,7 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
             took.freezeMs = Date.now() - started;
           })
         : undefined;
-    const showing = freshPage(cdp, old, url).then(() => {
+    const showing = freshPage(cdp, targetId, old, url, () => {
       took.pageMs = Date.now() - started;
       deps.onShown?.();
     });
@@ -143,14 +148,23 @@ export function servedByAgent(url: string): boolean {
   );
 }
 
-/** A new tab with `url` (or blank), every other page (`old`, listed after the cut) closed. */
-async function freshPage(cdp: CdpCall, old: TargetInfo[], url: string | undefined): Promise<void> {
-  const { targetId } = (await cdp('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
+/**
+ * The new tab `targetId` with `url` (or blank), every other page (`old`) closed; `shown` once it
+ * is what the screen shows (navigated, committed).
+ */
+async function freshPage(
+  cdp: CdpCall,
+  targetId: string,
+  old: TargetInfo[],
+  url: string | undefined,
+  shown: () => void,
+): Promise<void> {
   // Other pages go first: no window the agent's scripts ran in may hold the new one (opener,
   // same-origin frames), no script of theirs keeps running while the user types, and none is
   // left to plant a service worker or a cache entry after the origin is cleared below.
   await Promise.all(old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})));
-  if (!url) return;
+  // A new tab opens in the foreground: with every other one closed it is the screen.
+  if (!url) return shown();
   const { sessionId } = (await cdp('Target.attachToTarget', { targetId, flatten: true })) as {
     sessionId: string;
   };
@@ -158,6 +172,7 @@ async function freshPage(cdp: CdpCall, old: TargetInfo[], url: string | undefine
   if (/^https?:/.test(url)) await clearOrigin(call, new URL(url).origin);
   // Answers once the new document has committed: from then on the screen shows it.
   await call('Page.navigate', { url });
+  shown();
   await Promise.all([
     cdp('Target.detachFromTarget', { sessionId }),
     cdp('Target.activateTarget', { targetId }),
@@ -171,11 +186,13 @@ async function clearOrigin(
   // What the agent could have left for the login's origin: a service worker that answers the
   // page's requests, Cache Storage it reads from, responses it fulfilled into the HTTP cache.
   // (On the page's session: Chromium refuses clearDataForOrigin on a browser-level one.)
-  await call('Storage.clearDataForOrigin', {
-    origin,
-    storageTypes: 'service_workers,cache_storage',
-  });
-  await call('Network.enable');
-  await call('Network.clearBrowserCache');
-  await call('Network.disable');
+  // Both at once (one session answers in order; the load waits for both answers).
+  await Promise.all([
+    call('Storage.clearDataForOrigin', { origin, storageTypes: 'service_workers,cache_storage' }),
+    (async () => {
+      await call('Network.enable');
+      await call('Network.clearBrowserCache');
+      await call('Network.disable');
+    })(),
+  ]);
 }
