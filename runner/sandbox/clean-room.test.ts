@@ -103,6 +103,28 @@ describe('openCleanRoom', () => {
     expect((await room).frozen).toBe(true);
   });
 
+  it('freezes only once freezeWhen settles, after the page is shown, and opens the room only then', async () => {
+    const { steps, deps } = fakes('https://login.example.test/');
+    let freezeNow!: () => void;
+    const freezeWhen = new Promise<void>((resolve) => {
+      freezeNow = resolve;
+    });
+    const shown = new Promise<void>((resolve) => {
+      Object.assign(deps, { onShown: resolve, freezeWhen });
+    });
+    let opened = false;
+    const room = openCleanRoom(deps).then((made) => {
+      opened = true;
+      return made;
+    });
+    await shown;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect([steps.includes('pause'), opened]).toEqual([false, false]);
+    freezeNow();
+    expect((await room).frozen).toBe(true);
+    expect(steps).toContain('pause');
+  });
+
   it('shows nothing when the page cannot be loaded', async () => {
     const { deps } = fakes('https://login.example.test/', 'Page.navigate');
     let shown = false;

@@ -37,6 +37,12 @@ export interface CleanRoomDeps {
    * afterwards, the room fails and the takeover is cancelled before any input reached the sandbox.
    */
   onShown?: () => void;
+  /**
+   * When to freeze the agent: once this settles (default at once). The user's input waits for the
+   * freeze however late it comes, so it may wait until the user's first frame is out, off the
+   * path of what the user waits for first (takeover-call.ts).
+   */
+  freezeWhen?: Promise<void>;
 }
 
 export interface CleanRoom {
@@ -87,10 +93,12 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     // The freeze (an engine call) and the fresh page (CDP) at once: both before the link exists.
     const freezing =
       !url || !servedByAgent(url)
-        ? freeze(agent, logger).then(() => {
-            frozen = true;
-            took.freezeMs = Date.now() - started;
-          })
+        ? (deps.freezeWhen ?? Promise.resolve())
+            .then(() => freeze(agent, logger))
+            .then(() => {
+              frozen = true;
+              took.freezeMs = Date.now() - started;
+            })
         : undefined;
     const showing = freshPage(cdp, targetId, old, url, () => {
       took.pageMs = Date.now() - started;

@@ -10,7 +10,7 @@ import { CDP_SOCKET_NAME } from '../../sandbox-agent/protocol.ts';
 import { CdpRelay, CdpSession } from '../browser/index.ts';
 import type { ContainerHandle, ContainerRuntime } from '../runtime/index.ts';
 import { BrowserContainer } from './browser-container.ts';
-import { type CleanRoom, openCleanRoom } from './clean-room.ts';
+import { type CleanRoom, type CleanRoomDeps, openCleanRoom } from './clean-room.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 
 export interface DesktopBrowserDeps {
@@ -70,15 +70,18 @@ export class DesktopBrowser {
 
   /**
    * Freezes and cuts off the agent, loads its page afresh; `close()` on the result undoes it.
-   * `onShown`: the fresh page is in place (clean-room.ts), perhaps before the freeze is done.
+   * `when`: onShown and freezeWhen of clean-room.ts.
    */
-  async openCleanRoom(agent: ContainerHandle, onShown?: () => void): Promise<CleanRoom> {
+  async openCleanRoom(
+    agent: ContainerHandle,
+    when: Pick<CleanRoomDeps, 'onShown' | 'freezeWhen'> = {},
+  ): Promise<CleanRoom> {
     this.cleanRoom = await openCleanRoom({
       agent,
       gate: this.relay,
       cdp: this.cdp.call,
       logger: this.logger,
-      ...(onShown ? { onShown } : {}),
+      ...when,
     });
     return this.cleanRoom;
   }

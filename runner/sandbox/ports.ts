@@ -43,6 +43,8 @@ export interface TakeoverRequest extends RequestTakeoverParams {
   ready?: Promise<void>;
   /** Settles once the clean room's fresh page is in place; the stream's pixels wait for it. */
   shown?: Promise<void>;
+  /** Called when a viewer's first framebuffer update has gone out (the clean room then freezes the agent). */
+  onStreaming?: () => void;
   signal: AbortSignal;
 }
 

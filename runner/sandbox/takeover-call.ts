@@ -28,6 +28,9 @@ export interface TakeoverCallContext {
   open: { isOpen(): boolean; set(open: boolean): void };
 }
 
+/** The latest the agent is frozen after the user's page is shown, if no viewer streams by then. */
+const FREEZE_LATEST_MS = 1000;
+
 const codedError = (code: string, message: string) => Object.assign(new Error(message), { code });
 
 export async function requestTakeover(
@@ -51,7 +54,15 @@ export async function requestTakeover(
   const shownOnce = new Promise<void>((resolve) => {
     onShown = resolve;
   });
-  const room = streamed?.desktop.openCleanRoom(streamed.container, onShown);
+  // The freeze waits until the user's first frame is out (nothing the user types passes before
+  // it): its engine call then does not compete with what the user waits for first. At the latest
+  // FREEZE_LATEST_MS after the page is shown, or when the takeover ends.
+  let freezeNow!: () => void;
+  const freezeWhen = new Promise<void>((resolve) => {
+    freezeNow = resolve;
+  });
+  void shownOnce.then(() => setTimeout(freezeNow, FREEZE_LATEST_MS).unref());
+  const room = streamed?.desktop.openCleanRoom(streamed.container, { onShown, freezeWhen });
   const ready = room?.then(() => undefined);
   // A room that fails before its page is shown fails `shown` with it.
   const shown = room ? Promise.race([shownOnce, ready]) : undefined;
@@ -75,11 +86,13 @@ export async function requestTakeover(
         browser: streamed.desktop.cdp.call,
         ready,
         shown,
+        onStreaming: freezeNow,
         signal,
       });
     }
     return { outcome: 'completed' };
   } finally {
+    freezeNow();
     // Thawed and let back in before the answer: the agent's next act is to reconnect.
     await room?.then(
       (made) => made.close(),

@@ -38,7 +38,7 @@ afterEach(async () => {
 
 function open(
   vncSocketPath = vnc.path,
-  room: { ready?: Promise<void>; shown?: Promise<void> } = {},
+  room: { ready?: Promise<void>; shown?: Promise<void>; onStreaming?: () => void } = {},
 ): { id: string; token: string; done: Promise<'completed'> } {
   const { takeover, done } = broker.request({
     sandboxId: 'sb1',
@@ -128,12 +128,19 @@ describe('stream and the clean room', () => {
     const shown = deferred();
     const ready = deferred();
     shown.resolve();
-    const { id, token } = open(vnc.path, { shown: shown.promise, ready: ready.promise });
+    let streaming = 0;
+    const { id, token } = open(vnc.path, {
+      shown: shown.promise,
+      ready: ready.promise,
+      onStreaming: () => streaming++,
+    });
     const v = await viewer(streamUrl(id, token));
+    expect(streaming).toBe(0);
     v.ws.send(Buffer.concat([messages.key(0x61), messages.update(0, 0, 64, 32), messages.pointer(2, 2)]));
     v.ws.send(messages.cutText('held'));
-    // The screen comes: the update request went through and was answered.
+    // The screen comes: the update request went through and was answered, and the takeover heard.
     expect((await v.bytes.read(16)).readUInt16BE(8)).toBe(64);
+    await expect.poll(() => streaming).toBe(1);
     expect(await updateRequestsOn(1)).toEqual([[3]]);
     ready.resolve();
     await expect.poll(() => desktops()[0]?.length).toBe(4);
@@ -141,6 +148,9 @@ describe('stream and the clean room', () => {
     // From then on input goes straight through.
     v.ws.send(messages.key(0x62));
     await expect.poll(() => desktops()).toEqual([[3, 4, 5, 6, 4]]);
+    v.ws.send(messages.update(0, 0, 64, 32));
+    await v.bytes.read(16 + 64 * 32 * 4);
+    expect(streaming).toBe(1);
   });
 
   it('never writes the held input when the room fails', async () => {

@@ -36,6 +36,8 @@ export interface BridgeOptions {
    * cancelled). Absent: at once.
    */
   inputOpen?: Promise<void>;
+  /** Called once, when the first bytes the server sent after the viewer's first update request go out. */
+  onFirstUpdate?: () => void;
   /** Largest clipboard paste accepted from the viewer. Default 1 MiB. */
   maxCutTextBytes?: number;
   /** WebSocket send buffer above which reading from VNC pauses. Default 8 MiB (two full 1280×800 frames). */
@@ -96,9 +98,15 @@ export function bridge(options: BridgeOptions): Bridge {
     resolveClosed({ code, reason });
   };
 
+  let firstUpdate = options.onFirstUpdate;
   const relay = (): void => {
     vnc.onData((chunk, release) => {
       ws.send(chunk, SEND_OPTIONS, release);
+      if (firstUpdate && parser.updateRequested) {
+        const call = firstUpdate;
+        firstUpdate = undefined;
+        call();
+      }
       if (ws.bufferedAmount <= highWaterMark) return true;
       vncPaused = true;
       return false;

@@ -51,6 +51,8 @@ export interface AuthorizedTakeover {
   readonly ready: Promise<void>;
   /** Settles once the sandbox's screen may be shown (TakeoverRequest.shown); the stream connects only then. */
   readonly shown: Promise<void>;
+  /** A viewer's first framebuffer update went out (TakeoverRequest.onStreaming). */
+  streaming(): void;
   /** Takes a seat; throws E_TAKEOVER_ENDED if the takeover ended since it was authorized. */
   attachViewer(viewer: Viewer): ViewerLease;
   /** For the page: whether the viewer with `key` controls, and how many watch. */
@@ -214,6 +216,7 @@ export class TakeoverBroker {
       vncSocketPath: t.request.vncSocketPath,
       ready: t.request.ready ?? Promise.resolve(),
       shown: t.request.shown ?? t.request.ready ?? Promise.resolve(),
+      streaming: () => t.request.onStreaming?.(),
       attachViewer: (viewer) => this.attach(t, viewer),
       viewerStatus: (key) => ({ controls: t.viewers.controlsKey(key), viewers: t.viewers.size }),
     };

@@ -306,6 +306,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       vnc,
       controls: () => lease.controls,
       inputOpen: auth.ready,
+      onFirstUpdate: () => auth.streaming(),
       maxCutTextBytes,
       pipelined: url.searchParams.get('handshake') === 'pipelined',
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),

@@ -79,6 +79,8 @@ export class RfbClientParser {
   private readonly onHandshake: ((step: HandshakeStep) => void) | undefined;
   /** Messages dropped because their viewer does not control (or too much was held). */
   dropped = 0;
+  /** Whether the viewer has asked for a framebuffer update yet (its handshake is over). */
+  updateRequested = false;
   private held: Buffer[] = [];
   private heldBytes = 0;
 
@@ -247,6 +249,7 @@ export class RfbClientParser {
 
   private processMessage(buf: Buffer, pos: number, length: number, controls: Input): boolean {
     const type = buf[pos]!;
+    if (type === 3) this.updateRequested = true;
     if (type === 2) {
       for (let at = pos + 4; at < pos + length; at += 4) {
         if (buf.readInt32BE(at) === EXTENDED_MOUSE_BUTTONS) buf.writeInt32BE(ENCODING_RAW, at);

@@ -41,6 +41,8 @@ export interface TakeoverRequest {
    * may have finished): the stream connects to the VNC socket only then. Default: `ready`.
    */
   shown?: Promise<void>;
+  /** Called when a viewer's first framebuffer update has gone out to it (the user sees the screen). */
+  onStreaming?: () => void;
 }
 
 /** A snapshot of one takeover, safe to log and to return from the API: no token, no socket path. */
