@@ -80,9 +80,13 @@ const AGENT = `
   await page.goto('data:text/html;base64,' + ${JSON.stringify(Buffer.from(TEXT_FIELD).toString('base64'))});
   await page.focus('#t');
   await ctx.requestTakeover({ reason: 'input bench: typing', timeoutMs: 600000 });
-  await page.goto('data:text/html;base64,' + ${JSON.stringify(Buffer.from(LONG_PAGE).toString('base64'))});
+  // The takeover's clean room cut this connection (docs/browser.md, the reconnect contract).
+  await ctx.waitForBrowser();
+  const again = await chromium.connectOverCDP(process.env.GREXAL_CDP_URL);
+  const next = again.contexts()[0].pages()[0] ?? (await again.contexts()[0].newPage());
+  await next.goto('data:text/html;base64,' + ${JSON.stringify(Buffer.from(LONG_PAGE).toString('base64'))});
   await ctx.requestTakeover({ reason: 'input bench: scrolling', timeoutMs: 600000 });
-  await browser.close();
+  void page;
 `;
 
 async function openViewer(browser: Browser, sandbox: TakeoverSandbox, n: number): Promise<Page> {

@@ -16,9 +16,20 @@
  * of this runner: one with its first-frame work off (`firstFrameAhead: false`: no spare VNC
  * connection, no inline boot script, as before that work) and one with it on, alternated likewise.
  *
+ * With --baseline ROOT:IMAGE the first side is another checkout's runner (ROOT, e.g. a worktree
+ * of an older commit with its node_modules and `npm run build` done; its runner/ bundled into
+ * ROOT/.bench-cache so that it serves ROOT's own dist/takeover page) with IMAGE, its desktop image
+ * built by bench/takeover/build-desktop.ts; the second is this runner with the first of --images.
+ * Both runners run in this process; the same browser and probe measure both.
+ *
  *   node scripts/run-ts.mjs bench/takeover/main.ts [--rounds 10] [--images a,b] [--ahead-ab]
+ *     [--baseline ROOT:IMAGE]
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import { Runner } from '../../runner/index.ts';
@@ -32,15 +43,23 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '10' },
     images: { type: 'string', default: 'grexal/desktop-x11vnc,grexal/desktop' },
     'ahead-ab': { type: 'boolean', default: false },
+    baseline: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
 const aheadAb = values['ahead-ab'];
+const [baseRoot, baseImage] = values.baseline?.split(':') ?? [];
 const images = aheadAb
   ? [values.images.split(',')[0]!, values.images.split(',')[0]!]
-  : values.images.split(',');
+  : baseRoot
+    ? [baseImage!, values.images.split(',')[0]!]
+    : values.images.split(',');
 /** What each side is called in the output. */
-const labels = aheadAb ? ['ahead off', 'ahead on'] : images;
+const labels = aheadAb
+  ? ['ahead off', 'ahead on']
+  : baseRoot
+    ? [`baseline ${baseImage}`, 'this runner']
+    : images;
 // The page's header and footer take ~113 px: the desktop area is then about 1280×800, which a
 // server that follows the viewer's size (Xtigervnc) takes, so both stacks stream the same pixels.
 const VIEWPORT = { width: 1280, height: 913 };
@@ -72,7 +91,7 @@ type Round = Record<Phase, number>;
  * Completes a sandbox's previous takeover only when its next round starts: its agent then asks at
  * once, so the round times a fresh request even while the other sandbox's rounds ran in between.
  */
-function completeLink(link: string): void {
+function completeLink(runner: Runner, link: string): void {
   const url = new URL(link);
   runner.takeovers.complete(url.pathname.split('/').pop()!, url.searchParams.get('token'));
 }
@@ -81,9 +100,10 @@ async function round(
   context: BrowserContext,
   sandbox: TakeoverSandbox,
   i: number,
-  origin: string | undefined,
+  side: Side,
 ): Promise<Round> {
-  if (i > 0) completeLink(await sandbox.link(i - 1));
+  const origin = side.origin;
+  if (i > 0) completeLink(side.runner, await sandbox.link(i - 1));
   const link = onOrigin(await sandbox.link(i), origin);
   const seen = Date.now();
   const page = await context.newPage();
@@ -118,36 +138,76 @@ function onOrigin(link: string, origin: string | undefined): string {
 
 const fmt = (n: number): string => n.toFixed(1).padStart(6);
 
+/** Another checkout's runner, bundled from its sources into that checkout (its page, its dist/). */
+async function baselineModule(root: string): Promise<{
+  Runner: typeof Runner;
+  startTakeoverServer: typeof startTakeoverServer;
+}> {
+  const dir = join(resolve(root), '.bench-cache');
+  mkdirSync(dir, { recursive: true });
+  const entry = join(dir, 'entry.ts');
+  writeFileSync(
+    entry,
+    "export { Runner } from '../runner/index.ts';\nexport { startTakeoverServer } from '../runner/takeover/index.ts';\n",
+  );
+  const outfile = join(dir, 'baseline.mjs');
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  return import(pathToFileURL(outfile).href);
+}
+
+interface Side {
+  runner: Runner;
+  /** Another takeover server's origin for this side's links, or undefined: the runner's own. */
+  origin: string | undefined;
+}
+
 const runner = await Runner.start({});
 const server = await startTakeoverServer({ broker: runner.takeovers });
 // --ahead-ab: side 0 on a server without the first-frame work; side 1 on the default one.
 const offServer = aheadAb
   ? await startTakeoverServer({ broker: runner.takeovers, firstFrameAhead: false })
   : undefined;
-const origins = [offServer?.url, undefined];
+const base = baseRoot ? await baselineModule(baseRoot) : undefined;
+const baseRunner = base ? await base.Runner.start({}) : undefined;
+const baseServer =
+  base && baseRunner ? await base.startTakeoverServer({ broker: baseRunner.takeovers }) : undefined;
+const sides: Side[] = [
+  { runner: baseRunner ?? runner, origin: offServer?.url ?? baseServer?.url },
+  { runner, origin: undefined },
+];
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
 // One window, a new tab per link: as in the user's own browser.
 const context = await browser.newContext({ viewport: VIEWPORT });
 try {
   const sandboxes: TakeoverSandbox[] = [];
-  for (const image of images) sandboxes.push(await startTakeoverSandbox(runner, image, AGENT));
+  for (const [k, image] of images.entries())
+    sandboxes.push(await startTakeoverSandbox(sides[k]?.runner ?? runner, image, AGENT));
   const results = sandboxes.map(() => [] as Round[]);
   // Warm-up: round 0 of each, not counted; then the idle desktop's memory.
-  for (const [k, sb] of sandboxes.entries()) await round(context, sb, 0, origins[k]);
+  for (const [k, sb] of sandboxes.entries()) await round(context, sb, 0, sides[k]!);
   for (const [k, sb] of sandboxes.entries())
     console.log(`${labels[k]}: idle memory ${(await sb.memoryMiB()).toFixed(0)} MiB`);
   console.log(`ms${' '.repeat(27)}${PHASES.map((p) => p.padStart(10)).join('')}`);
   for (let i = 1; i <= rounds; i++) {
     const order = i % 2 ? sandboxes.map((_, k) => k) : sandboxes.map((_, k) => k).reverse();
     for (const k of order) {
-      const r = await round(context, sandboxes[k]!, i, origins[k]);
+      const r = await round(context, sandboxes[k]!, i, sides[k]!);
       results[k]!.push(r);
       console.log(
         `  ${String(i).padStart(2)} ${labels[k]!.padEnd(24)}${PHASES.map((p) => fmt(r[p]).padStart(10)).join('')}`,
       );
     }
   }
-  for (const sb of sandboxes) completeLink(await sb.link(rounds));
+  for (const [k, sb] of sandboxes.entries()) completeLink(sides[k]!.runner, await sb.link(rounds));
   await Promise.all(sandboxes.map((sb) => sb.exited));
   for (const [k, image] of labels.entries()) {
     const rs = results[k]!;
@@ -173,5 +233,7 @@ try {
   await browser.close();
   await server.close();
   await offServer?.close();
+  await baseServer?.close();
+  await baseRunner?.close();
   await runner.close();
 }

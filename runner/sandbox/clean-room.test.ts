@@ -3,16 +3,21 @@ import { describe, expect, it } from 'vitest';
 import { openCleanRoom, servedByAgent } from './clean-room.ts';
 
 /** Records every step, in order, of the gate, the agent's container and the runner's CDP calls. */
-function fakes(pageUrl: string, failOn?: string) {
+function fakes(pageUrl: string, failOn?: string, pause: () => Promise<void> = async () => {}) {
   const steps: string[] = [];
   const cdp = async (method: string, params: Record<string, unknown> = {}, sessionId?: string) => {
-    steps.push(`${method}${sessionId ? '@page' : ''}${params['url'] ? ` ${String(params['url'])}` : ''}`);
+    const target = method === 'Target.closeTarget' ? ` ${String(params['targetId'])}` : '';
+    steps.push(
+      `${method}${sessionId ? '@page' : ''}${params['url'] ? ` ${String(params['url'])}` : ''}${target}`,
+    );
     if (method === failOn) throw new Error(`CDP ${method}: refused`);
     if (method === 'Target.getTargets')
       return {
         targetInfos: [
           { targetId: 'old', type: 'page', url: pageUrl },
           { targetId: 'w', type: 'worker', url: pageUrl },
+          // The new tab, when the list comes after it was made: never closed.
+          { targetId: 'fresh', type: 'page', url: 'about:blank' },
         ],
       };
     if (method === 'Target.createTarget') return { targetId: 'fresh' };
@@ -20,7 +25,13 @@ function fakes(pageUrl: string, failOn?: string) {
     return {};
   };
   const deps = {
-    agent: { pause: async () => void steps.push('pause'), unpause: async () => void steps.push('unpause') },
+    agent: {
+      pause: async () => {
+        steps.push('pause');
+        await pause();
+      },
+      unpause: async () => void steps.push('unpause'),
+    },
     gate: { cut: () => void steps.push('cut'), resume: () => void steps.push('resume') },
     cdp: cdp as never,
     logger: pino({ level: 'silent' }),
@@ -38,9 +49,8 @@ describe('openCleanRoom', () => {
     expect(steps.filter((step) => step !== 'pause')).toEqual([
       'cut',
       'Target.getTargets',
-      'Target.getTargets',
       'Target.createTarget about:blank',
-      'Target.closeTarget',
+      'Target.closeTarget old',
       'Target.attachToTarget',
       'Storage.clearDataForOrigin@page',
       'Network.enable@page',
@@ -69,6 +79,74 @@ describe('openCleanRoom', () => {
     const { steps, deps } = fakes('https://login.example.test/', 'Page.navigate');
     await expect(openCleanRoom(deps)).rejects.toThrow(/Page.navigate/);
     expect(steps.slice(-2)).toEqual(['unpause', 'resume']);
+  });
+
+  it('says the page is shown once it is navigated, before the freeze has finished; the room waits for both', async () => {
+    let thaw!: () => void;
+    const frozen = new Promise<void>((resolve) => {
+      thaw = resolve;
+    });
+    const { steps, deps } = fakes('https://login.example.test/', undefined, () => frozen);
+    const shown = new Promise<string[]>((resolve) => {
+      Object.assign(deps, { onShown: () => resolve([...steps]) });
+    });
+    let opened = false;
+    const room = openCleanRoom(deps).then((made) => {
+      opened = true;
+      return made;
+    });
+    const before = await shown;
+    expect(before.slice(-1)).toEqual(['Page.navigate@page https://login.example.test/']);
+    expect(before).toContain('Network.clearBrowserCache@page');
+    expect(opened).toBe(false);
+    thaw();
+    expect((await room).frozen).toBe(true);
+  });
+
+  it('freezes only once freezeWhen settles, after the page is shown, and opens the room only then', async () => {
+    const { steps, deps } = fakes('https://login.example.test/');
+    let freezeNow!: () => void;
+    const freezeWhen = new Promise<void>((resolve) => {
+      freezeNow = resolve;
+    });
+    const shown = new Promise<void>((resolve) => {
+      Object.assign(deps, { onShown: resolve, freezeWhen });
+    });
+    let opened = false;
+    const room = openCleanRoom(deps).then((made) => {
+      opened = true;
+      return made;
+    });
+    await shown;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect([steps.includes('pause'), opened]).toEqual([false, false]);
+    freezeNow();
+    expect((await room).frozen).toBe(true);
+    expect(steps).toContain('pause');
+  });
+
+  it('shows nothing when the page cannot be loaded', async () => {
+    const { deps } = fakes('https://login.example.test/', 'Page.navigate');
+    let shown = false;
+    await expect(
+      openCleanRoom({
+        ...deps,
+        onShown: () => {
+          shown = true;
+        },
+      }),
+    ).rejects.toThrow(/Page.navigate/);
+    expect(shown).toBe(false);
+  });
+
+  it('fails the room when the freeze is refused, and lets the agent back in', async () => {
+    // runc's "unable to freeze" is tried again by the runtime itself (runner/runtime/docker-calls.ts).
+    const { steps, deps } = fakes('https://login.example.test/', undefined, async () => {
+      throw new Error('No such container');
+    });
+    await expect(openCleanRoom(deps)).rejects.toThrow(/No such container/);
+    expect(steps.filter((step) => step === 'pause')).toEqual(['pause']);
+    expect(steps.slice(-1)).toEqual(['resume']);
   });
 
   it('tells loopback from everything else', () => {

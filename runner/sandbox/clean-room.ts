@@ -30,6 +30,19 @@ export interface CleanRoomDeps {
   /** The runner's own connection to the browser, never cut. */
   cdp: CdpCall;
   logger: Logger;
+  /**
+   * Called once the fresh page is in place (every other page closed, the new one navigated and
+   * committed), possibly before the agent is frozen: the user may see the screen from then on,
+   * while the user's input waits for the whole room (takeover-call.ts). If the freeze fails
+   * afterwards, the room fails and the takeover is cancelled before any input reached the sandbox.
+   */
+  onShown?: () => void;
+  /**
+   * When to freeze the agent: once this settles (default at once). The user's input waits for the
+   * freeze however late it comes, so it may wait until the user's first frame is out, off the
+   * path of what the user waits for first (takeover-call.ts).
+   */
+  freezeWhen?: Promise<void>;
 }
 
 export interface CleanRoom {
@@ -60,23 +73,39 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     })();
     return closed;
   };
+  const started = Date.now();
+  const took: { freezeMs?: number; pageMs?: number } = {};
   try {
     gate.cut('takeover');
-    const url = await agentPageUrl(cdp);
+    // After the cut, at once: the user's new tab, and the list of every page the agent can have
+    // opened (the ones to close; the new tab is left out of it, whichever came first).
+    const [listed, { targetId }] = await Promise.all([
+      pages(cdp),
+      cdp('Target.createTarget', { url: 'about:blank' }) as Promise<{ targetId: string }>,
+    ]);
+    const old = listed.filter((t) => t.targetId !== targetId);
+    const url = agentPageUrl(old);
     // A page on the sandbox's loopback is served by the agent itself: it receives what the user
     // types there by design, and frozen it could not even answer. Anything else: frozen.
     // The freeze (an engine call) and the fresh page (CDP) at once: both before the link exists.
     const freezing =
       !url || !servedByAgent(url)
-        ? agent.pause().then(() => {
-            frozen = true;
-          })
+        ? (deps.freezeWhen ?? Promise.resolve())
+            .then(() => agent.pause())
+            .then(() => {
+              frozen = true;
+              took.freezeMs = Date.now() - started;
+            })
         : undefined;
-    const [froze, loaded] = await Promise.allSettled([freezing, freshPage(cdp, url)]);
+    const showing = freshPage(cdp, targetId, old, url, () => {
+      took.pageMs = Date.now() - started;
+      deps.onShown?.();
+    });
+    const [froze, loaded] = await Promise.allSettled([freezing, showing]);
     if (froze.status === 'rejected') throw froze.reason;
     if (loaded.status === 'rejected') throw loaded.reason;
     logger.info(
-      { origin: url ? new URL(url).origin : undefined, frozen },
+      { origin: url ? new URL(url).origin : undefined, frozen, ...took },
       'clean room: agent cut off, page loaded afresh',
     );
     return { url, frozen, close };
@@ -92,8 +121,8 @@ async function pages(cdp: CdpCall): Promise<TargetInfo[]> {
 }
 
 /** The page the agent left for the user: its first http(s) one, else a data: page it wrote. */
-async function agentPageUrl(cdp: CdpCall): Promise<string | undefined> {
-  const urls = (await pages(cdp)).map((t) => t.url);
+function agentPageUrl(old: TargetInfo[]): string | undefined {
+  const urls = old.map((t) => t.url);
   return urls.find((u) => /^https?:\/\//.test(u)) ?? urls.find((u) => u.startsWith('data:'));
 }
 
@@ -112,22 +141,35 @@ export function servedByAgent(url: string): boolean {
   );
 }
 
-/** A new tab with `url` (or blank), every other page closed. */
-async function freshPage(cdp: CdpCall, url: string | undefined): Promise<void> {
-  const old = await pages(cdp);
-  const { targetId } = (await cdp('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
+/**
+ * The new tab `targetId` with `url` (or blank), every other page (`old`) closed; `shown` once it
+ * is what the screen shows (navigated, committed).
+ */
+async function freshPage(
+  cdp: CdpCall,
+  targetId: string,
+  old: TargetInfo[],
+  url: string | undefined,
+  shown: () => void,
+): Promise<void> {
   // Other pages go first: no window the agent's scripts ran in may hold the new one (opener,
-  // same-origin frames), and no script of theirs keeps running while the user types.
+  // same-origin frames), no script of theirs keeps running while the user types, and none is
+  // left to plant a service worker or a cache entry after the origin is cleared below.
   await Promise.all(old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})));
-  if (!url) return;
+  // A new tab opens in the foreground: with every other one closed it is the screen.
+  if (!url) return shown();
   const { sessionId } = (await cdp('Target.attachToTarget', { targetId, flatten: true })) as {
     sessionId: string;
   };
   const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
   if (/^https?:/.test(url)) await clearOrigin(call, new URL(url).origin);
+  // Answers once the new document has committed: from then on the screen shows it.
   await call('Page.navigate', { url });
-  await cdp('Target.detachFromTarget', { sessionId });
-  await cdp('Target.activateTarget', { targetId });
+  shown();
+  await Promise.all([
+    cdp('Target.detachFromTarget', { sessionId }),
+    cdp('Target.activateTarget', { targetId }),
+  ]);
 }
 
 async function clearOrigin(
@@ -137,11 +179,13 @@ async function clearOrigin(
   // What the agent could have left for the login's origin: a service worker that answers the
   // page's requests, Cache Storage it reads from, responses it fulfilled into the HTTP cache.
   // (On the page's session: Chromium refuses clearDataForOrigin on a browser-level one.)
-  await call('Storage.clearDataForOrigin', {
-    origin,
-    storageTypes: 'service_workers,cache_storage',
-  });
-  await call('Network.enable');
-  await call('Network.clearBrowserCache');
-  await call('Network.disable');
+  // Both at once (one session answers in order; the load waits for both answers).
+  await Promise.all([
+    call('Storage.clearDataForOrigin', { origin, storageTypes: 'service_workers,cache_storage' }),
+    (async () => {
+      await call('Network.enable');
+      await call('Network.clearBrowserCache');
+      await call('Network.disable');
+    })(),
+  ]);
 }

@@ -10,7 +10,7 @@ import { CDP_SOCKET_NAME } from '../../sandbox-agent/protocol.ts';
 import { CdpRelay, CdpSession } from '../browser/index.ts';
 import type { ContainerHandle, ContainerRuntime } from '../runtime/index.ts';
 import { BrowserContainer } from './browser-container.ts';
-import { type CleanRoom, openCleanRoom } from './clean-room.ts';
+import { type CleanRoom, type CleanRoomDeps, openCleanRoom } from './clean-room.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 
 export interface DesktopBrowserDeps {
@@ -68,13 +68,20 @@ export class DesktopBrowser {
     return this.container.vncSocketPath;
   }
 
-  /** Freezes and cuts off the agent, loads its page afresh; `close()` on the result undoes it. */
-  async openCleanRoom(agent: ContainerHandle): Promise<CleanRoom> {
+  /**
+   * Freezes and cuts off the agent, loads its page afresh; `close()` on the result undoes it.
+   * `when`: onShown and freezeWhen of clean-room.ts.
+   */
+  async openCleanRoom(
+    agent: ContainerHandle,
+    when: Pick<CleanRoomDeps, 'onShown' | 'freezeWhen'> = {},
+  ): Promise<CleanRoom> {
     this.cleanRoom = await openCleanRoom({
       agent,
       gate: this.relay,
       cdp: this.cdp.call,
       logger: this.logger,
+      ...when,
     });
     return this.cleanRoom;
   }

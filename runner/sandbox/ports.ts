@@ -39,14 +39,18 @@ export interface TakeoverRequest extends RequestTakeoverParams {
   vncSocketPath: string;
   /** The runner's own CDP connection to the sandbox's browser, where `until` is watched. */
   browser: (method: string, params?: Record<string, unknown>) => Promise<unknown>;
-  /** Settles once the clean room is made; the stream waits for it (docs/browser.md). */
+  /** Settles once the clean room is made; the user's input waits for it (docs/browser.md). */
   ready?: Promise<void>;
+  /** Settles once the clean room's fresh page is in place; the stream's pixels wait for it. */
+  shown?: Promise<void>;
+  /** Called when a viewer's first framebuffer update has gone out (the clean room then freezes the agent). */
+  onStreaming?: () => void;
   signal: AbortSignal;
 }
 
 export interface SandboxTakeovers {
   /** Resolves when the user presses Done; rejects with a protocol-coded error otherwise. */
   request(request: TakeoverRequest): Promise<void>;
-  /** Ends whatever takeover the sandbox has open (it is going away). */
-  cancelAllFor(sandboxId: string): void;
+  /** Ends whatever takeover the sandbox has open: it is going away, or its clean room failed. */
+  cancelAllFor(sandboxId: string, by?: 'sandbox' | 'clean_room'): void;
 }

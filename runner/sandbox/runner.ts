@@ -381,8 +381,8 @@ export class Runner implements AsyncDisposable {
         });
         await done;
       },
-      cancelAllFor: (sandboxId) => {
-        this.takeovers.cancelAllFor(sandboxId);
+      cancelAllFor: (sandboxId, by) => {
+        this.takeovers.cancelAllFor(sandboxId, by);
       },
     };
   }

@@ -36,13 +36,17 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function open(vncSocketPath = vnc.path): { id: string; token: string; done: Promise<'completed'> } {
+function open(
+  vncSocketPath = vnc.path,
+  room: { ready?: Promise<void>; shown?: Promise<void>; onStreaming?: () => void } = {},
+): { id: string; token: string; done: Promise<'completed'> } {
   const { takeover, done } = broker.request({
     sandboxId: 'sb1',
     reason: 'Log in to <b>Example</b>',
     label: 'Example & co',
     timeoutMs: 60_000,
     vncSocketPath,
+    ...room,
   });
   const token = new URL(broker.linkFor(takeover.id)!).searchParams.get('token')!;
   return { id: takeover.id, token, done };
@@ -89,6 +93,81 @@ async function updateRequestsOn(count: number): Promise<number[][]> {
   await expect.poll(() => desktops().filter((types) => types.includes(3)).length).toBe(count);
   return desktops();
 }
+
+/** A promise and its settlers. */
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+describe('stream and the clean room', () => {
+  it('connects no viewer before the fresh page is shown', async () => {
+    const shown = deferred();
+    const ready = deferred();
+    const { id, token } = open(vnc.path, { shown: shown.promise, ready: ready.promise });
+    let opened = false;
+    const opening = viewer(streamUrl(id, token)).then((v) => {
+      opened = true;
+      return v;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(opened).toBe(false);
+    shown.resolve();
+    const v = await opening;
+    v.ws.send(messages.update(0, 0, 1, 1));
+    expect(await updateRequestsOn(1)).toEqual([[3]]);
+  });
+
+  it("shows the screen once the page is shown, and holds the controller's input, in order, until the room is ready", async () => {
+    const shown = deferred();
+    const ready = deferred();
+    shown.resolve();
+    let streaming = 0;
+    const { id, token } = open(vnc.path, {
+      shown: shown.promise,
+      ready: ready.promise,
+      onStreaming: () => streaming++,
+    });
+    const v = await viewer(streamUrl(id, token));
+    expect(streaming).toBe(0);
+    v.ws.send(Buffer.concat([messages.key(0x61), messages.update(0, 0, 64, 32), messages.pointer(2, 2)]));
+    v.ws.send(messages.cutText('held'));
+    // The screen comes: the update request went through and was answered, and the takeover heard.
+    expect((await v.bytes.read(16)).readUInt16BE(8)).toBe(64);
+    await expect.poll(() => streaming).toBe(1);
+    expect(await updateRequestsOn(1)).toEqual([[3]]);
+    ready.resolve();
+    await expect.poll(() => desktops()[0]?.length).toBe(4);
+    expect(desktops()).toEqual([[3, 4, 5, 6]]);
+    // From then on input goes straight through.
+    v.ws.send(messages.key(0x62));
+    await expect.poll(() => desktops()).toEqual([[3, 4, 5, 6, 4]]);
+    v.ws.send(messages.update(0, 0, 64, 32));
+    await v.bytes.read(16 + 64 * 32 * 4);
+    expect(streaming).toBe(1);
+  });
+
+  it('never writes the held input when the room fails', async () => {
+    const shown = deferred();
+    const ready = deferred();
+    shown.resolve();
+    const { id, token } = open(vnc.path, { shown: shown.promise, ready: ready.promise });
+    const v = await viewer(streamUrl(id, token));
+    v.ws.send(Buffer.concat([messages.key(0x61), messages.update(0, 0, 1, 1)]));
+    await updateRequestsOn(1);
+    ready.reject(new Error('the freeze failed'));
+    await ready.promise.catch(() => {});
+    v.ws.send(Buffer.concat([messages.key(0x62), messages.update(0, 0, 1, 1)]));
+    await expect.poll(() => desktops()[0]?.filter((t) => t === 3).length).toBe(2);
+    expect(desktops()).toEqual([[3, 3]]);
+  });
+});
 
 describe('stream', () => {
   it('bridges a viewer to the desktop: framebuffer out, input in', async () => {

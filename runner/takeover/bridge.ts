@@ -29,6 +29,15 @@ export interface BridgeOptions {
   vnc: VncConnection;
   /** Read for every message: whether this viewer's input reaches the desktop now. */
   controls: () => boolean;
+  /**
+   * Settles once the sandbox may have the viewer's input (the clean room made, the agent frozen:
+   * TakeoverRequest.ready). Until then a controlling viewer's input is held, in order, and written
+   * when it resolves; if it rejects, nothing held is ever written (the takeover is being
+   * cancelled). Absent: at once.
+   */
+  inputOpen?: Promise<void>;
+  /** Called once, when the first bytes the server sent after the viewer's first update request go out. */
+  onFirstUpdate?: () => void;
   /** Largest clipboard paste accepted from the viewer. Default 1 MiB. */
   maxCutTextBytes?: number;
   /** WebSocket send buffer above which reading from VNC pauses. Default 8 MiB (two full 1280×800 frames). */
@@ -69,6 +78,8 @@ export function bridge(options: BridgeOptions): Bridge {
     ...(local ? { onHandshake: (step: HandshakeStep) => answerHandshake(step) } : {}),
   });
   let ended = false;
+  let inputOpen = options.inputOpen === undefined;
+  let inputRefused = false;
   let vncPaused = false;
   let wsPaused = false;
   let resolveClosed!: (end: BridgeEnd) => void;
@@ -87,9 +98,15 @@ export function bridge(options: BridgeOptions): Bridge {
     resolveClosed({ code, reason });
   };
 
+  let firstUpdate = options.onFirstUpdate;
   const relay = (): void => {
     vnc.onData((chunk, release) => {
       ws.send(chunk, SEND_OPTIONS, release);
+      if (firstUpdate && parser.updateRequested) {
+        const call = firstUpdate;
+        firstUpdate = undefined;
+        call();
+      }
       if (ws.bufferedAmount <= highWaterMark) return true;
       vncPaused = true;
       return false;
@@ -140,6 +157,25 @@ export function bridge(options: BridgeOptions): Bridge {
   socket.on('error', (error) => log?.warn({ err: error.message }, 'VNC socket failed'));
   socket.on('close', () => end(CLOSE_CODES.desktopGone, 'desktop connection closed'));
 
+  const write = (parts: Buffer[]): void => {
+    let flowing = true;
+    for (const part of parts) flowing = socket.write(part);
+    if (!flowing && !wsPaused) {
+      wsPaused = true;
+      ws.pause();
+    }
+  };
+  options.inputOpen?.then(
+    () => {
+      inputOpen = true;
+      if (!ended) write(parser.takeHeld());
+    },
+    () => {
+      inputRefused = true;
+      parser.takeHeld();
+    },
+  );
+
   ws.on('message', (data, isBinary) => {
     if (ended) return;
     if (!isBinary || !Buffer.isBuffer(data)) {
@@ -148,19 +184,14 @@ export function bridge(options: BridgeOptions): Bridge {
     }
     let parts: Buffer[];
     try {
-      parts = parser.feed(data, controls());
+      parts = parser.feed(data, !controls() || inputRefused ? 'drop' : inputOpen ? 'forward' : 'hold');
     } catch (error) {
       if (!(error instanceof RfbProtocolError)) throw error;
       log?.warn({ problem: error.message }, 'viewer sent a bad RFB message; disconnecting it');
       end(CLOSE_CODES.protocolViolation, 'protocol violation');
       return;
     }
-    let flowing = true;
-    for (const part of parts) flowing = socket.write(part);
-    if (!flowing && !wsPaused) {
-      wsPaused = true;
-      ws.pause();
-    }
+    write(parts);
   });
   ws.on('error', (error) => log?.warn({ err: error.message }, 'viewer WebSocket failed'));
   ws.on('close', (code) => end(code, 'viewer left'));

@@ -164,6 +164,14 @@ describe('TakeoverBroker', () => {
     expect(broker.cancelAllFor('sb1')).toBe(0);
     expect((await rejection(second.done)).code).toBe('takeover_cancelled');
     expect(events[3]).toMatchObject({ type: 'takeover.cancelled', by: 'sandbox' });
+    const third = request();
+    broker.cancelAllFor('sb1', 'clean_room');
+    const refused = await rejection(third.done);
+    expect([refused.code, refused.message]).toEqual([
+      'takeover_cancelled',
+      expect.stringContaining('could not prepare'),
+    ]);
+    expect(events[5]).toMatchObject({ type: 'takeover.cancelled', by: 'clean_room' });
   });
 
   it('ends exactly once: a late timer or Done after Cancel changes nothing', async () => {

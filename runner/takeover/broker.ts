@@ -47,8 +47,12 @@ export interface AuthorizedTakeover {
   readonly info: TakeoverInfo;
   /** Host path of the VNC socket; for the bridge only, never sent to a browser. */
   readonly vncSocketPath: string;
-  /** Settles once the sandbox is ready for the user (TakeoverRequest.ready); the stream waits for it. */
+  /** Settles once the sandbox may have the user's input (TakeoverRequest.ready); the bridge holds input until then. */
   readonly ready: Promise<void>;
+  /** Settles once the sandbox's screen may be shown (TakeoverRequest.shown); the stream connects only then. */
+  readonly shown: Promise<void>;
+  /** A viewer's first framebuffer update went out (TakeoverRequest.onStreaming). */
+  streaming(): void;
   /** Takes a seat; throws E_TAKEOVER_ENDED if the takeover ended since it was authorized. */
   attachViewer(viewer: Viewer): ViewerLease;
   /** For the page: whether the viewer with `key` controls, and how many watch. */
@@ -211,6 +215,8 @@ export class TakeoverBroker {
       info: this.info(t),
       vncSocketPath: t.request.vncSocketPath,
       ready: t.request.ready ?? Promise.resolve(),
+      shown: t.request.shown ?? t.request.ready ?? Promise.resolve(),
+      streaming: () => t.request.onStreaming?.(),
       attachViewer: (viewer) => this.attach(t, viewer),
       viewerStatus: (key) => ({ controls: t.viewers.controlsKey(key), viewers: t.viewers.size }),
     };
@@ -228,7 +234,7 @@ export class TakeoverBroker {
     return this.finish(this.lookup(id), 'cancelled', 'user');
   }
 
-  /** Cancels the sandbox's open takeover (the sandbox is being destroyed). Returns how many ended. */
+  /** Cancels the sandbox's open takeover (by default: the sandbox is being destroyed). Returns how many ended. */
   cancelAllFor(sandboxId: string, by: CancelledBy = 'sandbox'): number {
     const t = this.bySandbox.get(sandboxId);
     if (!t) return 0;
@@ -413,5 +419,7 @@ function cancelMessage(by: CancelledBy): string {
       return 'The sandbox is being destroyed.';
     case 'runner':
       return 'The runner is shutting down.';
+    case 'clean_room':
+      return 'The runner could not prepare the browser for the login; ask again.';
   }
 }

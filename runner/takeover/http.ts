@@ -250,9 +250,10 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     try {
       checkOrigin(req, allowedOrigins);
       const auth = broker.authorize(id, url.searchParams.get('token'));
-      // The clean room (docs/browser.md) is made while the link travels; no pixel before it is.
+      // The clean room (docs/browser.md) is made while the link travels; no pixel before its fresh
+      // page is in place, and no input before the rest (the agent frozen): the bridge holds it.
       // A spare connection has done only its handshake (no update asked for), so it shows nothing yet.
-      await auth.ready;
+      await auth.shown;
       vnc =
         spares.get(auth.info.id)?.take() ??
         (await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 }));
@@ -304,6 +305,8 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       transport,
       vnc,
       controls: () => lease.controls,
+      inputOpen: auth.ready,
+      onFirstUpdate: () => auth.streaming(),
       maxCutTextBytes,
       pipelined: url.searchParams.get('handshake') === 'pipelined',
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),

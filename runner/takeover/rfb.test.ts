@@ -191,6 +191,28 @@ describe('RfbClientParser', () => {
     expect(parser.dropped).toBe(2);
   });
 
+  it('holds a controller’s input in order (a split one too), forwards the rest and a resize, and hands the input over once', () => {
+    const all = Buffer.concat([
+      messages.keyEvent,
+      messages.fbUpdateRequest,
+      messages.pointerEvent,
+      messages.setDesktopSize,
+      messages.clientCutText,
+    ]);
+    const parser = parserPastHandshake();
+    const cut = all.length - 3;
+    const out = [
+      ...parser.feed(Buffer.from(all.subarray(0, cut)), 'hold'),
+      ...parser.feed(Buffer.from(all.subarray(cut)), 'hold'),
+    ];
+    expect(Buffer.concat(out)).toEqual(Buffer.concat([messages.fbUpdateRequest, messages.setDesktopSize]));
+    expect(Buffer.concat(parser.takeHeld())).toEqual(
+      Buffer.concat([messages.keyEvent, messages.pointerEvent, messages.clientCutText]),
+    );
+    expect(parser.takeHeld()).toEqual([]);
+    expect(parser.dropped).toBe(0);
+  });
+
   it('returns the chunk itself when everything is forwarded', () => {
     const chunk = Buffer.concat([messages.fbUpdateRequest, messages.keyEvent]);
     const out = parserPastHandshake().feed(chunk, true);

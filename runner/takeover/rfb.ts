@@ -56,6 +56,17 @@ type Kind = 'control' | 'input';
 
 const FIXED_LENGTHS: Record<number, number> = { 0: 20, 3: 10, 4: 8, 5: 6, 150: 10, 250: 4 };
 const INPUT_TYPES = new Set([4, 5, 6, 250, 251, 255]);
+/** SetDesktopSize: input (only the controlling viewer sizes the screen), but it carries nothing typed. */
+const SET_DESKTOP_SIZE = 251;
+/** Input held (see `Input`) past this many bytes is dropped instead. */
+const MAX_HELD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * What becomes of a viewer's input messages: forwarded (it controls), dropped (it watches), or
+ * held in order until `takeHeld()` (it controls, but the sandbox may not have it yet: the clean
+ * room is still freezing the agent). A held SetDesktopSize is forwarded: it carries nothing typed.
+ */
+export type Input = 'forward' | 'drop' | 'hold';
 
 export class RfbClientParser {
   private phase: Phase = 'version';
@@ -66,8 +77,12 @@ export class RfbClientParser {
   private readonly maxCutTextBytes: number;
   private readonly maxEncodings: number;
   private readonly onHandshake: ((step: HandshakeStep) => void) | undefined;
-  /** Messages dropped because their viewer does not control. */
+  /** Messages dropped because their viewer does not control (or too much was held). */
   dropped = 0;
+  /** Whether the viewer has asked for a framebuffer update yet (its handshake is over). */
+  updateRequested = false;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
 
   constructor(options: RfbParserOptions = {}) {
     this.maxCutTextBytes = options.maxCutTextBytes ?? 1024 * 1024;
@@ -77,21 +92,23 @@ export class RfbClientParser {
 
   /**
    * Takes one chunk from the viewer and returns what to forward, in order: slices of `chunk` or a
-   * reassembled message. Input messages are left out unless `controls`. Throws RfbProtocolError
-   * on a malformed or oversized message; the caller then disconnects the viewer.
+   * reassembled message. Input messages are left out unless `controls` (true is 'forward', false
+   * 'drop'; 'hold' keeps them for takeHeld()). Throws RfbProtocolError on a malformed or oversized
+   * message; the caller then disconnects the viewer.
    */
-  feed(chunk: Buffer, controls: boolean): Buffer[] {
+  feed(chunk: Buffer, controls: boolean | Input): Buffer[] {
     const out: Buffer[] = [];
     let pos = 0;
+    const input: Input = controls === true ? 'forward' : controls === false ? 'drop' : controls;
     if (this.partial) {
-      pos = this.fillPartial(chunk, controls, out);
+      pos = this.fillPartial(chunk, input, out);
       if (this.partial) return out;
     }
     let runStart = pos;
     while (pos < chunk.length) {
       const length = this.messageLength(chunk, pos, chunk.length - pos);
       if (length < 0 || pos + length > chunk.length) break;
-      if (!this.process(chunk, pos, length, controls)) {
+      if (!this.process(chunk, pos, length, input)) {
         if (pos > runStart) out.push(chunk.subarray(runStart, pos));
         runStart = pos + length;
       }
@@ -112,7 +129,15 @@ export class RfbClientParser {
   }
 
   /** Moves bytes from `chunk` into the split message; returns how many it took. */
-  private fillPartial(chunk: Buffer, controls: boolean, out: Buffer[]): number {
+  /** The input held so far, in the order it came; empties the hold. */
+  takeHeld(): Buffer[] {
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    return held;
+  }
+
+  private fillPartial(chunk: Buffer, controls: Input, out: Buffer[]): number {
     let pos = 0;
     let partial = this.partial!;
     while (!this.lengthKnown) {
@@ -193,7 +218,7 @@ export class RfbClientParser {
   }
 
   /** Checks (and where needed rewrites) one complete message; returns whether to forward it. */
-  private process(buf: Buffer, pos: number, length: number, controls: boolean): boolean {
+  private process(buf: Buffer, pos: number, length: number, controls: Input): boolean {
     switch (this.phase) {
       case 'version': {
         const match = CLIENT_VERSION.exec(buf.toString('latin1', pos, pos + length));
@@ -222,19 +247,28 @@ export class RfbClientParser {
     return false;
   }
 
-  private processMessage(buf: Buffer, pos: number, length: number, controls: boolean): boolean {
+  private processMessage(buf: Buffer, pos: number, length: number, controls: Input): boolean {
     const type = buf[pos]!;
+    if (type === 3) this.updateRequested = true;
     if (type === 2) {
       for (let at = pos + 4; at < pos + length; at += 4) {
         if (buf.readInt32BE(at) === EXTENDED_MOUSE_BUTTONS) buf.writeInt32BE(ENCODING_RAW, at);
       }
     }
     const kind: Kind = INPUT_TYPES.has(type) ? 'input' : 'control';
-    if (kind === 'input' && !controls) {
+    if (kind === 'input' && controls === 'drop') {
       this.dropped++;
       return false;
     }
-    if (type === 251) clampDesktopSize(buf, pos);
+    if (type === SET_DESKTOP_SIZE) clampDesktopSize(buf, pos);
+    else if (kind === 'input' && controls === 'hold') {
+      if (this.heldBytes + length > MAX_HELD_BYTES) this.dropped++;
+      else {
+        this.held.push(buf.subarray(pos, pos + length));
+        this.heldBytes += length;
+      }
+      return false;
+    }
     return true;
   }
 }

@@ -6,8 +6,11 @@ import type { UntilBrowser } from './until-watch.ts';
 export type TakeoverState = 'requested' | 'active' | 'completed' | 'cancelled' | 'expired';
 export type TakeoverEndState = Extract<TakeoverState, 'completed' | 'cancelled' | 'expired'>;
 
-/** Who ended a cancelled takeover: the user's Cancel button, the caller's signal, a destroyed sandbox, a stopping runner. */
-export type CancelledBy = 'user' | 'caller' | 'sandbox' | 'runner';
+/**
+ * Who ended a cancelled takeover: the user's Cancel button, the caller's signal, a destroyed
+ * sandbox, a stopping runner, or a clean room the runner could not make (docs/browser.md).
+ */
+export type CancelledBy = 'user' | 'caller' | 'sandbox' | 'runner' | 'clean_room';
 
 /** Who completed a takeover: the user's Done, or its `until` condition holding in the sandbox's browser. */
 export type CompletedBy = 'user' | 'condition';
@@ -31,10 +34,18 @@ export interface TakeoverRequest {
   /** The runner's own CDP connection to the sandbox's browser, where `until` is watched: needed with it. */
   browser?: UntilBrowser;
   /**
-   * Settles once the sandbox's side is ready for the user (the clean room: docs/browser.md): the
-   * stream connects to the VNC socket only then, so the link can go out while it is made.
+   * Settles once the sandbox's side is ready for the user's input (the clean room: docs/browser.md,
+   * the agent frozen included): until then the stream holds what the controlling viewer types,
+   * so the link can go out while the room is made.
    */
   ready?: Promise<void>;
+  /**
+   * Settles once the sandbox's screen may be shown (the fresh page in place, before the freeze
+   * may have finished): the stream connects to the VNC socket only then. Default: `ready`.
+   */
+  shown?: Promise<void>;
+  /** Called when a viewer's first framebuffer update has gone out to it (the user sees the screen). */
+  onStreaming?: () => void;
 }
 
 /** A snapshot of one takeover, safe to log and to return from the API: no token, no socket path. */
