@@ -170,6 +170,8 @@ describe('the hardened sandbox', () => {
       const inspect = await docker.getContainer(info!.Id).inspect();
       const host = inspect.HostConfig;
       expect(inspect.Config.User).toBe('1000:1000');
+      // Docker's own stop waits past any run's grace, which the supervisor applies.
+      expect((inspect.Config as { StopTimeout?: number }).StopTimeout).toBe(65);
       expect(inspect.Config.Labels).toMatchObject({
         'grexal.sandbox': sandbox.id,
         'grexal.runner': runner.runtime.instanceId,

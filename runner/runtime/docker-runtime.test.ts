@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containerConfig, FILES_TMPFS_BYTES } from './docker-runtime.ts';
+import { containerConfig, FILES_TMPFS_BYTES, MAX_STOP_GRACE_MS } from './docker-runtime.ts';
 
 describe('containerConfig', () => {
   it('sizes the tmpfs mounts and /dev/shm from the limits', () => {
@@ -25,5 +25,7 @@ describe('containerConfig', () => {
     expect(tmpfs['/home/agent']).toContain(`size=${5 * MiB}`);
     expect(tmpfs['/tmp/grexal']).toContain(`size=${FILES_TMPFS_BYTES}`);
     expect(config.HostConfig?.ShmSize).toBe(7 * MiB);
+    // Docker's own stop never cuts a run's grace short: the supervisor applies it.
+    expect(config.StopTimeout).toBeGreaterThan(MAX_STOP_GRACE_MS / 1000);
   });
 });

@@ -29,6 +29,8 @@ const AGENT_HOME = '/home/agent';
  * runner/inject), written by the supervisor: fixed, not the caller's to size.
  */
 export const FILES_TMPFS_BYTES = 16 * MiB;
+/** The longest grace period between SIGTERM and SIGKILL a caller may give an agent. */
+export const MAX_STOP_GRACE_MS = 60_000;
 
 /** The hardening every sandbox gets; exported so benchmarks and tests compare like with like. */
 export function containerConfig(spec: ContainerSpec, instanceId: string): Dockerode.ContainerCreateOptions {
@@ -44,6 +46,10 @@ export function containerConfig(spec: ContainerSpec, instanceId: string): Docker
     },
     // The browser container's own init in place of the image's supervisor.
     ...(spec.command ? { Entrypoint: spec.command, Cmd: [] } : {}),
+    // Past any grace a run can have: a plain `docker stop` then lets the supervisor end the agent
+    // by the run's own grace (its SIGTERM, then SIGKILL) instead of Docker's 10 s cutting it short.
+    // Fixed, not the run's: a pool entry is created before its run's options are known.
+    StopTimeout: Math.ceil(MAX_STOP_GRACE_MS / 1000) + 5,
     AttachStdin: false,
     AttachStdout: true,
     AttachStderr: true,

@@ -1,4 +1,4 @@
-export { containerConfig, DockerRuntime } from './docker-runtime.ts';
+export { containerConfig, DockerRuntime, MAX_STOP_GRACE_MS } from './docker-runtime.ts';
 export {
   IMAGE_NAME_MAX_LENGTH,
   type ImageReference,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { desktopSchema } from '../../sandbox-agent/protocol.ts';
 import { type Problem, ValidationError } from '../errors.ts';
 import { isReservedEnvName } from '../inject/index.ts';
-import { imageReferenceSchema, type SandboxLimits } from '../runtime/index.ts';
+import { imageReferenceSchema, MAX_STOP_GRACE_MS, type SandboxLimits } from '../runtime/index.ts';
 import { parseOrThrow, UNENCODABLE_FIX } from '../validation.ts';
 import { formatBytes } from './units.ts';
 
@@ -136,7 +136,7 @@ export const sandboxOptionsSchema = z
       .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/)
       .optional(),
     /** The agent's grace period between SIGTERM and SIGKILL. Default 5 s. */
-    stopTimeoutMs: z.number().int().min(0).max(60_000).optional(),
+    stopTimeoutMs: z.number().int().min(0).max(MAX_STOP_GRACE_MS).optional(),
   })
   .strict();
 export type SandboxOptionsInput = z.infer<typeof sandboxOptionsSchema>;
