@@ -22,7 +22,6 @@ import { mark } from '../timings.ts';
 import { bootstrapResult } from './bootstrap.ts';
 import { BrowserWiring, type SandboxBrowser } from './browser-wiring.ts';
 import { DesktopBrowser } from './desktop-browser.ts';
-import { engineError } from './engine-error.ts';
 import {
   EventBus,
   type EventListener,
@@ -31,9 +30,11 @@ import {
   type SandboxExit,
   type SandboxState,
 } from './events.ts';
+import { classifyExit } from './exit.ts';
 import { createHostRunDir, type HostRunDir, removeHostRunDir } from './host-dir.ts';
 import { LiveConnections, type LivePhase } from './live-connections.ts';
 import { NetworkWiring } from './network-wiring.ts';
+import { OnceSignal } from './once-signal.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
 import { RunGate } from './run-gate.ts';
@@ -78,22 +79,6 @@ export const IDLE_ENTRY_POLICY: NetworkPolicy = { mode: 'allow', rules: [] };
 
 /** How long output may trail the container's exit before the exit is reported anyway. */
 const OUTPUT_DRAIN_MS = 2_000;
-
-/** Fires once, on the next turn of the event loop (true), or is called off (false). */
-class Signal {
-  private settle!: (go: boolean) => void;
-  readonly fired = new Promise<boolean>((resolve) => {
-    this.settle = resolve;
-  });
-
-  fireSoon(): void {
-    setImmediate(() => this.settle(true));
-  }
-
-  cancel(): void {
-    this.settle(false);
-  }
-}
 
 const codedError = (code: string, message: string) => Object.assign(new Error(message), { code });
 
@@ -273,8 +258,8 @@ export class Sandbox implements AsyncDisposable {
     // ctx.sock in it) a turn of the loop later; the network's host side (its helpers and tools)
     // once the start is on its way. The container runs unwired meanwhile (loopback only) and the
     // bootstrap, so the agent, waits for the wiring: only the wiring needs both.
-    const createSent = new Signal();
-    const startSent = new Signal();
+    const createSent = new OnceSignal();
+    const startSent = new OnceSignal();
     const preparing = startSent.fired
       .then((go) => (go ? this.network.prepare() : undefined))
       .then(() => mark('network prepared'));
@@ -407,15 +392,6 @@ export class Sandbox implements AsyncDisposable {
     return this.network.setPolicy(input, live ? () => container.pid() : undefined);
   }
 
-  /**
-   * An exit nobody asked for: past the deadline it is the supervisor's own enforcement of it (its
-   * timer can beat ours by the time the bootstrap took to arrive), so it is a timeout all the same.
-   */
-  private exitReason(oomKilled: boolean | undefined, exitedAt: number): ExitReason {
-    if (oomKilled) return 'oom';
-    return this.deadlineAt !== undefined && exitedAt >= this.deadlineAt ? 'timeout' : 'exited';
-  }
-
   private fail(error: GrexalError): void {
     this.events.emit({ type: 'error', code: error.code, message: error.message });
     this.setState('failed');
@@ -442,21 +418,17 @@ export class Sandbox implements AsyncDisposable {
     return exit;
   }
 
-  /**
-   * The engine's own end wins over a destroy under way (the container's fate is the engine's
-   * then); the cgroup's OOM record wins over the exit code, whatever the code.
-   */
   private exitOf(status: ExitStatus, exitedAt: number): SandboxExit {
-    const { exitCode, oomKilled, engine } = status;
-    if (engine) {
-      const error = engineError(engine.kind, engine.endpoint, engine.detail, exitCode);
+    const { exit, engineError: error } = classifyExit(status, exitedAt, {
+      ending: this.ending?.reason,
+      deadlineAt: this.deadlineAt,
+    });
+    if (error) {
       // The runner logs the loss once; the event and the exit carry it for this sandbox.
       this.deps.logger.info({ code: error.code }, 'the engine ended the sandbox');
       this.events.emit({ type: 'error', code: error.code, message: error.message });
-      const reason = engine.kind === 'lost' ? 'engine_lost' : 'engine_stopped';
-      return { exitCode, reason, oomKilled, message: error.message };
     }
-    return { exitCode, reason: this.ending?.reason ?? this.exitReason(oomKilled, exitedAt), oomKilled };
+    return exit;
   }
 
   private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
