@@ -56,7 +56,8 @@ beforeAll(async () => {
       `--user-data-dir=${join(dir, 'profile')}`,
       'about:blank',
     ],
-    { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
+    // Its own process group, so that the cleanup ends renderers and the zygote with it.
+    { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
   );
   cdp = new CdpSession(
     nulFramedConnection({ readable: chromium.stdio[4] as Readable, writable: chromium.stdio[3] as Writable }),
@@ -74,11 +75,12 @@ afterAll(async () => {
   cdp?.close();
   if (chromium && chromium.exitCode === null) {
     const exited = new Promise((r) => chromium.once('exit', r));
-    chromium.kill('SIGKILL');
+    process.kill(-(chromium.pid as number), 'SIGKILL');
     await exited;
   }
   await new Promise((r) => site?.close(r));
-  await rm(dir, { recursive: true, force: true });
+  // A child that outlived the kill for a moment may still be writing into the profile.
+  await rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
 });
 
 describe('until, watched by the runner over CDP in a real browser', () => {
