@@ -130,7 +130,8 @@ describe('grexal run --runtime runsc', () => {
       );
       expect(await readBanner(socketPath)).toBe('RFB 003.008\n');
       await writeFile(join(agentDir, 'go'), '');
-      expect(await run.exited).toBe(0);
+      // The CLI's own word, should it fail: what went wrong is in its stderr.
+      expect(await run.exited, run.stderr).toBe(0);
     } finally {
       run.child.kill('SIGINT');
       await run.exited;
