@@ -6,29 +6,13 @@
  * Without python3 the /proc table is read instead (correct, slower).
  */
 import { type OriginalDestination, originalDestination } from './conntrack.ts';
+import { CTNETLINK_PY } from './ctnetlink-py.ts';
 import { LineHelper } from './line-helper.ts';
 
-const HELPER = String.raw`
-import socket, struct, sys
+const HELPER = `${CTNETLINK_PY}
+import sys
 s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
 s.bind((0, 0))
-NESTED = 0x8000
-def nla(t, payload):
-    n = 4 + len(payload)
-    return struct.pack('=HH', n, t) + payload + b'\0' * ((4 - n % 4) % 4)
-def tuple_attr(t, src, dst, sport, dport):
-    ip = nla(1 | NESTED, nla(1, socket.inet_aton(src)) + nla(2, socket.inet_aton(dst)))
-    proto = nla(2 | NESTED, nla(1, b'\x06') + nla(2, struct.pack('!H', sport)) + nla(3, struct.pack('!H', dport)))
-    return nla(t | NESTED, ip + proto)
-def attrs(data):
-    out = {}
-    at = 0
-    while at + 4 <= len(data):
-        n, t = struct.unpack_from('=HH', data, at)
-        if n < 4: break
-        out[t & 0x3fff] = data[at + 4:at + n]
-        at += (n + 3) & ~3
-    return out
 seq = 0
 for line in sys.stdin:
     try:

@@ -12,12 +12,12 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { CTNETLINK_PY } from './ctnetlink-py.ts';
 import { python3 } from './python.ts';
 
-const HELPER = String.raw`
-import os, select, socket, struct, sys
+const HELPER = `${CTNETLINK_PY}${String.raw`
+import os, select, sys
 MARK, RCVBUF = int(sys.argv[1]), int(sys.argv[2])
-NESTED = 0x8000
 ev = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
 try: ev.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE: a busy host's bursts
 except OSError: pass
@@ -25,17 +25,6 @@ ev.bind((0, 1 | 2 | 4))  # NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY
 q = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
 q.bind((0, 0))
 watched, flows, seq = set(), {}, 0
-def nla(t, payload):
-    n = 4 + len(payload)
-    return struct.pack('=HH', n, t) + payload + b'\0' * ((4 - n % 4) % 4)
-def attrs(data):
-    out, at = {}, 0
-    while at + 4 <= len(data):
-        n, t = struct.unpack_from('=HH', data, at)
-        if n < 4: break
-        out[t & 0x3fff] = data[at + 4:at + n]
-        at += (n + 3) & ~3
-    return out
 def messages(data):
     at = 0
     while at + 16 <= len(data):
@@ -62,8 +51,7 @@ def request(kind, key, flags):
     global seq
     seq += 1
     src, sport, dst, dport = key
-    tup = nla(1 | NESTED, nla(1, socket.inet_aton(src)) + nla(2, socket.inet_aton(dst))) + nla(2 | NESTED, nla(1, b'\x06') + nla(2, struct.pack('!H', sport)) + nla(3, struct.pack('!H', dport)))
-    body = struct.pack('=BBH', socket.AF_INET, 0, 0) + nla(1 | NESTED, tup)
+    body = struct.pack('=BBH', socket.AF_INET, 0, 0) + tuple_attr(1, src, dst, sport, dport)
     q.send(struct.pack('=IHHII', 16 + len(body), (1 << 8) | kind, flags, seq, 0) + body)
     for _, reply in messages(q.recv(65536)):
         parsed = parse(reply) if len(reply) > 4 else None
@@ -145,7 +133,7 @@ while True:
             parts = line.decode().split()
             if len(parts) == 2 and parts[0] == 'watch': watched.add(parts[1])
             elif len(parts) == 2 and parts[0] == 'unwatch': unwatch(parts[1])
-`;
+`}`;
 
 export interface KernelFlow {
   address: string;
