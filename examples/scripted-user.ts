@@ -22,6 +22,11 @@ export interface ScriptedUserOptions {
   password?: string;
   /** Press Cancel instead of logging in. */
   cancel?: boolean;
+  /**
+   * Whether the site has answered the login, when the caller can tell (its own server): a changed
+   * screen alone may be the form's own repaint, and Done before the answer leaves no session.
+   */
+  answered?: () => boolean;
   log?: (line: string) => void;
 }
 
@@ -83,6 +88,8 @@ export async function completeTakeover(url: string, options: ScriptedUserOptions
     await page.keyboard.press('Enter');
     // The welcome page replaces the form: the login went through before Done is pressed.
     await until(async () => (await canvasFingerprint(page)) !== before, 'the page after the login');
+    const answered = options.answered;
+    if (answered) await until(async () => answered(), "the site's answer to the login");
     log('logged in through the stream; pressing Done');
     await page.click('#done');
     await page.locator('#status[data-kind="final"]').waitFor({ timeout: 10_000 });

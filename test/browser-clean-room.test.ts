@@ -50,6 +50,8 @@ let sitePort: number;
 let runner: Runner;
 let server: TakeoverServer;
 const posted: string[] = [];
+/** Logins whose answer (with the session cookie) has gone out to the browser. */
+let loginsAnswered = 0;
 
 beforeAll(async () => {
   stateDir = await newStateDir();
@@ -63,6 +65,7 @@ beforeAll(async () => {
       if (req.method === 'POST' && req.url === '/login') {
         const form = new URLSearchParams(body);
         if (form.get('password') !== CANARY) return void res.writeHead(401).end(page('<h1>Wrong</h1>'));
+        res.on('finish', () => loginsAnswered++);
         res.writeHead(200, { 'content-type': 'text/html', 'set-cookie': 'session=s-1; Path=/; HttpOnly' });
         return void res.end(page(`<h1>Welcome, ${form.get('username')}</h1>`));
       }
@@ -177,7 +180,12 @@ async function runHostile(runtime: string | undefined, onLoopback: boolean): Pro
         // The freeze is made while the link travels (the stream waits for it, so before the user
         // has typed anything): seen, bounded, watched until the user is done.
         let typed = false;
-        const typing = completeTakeover(event.url, { username: 'ada', password: CANARY }).finally(() => {
+        const answeredBefore = loginsAnswered;
+        const typing = completeTakeover(event.url, {
+          username: 'ada',
+          password: CANARY,
+          answered: () => loginsAnswered > answeredBefore,
+        }).finally(() => {
           typed = true;
         });
         for (let i = 0; i < 100 && !paused && !typed; i++) {
