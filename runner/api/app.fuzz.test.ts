@@ -10,7 +10,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../errors.ts';
 import { designConnections, designCredentials } from '../inject/testing/design-connections.ts';
-import { budget, DOCUMENTED_CODES, FUZZ_TEST_TIMEOUT_MS } from '../testing/fuzz.ts';
+import { budget, DOCUMENTED_CODES, FUZZ_TEST_TIMEOUT_MS, oneAtATime } from '../testing/fuzz.ts';
 import { hostileString, nearValid } from '../testing/json-mutations.ts';
 import { buildApi } from './index.ts';
 import { type FakeRuntime, fakeRunner } from './testing/fake-runtime.ts';
@@ -64,8 +64,11 @@ function checkRefusal(res: LightMyRequestResponse, what: string): void {
   }
 }
 
-/** POSTs a raw body; a created sandbox is deleted again so the next run starts from the same state. */
-async function create(payload: string, contentType: string | undefined): Promise<void> {
+/**
+ * POSTs a raw body; a created sandbox is deleted again so the next run starts from the same state.
+ * One at a time: a run the time limit abandoned finishes before the next one lists the state dir.
+ */
+const create = oneAtATime(async (payload: string, contentType: string | undefined): Promise<void> => {
   const containers = runtime.containers.length;
   const before = await snapshot();
   const res = await app.inject({
@@ -84,7 +87,7 @@ async function create(payload: string, contentType: string | undefined): Promise
     expect(await snapshot(), 'a refused request left something in the state dir').toBe(before);
   }
   expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
-}
+});
 
 describe('the API under fuzzing', () => {
   it('creates the valid body the mutations start from', async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, LineSplitter, MAX_LINE_BYTES, METHODS } from '../../sandbox-agent/protocol.ts';
-import { budget, DOCUMENTED_CTX_CODES, FUZZ_TEST_TIMEOUT_MS } from '../testing/fuzz.ts';
+import { budget, DOCUMENTED_CTX_CODES, FUZZ_TEST_TIMEOUT_MS, oneAtATime } from '../testing/fuzz.ts';
 import { hostileValue } from '../testing/json-mutations.ts';
 import { CtxServer } from './ctx-server.ts';
 
@@ -146,17 +146,21 @@ describe('ctx socket under fuzzing', () => {
     'answers every line with a documented code and keeps serving',
     async () => {
       await fc.assert(
-        fc.asyncProperty(stream, async (chunks) => {
-          const probeId = `probe-${randomUUID()}`;
-          internalErrors = 0;
-          const { answers, closed } = await exchange(chunks, probeId);
-          expect(closed, 'the server closed a connection that sent no oversized line').toBe(false);
-          for (const answer of answers) checkAnswer(answer);
-          const probe = answers.find((a) => (a as { id?: unknown }).id === probeId) as { result?: unknown };
-          expect(probe.result).toEqual({ mode: 'secret_input', fields: { api_key: 'value' } });
-          // The fake handlers fail only with coded errors: an internal one means the server misrouted.
-          expect(internalErrors).toBe(0);
-        }),
+        // One at a time: a run the time limit abandoned must not reset the next one's count.
+        fc.asyncProperty(
+          stream,
+          oneAtATime(async (chunks) => {
+            const probeId = `probe-${randomUUID()}`;
+            internalErrors = 0;
+            const { answers, closed } = await exchange(chunks, probeId);
+            expect(closed, 'the server closed a connection that sent no oversized line').toBe(false);
+            for (const answer of answers) checkAnswer(answer);
+            const probe = answers.find((a) => (a as { id?: unknown }).id === probeId) as { result?: unknown };
+            expect(probe.result).toEqual({ mode: 'secret_input', fields: { api_key: 'value' } });
+            // The fake handlers fail only with coded errors: an internal one means the server misrouted.
+            expect(internalErrors).toBe(0);
+          }),
+        ),
         budget(1500, 4000),
       );
     },

@@ -16,6 +16,23 @@ export function budget(numRuns: number, timeLimitMs: number): fc.Parameters<unkn
     : { numRuns, interruptAfterTimeLimit: timeLimitMs, markInterruptAsFailure: false };
 }
 
+/**
+ * Runs an async predicate one run at a time, across properties too. fast-check's time limit
+ * abandons the run in flight (it races it, it does not wait for it), so without this an abandoned
+ * run keeps going under the next one, or under the next test: a create still being deleted while
+ * the next run lists the state dir.
+ */
+export function oneAtATime<A extends unknown[]>(
+  predicate: (...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (...args) => {
+    const run = last.then(() => predicate(...args));
+    last = run.catch(() => {});
+    return run;
+  };
+}
+
 /** The vitest timeout of a property test: room beyond its budget for the last run and shrinking. */
 export const FUZZ_TEST_TIMEOUT_MS = runs ? runs * 10 + 60_000 : 60_000;
 
