@@ -49,6 +49,28 @@ async function canvasFingerprint(page: Page): Promise<string> {
   });
 }
 
+/**
+ * Whether the login form has left the screen: down the desktop's middle column, below the heading,
+ * the form has its fields' and button's dark borders (#334) and the pages after it have none. A
+ * changed screen alone is not enough: the caret's blink or the form's own repaint change it too,
+ * and Done before the site's answer leaves no session.
+ */
+async function loginFormGone(page: Page): Promise<boolean> {
+  return page.evaluate(() => {
+    const canvas = document.querySelector('#screen canvas') as HTMLCanvasElement | null;
+    if (!canvas || canvas.width === 0) return false;
+    const top = Math.floor(canvas.height * 0.2);
+    const column = canvas
+      .getContext('2d')
+      ?.getImageData(Math.floor(canvas.width / 2), top, 1, canvas.height - top).data;
+    if (!column) return false;
+    for (let i = 0; i < column.length; i += 4) {
+      if (column[i]! + column[i + 1]! + column[i + 2]! < 300) return false;
+    }
+    return true;
+  });
+}
+
 /** Clicks at `at`, fractions of the desktop's width and height. */
 async function clickDesktop(page: Page, at: { x: number; y: number }): Promise<void> {
   const canvas = page.locator('#screen canvas');
@@ -80,14 +102,15 @@ export async function completeTakeover(url: string, options: ScriptedUserOptions
       await page.click('#cancel');
       return;
     }
+    // The form drawn, not only a first frame: the check after Enter means something only then.
+    await until(async () => !(await loginFormGone(page)), 'the login form');
     await clickDesktop(page, FIELDS.username);
     await page.keyboard.type(options.username ?? 'ada', { delay: 20 });
     await clickDesktop(page, FIELDS.password);
     await page.keyboard.type(options.password ?? 'grexal-demo', { delay: 20 });
-    const before = await canvasFingerprint(page);
     await page.keyboard.press('Enter');
     // The welcome page replaces the form: the login went through before Done is pressed.
-    await until(async () => (await canvasFingerprint(page)) !== before, 'the page after the login');
+    await until(() => loginFormGone(page), 'the page after the login');
     const answered = options.answered;
     if (answered) await until(async () => answered(), "the site's answer to the login");
     log('logged in through the stream; pressing Done');
