@@ -16,6 +16,11 @@ export const ERROR_CODES = {
     status: 503,
     summary: 'The container engine shut down cleanly while a sandbox ran, stopping it.',
   },
+  E_SANDBOX_KILLED: {
+    status: 500,
+    summary:
+      'A signal through the engine that neither the runner nor the agent sent ended the sandbox (docker stop or kill).',
+  },
   E_IMAGE_NOT_FOUND: { status: 400, summary: 'The sandbox image is not in the engine.' },
   E_IMAGE_BUILD_FAILED: { status: 500, summary: 'Building an image failed.' },
   E_RUNTIME_NOT_FOUND: {

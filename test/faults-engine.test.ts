@@ -236,6 +236,37 @@ describe('dockerd stopped cleanly', () => {
   });
 });
 
+describe("a container stopped from outside the runner (an operator's docker stop or kill)", () => {
+  it("grexal serve records killed with the remedy, not the agent's exit 143; the engine stays", async () => {
+    const serve = startCli(['serve', '--port', '0'], env);
+    const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
+    const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
+    const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
+    await until(async () => (await client.get(id)).state === 'running', 'the sandbox running');
+    const [container] = await containers({ sandboxId: id });
+    await engine.docker.getContainer(container?.Id ?? '').stop({ t: 1 });
+    await until(async () => (await client.get(id)).state === 'failed', 'the sandbox failed');
+    const view = await client.get(id);
+    expect(view).toMatchObject({ exitReason: 'killed', oomKilled: false });
+    expect([137, 143]).toContain(view.exitCode);
+    expect(view.exitMessage).toContain('docker stop');
+    serve.child.kill('SIGTERM');
+    expect(await within(serve.exited, 'grexal serve stopping on one SIGTERM', 30_000)).toBe(0);
+    expect(await sandboxDirs(stateDir)).toEqual([]);
+  });
+
+  it('grexal run exits 1 saying so; an agent that kills itself is still its own exit', async () => {
+    const run = longRun();
+    await within(run.waitFor(/started\n/, 'stdout'), 'the agent running');
+    const [container] = await containers({ pid: run.child.pid });
+    await engine.docker.getContainer(container?.Id ?? '').kill({ signal: 'SIGKILL' });
+    expect(await within(run.exited, 'grexal run exiting after docker kill')).toBe(1);
+    expect(run.stderr).toContain('stopped or killed from outside the runner');
+    const own = startCli(['run', '--', 'sh', '-c', 'kill -TERM $$'], env);
+    expect(await within(own.exited, 'grexal run of an agent killing itself')).toBe(143);
+  });
+});
+
 describe('out of memory, from the cgroup record', () => {
   let runner: Runner;
   beforeAll(async () => {

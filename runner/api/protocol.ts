@@ -40,7 +40,7 @@ export interface SandboxView {
    * killed for memory, whatever the exit code.
    */
   oomKilled: boolean | null;
-  /** For `engine_lost` and `engine_stopped`: what happened, the engine's endpoint and the fix. */
+  /** For `engine_lost`, `engine_stopped` and `killed`: what happened, the engine's endpoint and the fix. */
   exitMessage?: string;
   takeover: OpenTakeover | null;
   metadata: Record<string, string>;

@@ -83,7 +83,7 @@ export const sandboxViewSchema = z.object({
   exitMessage: z
     .string()
     .optional()
-    .describe('For engine_lost and engine_stopped: what happened and the fix.'),
+    .describe('For engine_lost, engine_stopped and killed: what happened and the fix.'),
   takeover: openTakeoverSchema.nullable(),
   metadata: z.record(z.string(), z.string()),
   network: z.object({ mode: z.enum(['none', 'public', 'allow']), allow: z.array(z.string()).optional() }),

@@ -177,7 +177,7 @@ async function runToExit(sandbox: Sandbox, io: CommandIo): Promise<number> {
         `a process in the sandbox was killed for memory (the cgroup's record; exit code ${exit.exitCode}): raise --memory (now ${formatBytes(sandbox.options.limits.memoryBytes)})`,
       );
     }
-    if (exit.reason === 'engine_lost' || exit.reason === 'engine_stopped') {
+    if (exit.reason === 'engine_lost' || exit.reason === 'engine_stopped' || exit.reason === 'killed') {
       progress(io, exit.message ?? exit.reason);
       return EXIT_RUNNER_FAILED;
     }

@@ -144,21 +144,27 @@ export class DockerContainer implements ContainerHandle {
         };
       }
     }
-    if (signalled && !oomKilled && (await this.engineStopped())) {
+    const engine = signalled && !oomKilled ? await this.signalledBy() : undefined;
+    if (engine === 'stopped') {
       this.engineGone = true;
       return { exitCode, oomKilled, engine: this.engineEnd('stopped', 'it stopped answering right after') };
+    }
+    if (engine === 'killed') {
+      const detail = 'a signal sent through the engine, not by the runner or the agent';
+      return { exitCode, oomKilled, engine: this.engineEnd('killed', detail) };
     }
     return { exitCode, oomKilled };
   }
 
   /**
-   * A signal death the runner did not ask for: if the engine sent the signal (a `kill` event) and
-   * then goes away, it was the engine's clean shutdown. An agent that killed itself costs no wait.
+   * Who sent a signal death the runner did not ask for. The engine (a `kill` event): its clean
+   * shutdown if it then goes away, else someone's `docker stop` or `docker kill`. No event: the
+   * agent killed itself, which costs no wait.
    */
-  private async engineStopped(): Promise<boolean> {
+  private async signalledBy(): Promise<'stopped' | 'killed' | undefined> {
     const { docker, endpoint, watch, engineStopSettleMs } = this.context;
-    if (!(await engineSignalled(docker, endpoint, this.id, this.startedAt))) return false;
-    return watch.goingAway(engineStopSettleMs);
+    if (!(await engineSignalled(docker, endpoint, this.id, this.startedAt))) return undefined;
+    return (await watch.goingAway(engineStopSettleMs)) ? 'stopped' : 'killed';
   }
 
   async stop(timeoutMs: number): Promise<void> {

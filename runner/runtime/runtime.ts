@@ -56,7 +56,12 @@ export interface ContainerOutput {
  * signal before it went.
  */
 export interface EngineEnd {
-  kind: 'lost' | 'stopped';
+  /**
+   * `lost`: it crashed, hung or went unreachable; `stopped`: it shut down cleanly, signalling the
+   * container on its way; `killed`: it signalled the container at someone else's request (an
+   * operator's `docker stop` or `docker kill`) and stayed.
+   */
+  kind: 'lost' | 'stopped' | 'killed';
   /** How the engine was reached, e.g. `unix:///var/run/docker.sock`. */
   endpoint: string;
   /** What was seen, e.g. `the wait stream closed and /_ping was refused (ECONNREFUSED)`. */

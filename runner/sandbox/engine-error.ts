@@ -2,11 +2,18 @@ import { GrexalError } from '../errors.ts';
 
 /** The error an engine end is reported with: the endpoint, what was seen, and the fix. */
 export function engineError(
-  kind: 'lost' | 'stopped',
+  kind: 'lost' | 'stopped' | 'killed',
   endpoint: string,
   detail: string,
   exitCode: number,
 ): GrexalError {
+  if (kind === 'killed') {
+    return new GrexalError(
+      'E_SANDBOX_KILLED',
+      `The sandbox's container was stopped or killed from outside the runner, through the Docker engine at ${endpoint} (${detail}; exit ${exitCode}): someone ran \`docker stop\` or \`docker kill\` on it. Stop sandboxes through the runner (DELETE /v1/sandboxes/<id>, Ctrl-C) so the agent gets its grace; rerun.`,
+      { details: { endpoint, exitCode } },
+    );
+  }
   if (kind === 'stopped') {
     return new GrexalError(
       'E_ENGINE_STOPPED',

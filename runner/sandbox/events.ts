@@ -19,6 +19,8 @@ export type SandboxState = (typeof SANDBOX_STATES)[number];
  * Why a sandbox ended. `oom`: the cgroup recorded a process of the sandbox (the agent or a child)
  * killed for memory. `engine_lost`: the engine crashed, hung or became unreachable while it ran.
  * `engine_stopped`: the engine shut down cleanly, stopping the sandbox with its own signal.
+ * `killed`: a signal through the engine that neither the runner nor the agent sent (an operator's
+ * `docker stop` or `docker kill`).
  */
 export const EXIT_REASONS = [
   'exited',
@@ -28,13 +30,16 @@ export const EXIT_REASONS = [
   'failed',
   'engine_lost',
   'engine_stopped',
+  'killed',
 ] as const;
 
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** The reasons whose sandbox ends in state `failed` rather than `exited`. */
 export function failedReason(reason: ExitReason): boolean {
-  return reason === 'failed' || reason === 'engine_lost' || reason === 'engine_stopped';
+  return (
+    reason === 'failed' || reason === 'engine_lost' || reason === 'engine_stopped' || reason === 'killed'
+  );
 }
 
 export interface SandboxExit {

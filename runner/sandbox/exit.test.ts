@@ -28,4 +28,20 @@ describe('classifyExit', () => {
     expect(engineError?.code).toBe('E_ENGINE_LOST');
     expect(exit.message).toBe(engineError?.message);
   });
+
+  it('names a signal through the engine that nobody here sent, with the remedy', () => {
+    const { exit, engineError } = classifyExit(
+      {
+        exitCode: 143,
+        oomKilled: false,
+        engine: { kind: 'killed', endpoint: 'unix:///d.sock', detail: 'a signal through the engine' },
+      },
+      at,
+      {},
+    );
+    expect(exit).toMatchObject({ reason: 'killed', exitCode: 143 });
+    expect(engineError?.code).toBe('E_SANDBOX_KILLED');
+    expect(exit.message).toContain('docker stop');
+    expect(exit.message).toContain('DELETE /v1/sandboxes/<id>');
+  });
 });

@@ -11,6 +11,8 @@ export interface ExitContext {
   deadlineAt?: number;
 }
 
+const ENGINE_REASONS = { lost: 'engine_lost', stopped: 'engine_stopped', killed: 'killed' } as const;
+
 /**
  * The engine's own end wins over a destroy under way (the container's fate is the engine's
  * then); the cgroup's OOM record wins over the exit code, whatever the code. An exit nobody asked
@@ -25,7 +27,7 @@ export function classifyExit(
   const { exitCode, oomKilled, engine } = status;
   if (engine) {
     const error = engineError(engine.kind, engine.endpoint, engine.detail, exitCode);
-    const reason = engine.kind === 'lost' ? 'engine_lost' : 'engine_stopped';
+    const reason = ENGINE_REASONS[engine.kind];
     return { exit: { exitCode, reason, oomKilled, message: error.message }, engineError: error };
   }
   const timedOut = context.deadlineAt !== undefined && exitedAt >= context.deadlineAt;
