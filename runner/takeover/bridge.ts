@@ -49,6 +49,11 @@ export interface BridgeOptions {
    * anything but 3.8 and None is a protocol violation.
    */
   pipelined?: boolean;
+  /**
+   * Called when the viewer's first requests were not those a prepared connection sent ahead for
+   * it (it is disconnected as for any protocol violation): the takeover stops asking ahead.
+   */
+  onAheadRefused?: () => void;
   /** Ping interval; a viewer that misses a whole interval is dropped. Default 20000; 0 turns it off. */
   heartbeatMs?: number;
   log?: Logger;
@@ -73,9 +78,13 @@ export function bridge(options: BridgeOptions): Bridge {
   const socket = vnc.socket;
   const highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
   const local = vnc.prepared;
+  // The first frame was asked for ahead (prepared-vnc.ts): it goes out with ServerInit, and the
+  // viewer's own first requests must be the ones sent for it.
+  const ahead = local?.ahead;
   const parser = new RfbClientParser({
     maxCutTextBytes: options.maxCutTextBytes ?? 1024 * 1024,
     ...(local ? { onHandshake: (step: HandshakeStep) => answerHandshake(step) } : {}),
+    ...(ahead ? { expectFirst: ahead } : {}),
   });
   let ended = false;
   let inputOpen = options.inputOpen === undefined;
@@ -99,14 +108,16 @@ export function bridge(options: BridgeOptions): Bridge {
   };
 
   let firstUpdate = options.onFirstUpdate;
+  const updateOut = (): void => {
+    if (!firstUpdate || !(ahead || parser.updateRequested)) return;
+    const call = firstUpdate;
+    firstUpdate = undefined;
+    call();
+  };
   const relay = (): void => {
     vnc.onData((chunk, release) => {
       ws.send(chunk, SEND_OPTIONS, release);
-      if (firstUpdate && parser.updateRequested) {
-        const call = firstUpdate;
-        firstUpdate = undefined;
-        call();
-      }
+      updateOut();
       if (ws.bufferedAmount <= highWaterMark) return true;
       vncPaused = true;
       return false;
@@ -136,7 +147,9 @@ export function bridge(options: BridgeOptions): Bridge {
   const startRelay = (before?: Buffer): void => {
     if (!local) return;
     ws.send(before ? Buffer.concat([before, local.serverInit]) : local.serverInit, SEND_OPTIONS);
-    for (const held of local.held.splice(0)) ws.send(held, SEND_OPTIONS);
+    const held = local.held.splice(0);
+    for (const chunk of held) ws.send(chunk, SEND_OPTIONS);
+    if (held.length) updateOut();
     relay();
     if (!vncPaused) socket.resume();
   };
@@ -188,6 +201,7 @@ export function bridge(options: BridgeOptions): Bridge {
     } catch (error) {
       if (!(error instanceof RfbProtocolError)) throw error;
       log?.warn({ problem: error.message }, 'viewer sent a bad RFB message; disconnecting it');
+      if (ahead && !parser.aheadMatched) options.onAheadRefused?.();
       end(CLOSE_CODES.protocolViolation, 'protocol violation');
       return;
     }

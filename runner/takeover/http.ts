@@ -5,8 +5,10 @@
  *
  *   GET|HEAD /takeover/:id?token=…             the page
  *   GET      /takeover/assets/:name            its bundled script and stylesheet
- *   WS       /v1/takeovers/:id/stream?token=…  the VNC stream (bridge.ts); &viewer=<key>, and
- *                                              &handshake=pipelined from a viewer that speaks 3.8
+ *   WS       /v1/takeovers/:id/stream?token=…  the VNC stream (bridge.ts); &viewer=<key>,
+ *                                              &handshake=pipelined from a viewer that speaks 3.8,
+ *                                              &first=<tag> from one whose first requests are
+ *                                              first-requests.ts's
  *   POST     /v1/takeovers/:id/complete|cancel token in the query or a JSON body
  *
  * Unknown id → 404, ended → 410, no token → 401, wrong token → 403, all before any VNC byte.
@@ -21,6 +23,7 @@ import { listening } from '../listen.ts';
 import { AssetStore } from './assets.ts';
 import { type Bridge, bridge } from './bridge.ts';
 import type { AuthorizedTakeover, TakeoverBroker } from './broker.ts';
+import { FIRST_REQUESTS_TAG } from './first-requests.ts';
 import {
   BASE_HEADERS,
   checkOrigin,
@@ -95,12 +98,13 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
   // that takeover's viewers, authorized by its token, ever take from it.
   const spares = new Map<string, VncSpare>();
   const ahead = options.firstFrameAhead ?? true;
-  const stopPreparing = broker.onOpened(({ id, vncSocketPath, ended }) => {
+  const stopPreparing = broker.onOpened(({ id, vncSocketPath, ended, shown }) => {
     if (!ahead) return;
     spares.set(
       id,
       new VncSpare(vncSocketPath, {
         ended,
+        shown,
         timeoutMs: options.vncConnectTimeoutMs ?? 5000,
         ...(log ? { log: log.child({ takeoverId: id }) } : {}),
       }),
@@ -254,8 +258,10 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       // page is in place, and no input before the rest (the agent frozen): the bridge holds it.
       // A spare connection has done only its handshake (no update asked for), so it shows nothing yet.
       await auth.shown;
+      // The page's noVNC says it will send the first requests a spare sends ahead (first-requests.ts).
+      const sameFirst = url.searchParams.get('first') === FIRST_REQUESTS_TAG;
       vnc =
-        spares.get(auth.info.id)?.take() ??
+        spares.get(auth.info.id)?.take(sameFirst) ??
         (await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 }));
       const connection = vnc;
       let upgraded = false;
@@ -309,6 +315,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       onFirstUpdate: () => auth.streaming(),
       maxCutTextBytes,
       pipelined: url.searchParams.get('handshake') === 'pipelined',
+      onAheadRefused: () => spares.get(auth.info.id)?.stopAhead(),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       ...(log ? { log: log.child({ takeoverId: auth.info.id, sandboxId: auth.info.sandboxId }) } : {}),
     });
