@@ -61,6 +61,13 @@ export interface TakeoverHttpOptions {
    * for bench/takeover's A/B (and as a way out should a VNC server mishandle idle clients).
    */
   firstFrameAhead?: boolean;
+  /**
+   * With `firstFrameAhead`: once the screen may be shown, each spare also asks for the first frame
+   * as the page's noVNC will (first-requests.ts), and a viewer that says it will ask the same
+   * (`first=`) gets that frame with ServerInit. Default true; false keeps spares silent past
+   * ClientInit (every viewer's own requests reach the server).
+   */
+  firstUpdateAhead?: boolean;
   log?: Logger;
 }
 
@@ -104,7 +111,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       id,
       new VncSpare(vncSocketPath, {
         ended,
-        shown,
+        ...(options.firstUpdateAhead === false ? {} : { shown }),
         timeoutMs: options.vncConnectTimeoutMs ?? 5000,
         ...(log ? { log: log.child({ takeoverId: id }) } : {}),
       }),
