@@ -446,6 +446,46 @@ describe('first update ahead', () => {
     expect(Buffer.concat(vnc.connections[0]!.messages.slice(0, 3).map((m) => m.bytes))).toEqual(ahead);
   });
 
+  it('before the screen may be shown: the handshake at once, nothing of the screen, nothing written to the desktop', async () => {
+    await withAhead();
+    const shown = deferred();
+    const ready = deferred();
+    const { id, token } = open(vnc.path, { shown: shown.promise, ready: ready.promise });
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const v = await openViewer(aheadUrl(id, token));
+    viewers.push(v);
+    await v.bytes.read(handshakeBytes);
+    // The page's requests, its first key, and one request too many: none reaches the desktop yet.
+    answer(v, Buffer.concat([ahead, messages.key(0x61), messages.update(0, 0, 64, 32)]));
+    const got: Buffer[] = [];
+    v.ws.on('message', (data) => got.push(data as Buffer));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // (Its connection, and the next spare, which asks for nothing before the screen either.)
+    expect(vnc.connections.map((c) => c.messages.length)).toEqual([0, 0]);
+    expect(got).toEqual([]);
+    shown.resolve();
+    // Then the runner's requests go first, the viewer's own update request after them (the key
+    // waits for the room), and the frame comes.
+    expect((await v.bytes.read(16)).readUInt16BE(8)).toBe(64);
+    await expect.poll(() => vnc.connections[0]!.messages.map((m) => m.type)).toEqual([0, 2, 3, 3]);
+    ready.resolve();
+    await expect.poll(() => vnc.connections[0]!.messages.map((m) => m.type)).toEqual([0, 2, 3, 3, 4]);
+  });
+
+  it('closes a viewer that waited for the screen when the room cannot be made', async () => {
+    await withAhead();
+    const shown = deferred();
+    const { id, token } = open(vnc.path, { shown: shown.promise, ready: shown.promise });
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const v = await openViewer(aheadUrl(id, token));
+    viewers.push(v);
+    await v.bytes.read(handshakeBytes);
+    answer(v, ahead);
+    shown.reject(new Error('the fresh page failed'));
+    expect((await v.closed).code).toBe(CLOSE_CODES.desktopGone);
+    expect(vnc.connections[0]!.messages).toEqual([]);
+  });
+
   it('disconnects a viewer that then asks for something else, and asks nothing ahead for the next', async () => {
     await withAhead();
     const { id, token } = open();

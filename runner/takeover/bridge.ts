@@ -16,6 +16,8 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
+import { firstRequests } from './first-requests.ts';
+import { askAhead } from './prepared-vnc.ts';
 import { type HandshakeStep, RfbClientParser, RfbProtocolError } from './rfb.ts';
 import { CLOSE_CODES } from './types.ts';
 import type { VncConnection } from './vnc-socket.ts';
@@ -50,6 +52,14 @@ export interface BridgeOptions {
    */
   pipelined?: boolean;
   /**
+   * On a prepared connection, for a viewer whose first requests will be first-requests.ts's: the
+   * first frame is asked for ahead on it once this settles (the screen may be shown). Until then
+   * the viewer gets only the handshake (from the saved ServerInit, which holds no pixels), nothing
+   * it sends is written to the server, and nothing the server sends reaches it; if it rejects, the
+   * viewer is closed. A connection that asked ahead already (prepared-vnc.ts) needs none of this.
+   */
+  askAheadWhen?: Promise<void>;
+  /**
    * Called when the viewer's first requests were not those a prepared connection sent ahead for
    * it (it is disconnected as for any protocol violation): the takeover stops asking ahead.
    */
@@ -72,20 +82,28 @@ export interface Bridge {
 }
 
 const SEND_OPTIONS = { binary: true, compress: false } as const;
+/** What a viewer may send (past its held input) before the screen may be shown: noVNC sends none. */
+const MAX_GATED_BYTES = 1024 * 1024;
 
 export function bridge(options: BridgeOptions): Bridge {
   const { ws, transport, vnc, controls, log } = options;
   const socket = vnc.socket;
   const highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
   const local = vnc.prepared;
-  // The first frame was asked for ahead (prepared-vnc.ts): it goes out with ServerInit, and the
-  // viewer's own first requests must be the ones sent for it.
-  const ahead = local?.ahead;
+  // The first frame is asked for ahead (prepared-vnc.ts), already or once the screen may be shown:
+  // it goes out as soon as it is there, and the viewer's own first requests must be those sent.
+  const aheadWhen = local
+    ? (options.askAheadWhen ?? (local.ahead ? Promise.resolve() : undefined))
+    : undefined;
+  const ahead = aheadWhen && local ? firstRequests(local.serverInit) : undefined;
   const parser = new RfbClientParser({
     maxCutTextBytes: options.maxCutTextBytes ?? 1024 * 1024,
     ...(local ? { onHandshake: (step: HandshakeStep) => answerHandshake(step) } : {}),
     ...(ahead ? { expectFirst: ahead } : {}),
   });
+  // Until the first frame may be asked for, what the viewer sends waits here (bounded).
+  let gated: Buffer[] | undefined = ahead ? [] : undefined;
+  let gatedBytes = 0;
   let ended = false;
   let inputOpen = options.inputOpen === undefined;
   let inputRefused = false;
@@ -147,6 +165,21 @@ export function bridge(options: BridgeOptions): Bridge {
   const startRelay = (before?: Buffer): void => {
     if (!local) return;
     ws.send(before ? Buffer.concat([before, local.serverInit]) : local.serverInit, SEND_OPTIONS);
+    if (!aheadWhen) return flowFromServer();
+    aheadWhen.then(
+      () => {
+        if (ended) return;
+        askAhead(vnc);
+        const waiting = gated ?? [];
+        gated = undefined;
+        write(waiting);
+        flowFromServer();
+      },
+      () => end(CLOSE_CODES.desktopGone, 'the screen could not be shown'),
+    );
+  };
+  const flowFromServer = (): void => {
+    if (!local || ended) return;
     const held = local.held.splice(0);
     for (const chunk of held) ws.send(chunk, SEND_OPTIONS);
     if (held.length) updateOut();
@@ -171,6 +204,12 @@ export function bridge(options: BridgeOptions): Bridge {
   socket.on('close', () => end(CLOSE_CODES.desktopGone, 'desktop connection closed'));
 
   const write = (parts: Buffer[]): void => {
+    if (gated) {
+      for (const part of parts) gatedBytes += part.length;
+      gated.push(...parts);
+      if (gatedBytes > MAX_GATED_BYTES) end(CLOSE_CODES.protocolViolation, 'too much sent before the screen');
+      return;
+    }
     let flowing = true;
     for (const part of parts) flowing = socket.write(part);
     if (!flowing && !wsPaused) {

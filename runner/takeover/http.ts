@@ -261,15 +261,26 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     try {
       checkOrigin(req, allowedOrigins);
       const auth = broker.authorize(id, url.searchParams.get('token'));
-      // The clean room (docs/browser.md) is made while the link travels; no pixel before its fresh
-      // page is in place, and no input before the rest (the agent frozen): the bridge holds it.
-      // A spare connection has done only its handshake (no update asked for), so it shows nothing yet.
-      await auth.shown;
       // The page's noVNC says it will send the first requests a spare sends ahead (first-requests.ts).
       const sameFirst = url.searchParams.get('first') === FIRST_REQUESTS_TAG;
-      vnc =
-        spares.get(auth.info.id)?.take(sameFirst) ??
-        (await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 }));
+      const spare = spares.get(auth.info.id);
+      // Such a page may have its handshake before the screen may be shown (ServerInit holds no
+      // pixels): the bridge asks for the first frame, and lets anything else through, only then.
+      const early =
+        sameFirst && url.searchParams.get('handshake') === 'pipelined' ? spare?.takeForAhead() : undefined;
+      let askAheadWhen: Promise<void> | undefined;
+      if (early) {
+        vnc = early;
+        askAheadWhen = auth.shown;
+      } else {
+        // The clean room (docs/browser.md) is made while the link travels; no pixel before its fresh
+        // page is in place, and no input before the rest (the agent frozen): the bridge holds it.
+        // A spare connection has done only its handshake (no update asked for), so it shows nothing yet.
+        await auth.shown;
+        vnc =
+          spare?.take(sameFirst) ??
+          (await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 }));
+      }
       const connection = vnc;
       let upgraded = false;
       // If the handshake fails (ws answers 400 itself) or the viewer leaves first, drop the VNC side.
@@ -279,7 +290,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       if (socket.destroyed) throw new Error('the viewer left while the desktop was being reached');
       wss.handleUpgrade(req, socket, head, (ws) => {
         upgraded = true;
-        attach(ws, socket, connection, auth, url);
+        attach(ws, socket, connection, auth, url, askAheadWhen);
       });
       logged(req, url, 101);
     } catch (error) {
@@ -298,6 +309,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     vnc: VncConnection,
     auth: AuthorizedTakeover,
     url: URL,
+    askAheadWhen: Promise<void> | undefined,
   ): void {
     const key = url.searchParams.get('viewer') ?? undefined;
     let current: Bridge | undefined;
@@ -323,6 +335,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       maxCutTextBytes,
       pipelined: url.searchParams.get('handshake') === 'pipelined',
       onAheadRefused: () => spares.get(auth.info.id)?.stopAhead(),
+      ...(askAheadWhen ? { askAheadWhen } : {}),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       ...(log ? { log: log.child({ takeoverId: auth.info.id, sandboxId: auth.info.sandboxId }) } : {}),
     });

@@ -195,6 +195,8 @@ export class VncSpare {
   private retry: NodeJS.Timeout | undefined;
   /** Whether spares ask for the first frame ahead: once shown, until a viewer refused one. */
   private ahead = false;
+  /** A viewer refused a first frame asked ahead: no spare asks ahead any more. */
+  private stopped = false;
 
   constructor(
     private readonly path: string,
@@ -203,7 +205,7 @@ export class VncSpare {
     options.ended.addEventListener('abort', () => this.close(), { once: true });
     options.shown?.then(
       () => {
-        if (options.ended.aborted) return;
+        if (options.ended.aborted || this.stopped) return;
         this.ahead = true;
         if (this.ready && !this.ready.socket.destroyed) askAhead(this.ready);
       },
@@ -231,11 +233,23 @@ export class VncSpare {
   }
 
   /**
+   * A spare for a viewer whose first requests will be first-requests.ts's, even before the screen
+   * may be shown: its bridge answers the handshake from ServerInit (no pixels in it) at once and
+   * asks for the first frame ahead (askAhead) only once the screen may be shown. Undefined when
+   * none is ready or this takeover does not ask ahead (no `shown`, or stopAhead).
+   */
+  takeForAhead(): VncConnection | undefined {
+    if (this.stopped || !this.options.shown) return undefined;
+    return this.take(true);
+  }
+
+  /**
    * A viewer sent other first requests than those asked for ahead (a page out of step with this
    * runner): spares ask for nothing ahead from now on, so its reconnects, and later viewers, get
    * the plain path.
    */
   stopAhead(): void {
+    this.stopped = true;
     if (!this.ahead) return;
     this.ahead = false;
     if (this.ready?.prepared?.ahead === undefined) return;
@@ -296,8 +310,8 @@ export class VncSpare {
   }
 }
 
-/** Sends the page's first requests on a spare (once): the server encodes the first frame for it now. */
-function askAhead(vnc: VncConnection): void {
+/** Sends the page's first requests on a prepared connection (once): the server encodes the first frame for it now. */
+export function askAhead(vnc: VncConnection): void {
   const prepared = vnc.prepared;
   if (!prepared || prepared.ahead) return;
   prepared.ahead = firstRequests(prepared.serverInit);
