@@ -165,7 +165,10 @@ export function bridge(options: BridgeOptions): Bridge {
   const startRelay = (before?: Buffer): void => {
     if (!local) return;
     ws.send(before ? Buffer.concat([before, local.serverInit]) : local.serverInit, SEND_OPTIONS);
-    if (!aheadWhen) return flowFromServer();
+    if (!aheadWhen) {
+      flowFromServer();
+      return;
+    }
     aheadWhen.then(
       () => {
         if (ended) return;
