@@ -2,6 +2,7 @@
 // esbuild: one file each, so the CLI starts fast and images need nothing from the npm registry.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+import { novncTrim } from './novnc-trim.mjs';
 
 // CommonJS dependencies (dockerode, pino) call require(); an ESM bundle needs one to exist.
 const requireShim =
@@ -70,6 +71,7 @@ const takeoverPage = {
   legalComments: 'eof',
   logLevel: 'warning',
   outdir: 'dist/takeover',
+  plugins: [novncTrim],
 };
 
 // Chunks of earlier builds (split bundles; names carry content hashes) are of no use now.

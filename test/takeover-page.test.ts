@@ -11,12 +11,14 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { firstRequests } from '../runner/takeover/first-requests.ts';
 import { startTakeoverServer, TakeoverBroker, type TakeoverServer } from '../runner/takeover/index.ts';
 import {
   type FakeRfbServer,
   type RfbClientConnection,
   startFakeRfbServer,
 } from '../runner/takeover/testing/rfb-server.ts';
+import { novncTrim } from '../scripts/novnc-trim.mjs';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
@@ -38,6 +40,7 @@ beforeAll(async () => {
     target: ['chrome100'],
     outdir: join(dir, 'assets'),
     logLevel: 'warning',
+    plugins: [novncTrim],
   });
   // Running as root in CI: Chromium's own sandbox needs an unprivileged user.
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -101,11 +104,12 @@ async function openPage(link: string, viewport = { width: 800, height: 600 }): P
 }
 
 /**
- * The desktop connection a page just got: the first with messages (noVNC's pixel format and
- * encodings) that is not among `known`. The runner's prepared spares get none until a page takes one.
+ * The desktop connection a page just got: the first not among `known` with more than the three
+ * first requests (pixel format, encodings, full update), which a runner's spare sends ahead
+ * before any page takes it: a page's noVNC asks for the next update once it has drawn the first.
  */
 async function desktopFor(known: RfbClientConnection[] = []): Promise<RfbClientConnection> {
-  const find = () => vnc.connections.find((c) => c.messages.length > 0 && !known.includes(c));
+  const find = () => vnc.connections.find((c) => c.messages.length > 3 && !known.includes(c));
   await expect.poll(find).toBeDefined();
   return find()!;
 }
@@ -173,6 +177,29 @@ describe('takeover page', () => {
     await watcher.close();
     await user.close();
     expect(cspViolations).toEqual([]);
+  });
+
+  it('gets its first frame asked for ahead: a spare sends noVNC’s own first requests, which the page then sends', async () => {
+    const { link } = await setup();
+    const size = Buffer.alloc(4);
+    size.writeUInt16BE(vnc.width, 0);
+    size.writeUInt16BE(vnc.height, 2);
+    const ahead = firstRequests(size);
+    const askedAhead = (c: RfbClientConnection): boolean =>
+      Buffer.concat(c.messages.slice(0, 3).map((m) => m.bytes)).equals(ahead);
+    // Before any page: the takeover's spare asked for the first frame as soon as it could be shown.
+    await expect.poll(() => vnc.connections.some((c) => c.messages.length === 3 && askedAhead(c))).toBe(true);
+    const page = await openPage(link);
+    const desktop = await desktopFor();
+    // The page's connection is that spare: its own identical requests were checked and not
+    // forwarded (a page asking for anything else is disconnected, and would be on another one).
+    expect(askedAhead(desktop)).toBe(true);
+    expect(desktop.messages.filter((m) => m.type === 0 || m.type === 2)).toHaveLength(2);
+    await page.locator('#screen canvas').click({ position: { x: 10, y: 10 } });
+    await received(desktop, 5);
+    expect(desktop.socket.destroyed).toBe(false);
+    await expect(page.locator('#status').textContent()).resolves.toBe('Connected');
+    await page.close();
   });
 
   it('reconnects after the stream drops and keeps control', async () => {

@@ -17,7 +17,10 @@
  * runner's first-frame work off and on (as bench/takeover --ahead-ab): the stream after the first
  * frame must not change.
  *
+ * --update-ahead-ab: side 0's spares ask for no first frame ahead (`firstUpdateAhead: false`).
+ *
  *   node scripts/run-ts.mjs bench/input/main.ts [--keys 40] [--windows 4] [--window-ms 3000] [--images a,b] [--ahead-ab]
+ *     [--update-ahead-ab]
  */
 import { parseArgs } from 'node:util';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -42,15 +45,23 @@ const { values } = parseArgs({
     'window-ms': { type: 'string', default: '3000' },
     images: { type: 'string', default: 'grexal/desktop-x11vnc,grexal/desktop' },
     'ahead-ab': { type: 'boolean', default: false },
+    'update-ahead-ab': { type: 'boolean', default: false },
   },
 });
 const KEYS = Number(values.keys);
 const WINDOWS = Number(values.windows);
 const WINDOW_MS = Number(values['window-ms']);
-const aheadAb = values['ahead-ab'];
+// --update-ahead-ab: as --ahead-ab, but only the first update asked ahead is off on side 0
+// (`firstUpdateAhead: false`: spares, boot script and pipelined handshake stay).
+const updateAheadAb = values['update-ahead-ab'];
+const aheadAb = values['ahead-ab'] || updateAheadAb;
 const imageList = values.images.split(',');
 /** The sides' names: the images, or with --ahead-ab the first image's "ahead off" and "ahead on". */
-const images = aheadAb ? ['ahead off', 'ahead on'] : imageList;
+const images = updateAheadAb
+  ? ['update ahead off', 'update ahead on']
+  : aheadAb
+    ? ['ahead off', 'ahead on']
+    : imageList;
 const imageOf = (k: number): string => (aheadAb ? imageList[0]! : imageList[k]!);
 // The page's header and footer take ~113 px: the desktop area is then about 1280×800, which a
 // server that follows the viewer's size (Xtigervnc) takes, so both stacks stream the same pixels.
@@ -135,7 +146,10 @@ const runner = await Runner.start({});
 const server = await startTakeoverServer({ broker: runner.takeovers });
 // --ahead-ab: side 0 on a server without the first-frame work; side 1 on the default one.
 const offServer = aheadAb
-  ? await startTakeoverServer({ broker: runner.takeovers, firstFrameAhead: false })
+  ? await startTakeoverServer({
+      broker: runner.takeovers,
+      ...(updateAheadAb ? { firstUpdateAhead: false } : { firstFrameAhead: false }),
+    })
   : undefined;
 const origins = [offServer?.url, undefined];
 const sandboxes: TakeoverSandbox[] = [];

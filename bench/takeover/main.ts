@@ -23,7 +23,11 @@
  * Both runners run in this process; the same browser and probe measure both.
  *
  *   node scripts/run-ts.mjs bench/takeover/main.ts [--rounds 10] [--images a,b] [--ahead-ab]
- *     [--baseline ROOT:IMAGE]
+ *     [--baseline ROOT:IMAGE] [--update-ahead-ab]
+ *
+ * With --update-ahead-ab, as --ahead-ab but side 0 only has its spares ask nothing ahead
+ * (`firstUpdateAhead: false`); both servers share the broker, so side 0's takeovers also get
+ * side 1's spares, which ask ahead (one encoded frame per takeover, taken by nobody).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -43,11 +47,15 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '10' },
     images: { type: 'string', default: 'grexal/desktop-x11vnc,grexal/desktop' },
     'ahead-ab': { type: 'boolean', default: false },
+    'update-ahead-ab': { type: 'boolean', default: false },
     baseline: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
-const aheadAb = values['ahead-ab'];
+// --update-ahead-ab: as --ahead-ab, but only the first update asked ahead is off on side 0
+// (`firstUpdateAhead: false`: spares, boot script and pipelined handshake stay).
+const updateAheadAb = values['update-ahead-ab'];
+const aheadAb = values['ahead-ab'] || updateAheadAb;
 const [baseRoot, baseImage] = values.baseline?.split(':') ?? [];
 const images = aheadAb
   ? [values.images.split(',')[0]!, values.images.split(',')[0]!]
@@ -55,11 +63,13 @@ const images = aheadAb
     ? [baseImage!, values.images.split(',')[0]!]
     : values.images.split(',');
 /** What each side is called in the output. */
-const labels = aheadAb
-  ? ['ahead off', 'ahead on']
-  : baseRoot
-    ? [`baseline ${baseImage}`, 'this runner']
-    : images;
+const labels = updateAheadAb
+  ? ['update ahead off', 'update ahead on']
+  : aheadAb
+    ? ['ahead off', 'ahead on']
+    : baseRoot
+      ? [`baseline ${baseImage}`, 'this runner']
+      : images;
 // The page's header and footer take ~113 px: the desktop area is then about 1280×800, which a
 // server that follows the viewer's size (Xtigervnc) takes, so both stacks stream the same pixels.
 const VIEWPORT = { width: 1280, height: 913 };
@@ -174,7 +184,10 @@ const runner = await Runner.start({});
 const server = await startTakeoverServer({ broker: runner.takeovers });
 // --ahead-ab: side 0 on a server without the first-frame work; side 1 on the default one.
 const offServer = aheadAb
-  ? await startTakeoverServer({ broker: runner.takeovers, firstFrameAhead: false })
+  ? await startTakeoverServer({
+      broker: runner.takeovers,
+      ...(updateAheadAb ? { firstUpdateAhead: false } : { firstFrameAhead: false }),
+    })
   : undefined;
 const base = baseRoot ? await baselineModule(baseRoot) : undefined;
 const baseRunner = base ? await base.Runner.start({}) : undefined;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TakeoverBroker } from './broker.ts';
+import { FIRST_REQUESTS_TAG, firstRequests } from './first-requests.ts';
 import { startTakeoverServer, type TakeoverServer } from './http.ts';
 import { handshake, messages, type OpenedViewer, openViewer } from './testing/rfb-client.ts';
 import { type FakeRfbServer, startFakeRfbServer } from './testing/rfb-server.ts';
@@ -25,7 +26,9 @@ beforeEach(async () => {
   vnc = await startFakeRfbServer(join(dir, 'vnc.sock'), { width: 64, height: 32 });
   broker = new TakeoverBroker();
   await writeFile(join(dir, 'takeover.js'), 'console.log(1)');
-  server = await startTakeoverServer({ broker, assetsDir: dir, heartbeatMs: 0 });
+  // Spares that send nothing past ClientInit: every viewer's own requests reach "the desktop".
+  // The first update asked for ahead has its own tests below.
+  server = await startTakeoverServer({ broker, assetsDir: dir, heartbeatMs: 0, firstUpdateAhead: false });
 });
 
 afterEach(async () => {
@@ -407,6 +410,136 @@ describe('prepared connections', () => {
     await old.bytes.read(12 + 6 + 35);
     old.ws.send(Buffer.from('RFB 003.007\n'));
     expect((await old.closed).code).toBe(CLOSE_CODES.protocolViolation);
+  });
+});
+
+describe('first update ahead', () => {
+  /** This file's server with its spares asking for the first frame ahead (the default). */
+  async function withAhead(): Promise<void> {
+    await server.close();
+    server = await startTakeoverServer({ broker, assetsDir: dir, heartbeatMs: 0 });
+  }
+  const ahead = firstRequests(Buffer.from([0, 64, 0, 32]));
+  const aheadUrl = (id: string, token: string, key?: string) =>
+    `${streamUrl(id, token, key)}&handshake=pipelined&first=${FIRST_REQUESTS_TAG}`;
+  const handshakeBytes = 12 + 6 + 24 + 11;
+  const frameBytes = 16 + 64 * 32 * 4;
+  /** The viewer's side of a pipelined 3.8 handshake, then `rest`, in one message as noVNC's would come. */
+  const answer = (v: OpenedViewer, rest: Buffer) =>
+    v.ws.send(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 0]), rest]));
+
+  it('sends the frame with ServerInit, before the viewer asks; its identical requests are checked, not forwarded', async () => {
+    await withAhead();
+    let streaming = 0;
+    const { id, token } = open(vnc.path, { onStreaming: () => streaming++ });
+    await expect.poll(() => vnc.connections[0]?.messages.length).toBe(3);
+    const v = await openViewer(aheadUrl(id, token));
+    viewers.push(v);
+    // The whole handshake and the first frame, and the viewer has sent nothing yet.
+    const all = await v.bytes.read(handshakeBytes + frameBytes);
+    expect(all.readUInt16BE(handshakeBytes + 8)).toBe(64);
+    expect(streaming).toBe(1);
+    answer(v, Buffer.concat([ahead, messages.key(0x61), messages.update(0, 0, 64, 32, true)]));
+    expect((await v.bytes.read(16)).readUInt16BE(8)).toBe(64);
+    // What reached the desktop: the runner's requests once, then the viewer's own input and request.
+    expect(vnc.connections[0]!.messages.map((m) => m.type)).toEqual([0, 2, 3, 4, 3]);
+    expect(Buffer.concat(vnc.connections[0]!.messages.slice(0, 3).map((m) => m.bytes))).toEqual(ahead);
+  });
+
+  it('before the screen may be shown: the handshake at once, nothing of the screen, nothing written to the desktop', async () => {
+    await withAhead();
+    const shown = deferred();
+    const ready = deferred();
+    const { id, token } = open(vnc.path, { shown: shown.promise, ready: ready.promise });
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const v = await openViewer(aheadUrl(id, token));
+    viewers.push(v);
+    await v.bytes.read(handshakeBytes);
+    // The page's requests, its first key, and one request too many: none reaches the desktop yet.
+    answer(v, Buffer.concat([ahead, messages.key(0x61), messages.update(0, 0, 64, 32)]));
+    const got: Buffer[] = [];
+    v.ws.on('message', (data) => got.push(data as Buffer));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // (Its connection, and the next spare, which asks for nothing before the screen either.)
+    expect(vnc.connections.map((c) => c.messages.length)).toEqual([0, 0]);
+    expect(got).toEqual([]);
+    shown.resolve();
+    // Then the runner's requests go first, the viewer's own update request after them (the key
+    // waits for the room), and the frame comes.
+    expect((await v.bytes.read(16)).readUInt16BE(8)).toBe(64);
+    await expect.poll(() => vnc.connections[0]!.messages.map((m) => m.type)).toEqual([0, 2, 3, 3]);
+    ready.resolve();
+    await expect.poll(() => vnc.connections[0]!.messages.map((m) => m.type)).toEqual([0, 2, 3, 3, 4]);
+  });
+
+  it('closes a viewer that waited for the screen when the room cannot be made', async () => {
+    await withAhead();
+    const shown = deferred();
+    const { id, token } = open(vnc.path, { shown: shown.promise, ready: shown.promise });
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const v = await openViewer(aheadUrl(id, token));
+    viewers.push(v);
+    await v.bytes.read(handshakeBytes);
+    answer(v, ahead);
+    shown.reject(new Error('the fresh page failed'));
+    expect((await v.closed).code).toBe(CLOSE_CODES.desktopGone);
+    expect(vnc.connections[0]!.messages).toEqual([]);
+  });
+
+  it('disconnects a viewer that then asks for something else, and asks nothing ahead for the next', async () => {
+    await withAhead();
+    const { id, token } = open();
+    await expect.poll(() => vnc.connections[0]?.messages.length).toBe(3);
+    const liar = await openViewer(aheadUrl(id, token));
+    viewers.push(liar);
+    await liar.bytes.read(handshakeBytes + frameBytes);
+    answer(liar, Buffer.concat([ahead.subarray(0, 20), Buffer.from([2, 0, 0, 1, 0, 0, 0, 0])]));
+    expect((await liar.closed).code).toBe(CLOSE_CODES.protocolViolation);
+    expect(broker.get(id)?.state).toBe('active');
+    // The next viewer, though it says the same, gets a plain connection and its own requests through.
+    await expect.poll(() => server.isPrepared(id)).toBe(true);
+    const next = await openViewer(aheadUrl(id, token));
+    viewers.push(next);
+    await next.bytes.read(handshakeBytes);
+    answer(next, messages.update(0, 0, 64, 32));
+    expect((await next.bytes.read(16)).readUInt16BE(8)).toBe(64);
+    // Open now: its connection, with its own request only, and a plain spare for the next viewer.
+    await expect
+      .poll(() =>
+        vnc.connections.filter((c) => !c.socket.destroyed).map((c) => c.messages.map((m) => m.type)),
+      )
+      .toEqual([[3], []]);
+  });
+
+  it('gives a viewer that does not say it asks the same a connection of its own, with nothing sent ahead', async () => {
+    await withAhead();
+    const { id, token } = open();
+    await expect.poll(() => vnc.connections[0]?.messages.length).toBe(3);
+    const v = await viewer(streamUrl(id, token));
+    v.ws.send(messages.update(0, 0, 64, 32));
+    expect((await v.bytes.read(16)).readUInt16BE(8)).toBe(64);
+    // The spare that asked ahead still waits for a page; the viewer's desktop got only its request.
+    expect(vnc.connections.map((c) => c.messages.map((m) => m.type))).toEqual([[0, 2, 3], [3]]);
+  });
+
+  it('keeps a second viewer view-only on a connection that asked ahead', async () => {
+    await withAhead();
+    const { id, token } = open();
+    await expect.poll(() => vnc.connections[0]?.messages.length).toBe(3);
+    const first = await openViewer(aheadUrl(id, token, 'first-key-0123456789'));
+    viewers.push(first);
+    await first.bytes.read(handshakeBytes + frameBytes);
+    answer(first, ahead);
+    await expect.poll(() => vnc.connections[1]?.messages.length).toBe(3);
+    const second = await openViewer(aheadUrl(id, token, 'second-key-0123456789'));
+    viewers.push(second);
+    await second.bytes.read(handshakeBytes + frameBytes);
+    answer(
+      second,
+      Buffer.concat([ahead, messages.key(0x62), messages.pointer(5, 5), messages.update(0, 0, 1, 1)]),
+    );
+    await expect.poll(() => vnc.connections[1]!.messages.length).toBe(4);
+    expect(vnc.connections[1]!.messages.map((m) => m.type)).toEqual([0, 2, 3, 3]);
   });
 });
 

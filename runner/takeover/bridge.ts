@@ -16,6 +16,8 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
+import { firstRequests } from './first-requests.ts';
+import { askAhead } from './prepared-vnc.ts';
 import { type HandshakeStep, RfbClientParser, RfbProtocolError } from './rfb.ts';
 import { CLOSE_CODES } from './types.ts';
 import type { VncConnection } from './vnc-socket.ts';
@@ -49,6 +51,19 @@ export interface BridgeOptions {
    * anything but 3.8 and None is a protocol violation.
    */
   pipelined?: boolean;
+  /**
+   * On a prepared connection, for a viewer whose first requests will be first-requests.ts's: the
+   * first frame is asked for ahead on it once this settles (the screen may be shown). Until then
+   * the viewer gets only the handshake (from the saved ServerInit, which holds no pixels), nothing
+   * it sends is written to the server, and nothing the server sends reaches it; if it rejects, the
+   * viewer is closed. A connection that asked ahead already (prepared-vnc.ts) needs none of this.
+   */
+  askAheadWhen?: Promise<void>;
+  /**
+   * Called when the viewer's first requests were not those a prepared connection sent ahead for
+   * it (it is disconnected as for any protocol violation): the takeover stops asking ahead.
+   */
+  onAheadRefused?: () => void;
   /** Ping interval; a viewer that misses a whole interval is dropped. Default 20000; 0 turns it off. */
   heartbeatMs?: number;
   log?: Logger;
@@ -67,16 +82,28 @@ export interface Bridge {
 }
 
 const SEND_OPTIONS = { binary: true, compress: false } as const;
+/** What a viewer may send (past its held input) before the screen may be shown: noVNC sends none. */
+const MAX_GATED_BYTES = 1024 * 1024;
 
 export function bridge(options: BridgeOptions): Bridge {
   const { ws, transport, vnc, controls, log } = options;
   const socket = vnc.socket;
   const highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
   const local = vnc.prepared;
+  // The first frame is asked for ahead (prepared-vnc.ts), already or once the screen may be shown:
+  // it goes out as soon as it is there, and the viewer's own first requests must be those sent.
+  const aheadWhen = local
+    ? (options.askAheadWhen ?? (local.ahead ? Promise.resolve() : undefined))
+    : undefined;
+  const ahead = aheadWhen && local ? firstRequests(local.serverInit) : undefined;
   const parser = new RfbClientParser({
     maxCutTextBytes: options.maxCutTextBytes ?? 1024 * 1024,
     ...(local ? { onHandshake: (step: HandshakeStep) => answerHandshake(step) } : {}),
+    ...(ahead ? { expectFirst: ahead } : {}),
   });
+  // Until the first frame may be asked for, what the viewer sends waits here (bounded).
+  let gated: Buffer[] | undefined = ahead ? [] : undefined;
+  let gatedBytes = 0;
   let ended = false;
   let inputOpen = options.inputOpen === undefined;
   let inputRefused = false;
@@ -99,14 +126,16 @@ export function bridge(options: BridgeOptions): Bridge {
   };
 
   let firstUpdate = options.onFirstUpdate;
+  const updateOut = (): void => {
+    if (!firstUpdate || !(ahead || parser.updateRequested)) return;
+    const call = firstUpdate;
+    firstUpdate = undefined;
+    call();
+  };
   const relay = (): void => {
     vnc.onData((chunk, release) => {
       ws.send(chunk, SEND_OPTIONS, release);
-      if (firstUpdate && parser.updateRequested) {
-        const call = firstUpdate;
-        firstUpdate = undefined;
-        call();
-      }
+      updateOut();
       if (ws.bufferedAmount <= highWaterMark) return true;
       vncPaused = true;
       return false;
@@ -136,7 +165,27 @@ export function bridge(options: BridgeOptions): Bridge {
   const startRelay = (before?: Buffer): void => {
     if (!local) return;
     ws.send(before ? Buffer.concat([before, local.serverInit]) : local.serverInit, SEND_OPTIONS);
-    for (const held of local.held.splice(0)) ws.send(held, SEND_OPTIONS);
+    if (!aheadWhen) {
+      flowFromServer();
+      return;
+    }
+    aheadWhen.then(
+      () => {
+        if (ended) return;
+        askAhead(vnc);
+        const waiting = gated ?? [];
+        gated = undefined;
+        write(waiting);
+        flowFromServer();
+      },
+      () => end(CLOSE_CODES.desktopGone, 'the screen could not be shown'),
+    );
+  };
+  const flowFromServer = (): void => {
+    if (!local || ended) return;
+    const held = local.held.splice(0);
+    for (const chunk of held) ws.send(chunk, SEND_OPTIONS);
+    if (held.length) updateOut();
     relay();
     if (!vncPaused) socket.resume();
   };
@@ -158,6 +207,12 @@ export function bridge(options: BridgeOptions): Bridge {
   socket.on('close', () => end(CLOSE_CODES.desktopGone, 'desktop connection closed'));
 
   const write = (parts: Buffer[]): void => {
+    if (gated) {
+      for (const part of parts) gatedBytes += part.length;
+      gated.push(...parts);
+      if (gatedBytes > MAX_GATED_BYTES) end(CLOSE_CODES.protocolViolation, 'too much sent before the screen');
+      return;
+    }
     let flowing = true;
     for (const part of parts) flowing = socket.write(part);
     if (!flowing && !wsPaused) {
@@ -188,6 +243,7 @@ export function bridge(options: BridgeOptions): Bridge {
     } catch (error) {
       if (!(error instanceof RfbProtocolError)) throw error;
       log?.warn({ problem: error.message }, 'viewer sent a bad RFB message; disconnecting it');
+      if (ahead && !parser.aheadMatched) options.onAheadRefused?.();
       end(CLOSE_CODES.protocolViolation, 'protocol violation');
       return;
     }

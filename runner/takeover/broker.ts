@@ -81,6 +81,8 @@ export interface OpenedTakeover {
   /** Host path of the VNC socket; never sent to a browser. */
   readonly vncSocketPath: string;
   readonly ended: AbortSignal;
+  /** Settles once the sandbox's screen may be shown (TakeoverRequest.shown, else ready). */
+  readonly shown: Promise<void>;
 }
 
 /** The part of the runner's id issuer the broker uses; `origin` is `'earlier'` for a stopped runner's id. */
@@ -160,7 +162,12 @@ export class TakeoverBroker {
     this.open.set(id, t);
     this.bySandbox.set(req.sandboxId, t);
     if (req.until && req.browser) this.watch(t, req.until, req.browser);
-    const opened = { id, vncSocketPath: req.vncSocketPath, ended: t.unwatch.signal };
+    const opened = {
+      id,
+      vncSocketPath: req.vncSocketPath,
+      ended: t.unwatch.signal,
+      shown: req.shown ?? req.ready ?? Promise.resolve(),
+    };
     for (const listener of this.openedListeners) {
       try {
         listener(opened);

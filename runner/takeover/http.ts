@@ -5,8 +5,10 @@
  *
  *   GET|HEAD /takeover/:id?token=…             the page
  *   GET      /takeover/assets/:name            its bundled script and stylesheet
- *   WS       /v1/takeovers/:id/stream?token=…  the VNC stream (bridge.ts); &viewer=<key>, and
- *                                              &handshake=pipelined from a viewer that speaks 3.8
+ *   WS       /v1/takeovers/:id/stream?token=…  the VNC stream (bridge.ts); &viewer=<key>,
+ *                                              &handshake=pipelined from a viewer that speaks 3.8,
+ *                                              &first=<tag> from one whose first requests are
+ *                                              first-requests.ts's
  *   POST     /v1/takeovers/:id/complete|cancel token in the query or a JSON body
  *
  * Unknown id → 404, ended → 410, no token → 401, wrong token → 403, all before any VNC byte.
@@ -21,6 +23,7 @@ import { listening } from '../listen.ts';
 import { AssetStore } from './assets.ts';
 import { type Bridge, bridge } from './bridge.ts';
 import type { AuthorizedTakeover, TakeoverBroker } from './broker.ts';
+import { FIRST_REQUESTS_TAG } from './first-requests.ts';
 import {
   BASE_HEADERS,
   checkOrigin,
@@ -58,6 +61,13 @@ export interface TakeoverHttpOptions {
    * for bench/takeover's A/B (and as a way out should a VNC server mishandle idle clients).
    */
   firstFrameAhead?: boolean;
+  /**
+   * With `firstFrameAhead`: once the screen may be shown, each spare also asks for the first frame
+   * as the page's noVNC will (first-requests.ts), and a viewer that says it will ask the same
+   * (`first=`) gets that frame with ServerInit. Default true; false keeps spares silent past
+   * ClientInit (every viewer's own requests reach the server).
+   */
+  firstUpdateAhead?: boolean;
   log?: Logger;
 }
 
@@ -95,12 +105,13 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
   // that takeover's viewers, authorized by its token, ever take from it.
   const spares = new Map<string, VncSpare>();
   const ahead = options.firstFrameAhead ?? true;
-  const stopPreparing = broker.onOpened(({ id, vncSocketPath, ended }) => {
+  const stopPreparing = broker.onOpened(({ id, vncSocketPath, ended, shown }) => {
     if (!ahead) return;
     spares.set(
       id,
       new VncSpare(vncSocketPath, {
         ended,
+        ...(options.firstUpdateAhead === false ? {} : { shown }),
         timeoutMs: options.vncConnectTimeoutMs ?? 5000,
         ...(log ? { log: log.child({ takeoverId: id }) } : {}),
       }),
@@ -250,13 +261,26 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     try {
       checkOrigin(req, allowedOrigins);
       const auth = broker.authorize(id, url.searchParams.get('token'));
-      // The clean room (docs/browser.md) is made while the link travels; no pixel before its fresh
-      // page is in place, and no input before the rest (the agent frozen): the bridge holds it.
-      // A spare connection has done only its handshake (no update asked for), so it shows nothing yet.
-      await auth.shown;
-      vnc =
-        spares.get(auth.info.id)?.take() ??
-        (await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 }));
+      // The page's noVNC says it will send the first requests a spare sends ahead (first-requests.ts).
+      const sameFirst = url.searchParams.get('first') === FIRST_REQUESTS_TAG;
+      const spare = spares.get(auth.info.id);
+      // Such a page may have its handshake before the screen may be shown (ServerInit holds no
+      // pixels): the bridge asks for the first frame, and lets anything else through, only then.
+      const early =
+        sameFirst && url.searchParams.get('handshake') === 'pipelined' ? spare?.takeForAhead() : undefined;
+      let askAheadWhen: Promise<void> | undefined;
+      if (early) {
+        vnc = early;
+        askAheadWhen = auth.shown;
+      } else {
+        // The clean room (docs/browser.md) is made while the link travels; no pixel before its fresh
+        // page is in place, and no input before the rest (the agent frozen): the bridge holds it.
+        // A spare connection has done only its handshake (no update asked for), so it shows nothing yet.
+        await auth.shown;
+        vnc =
+          spare?.take(sameFirst) ??
+          (await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 }));
+      }
       const connection = vnc;
       let upgraded = false;
       // If the handshake fails (ws answers 400 itself) or the viewer leaves first, drop the VNC side.
@@ -266,7 +290,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       if (socket.destroyed) throw new Error('the viewer left while the desktop was being reached');
       wss.handleUpgrade(req, socket, head, (ws) => {
         upgraded = true;
-        attach(ws, socket, connection, auth, url);
+        attach(ws, socket, connection, auth, url, askAheadWhen);
       });
       logged(req, url, 101);
     } catch (error) {
@@ -285,6 +309,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     vnc: VncConnection,
     auth: AuthorizedTakeover,
     url: URL,
+    askAheadWhen: Promise<void> | undefined,
   ): void {
     const key = url.searchParams.get('viewer') ?? undefined;
     let current: Bridge | undefined;
@@ -309,6 +334,8 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       onFirstUpdate: () => auth.streaming(),
       maxCutTextBytes,
       pipelined: url.searchParams.get('handshake') === 'pipelined',
+      onAheadRefused: () => spares.get(auth.info.id)?.stopAhead(),
+      ...(askAheadWhen ? { askAheadWhen } : {}),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       ...(log ? { log: log.child({ takeoverId: auth.info.id, sandboxId: auth.info.sandboxId }) } : {}),
     });

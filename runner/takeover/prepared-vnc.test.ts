@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { firstRequests } from './first-requests.ts';
 import { prepareVnc, VncSpare } from './prepared-vnc.ts';
 import { type FakeRfbServer, startFakeRfbServer } from './testing/rfb-server.ts';
 
@@ -112,6 +113,48 @@ describe('VncSpare', () => {
     vnc.connections[0]!.socket.write(Buffer.from([2, 2]));
     await expect.poll(() => Buffer.concat(taken.prepared!.held).toString('hex')).toBe('020202');
     taken.socket.destroy();
+    ended.abort();
+  });
+
+  it('asks for the first frame ahead only once the screen may be shown, and only for a viewer that asks the same', async () => {
+    const ended = new AbortController();
+    let show!: () => void;
+    const shown = new Promise<void>((resolve) => {
+      show = resolve;
+    });
+    const spare = new VncSpare(vnc.path, { ended: ended.signal, shown });
+    await expect.poll(() => spare.isReady).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Not shown yet: nothing past ClientInit, so nothing of the screen is encoded for anyone.
+    expect(vnc.connections[0]!.messages).toEqual([]);
+    show();
+    const ahead = firstRequests(Buffer.from([0, 64, 0, 32]));
+    await expect.poll(() => vnc.connections[0]!.messages.length).toBe(3);
+    expect(Buffer.concat(vnc.connections[0]!.messages.map((m) => m.bytes))).toEqual(ahead);
+    // A viewer that will not send the same requests gets no spare (it connects for itself).
+    expect(spare.take(false)).toBeUndefined();
+    const taken = spare.take(true)!;
+    expect(taken.prepared?.ahead).toEqual(ahead);
+    // The server's answer, the whole first frame, is held for that viewer.
+    await expect.poll(() => taken.prepared!.held.reduce((n, b) => n + b.length, 0)).toBe(vnc.fullFrameBytes);
+    // The next spare asks ahead as soon as it is ready.
+    await expect.poll(() => vnc.connections[1]?.messages.length).toBe(3);
+    taken.socket.destroy();
+    ended.abort();
+  });
+
+  it('asks nothing ahead any more once a viewer refused it: the waiting spare is replaced by a plain one', async () => {
+    const ended = new AbortController();
+    const spare = new VncSpare(vnc.path, { ended: ended.signal, shown: Promise.resolve() });
+    await expect.poll(() => vnc.connections[0]?.messages.length).toBe(3);
+    spare.stopAhead();
+    await expect.poll(() => vnc.connections[0]!.socket.destroyed).toBe(true);
+    await expect.poll(() => spare.isReady).toBe(true);
+    const plain = spare.take(false)!;
+    expect(plain.prepared?.ahead).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(vnc.connections[1]!.messages).toEqual([]);
+    plain.socket.destroy();
     ended.abort();
   });
 });

@@ -14,6 +14,7 @@
  */
 import type { Logger } from 'pino';
 import { GrexalError } from '../errors.ts';
+import { firstRequests } from './first-requests.ts';
 import { connectVnc, type PreparedHandshake, type VncConnection, type VncReader } from './vnc-socket.ts';
 
 export interface PrepareVncOptions {
@@ -24,6 +25,8 @@ export interface PrepareVncOptions {
 
 /** A server sending more than this to a connection nobody watches yet is dropped as misbehaving. */
 const MAX_HELD_BYTES = 4 * 1024 * 1024;
+/** The same with the first frame asked for ahead: a 3840×2160 frame in Raw, the worst case, and room. */
+const MAX_HELD_AHEAD_BYTES = 40 * 1024 * 1024;
 const MAX_NAME_BYTES = 64 * 1024;
 const SECURITY_NONE = 1;
 
@@ -74,7 +77,7 @@ function holder(vnc: VncConnection, prepared: PreparedHandshake, keepReading: bo
     prepared.held.push(release ? Buffer.from(chunk) : chunk);
     release?.();
     size += chunk.length;
-    if (size > MAX_HELD_BYTES) vnc.socket.destroy();
+    if (size > (prepared.ahead ? MAX_HELD_AHEAD_BYTES : MAX_HELD_BYTES)) vnc.socket.destroy();
     return keepReading;
   };
 }
@@ -169,6 +172,13 @@ class HandshakeBytes {
 export interface VncSpareOptions {
   /** Aborted when the takeover ends: the spare is closed and no other is opened. */
   ended: AbortSignal;
+  /**
+   * Settles once the sandbox's screen may be shown (the clean room's fresh page in place): from
+   * then on each spare asks for the first frame ahead, as the page's noVNC will (first-requests.ts),
+   * so it is encoded and on its way before the viewer asks. Absent: never (spares send nothing
+   * past ClientInit).
+   */
+  shown?: Promise<void>;
   timeoutMs?: number;
   /** Wait before replacing a spare that closed or failed; doubles per failure, up to 5 s. Default 250. */
   retryMs?: number;
@@ -183,17 +193,35 @@ export class VncSpare {
   private preparing = false;
   private failures = 0;
   private retry: NodeJS.Timeout | undefined;
+  /** Whether spares ask for the first frame ahead: once shown, until a viewer refused one. */
+  private ahead = false;
+  /** A viewer refused a first frame asked ahead: no spare asks ahead any more. */
+  private stopped = false;
 
   constructor(
     private readonly path: string,
     private readonly options: VncSpareOptions,
   ) {
     options.ended.addEventListener('abort', () => this.close(), { once: true });
+    options.shown?.then(
+      () => {
+        if (options.ended.aborted || this.stopped) return;
+        this.ahead = true;
+        if (this.ready && !this.ready.socket.destroyed) askAhead(this.ready);
+      },
+      () => {},
+    );
     this.prepare();
   }
 
-  /** The prepared connection, if one is ready and open; the viewer connects itself otherwise. */
-  take(): VncConnection | undefined {
+  /**
+   * The prepared connection, if one is ready and open and fits the viewer: one with the first
+   * frame asked for ahead only to a viewer that will ask for the same (`ahead`), a plain one to
+   * any viewer. The viewer connects itself otherwise.
+   */
+  take(ahead = false): VncConnection | undefined {
+    const fits = this.ready?.prepared && (ahead || this.ready.prepared.ahead === undefined);
+    if (!fits) return undefined;
     const vnc = this.ready;
     this.ready = undefined;
     this.failures = 0;
@@ -202,6 +230,32 @@ export class VncSpare {
     // Paused from the next byte on, until the bridge has sent the viewer ServerInit.
     vnc.onData(holder(vnc, vnc.prepared, false));
     return vnc;
+  }
+
+  /**
+   * A spare for a viewer whose first requests will be first-requests.ts's, even before the screen
+   * may be shown: its bridge answers the handshake from ServerInit (no pixels in it) at once and
+   * asks for the first frame ahead (askAhead) only once the screen may be shown. Undefined when
+   * none is ready or this takeover does not ask ahead (no `shown`, or stopAhead).
+   */
+  takeForAhead(): VncConnection | undefined {
+    if (this.stopped || !this.options.shown) return undefined;
+    return this.take(true);
+  }
+
+  /**
+   * A viewer sent other first requests than those asked for ahead (a page out of step with this
+   * runner): spares ask for nothing ahead from now on, so its reconnects, and later viewers, get
+   * the plain path.
+   */
+  stopAhead(): void {
+    this.stopped = true;
+    if (!this.ahead) return;
+    this.ahead = false;
+    if (this.ready?.prepared?.ahead === undefined) return;
+    this.ready.socket.destroy();
+    this.ready = undefined;
+    this.prepare();
   }
 
   /** Whether a prepared connection is waiting (for tests and logs). */
@@ -226,6 +280,7 @@ export class VncSpare {
         this.preparing = false;
         if (this.options.ended.aborted) return vnc.socket.destroy();
         this.ready = vnc;
+        if (this.ahead) askAhead(vnc);
         // A spare the server closes counts as a failure until a viewer takes one: a desktop that
         // keeps dropping idle clients (or an agent's server doing it on purpose) is left alone
         // after a few tries, and its viewers connect for themselves as before.
@@ -253,4 +308,12 @@ export class VncSpare {
     this.retry = setTimeout(() => this.prepare(), delay);
     this.retry.unref();
   }
+}
+
+/** Sends the page's first requests on a prepared connection (once): the server encodes the first frame for it now. */
+export function askAhead(vnc: VncConnection): void {
+  const prepared = vnc.prepared;
+  if (!prepared || prepared.ahead) return;
+  prepared.ahead = firstRequests(prepared.serverInit);
+  vnc.socket.write(prepared.ahead);
 }

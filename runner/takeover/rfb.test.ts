@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { firstRequests } from './first-requests.ts';
 import { RfbClientParser, RfbProtocolError, SCREEN_BOUNDS } from './rfb.ts';
 
 const handshake = Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 0])]);
@@ -113,6 +114,40 @@ describe('RfbClientParser', () => {
     ]);
     // A view-only viewer's request never reaches the desktop.
     expect(parser.feed(desktopSize(800, 600), false)).toEqual([]);
+  });
+
+  it('with expectFirst, takes exactly those first messages (split anywhere, -316 rewritten) and forwards what follows', () => {
+    const ahead = firstRequests(Buffer.from([...u16(1280), ...u16(800)]));
+    // The viewer's own bytes: noVNC lists ExtendedMouseButtons, which the bridge rewrites to Raw.
+    const sent = Buffer.from(ahead);
+    const mouse = sent.indexOf(Buffer.from(i32(0)), 20 + 4 + 4 * 21);
+    sent.writeInt32BE(-316, mouse);
+    const stream = Buffer.concat([handshake, sent, messages.keyEvent, messages.fbUpdateRequest]);
+    for (const cut of [1, 15, 20 + 7, 20 + 4 + 4 * 24 + 3, stream.length - 1]) {
+      const parser = new RfbClientParser({ expectFirst: ahead });
+      const out = [...parser.feed(stream.subarray(0, cut), true), ...parser.feed(stream.subarray(cut), true)];
+      expect(Buffer.concat(out).subarray(handshake.length)).toEqual(
+        Buffer.concat([messages.keyEvent, messages.fbUpdateRequest]),
+      );
+      expect(parser.aheadMatched).toBe(true);
+    }
+  });
+
+  it('with expectFirst, refuses other first messages: other encodings, an input first, a partial update', () => {
+    const ahead = firstRequests(Buffer.from([...u16(1280), ...u16(800)]));
+    const pixelFormat = ahead.subarray(0, 20);
+    const cases = [
+      Buffer.concat([pixelFormat, messages.setEncodings]),
+      Buffer.concat([messages.keyEvent]),
+      Buffer.concat([ahead.subarray(0, ahead.length - 10), messages.fbUpdateRequest]),
+      messages.setPixelFormat,
+    ];
+    for (const bytes of cases) {
+      const parser = new RfbClientParser({ expectFirst: ahead });
+      parser.feed(handshake, true);
+      expect(() => parser.feed(bytes, true)).toThrow(RfbProtocolError);
+      expect(parser.aheadMatched).toBe(false);
+    }
   });
 
   it('passes the handshake and forces ClientInit to shared', () => {

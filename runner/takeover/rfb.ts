@@ -28,6 +28,13 @@ export interface RfbParserOptions {
    * in order, and not forwarded (the server's side of the handshake is already done).
    */
   onHandshake?: (step: HandshakeStep) => void;
+  /**
+   * The viewer's first messages after ClientInit, exactly, when the runner already sent them to
+   * the server on its behalf and the server's answer is on its way to the viewer (a spare VNC
+   * connection's first update ahead: first-requests.ts). They are checked byte for byte (after the
+   * rewrites below) and not forwarded; anything else is a protocol violation.
+   */
+  expectFirst?: Buffer;
 }
 
 /** One handshake message from the viewer; `minor` is its RFB 3.x version. */
@@ -83,11 +90,19 @@ export class RfbClientParser {
   updateRequested = false;
   private held: Buffer[] = [];
   private heldBytes = 0;
+  private expected: Buffer | undefined;
+  private expectedAt = 0;
+
+  /** Whether the viewer's first messages were all those expected (`expectFirst`), or none were. */
+  get aheadMatched(): boolean {
+    return this.expected === undefined;
+  }
 
   constructor(options: RfbParserOptions = {}) {
     this.maxCutTextBytes = options.maxCutTextBytes ?? 1024 * 1024;
     this.maxEncodings = options.maxEncodings ?? 1024;
     this.onHandshake = options.onHandshake;
+    this.expected = options.expectFirst?.length ? options.expectFirst : undefined;
   }
 
   /**
@@ -255,6 +270,7 @@ export class RfbClientParser {
         if (buf.readInt32BE(at) === EXTENDED_MOUSE_BUTTONS) buf.writeInt32BE(ENCODING_RAW, at);
       }
     }
+    if (this.expected) return this.matchExpected(buf, pos, length);
     const kind: Kind = INPUT_TYPES.has(type) ? 'input' : 'control';
     if (kind === 'input' && controls === 'drop') {
       this.dropped++;
@@ -270,6 +286,18 @@ export class RfbClientParser {
       return false;
     }
     return true;
+  }
+
+  /** One of the viewer's first messages, already sent ahead: it must be the next of them, exactly. */
+  private matchExpected(buf: Buffer, pos: number, length: number): false {
+    const expected = this.expected!;
+    const at = this.expectedAt;
+    if (length > expected.length - at || buf.compare(expected, at, at + length, pos, pos + length) !== 0) {
+      throw new RfbProtocolError('the first requests differ from those the runner sent ahead');
+    }
+    this.expectedAt += length;
+    if (this.expectedAt === expected.length) this.expected = undefined;
+    return false;
   }
 }
 

@@ -29,6 +29,12 @@ export interface PreparedHandshake {
   serverInit: Buffer;
   /** What the server sent after ServerInit before a viewer took the connection (a bell, a clipboard), in order. */
   held: Buffer[];
+  /**
+   * The requests the runner sent the server for the next viewer (first-requests.ts) once the
+   * screen could be shown: `held` then has (or is receiving) the first frame, and that viewer must
+   * send exactly these (rfb.ts `expectFirst`). Unset on a connection that sent nothing past ClientInit.
+   */
+  ahead?: Buffer;
 }
 
 /**

@@ -9,7 +9,7 @@
  * viewerKey() makes it (same sessionStorage name and form), which then finds it.
  */
 import { createHash } from 'node:crypto';
-import { EARLY_STREAM_KEY } from './page-data.ts';
+import { EARLY_STREAM_KEY, FIRST_REQUESTS_TAG } from './page-data.ts';
 
 export function bootStream(): void {
   const match = /\/takeover\/([A-Za-z0-9_-]{1,64})$/.exec(location.pathname);
@@ -30,6 +30,9 @@ export function bootStream(): void {
   url.searchParams.set('viewer', key);
   // noVNC speaks RFB 3.8 with security None: the runner may send its whole handshake at once.
   url.searchParams.set('handshake', 'pipelined');
+  // FIRST_REQUESTS_TAG, spelled out likewise: this page's noVNC asks for its first frame as the
+  // runner's spare already did, so the runner may send it at once.
+  url.searchParams.set('first', 'novnc17-q6c2');
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = new WebSocket(url.href);
   ws.binaryType = 'arraybuffer';
@@ -45,5 +48,6 @@ export function bootStream(): void {
 
 /** The inline script's text and its CSP source (`'sha256-…'`). */
 export const BOOT_SCRIPT = `(${bootStream.toString()})();`;
-if (!BOOT_SCRIPT.includes(EARLY_STREAM_KEY)) throw new Error('boot.ts and page-data.ts disagree');
+if (!BOOT_SCRIPT.includes(EARLY_STREAM_KEY) || !BOOT_SCRIPT.includes(FIRST_REQUESTS_TAG))
+  throw new Error('boot.ts and page-data.ts disagree');
 export const BOOT_SCRIPT_HASH = `'sha256-${createHash('sha256').update(BOOT_SCRIPT).digest('base64')}'`;

@@ -9,7 +9,13 @@ import './page.css';
 
 import { type EndKind, showEnd } from './end-screen.ts';
 import { startKeyboardButton } from './keyboard.ts';
-import { EARLY_STREAM_KEY, type EarlyStream, PAGE_DATA_ELEMENT_ID, type PageData } from './page-data.ts';
+import {
+  EARLY_STREAM_KEY,
+  type EarlyStream,
+  FIRST_REQUESTS_TAG,
+  PAGE_DATA_ELEMENT_ID,
+  type PageData,
+} from './page-data.ts';
 
 /** The server's close codes that mean "over, do not reconnect" (runner/takeover/types.ts CLOSE_CODES). */
 const FINAL_CLOSE: Record<number, EndKind> = {
@@ -84,6 +90,7 @@ function connect(): void {
     const url = endpoint('stream', 'ws');
     url.searchParams.set('viewer', viewerKey());
     url.searchParams.set('handshake', 'pipelined');
+    url.searchParams.set('first', FIRST_REQUESTS_TAG);
     ws = new WebSocket(url.href);
   }
   ws.binaryType = 'arraybuffer';

@@ -19,3 +19,10 @@ export interface EarlyStream {
 }
 
 export const EARLY_STREAM_KEY = '__grexalEarlyStream';
+
+/**
+ * The stream's `first=` value: this page's noVNC sends, after ServerInit, exactly the requests
+ * runner/takeover/first-requests.ts builds, so the runner may send the first frame before it asks.
+ * Change it whenever those bytes change (noVNC upgraded, another quality level).
+ */
+export const FIRST_REQUESTS_TAG = 'novnc17-q6c2';
