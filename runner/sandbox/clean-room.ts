@@ -2,7 +2,8 @@
  * A clean-room takeover (docs/browser.md): while the user types, the agent is cut off from the
  * browser (every CDP connection it had is closed, and none is accepted), frozen (its container
  * paused), and the page the user types into is loaded afresh by the runner in a new tab, after
- * the cut: no session of the agent's is left to have injected a script, intercepted a request or
+ * the cut (the relay's spare tab, made ahead and hidden from the agent, when it is still as it was
+ * made; else one created then): no session of the agent's is left to have injected a script, intercepted a request or
  * listened to an event, and what it could have planted in the browser for the login's origin
  * (service workers, Cache Storage, the HTTP cache) is cleared first. Cookies stay: they are what
  * the agent gets back after Done.
@@ -22,6 +23,23 @@ interface TargetInfo {
   targetId: string;
   type: string;
   url: string;
+  openerId?: string;
+  openerFrameId?: string;
+  canAccessOpener?: boolean;
+  browserContextId?: string;
+}
+
+/** What the relay's spare tab is known as (runner/browser/spare-tab.ts). */
+export interface SpareTabSource {
+  /** The spare, visible from now on; undefined when there is none. Called after the cut. */
+  take(): { targetId: string; browserContextId?: string } | undefined;
+}
+
+/** The user's tab: the spare (already attached: `sessionId`) or a new one. */
+interface UserTab {
+  targetId: string;
+  sessionId?: string;
+  spare: boolean;
 }
 
 export interface CleanRoomDeps {
@@ -43,6 +61,8 @@ export interface CleanRoomDeps {
    * path of what the user waits for first (takeover-call.ts).
    */
   freezeWhen?: Promise<void>;
+  /** The relay's spare tab, used instead of a new one when it is pristine. */
+  spare?: SpareTabSource;
 }
 
 export interface CleanRoom {
@@ -74,15 +94,15 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     return closed;
   };
   const started = Date.now();
-  const took: { freezeMs?: number; pageMs?: number } = {};
+  const took: { freezeMs?: number; pageMs?: number; spare?: boolean } = {};
   try {
     gate.cut('takeover');
-    // After the cut, at once: the user's new tab, and the list of every page the agent can have
-    // opened (the ones to close; the new tab is left out of it, whichever came first).
-    const [listed, { targetId }] = await Promise.all([
-      pages(cdp),
-      cdp('Target.createTarget', { url: 'about:blank' }) as Promise<{ targetId: string }>,
-    ]);
+    // After the cut, at once: the user's tab (the spare, checked, or a new one), and the list of
+    // every page the agent can have opened (the ones to close; the user's is left out of it,
+    // whichever came first; a spare found used is among them).
+    const [listed, tab] = await Promise.all([pages(cdp), userTab(cdp, deps.spare?.take(), logger)]);
+    took.spare = tab.spare;
+    const { targetId } = tab;
     const old = listed.filter((t) => t.targetId !== targetId);
     const url = agentPageUrl(old);
     // A page on the sandbox's loopback is served by the agent itself: it receives what the user
@@ -97,7 +117,7 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
               took.freezeMs = Date.now() - started;
             })
         : undefined;
-    const showing = freshPage(cdp, targetId, old, url, () => {
+    const showing = freshPage(cdp, tab, old, url, () => {
       took.pageMs = Date.now() - started;
       deps.onShown?.();
     });
@@ -113,6 +133,70 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     await close();
     throw error;
   }
+}
+
+/**
+ * The spare tab when it is as the relay made it, attached; else a new tab. A spare that is not
+ * (navigated, scripted into history, opened by a page, another context) is left among the pages
+ * to close.
+ */
+async function userTab(
+  cdp: CdpCall,
+  spare: { targetId: string; browserContextId?: string } | undefined,
+  logger: Logger,
+): Promise<UserTab> {
+  if (spare) {
+    let sessionId: string | undefined;
+    try {
+      const { targetId } = spare;
+      const [attached, { targetInfo }, contexts] = await Promise.all([
+        cdp('Target.attachToTarget', { targetId, flatten: true }) as Promise<{ sessionId: string }>,
+        cdp('Target.getTargetInfo', { targetId }) as Promise<{ targetInfo: TargetInfo }>,
+        cdp('Target.getBrowserContexts') as Promise<{ browserContextIds?: string[] }>,
+      ]);
+      sessionId = attached.sessionId;
+      const history = (await cdp('Page.getNavigationHistory', {}, sessionId)) as NavigationHistory;
+      const unfit = spareUnfit(spare, targetInfo, history, contexts.browserContextIds ?? []);
+      if (!unfit) return { targetId, sessionId, spare: true };
+      logger.warn({ why: unfit }, 'clean room: the spare tab is not as made; a new tab instead');
+    } catch (error) {
+      logger.warn({ err: error }, 'clean room: the spare tab could not be checked; a new tab instead');
+    }
+    if (sessionId) await cdp('Target.detachFromTarget', { sessionId }).catch(() => {});
+  }
+  const { targetId } = (await cdp('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
+  return { targetId, spare: false };
+}
+
+export interface NavigationHistory {
+  currentIndex: number;
+  entries: Array<{ url: string }>;
+}
+
+/**
+ * Why the spare may not be the user's tab (undefined: it may): anything but what the relay made,
+ * a page in the default context, with no opener, whose history is its one about:blank entry.
+ */
+export function spareUnfit(
+  spare: { targetId: string; browserContextId?: string },
+  info: TargetInfo,
+  history: NavigationHistory,
+  otherContexts: string[],
+): string | undefined {
+  if (info.targetId !== spare.targetId || info.type !== 'page') return 'not the page made';
+  if (info.url !== 'about:blank') return 'navigated';
+  if (history.entries.length !== 1 || history.currentIndex !== 0 || history.entries[0]?.url !== 'about:blank')
+    return 'history';
+  if (info.openerId !== undefined || info.openerFrameId !== undefined || info.canAccessOpener === true)
+    return 'opener';
+  // Target.getBrowserContexts lists every context but the default one.
+  if (
+    info.browserContextId === undefined ||
+    info.browserContextId !== spare.browserContextId ||
+    otherContexts.includes(info.browserContextId)
+  )
+    return 'browser context';
+  return undefined;
 }
 
 async function pages(cdp: CdpCall): Promise<TargetInfo[]> {
@@ -142,25 +226,33 @@ export function servedByAgent(url: string): boolean {
 }
 
 /**
- * The new tab `targetId` with `url` (or blank), every other page (`old`) closed; `shown` once it
- * is what the screen shows (navigated, committed).
+ * The user's tab with `url` (or blank), every other page (`old`) closed; `shown` once it is what
+ * the screen shows (navigated, committed).
  */
 async function freshPage(
   cdp: CdpCall,
-  targetId: string,
+  tab: UserTab,
   old: TargetInfo[],
   url: string | undefined,
   shown: () => void,
 ): Promise<void> {
+  const { targetId } = tab;
   // Other pages go first: no window the agent's scripts ran in may hold the new one (opener,
   // same-origin frames), no script of theirs keeps running while the user types, and none is
-  // left to plant a service worker or a cache entry after the origin is cleared below.
-  await Promise.all(old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})));
+  // left to plant a service worker or a cache entry after the origin is cleared below. The spare
+  // waits behind the agent's tabs: brought to the front at once.
+  await Promise.all([
+    ...(tab.spare ? [cdp('Target.activateTarget', { targetId })] : []),
+    ...old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})),
+  ]);
   // A new tab opens in the foreground: with every other one closed it is the screen.
-  if (!url) return shown();
-  const { sessionId } = (await cdp('Target.attachToTarget', { targetId, flatten: true })) as {
-    sessionId: string;
-  };
+  if (!url) {
+    if (tab.sessionId) void cdp('Target.detachFromTarget', { sessionId: tab.sessionId }).catch(() => {});
+    return shown();
+  }
+  const sessionId =
+    tab.sessionId ??
+    ((await cdp('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string }).sessionId;
   const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
   if (/^https?:/.test(url)) await clearOrigin(call, new URL(url).origin);
   // Answers once the new document has committed: from then on the screen shows it.
