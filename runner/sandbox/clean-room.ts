@@ -168,6 +168,12 @@ async function userTab(
   return { targetId, spare: false };
 }
 
+/**
+ * A tab made at about:blank: its one entry is '' until that first navigation commits (a tab in
+ * the background may take a while), then about:blank. No navigation of anyone's commits ''.
+ */
+const BLANK = new Set(['about:blank', '']);
+
 export interface NavigationHistory {
   currentIndex: number;
   entries: Array<{ url: string }>;
@@ -184,8 +190,8 @@ export function spareUnfit(
   otherContexts: string[],
 ): string | undefined {
   if (info.targetId !== spare.targetId || info.type !== 'page') return 'not the page made';
-  if (info.url !== 'about:blank') return 'navigated';
-  if (history.entries.length !== 1 || history.currentIndex !== 0 || history.entries[0]?.url !== 'about:blank')
+  if (!BLANK.has(info.url)) return 'navigated';
+  if (history.entries.length !== 1 || history.currentIndex !== 0 || !BLANK.has(history.entries[0]?.url ?? '-'))
     return 'history';
   if (info.openerId !== undefined || info.openerFrameId !== undefined || info.canAccessOpener === true)
     return 'opener';
