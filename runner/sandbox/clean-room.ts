@@ -191,7 +191,11 @@ export function spareUnfit(
 ): string | undefined {
   if (info.targetId !== spare.targetId || info.type !== 'page') return 'not the page made';
   if (!BLANK.has(info.url)) return 'navigated';
-  if (history.entries.length !== 1 || history.currentIndex !== 0 || !BLANK.has(history.entries[0]?.url ?? '-'))
+  if (
+    history.entries.length !== 1 ||
+    history.currentIndex !== 0 ||
+    !BLANK.has(history.entries[0]?.url ?? '-')
+  )
     return 'history';
   if (info.openerId !== undefined || info.openerFrameId !== undefined || info.canAccessOpener === true)
     return 'opener';
