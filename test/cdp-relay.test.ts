@@ -375,7 +375,7 @@ describe("the relay's spare tab, against an agent that hunts for it", () => {
 
     // Taken, it is the runner's and anyone's: the user's page after the takeover.
     relay.cut('takeover');
-    expect(relay.spare.take()?.targetId).toBe(spare.targetId);
+    expect((await relay.spare.take())?.targetId).toBe(spare.targetId);
     relay.resume();
     const after = await chromium.connectOverCDP(endpoint);
     await expect.poll(() => after.contexts()[0]!.pages().length).toBe(latePages.length + 1);

@@ -90,8 +90,8 @@ describe('the spare tab over a fake browser', () => {
     expect(await relay.spare.ready()).toBe(true);
     const first = relay.spare.current!.targetId;
     relay.cut('takeover');
-    expect(relay.spare.take()?.targetId).toBe(first);
-    expect(relay.spare.take()).toBeUndefined();
+    expect((await relay.spare.take())?.targetId).toBe(first);
+    expect(await relay.spare.take()).toBeUndefined();
     relay.resume();
     expect(await relay.spare.ready()).toBe(true);
     const second = relay.spare.current!.targetId;
@@ -99,6 +99,23 @@ describe('the spare tab over a fake browser', () => {
     const listed = (await list()).map((t) => t.id);
     expect(listed).toContain(first);
     expect(listed).not.toContain(second);
+  });
+
+  it('is waited for when a takeover comes while it is being made, and not kept once closed', async () => {
+    relay.spare.enable();
+    relay.cut('takeover');
+    const taken = await relay.spare.take();
+    expect(taken?.targetId).toEqual(expect.any(String));
+    relay.resume();
+    expect(await relay.spare.ready()).toBe(true);
+    // Closed behind the relay's back (a crash, say): the next resume makes another.
+    const gone = relay.spare.current!.targetId;
+    browser.emit('', 'Target.targetDestroyed', { targetId: gone });
+    relay.cut('takeover');
+    expect(await relay.spare.take()).toBeUndefined();
+    relay.resume();
+    expect(await relay.spare.ready()).toBe(true);
+    expect(relay.spare.current?.targetId).not.toBe(gone);
   });
 
   it('is not made unless enabled (a local browser in grexal dev has none)', async () => {

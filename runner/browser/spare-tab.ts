@@ -47,6 +47,8 @@ export class SpareTabs {
 
   /** Makes a spare in the background if one is wanted and none is there or on its way. */
   replenish(): void {
+    // One closed or crashed meanwhile is no spare.
+    if (this.spare && !this.mux.targets.peek(this.spare.targetId)) this.spare = undefined;
     if (!this.enabled || this.spare || this.making || this.mux.closed || this.failures >= MAX_FAILURES)
       return;
     const started = Date.now();
@@ -71,9 +73,12 @@ export class SpareTabs {
 
   /**
    * The spare, for the runner (visible to agents again from now on, as the user's tab is), or
-   * undefined when there is none (not made yet, or gone). Call only while agents are cut off.
+   * undefined when there is none (gone, or none could be made). One still being made is waited
+   * for: it was asked for before, so it comes sooner than a tab created now would (a takeover
+   * asked again as soon as the last one ended). Call only while agents are cut off.
    */
-  take(): SpareTab | undefined {
+  async take(): Promise<SpareTab | undefined> {
+    await this.making;
     const spare = this.spare;
     this.spare = undefined;
     if (!spare) return undefined;

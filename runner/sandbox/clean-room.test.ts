@@ -54,7 +54,7 @@ function fakes(
     gate: { cut: () => void steps.push('cut'), resume: () => void steps.push('resume') },
     cdp: cdp as never,
     logger: pino({ level: 'silent' }),
-    ...(spare ? { spare: { take: () => ({ targetId: 'spare', browserContextId: 'default' }) } } : {}),
+    ...(spare ? { spare: { take: async () => ({ targetId: 'spare', browserContextId: 'default' }) } } : {}),
   };
   return { steps, deps };
 }

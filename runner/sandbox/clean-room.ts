@@ -32,7 +32,7 @@ interface TargetInfo {
 /** What the relay's spare tab is known as (runner/browser/spare-tab.ts). */
 export interface SpareTabSource {
   /** The spare, visible from now on; undefined when there is none. Called after the cut. */
-  take(): { targetId: string; browserContextId?: string } | undefined;
+  take(): Promise<{ targetId: string; browserContextId?: string } | undefined>;
 }
 
 /** The user's tab: the spare (already attached: `sessionId`) or a new one. */
@@ -142,9 +142,10 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
  */
 async function userTab(
   cdp: CdpCall,
-  spare: { targetId: string; browserContextId?: string } | undefined,
+  taking: Promise<{ targetId: string; browserContextId?: string } | undefined> | undefined,
   logger: Logger,
 ): Promise<UserTab> {
+  const spare = await taking?.catch(() => undefined);
   if (spare) {
     let sessionId: string | undefined;
     try {
