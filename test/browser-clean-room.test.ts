@@ -348,7 +348,8 @@ describe.each([
       expect(found.tabs).toBe(found.own);
       expect(found.guessed).toBe(0);
     }
-    expect(hunt.before.own).toBe(1);
+    // Playwright's own view, after: the user's tab only (no second, blank page).
+    expect(hunt.after.own).toBe(1);
     // The user's tab was the spare (its one about:blank entry checked after the cut), not a new one.
     const room = runnerLog
       .map((line) => JSON.parse(line) as { sandboxId?: string; msg?: string; spare?: boolean })
