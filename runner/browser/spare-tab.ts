@@ -62,6 +62,8 @@ export class SpareTabs {
           if (!made.tabId) this.logger.warn('spare tab made, but Chromium showed no tab target for it');
         },
         (error: unknown) => {
+          // The browser going (the sandbox ending) is no failure of the spare's.
+          if (this.mux.closed) return;
           this.failures++;
           this.logger.warn({ err: error, failures: this.failures }, 'could not make a spare tab');
         },
