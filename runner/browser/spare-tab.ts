@@ -3,7 +3,8 @@
  * relay (hidden-targets.ts), so that the clean room need not create one in the very moment the
  * user waits for the first frame (docs/browser.md, "Takeover latency"). Made in the background
  * (a tab in the default context, behind the agent's, at about:blank), handed to the clean room by
- * `take()` at the cut, made again once agents are let back in.
+ * `take()` at the cut, made again as the takeover ends (`prepare()`, before agents are let back
+ * in) or, failing that, once they are.
  *
  * What the relay promises about it: no agent message names it, so no agent session is attached
  * to it, no script of the agent's runs in it. The clean room still checks that it is as made (its
@@ -43,6 +44,12 @@ export class SpareTabs {
   /** The spare waiting, without taking it (tests, logs). */
   get current(): SpareTab | undefined {
     return this.spare;
+  }
+
+  /** Makes a spare if there is none (nor one on its way); settles once there is, or none could be. */
+  async prepare(): Promise<void> {
+    this.replenish();
+    await this.making;
   }
 
   /** Makes a spare in the background if one is wanted and none is there or on its way. */

@@ -16,7 +16,7 @@ function fakes(
   pageUrl: string,
   failOn?: string,
   pause: () => Promise<void> = async () => {},
-  spare?: { history: NavigationHistory },
+  spare?: { history: NavigationHistory; prepareFails?: boolean },
 ) {
   const steps: string[] = [];
   const cdp = async (method: string, params: Record<string, unknown> = {}, sessionId?: string) => {
@@ -54,7 +54,17 @@ function fakes(
     gate: { cut: () => void steps.push('cut'), resume: () => void steps.push('resume') },
     cdp: cdp as never,
     logger: pino({ level: 'silent' }),
-    ...(spare ? { spare: { take: async () => ({ targetId: 'spare', browserContextId: 'default' }) } } : {}),
+    ...(spare
+      ? {
+          spare: {
+            take: async () => ({ targetId: 'spare', browserContextId: 'default' }),
+            prepare: async () => {
+              steps.push('prepare spare');
+              if (spare.prepareFails) throw new Error('no tab');
+            },
+          },
+        }
+      : {}),
   };
   return { steps, deps };
 }
@@ -193,6 +203,27 @@ describe('openCleanRoom', () => {
       'Target.detachFromTarget',
       'Target.activateTarget spare',
     ]);
+  });
+
+  it('makes the next spare as it closes, beside the thaw and before the agent is let back in; not before a stop', async () => {
+    for (const prepareFails of [false, true]) {
+      const { steps, deps } = fakes('https://login.example.test/', undefined, undefined, {
+        history: BLANK_HISTORY,
+        prepareFails,
+      });
+      const room = await openCleanRoom(deps);
+      steps.length = 0;
+      await room.close();
+      expect([...steps].sort()).toEqual(['prepare spare', 'resume', 'unpause']);
+      expect(steps.at(-1)).toBe('resume');
+    }
+    const { steps, deps } = fakes('https://login.example.test/', undefined, undefined, {
+      history: BLANK_HISTORY,
+    });
+    const room = await openCleanRoom(deps);
+    steps.length = 0;
+    await room.close({ nextSpare: false });
+    expect(steps).toEqual(['unpause', 'resume']);
   });
 
   it("falls back to a new tab, and closes the spare with the agent's pages, when the spare was used", async () => {

@@ -33,7 +33,15 @@ interface TargetInfo {
 export interface SpareTabSource {
   /** The spare, visible from now on; undefined when there is none. Called after the cut. */
   take(): Promise<{ targetId: string; browserContextId?: string } | undefined>;
+  /** Makes the next spare if there is none; settles once it is made (or could not be). */
+  prepare(): Promise<void>;
 }
+
+/**
+ * How long the agent's return waits for the next spare at the end of a takeover (beside its thaw).
+ * Past it the agent is let in and the spare is finished behind the relay's hold.
+ */
+const NEXT_SPARE_WAIT_MS = 1000;
 
 /** The user's tab: the spare (already attached: `sessionId`) or a new one. */
 interface UserTab {
@@ -70,8 +78,11 @@ export interface CleanRoom {
   readonly url?: string;
   /** Whether the agent is frozen: not when the page is the agent's own (on the sandbox's loopback). */
   readonly frozen: boolean;
-  /** Thaws the agent and lets it reconnect; idempotent, on every path. */
-  close(): Promise<void>;
+  /**
+   * Thaws the agent and lets it reconnect; idempotent, on every path. Unless `nextSpare` is false
+   * (a stop follows), the next takeover's spare tab is made first, beside the thaw.
+   */
+  close(options?: { nextSpare?: boolean }): Promise<void>;
 }
 
 /**
@@ -83,12 +94,19 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
   const { agent, gate, cdp, logger } = deps;
   let closed: Promise<void> | undefined;
   let frozen = false;
-  const close = (): Promise<void> => {
+  const close = ({ nextSpare = true }: { nextSpare?: boolean } = {}): Promise<void> => {
     closed ??= (async () => {
-      if (frozen)
-        await agent
-          .unpause()
-          .catch((error: unknown) => logger.error({ err: error }, 'thawing the agent failed'));
+      await Promise.all([
+        frozen
+          ? agent
+              .unpause()
+              .catch((error: unknown) => logger.error({ err: error }, 'thawing the agent failed'))
+          : undefined,
+        // The next spare, before the agent is let back in: no agent is connected to see it made,
+        // and a takeover asked as soon as this one ends finds it ready (made after the resume, it
+        // would be on that takeover's path). Beside the thaw, so mostly hidden behind it.
+        nextSpare && deps.spare ? boundedWait(deps.spare.prepare(), NEXT_SPARE_WAIT_MS) : undefined,
+      ]);
       gate.resume();
     })();
     return closed;
@@ -133,6 +151,14 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     await close();
     throw error;
   }
+}
+
+function boundedWait(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([work.catch(() => {}), timeout]).finally(() => clearTimeout(timer));
 }
 
 /**

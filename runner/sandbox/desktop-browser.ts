@@ -91,7 +91,7 @@ export class DesktopBrowser {
 
   /** Thaws the agent if a clean room holds it (before a stop: a frozen container takes no signal). */
   async thaw(): Promise<void> {
-    await this.cleanRoom?.close();
+    await this.cleanRoom?.close({ nextSpare: false });
   }
 
   close(): Promise<void> {
