@@ -94,7 +94,8 @@ export class CdpMux {
    */
   createHiddenTarget(params: Record<string, unknown>): Promise<HiddenTarget> {
     if (this.held) return Promise.reject(new Error('a hidden target is already being made'));
-    this.held = [];
+    const hold: UpstreamMessage[] = [];
+    this.held = hold;
     this.holdOverflowed = false;
     let hidden: HiddenTarget | undefined;
     return this.ownCall('Target.createTarget', params, undefined, (result) => {
@@ -112,8 +113,9 @@ export class CdpMux {
         this.hidden.targets.add(targetId);
         if (tabId) this.hidden.targets.add(tabId);
       }
-      // At once, inside the answer's own dispatch: nothing after it may pass unscreened.
-      this.release();
+      // At once, inside the answer's own dispatch: nothing after it may pass unscreened. (Not
+      // another hold's: this one may have ended early.)
+      if (this.held === hold) this.release();
     }).then(() => {
       if (!hidden) throw new Error('the browser made no hidden target');
       return hidden;

@@ -2,15 +2,19 @@
  * A clean-room takeover (docs/browser.md): while the user types, the agent is cut off from the
  * browser (every CDP connection it had is closed, and none is accepted), frozen (its container
  * paused), and the page the user types into is loaded afresh by the runner in a new tab, after
- * the cut (the relay's spare tab, made ahead and hidden from the agent, when it is still as it was
- * made; else one created then): no session of the agent's is left to have injected a script, intercepted a request or
- * listened to an event, and what it could have planted in the browser for the login's origin
+ * the cut (the relay's spare tab, made ahead and hidden from the agent, when it is still as it
+ * was made, clean-room-tab.ts; else one created then): no session of the agent's is left to have
+ * injected a script, intercepted a request or listened to an event, and what it could have
+ * planted in the browser for the login's origin
  * (service workers, Cache Storage, the HTTP cache) is cleared first. Cookies stay: they are what
  * the agent gets back after Done.
  */
 import type { Logger } from 'pino';
 import type { CdpCall } from '../browser/index.ts';
 import type { ContainerHandle } from '../runtime/index.ts';
+import { type SpareTabSource, type TargetInfo, type UserTab, userTab } from './clean-room-tab.ts';
+
+export { type NavigationHistory, type SpareTabSource, spareUnfit } from './clean-room-tab.ts';
 
 /** What a clean room needs of the CDP relay in front of the agent. */
 export interface AgentCdpGate {
@@ -19,36 +23,11 @@ export interface AgentCdpGate {
   resume(): void;
 }
 
-interface TargetInfo {
-  targetId: string;
-  type: string;
-  url: string;
-  openerId?: string;
-  openerFrameId?: string;
-  canAccessOpener?: boolean;
-  browserContextId?: string;
-}
-
-/** What the relay's spare tab is known as (runner/browser/spare-tab.ts). */
-export interface SpareTabSource {
-  /** The spare, visible from now on; undefined when there is none. Called after the cut. */
-  take(): Promise<{ targetId: string; browserContextId?: string } | undefined>;
-  /** Makes the next spare if there is none; settles once it is made (or could not be). */
-  prepare(): Promise<void>;
-}
-
 /**
  * How long the agent's return waits for the next spare at the end of a takeover (beside its thaw).
  * Past it the agent is let in and the spare is finished behind the relay's hold.
  */
 const NEXT_SPARE_WAIT_MS = 1000;
-
-/** The user's tab: the spare (already attached: `sessionId`) or a new one. */
-interface UserTab {
-  targetId: string;
-  sessionId?: string;
-  spare: boolean;
-}
 
 export interface CleanRoomDeps {
   agent: Pick<ContainerHandle, 'pause' | 'unpause'>;
@@ -159,81 +138,6 @@ function boundedWait(work: Promise<void>, ms: number): Promise<void> {
     timer = setTimeout(resolve, ms);
   });
   return Promise.race([work.catch(() => {}), timeout]).finally(() => clearTimeout(timer));
-}
-
-/**
- * The spare tab when it is as the relay made it, attached; else a new tab. A spare that is not
- * (navigated, scripted into history, opened by a page, another context) is left among the pages
- * to close.
- */
-async function userTab(
-  cdp: CdpCall,
-  taking: Promise<{ targetId: string; browserContextId?: string } | undefined> | undefined,
-  logger: Logger,
-): Promise<UserTab> {
-  const spare = await taking?.catch(() => undefined);
-  if (spare) {
-    let sessionId: string | undefined;
-    try {
-      const { targetId } = spare;
-      const [attached, { targetInfo }, contexts] = await Promise.all([
-        cdp('Target.attachToTarget', { targetId, flatten: true }) as Promise<{ sessionId: string }>,
-        cdp('Target.getTargetInfo', { targetId }) as Promise<{ targetInfo: TargetInfo }>,
-        cdp('Target.getBrowserContexts') as Promise<{ browserContextIds?: string[] }>,
-      ]);
-      sessionId = attached.sessionId;
-      const history = (await cdp('Page.getNavigationHistory', {}, sessionId)) as NavigationHistory;
-      const unfit = spareUnfit(spare, targetInfo, history, contexts.browserContextIds ?? []);
-      if (!unfit) return { targetId, sessionId, spare: true };
-      logger.warn({ why: unfit }, 'clean room: the spare tab is not as made; a new tab instead');
-    } catch (error) {
-      logger.warn({ err: error }, 'clean room: the spare tab could not be checked; a new tab instead');
-    }
-    if (sessionId) await cdp('Target.detachFromTarget', { sessionId }).catch(() => {});
-  }
-  const { targetId } = (await cdp('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
-  return { targetId, spare: false };
-}
-
-/**
- * A tab made at about:blank: its one entry is '' until that first navigation commits (a tab in
- * the background may take a while), then about:blank. No navigation of anyone's commits ''.
- */
-const BLANK = new Set(['about:blank', '']);
-
-export interface NavigationHistory {
-  currentIndex: number;
-  entries: Array<{ url: string }>;
-}
-
-/**
- * Why the spare may not be the user's tab (undefined: it may): anything but what the relay made,
- * a page in the default context, with no opener, whose history is its one about:blank entry.
- */
-export function spareUnfit(
-  spare: { targetId: string; browserContextId?: string },
-  info: TargetInfo,
-  history: NavigationHistory,
-  otherContexts: string[],
-): string | undefined {
-  if (info.targetId !== spare.targetId || info.type !== 'page') return 'not the page made';
-  if (!BLANK.has(info.url)) return 'navigated';
-  if (
-    history.entries.length !== 1 ||
-    history.currentIndex !== 0 ||
-    !BLANK.has(history.entries[0]?.url ?? '-')
-  )
-    return 'history';
-  if (info.openerId !== undefined || info.openerFrameId !== undefined || info.canAccessOpener === true)
-    return 'opener';
-  // Target.getBrowserContexts lists every context but the default one.
-  if (
-    info.browserContextId === undefined ||
-    info.browserContextId !== spare.browserContextId ||
-    otherContexts.includes(info.browserContextId)
-  )
-    return 'browser context';
-  return undefined;
 }
 
 async function pages(cdp: CdpCall): Promise<TargetInfo[]> {
