@@ -91,7 +91,7 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     return closed;
   };
   const started = Date.now();
-  const took: { freezeMs?: number; pageMs?: number; spare?: boolean } = {};
+  const took: { freezeMs?: number; pageMs?: number; tabMs?: number; spare?: boolean } = {};
   try {
     gate.cut('takeover');
     // After the cut, at once: the user's tab (the spare, checked, or a new one), and the list of
@@ -99,6 +99,7 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     // whichever came first; a spare found used is among them).
     const [listed, tab] = await Promise.all([pages(cdp), userTab(cdp, deps.spare?.take(), logger)]);
     took.spare = tab.spare;
+    took.tabMs = Date.now() - started;
     const { targetId } = tab;
     const old = listed.filter((t) => t.targetId !== targetId);
     const url = agentPageUrl(old);
