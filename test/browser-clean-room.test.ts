@@ -20,6 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeTakeover } from '../examples/scripted-user.ts';
 import { Runner } from '../runner/index.ts';
@@ -49,6 +50,8 @@ let socketDir: string;
 let sitePort: number;
 let runner: Runner;
 let server: TakeoverServer;
+/** The runner's log lines (info and up): the clean room says there whether it used the spare tab. */
+const runnerLog: string[] = [];
 const posted: string[] = [];
 /** Logins whose answer (with the session cookie) has gone out to the browser. */
 let loginsAnswered = 0;
@@ -93,6 +96,7 @@ beforeAll(async () => {
   sitePort = (site.address() as AddressInfo).port;
   runner = await Runner.start({
     stateDir,
+    logger: pino({ level: 'info' }, { write: (line: string) => void runnerLog.push(line) }),
     dangerouslyOverrideDns: { 'login.test': { address: LOGIN_ADDRESS, dialHost: '127.0.0.1' } },
   });
   server = await startTakeoverServer({ broker: runner.takeovers });
@@ -125,11 +129,23 @@ interface Report {
     pages: { url: string; keylogger: unknown; text: string }[];
     cookies: string[];
     serviceWorker?: { controller: string | null; before: OriginStorage; after: OriginStorage | string };
+    hunt?: { before: Hunt; after: Hunt };
   };
   attacks: Record<string, unknown>[];
 }
 
+/** What the agent found hunting for the spare tab (fixtures/hostile-agent/agent.mjs, hunt). */
+interface Hunt {
+  pages: number;
+  own: number;
+  tabs: number;
+  foreign: string[];
+  tried: Record<string, string>;
+  guessed: number;
+}
+
 interface HostileRun {
+  sandboxId: string;
   report: Report;
   exitCode: number | null;
   output: string;
@@ -145,7 +161,11 @@ interface HostileRun {
  * the stream. `onLoopback`: the login site is on the sandbox's own loopback (and the agent plants
  * a service worker there) instead of login.test. Asserts that nothing is left afterwards.
  */
-async function runHostile(runtime: string | undefined, onLoopback: boolean): Promise<HostileRun> {
+async function runHostile(
+  runtime: string | undefined,
+  onLoopback: boolean,
+  extraEnv: Record<string, string> = {},
+): Promise<HostileRun> {
   const sandbox = await runner.create({
     image: 'grexal/desktop',
     desktop: true,
@@ -157,6 +177,7 @@ async function runHostile(runtime: string | undefined, onLoopback: boolean): Pro
         : `http://login.test:${sitePort}/login`,
       ATTACKS_PY: fixture('attacks.py'),
       ...(onLoopback ? { SERVICE_WORKER: '1' } : {}),
+      ...extraEnv,
     },
   });
   let output = '';
@@ -216,6 +237,7 @@ async function runHostile(runtime: string | undefined, onLoopback: boolean): Pro
     expect(await sandboxContainers(sandbox.id)).toEqual([]);
     expect((await sandboxDirs(stateDir)).filter((d) => d.includes(sandbox.id))).toEqual([]);
     return {
+      sandboxId: sandbox.id,
       report: JSON.parse(line!.slice('REPORT '.length)) as Report,
       exitCode: exit.exitCode,
       output,
@@ -311,5 +333,31 @@ describe.each([
     expectLoggedInWithoutTheCanary(run, runtime);
     // A page on the sandbox's loopback is taken for the agent's own: cut off, not frozen.
     expect(run.paused).toBe(false);
+  });
+
+  it("hides the runner's spare tab from an agent that hunts for it, and the takeover it serves stays clean", async () => {
+    const run = await runHostile(runtime, false, { HUNT_SPARE: '1' });
+    const hunt = run.report.captured.hunt!;
+    expect(hunt, run.output).toBeDefined();
+    // Before the takeover and after it (the next spare made by then), it found no page but its
+    // own, one tab target per page, nothing to attach to, close or bring forward; no guess hit.
+    for (const found of [hunt.before, hunt.after]) {
+      expect(found.foreign).toEqual([]);
+      expect(found.tried).toEqual({});
+      expect(found.pages).toBe(found.own);
+      expect(found.tabs).toBe(found.own);
+      expect(found.guessed).toBe(0);
+    }
+    // Playwright's own view, after: the user's tab only (no second, blank page).
+    expect(hunt.after.own).toBe(1);
+    // The user's tab was the spare (its one about:blank entry checked after the cut), not a new one.
+    const room = runnerLog
+      .map((line) => JSON.parse(line) as { sandboxId?: string; msg?: string; spare?: boolean })
+      .filter((entry) => entry.sandboxId === run.sandboxId && entry.msg?.startsWith('clean room'));
+    expect(room.map((entry) => [entry.msg, entry.spare])).toEqual([
+      ['clean room: agent cut off, page loaded afresh', true],
+    ]);
+    expectLoggedInWithoutTheCanary(run, runtime);
+    expect(run.paused).toBe(true);
   });
 });

@@ -12,8 +12,9 @@ import pino from 'pino';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { CDP_CUT_CLOSE_CODE, CdpRelay } from '../runner/browser/index.ts';
+import { CDP_CUT_CLOSE_CODE, CdpRelay, CdpSession } from '../runner/browser/index.ts';
 import { LocalChromium } from '../runner/browser/local-chromium.ts';
+import { spareUnfit } from '../runner/sandbox/clean-room.ts';
 
 let dir: string;
 let browser: LocalChromium;
@@ -271,5 +272,119 @@ describe('CdpRelay in front of a real Chromium', () => {
     await page.goto(`${siteUrl}/still`);
     expect(await page.title()).toBe('/still');
     await good.close();
+  });
+});
+
+describe("the relay's spare tab, against an agent that hunts for it", () => {
+  it('shows it to no agent, watching while it is made or connecting after, refuses every call naming it, and leaves it pristine', async () => {
+    const browserUrl = `${endpoint.replace('http', 'ws')}/devtools/browser/${relay.browserId}`;
+    const agent = await rawClient(browserUrl);
+    const seen: string[] = [];
+    const replies = new Map<number, Record<string, unknown>>();
+    agent.on('message', (data) => {
+      seen.push(String(data));
+      const message = JSON.parse(String(data));
+      if (typeof message.id === 'number') replies.set(message.id, message);
+    });
+    let nextId = 1;
+    const call = async (method: string, params: Record<string, unknown> = {}, sessionId?: string) => {
+      const id = nextId++;
+      agent.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
+      await expect.poll(() => replies.get(id)).toBeTruthy();
+      return replies.get(id) as { result?: Record<string, unknown>; error?: { message: string } };
+    };
+    // Everything it can watch: every target type (tabs too), auto-attach to tabs (paused on
+    // start), and a nested browser session auto-attached to pages.
+    expect((await call('Target.setDiscoverTargets', { discover: true, filter: [{}] })).error).toBeUndefined();
+    const autoAttach = { autoAttach: true, waitForDebuggerOnStart: true, flatten: true };
+    expect(
+      (await call('Target.setAutoAttach', { ...autoAttach, filter: [{ type: 'page', exclude: true }, {}] }))
+        .error,
+    ).toBeUndefined();
+    const nested = (await call('Target.attachToBrowserTarget')).result?.['sessionId'] as string;
+    expect((await call('Target.setAutoAttach', autoAttach, nested)).error).toBeUndefined();
+
+    relay.spare.enable();
+    expect(await relay.spare.ready()).toBe(true);
+    const spare = relay.spare.current!;
+    // Chromium wraps the page in a tab target, and the relay knew it.
+    expect(spare.tabId).toEqual(expect.any(String));
+    const ids = [spare.targetId, spare.tabId!];
+
+    // A Playwright agent connecting afterwards (its auto-attach finds existing targets).
+    const late = await chromium.connectOverCDP(endpoint);
+    const latePages = late
+      .contexts()
+      .flatMap((c) => c.pages())
+      .map((p) => p.url());
+
+    const listed = (await call('Target.getTargets', { filter: [{}] })).result?.['targetInfos'] as Array<{
+      targetId: string;
+    }>;
+    expect(listed.length).toBeGreaterThan(0);
+    for (const method of [
+      'Target.attachToTarget',
+      'Target.getTargetInfo',
+      'Target.closeTarget',
+      'Target.activateTarget',
+      'Target.autoAttachRelated',
+      'Browser.getWindowForTarget',
+    ])
+      for (const targetId of ids)
+        expect((await call(method, { targetId, flatten: true })).error?.message, method).toBe(
+          'No target with given id found',
+        );
+    const jsonList = (await (await fetch(`${endpoint}/json/list`)).json()) as Array<{ id: string }>;
+    expect((await fetch(`${endpoint}/json/close/${spare.targetId}`)).status).toBe(404);
+    expect((await fetch(`${endpoint}/json/activate/${spare.targetId}`)).status).toBe(404);
+    await expect(
+      rawClient(`${endpoint.replace('http', 'ws')}/devtools/page/${spare.targetId}`),
+    ).rejects.toThrow(/404/);
+    // Not one message to the agent named it, nor an id of a session attached to it.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const id of ids) expect(seen.filter((m) => m.includes(id))).toEqual([]);
+    expect(jsonList.map((t) => t.id)).not.toContain(spare.targetId);
+    expect(latePages.length).toBe(listed.filter((t) => (t as { type?: string }).type === 'page').length);
+
+    // As made: nobody attached (the agent's auto-attached sessions were undone), one about:blank
+    // entry, no opener, the default context.
+    const runner = new CdpSession(relay.runnerConnection());
+    const { targetInfos } = (await runner.call('Target.getTargets')) as {
+      targetInfos: Array<{ targetId: string; attached: boolean }>;
+    };
+    await expect
+      .poll(async () => {
+        const { targetInfos: now } = (await runner.call('Target.getTargets')) as {
+          targetInfos: Array<{ targetId: string; attached: boolean }>;
+        };
+        return now.find((t) => t.targetId === spare.targetId)?.attached;
+      })
+      .toBe(false);
+    expect(targetInfos.some((t) => t.targetId === spare.targetId)).toBe(true);
+    const { sessionId } = (await runner.call('Target.attachToTarget', {
+      targetId: spare.targetId,
+      flatten: true,
+    })) as { sessionId: string };
+    const [{ targetInfo }, history, contexts] = (await Promise.all([
+      runner.call('Target.getTargetInfo', { targetId: spare.targetId }),
+      runner.call('Page.getNavigationHistory', {}, sessionId),
+      runner.call('Target.getBrowserContexts'),
+    ])) as [{ targetInfo: never }, never, { browserContextIds: string[] }];
+    expect(spareUnfit(spare, targetInfo, history, contexts.browserContextIds)).toBeUndefined();
+    await runner.call('Target.detachFromTarget', { sessionId });
+
+    // Taken, it is the runner's and anyone's: the user's page after the takeover.
+    relay.cut('takeover');
+    expect((await relay.spare.take())?.targetId).toBe(spare.targetId);
+    relay.resume();
+    const after = await chromium.connectOverCDP(endpoint);
+    await expect.poll(() => after.contexts()[0]!.pages().length).toBe(latePages.length + 1);
+    // resume() makes the next spare in the background; it is hidden as the first was.
+    expect(await relay.spare.ready()).toBe(true);
+    expect(relay.spare.current?.targetId).not.toBe(spare.targetId);
+    await after.close();
+    await late.close().catch(() => {});
+    agent.close();
+    runner.close();
   });
 });

@@ -9,7 +9,10 @@
  *    the browser's machine that downloads are written into: it becomes the relay's own directory
  *    (or downloads are denied when there is none). Playwright passes a path of the agent's
  *    machine there anyway, which means nothing to the browser's.
+ * And a message that names a hidden target or session (the runner's spare tab) is answered as
+ * Chromium answers an unknown id (hidden-targets.ts).
  */
+import { type HiddenTargets, refuseNamingHidden } from './hidden-targets.ts';
 import type { ClientMessage } from './mux.ts';
 
 export interface AgentPolicy {
@@ -24,7 +27,10 @@ const DOWNLOAD_METHODS = new Set(['Browser.setDownloadBehavior', 'Page.setDownlo
 export function screenAgentMessage(
   message: ClientMessage,
   policy: AgentPolicy,
+  hidden?: HiddenTargets,
 ): { message: ClientMessage } | { error: { code: number; message: string } } {
+  const naming = hidden ? refuseNamingHidden(message, hidden) : undefined;
+  if (naming) return { error: naming };
   if (REFUSED.has(message.method))
     return {
       error: { code: -32000, message: `${message.method} is not available through the runner's CDP relay.` },

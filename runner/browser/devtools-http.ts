@@ -82,6 +82,8 @@ export async function answerDevtoolsHttp(
       webSocketDebuggerUrl: `ws://${host}/devtools/browser/${context.browserId}`,
     });
   } else if (path === '/json' || path === '/json/list') {
+    // Not while a hidden target is being made: it is in the registry before it is hidden.
+    await mux.settled();
     sendJson(
       response,
       200,
@@ -99,6 +101,7 @@ export async function answerDevtoolsHttp(
     sendJson(response, 200, describeTarget(target, host));
   } else if (path.startsWith('/json/activate/') || path.startsWith('/json/close/')) {
     const id = safeDecode(path.slice(path.lastIndexOf('/') + 1));
+    await mux.settled();
     if (!mux.targets.get(id)) {
       sendText(response, 404, `No such target id: ${id}`);
       return true;

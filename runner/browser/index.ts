@@ -19,3 +19,4 @@ export {
   localBrowserProblem,
 } from './local-chromium.ts';
 export { CDP_CUT_CLOSE_CODE, CdpRelay, type CdpRelayOptions } from './relay.ts';
+export type { SpareTab, SpareTabs } from './spare-tab.ts';

@@ -2,6 +2,7 @@
  * One client of the mux (mux.ts): its session, its ids in flight, the sessions it owns, and what
  * it is sent. A malformed message ends it, and only it.
  */
+import { screenEventForAgent, screenReplyForAgent } from './hidden-targets.ts';
 import type { CdpMux } from './mux.ts';
 
 /** Where a client's messages go: a WebSocket, or the runner's own CdpConnection. */
@@ -76,6 +77,10 @@ export class MuxClient {
   private queue: ClientMessage[] = [];
   private ended = false;
 
+  /**
+   * `screen`: what the client's messages pass through. A client with one is an agent's: hidden
+   * targets (hidden-targets.ts) are hidden from it; the runner's own channel has none and sees all.
+   */
   constructor(
     private readonly mux: CdpMux,
     private readonly kind: ClientKind,
@@ -154,9 +159,10 @@ export class MuxClient {
   }
 
   /** @internal */
-  deliverReply(clientId: number, method: string, message: UpstreamMessage): void {
+  deliverReply(clientId: number, method: string, given: UpstreamMessage): void {
     this.inFlight = Math.max(0, this.inFlight - 1);
     if (this.ended) return;
+    const message = this.screen ? screenReplyForAgent(given, this.mux.hidden) : given;
     const sessionId = message.result?.['sessionId'];
     if (ATTACH_METHODS.has(method) && typeof sessionId === 'string') this.mux.register(sessionId, this);
     const reply: Record<string, unknown> =
@@ -171,6 +177,19 @@ export class MuxClient {
   /** @internal */
   deliverEvent(message: UpstreamMessage): void {
     if (this.ended) return;
+    if (this.screen) {
+      const delivery = screenEventForAgent(message, this.mux.hidden);
+      if ('drop' in delivery) {
+        const { detach } = delivery;
+        // Chromium auto-attached this agent to a hidden target: undo it where it was attached,
+        // letting the target run first if the agent had asked it to wait.
+        if (detach?.waitingForDebugger)
+          this.mux.notify('Runtime.runIfWaitingForDebugger', {}, detach.sessionId);
+        if (detach)
+          this.mux.notify('Target.detachFromTarget', { sessionId: detach.sessionId }, detach.parent);
+        return;
+      }
+    }
     const child = message.params?.['sessionId'];
     if (typeof child === 'string') {
       if (message.method === 'Target.attachedToTarget') this.mux.register(child, this);

@@ -21,6 +21,7 @@ import { type AgentPolicy, screenAgentMessage } from './agent-policy.ts';
 import { type CdpConnection, type CdpUpstream, DEFAULT_MAX_CDP_MESSAGE_BYTES } from './cdp-connection.ts';
 import { answerDevtoolsHttp, type BrowserVersion, hostOf, sendJson } from './devtools-http.ts';
 import { CdpMux, CLOSE_POLICY, type ClientKind, type MuxClient, type MuxSink } from './mux.ts';
+import { SpareTabs } from './spare-tab.ts';
 
 /** The close code of every agent connection that `cut()` ends (the reason says why). */
 export const CDP_CUT_CLOSE_CODE = 4010;
@@ -46,6 +47,8 @@ export class CdpRelay {
   private closing?: Promise<void>;
   /** The id in `/devtools/browser/<id>`; a pipe has no endpoint, so the relay names its own. */
   readonly browserId = randomUUID();
+  /** The runner's spare tab, hidden from agents (spare-tab.ts); none until `spare.enable()`. */
+  readonly spare: SpareTabs;
 
   private constructor(
     private readonly mux: CdpMux,
@@ -55,6 +58,7 @@ export class CdpRelay {
     maxMessageBytes: number,
     private readonly policy: AgentPolicy,
   ) {
+    this.spare = new SpareTabs(mux, logger);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes, perMessageDeflate: false });
     server.on('request', (request, response) => void this.onRequest(request, response));
     server.on('upgrade', (request, socket: Socket, head) => this.onUpgrade(request, socket, head));
@@ -118,10 +122,12 @@ export class CdpRelay {
     this.logger.info({ reason }, 'agent CDP access cut');
   }
 
+  /** Lets agents back in; a spare tab taken during the cut is made again, in the background. */
   resume(): void {
     if (this.cutReason === undefined) return;
     this.cutReason = undefined;
     this.logger.info('agent CDP access resumed');
+    this.spare.replenish();
   }
 
   /**
@@ -240,7 +246,9 @@ export class CdpRelay {
         setTimeout(() => ws.terminate(), 2_000).unref();
       },
     };
-    const attached = this.mux.attach(kind, sink, (message) => screenAgentMessage(message, this.policy));
+    const attached = this.mux.attach(kind, sink, (message) =>
+      screenAgentMessage(message, this.policy, this.mux.hidden),
+    );
     client = attached;
     if (attached.closed) return;
     // A cut may have come while the handshake ran.

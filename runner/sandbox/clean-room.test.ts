@@ -1,12 +1,27 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { openCleanRoom, servedByAgent } from './clean-room.ts';
+import { type NavigationHistory, openCleanRoom, servedByAgent, spareUnfit } from './clean-room.ts';
+
+const SPARE_INFO = {
+  targetId: 'spare',
+  type: 'page',
+  url: 'about:blank',
+  canAccessOpener: false,
+  browserContextId: 'default',
+};
+const BLANK_HISTORY: NavigationHistory = { currentIndex: 0, entries: [{ url: 'about:blank' }] };
 
 /** Records every step, in order, of the gate, the agent's container and the runner's CDP calls. */
-function fakes(pageUrl: string, failOn?: string, pause: () => Promise<void> = async () => {}) {
+function fakes(
+  pageUrl: string,
+  failOn?: string,
+  pause: () => Promise<void> = async () => {},
+  spare?: { history: NavigationHistory; prepareFails?: boolean },
+) {
   const steps: string[] = [];
   const cdp = async (method: string, params: Record<string, unknown> = {}, sessionId?: string) => {
-    const target = method === 'Target.closeTarget' ? ` ${String(params['targetId'])}` : '';
+    const named = method === 'Target.closeTarget' || method === 'Target.activateTarget';
+    const target = named ? ` ${String(params['targetId'])}` : '';
     steps.push(
       `${method}${sessionId ? '@page' : ''}${params['url'] ? ` ${String(params['url'])}` : ''}${target}`,
     );
@@ -18,8 +33,12 @@ function fakes(pageUrl: string, failOn?: string, pause: () => Promise<void> = as
           { targetId: 'w', type: 'worker', url: pageUrl },
           // The new tab, when the list comes after it was made: never closed.
           { targetId: 'fresh', type: 'page', url: 'about:blank' },
+          ...(spare ? [SPARE_INFO] : []),
         ],
       };
+    if (method === 'Target.getTargetInfo') return { targetInfo: SPARE_INFO };
+    if (method === 'Target.getBrowserContexts') return { browserContextIds: ['agents-own'] };
+    if (method === 'Page.getNavigationHistory') return spare?.history;
     if (method === 'Target.createTarget') return { targetId: 'fresh' };
     if (method === 'Target.attachToTarget') return { sessionId: 's1' };
     return {};
@@ -35,6 +54,17 @@ function fakes(pageUrl: string, failOn?: string, pause: () => Promise<void> = as
     gate: { cut: () => void steps.push('cut'), resume: () => void steps.push('resume') },
     cdp: cdp as never,
     logger: pino({ level: 'silent' }),
+    ...(spare
+      ? {
+          spare: {
+            take: async () => ({ targetId: 'spare', browserContextId: 'default' }),
+            prepare: async () => {
+              steps.push('prepare spare');
+              if (spare.prepareFails) throw new Error('no tab');
+            },
+          },
+        }
+      : {}),
   };
   return { steps, deps };
 }
@@ -58,7 +88,7 @@ describe('openCleanRoom', () => {
       'Network.disable@page',
       'Page.navigate@page https://login.example.test/signin?next=1',
       'Target.detachFromTarget',
-      'Target.activateTarget',
+      'Target.activateTarget fresh',
     ]);
     steps.length = 0;
     await room.close();
@@ -147,6 +177,91 @@ describe('openCleanRoom', () => {
     await expect(openCleanRoom(deps)).rejects.toThrow(/No such container/);
     expect(steps.filter((step) => step === 'pause')).toEqual(['pause']);
     expect(steps.slice(-1)).toEqual(['resume']);
+  });
+
+  it("uses the spare tab when it is as made: no new tab, brought to the front while the agent's close", async () => {
+    const { steps, deps } = fakes('https://login.example.test/signin', undefined, undefined, {
+      history: BLANK_HISTORY,
+    });
+    const room = await openCleanRoom(deps);
+    expect(room.url).toBe('https://login.example.test/signin');
+    expect(steps).not.toContain('Target.createTarget about:blank');
+    const after = steps.filter((step) => step !== 'pause' && !step.startsWith('Target.get'));
+    expect(after).toEqual([
+      'cut',
+      'Target.attachToTarget',
+      'Page.getNavigationHistory@page',
+      'Target.activateTarget spare',
+      'Target.closeTarget old',
+      // The agent's never-used new-tab slot: 'fresh' is a page the agent opened, closed too.
+      'Target.closeTarget fresh',
+      'Storage.clearDataForOrigin@page',
+      'Network.enable@page',
+      'Network.clearBrowserCache@page',
+      'Network.disable@page',
+      'Page.navigate@page https://login.example.test/signin',
+      'Target.detachFromTarget',
+      'Target.activateTarget spare',
+    ]);
+  });
+
+  it('makes the next spare as it closes, beside the thaw and before the agent is let back in; not before a stop', async () => {
+    for (const prepareFails of [false, true]) {
+      const { steps, deps } = fakes('https://login.example.test/', undefined, undefined, {
+        history: BLANK_HISTORY,
+        prepareFails,
+      });
+      const room = await openCleanRoom(deps);
+      steps.length = 0;
+      await room.close();
+      expect([...steps].sort()).toEqual(['prepare spare', 'resume', 'unpause']);
+      expect(steps.at(-1)).toBe('resume');
+    }
+    const { steps, deps } = fakes('https://login.example.test/', undefined, undefined, {
+      history: BLANK_HISTORY,
+    });
+    const room = await openCleanRoom(deps);
+    steps.length = 0;
+    await room.close({ nextSpare: false });
+    expect(steps).toEqual(['unpause', 'resume']);
+  });
+
+  it("falls back to a new tab, and closes the spare with the agent's pages, when the spare was used", async () => {
+    const { steps, deps } = fakes('https://login.example.test/', undefined, undefined, {
+      history: { currentIndex: 1, entries: [{ url: 'about:blank' }, { url: 'about:blank#x' }] },
+    });
+    await openCleanRoom(deps);
+    expect(steps).toContain('Target.createTarget about:blank');
+    expect(steps).toContain('Target.closeTarget spare');
+    expect(steps).toContain('Target.closeTarget old');
+    expect(steps).not.toContain('Target.closeTarget fresh');
+  });
+
+  it('takes the spare only when it is the page made, blank, without opener, in the default context', () => {
+    const spare = { targetId: 'spare', browserContextId: 'default' };
+    expect(spareUnfit(spare, SPARE_INFO, BLANK_HISTORY, ['agents-own'])).toBeUndefined();
+    // Before its first navigation commits, its one entry is ''.
+    expect(
+      spareUnfit(spare, { ...SPARE_INFO, url: '' }, { currentIndex: 0, entries: [{ url: '' }] }, []),
+    ).toBe(undefined);
+    const cases: Array<
+      [string, Partial<typeof SPARE_INFO> & { openerId?: string }, NavigationHistory?, string[]?]
+    > = [
+      ['navigated', { url: 'https://agent.test/' }],
+      ['history', {}, { currentIndex: 1, entries: [{ url: 'about:blank' }, { url: 'about:blank' }] }],
+      ['history', {}, { currentIndex: 0, entries: [{ url: 'about:blank#planted' }] }],
+      ['history', {}, { currentIndex: 0, entries: [] }],
+      ['opener', { openerId: 'agent-page' }],
+      ['opener', { canAccessOpener: true }],
+      ['browser context', { browserContextId: 'agents-own' }],
+      ['browser context', {}, BLANK_HISTORY, ['default']],
+      ['not the page made', { type: 'tab' }],
+    ];
+    for (const [why, info, history, contexts] of cases)
+      expect(
+        spareUnfit(spare, { ...SPARE_INFO, ...info }, history ?? BLANK_HISTORY, contexts ?? []),
+        why,
+      ).toBe(why);
   });
 
   it('tells loopback from everything else', () => {

@@ -2,14 +2,19 @@
  * A clean-room takeover (docs/browser.md): while the user types, the agent is cut off from the
  * browser (every CDP connection it had is closed, and none is accepted), frozen (its container
  * paused), and the page the user types into is loaded afresh by the runner in a new tab, after
- * the cut: no session of the agent's is left to have injected a script, intercepted a request or
- * listened to an event, and what it could have planted in the browser for the login's origin
+ * the cut (the relay's spare tab, made ahead and hidden from the agent, when it is still as it
+ * was made, clean-room-tab.ts; else one created then): no session of the agent's is left to have
+ * injected a script, intercepted a request or listened to an event, and what it could have
+ * planted in the browser for the login's origin
  * (service workers, Cache Storage, the HTTP cache) is cleared first. Cookies stay: they are what
  * the agent gets back after Done.
  */
 import type { Logger } from 'pino';
 import type { CdpCall } from '../browser/index.ts';
 import type { ContainerHandle } from '../runtime/index.ts';
+import { type SpareTabSource, type TargetInfo, type UserTab, userTab } from './clean-room-tab.ts';
+
+export { type NavigationHistory, type SpareTabSource, spareUnfit } from './clean-room-tab.ts';
 
 /** What a clean room needs of the CDP relay in front of the agent. */
 export interface AgentCdpGate {
@@ -18,11 +23,11 @@ export interface AgentCdpGate {
   resume(): void;
 }
 
-interface TargetInfo {
-  targetId: string;
-  type: string;
-  url: string;
-}
+/**
+ * How long the agent's return waits for the next spare at the end of a takeover (beside its thaw).
+ * Past it the agent is let in and the spare is finished behind the relay's hold.
+ */
+const NEXT_SPARE_WAIT_MS = 1000;
 
 export interface CleanRoomDeps {
   agent: Pick<ContainerHandle, 'pause' | 'unpause'>;
@@ -43,6 +48,8 @@ export interface CleanRoomDeps {
    * path of what the user waits for first (takeover-call.ts).
    */
   freezeWhen?: Promise<void>;
+  /** The relay's spare tab, used instead of a new one when it is pristine. */
+  spare?: SpareTabSource;
 }
 
 export interface CleanRoom {
@@ -50,8 +57,11 @@ export interface CleanRoom {
   readonly url?: string;
   /** Whether the agent is frozen: not when the page is the agent's own (on the sandbox's loopback). */
   readonly frozen: boolean;
-  /** Thaws the agent and lets it reconnect; idempotent, on every path. */
-  close(): Promise<void>;
+  /**
+   * Thaws the agent and lets it reconnect; idempotent, on every path. Unless `nextSpare` is false
+   * (a stop follows), the next takeover's spare tab is made first, beside the thaw.
+   */
+  close(options?: { nextSpare?: boolean }): Promise<void>;
 }
 
 /**
@@ -63,26 +73,34 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
   const { agent, gate, cdp, logger } = deps;
   let closed: Promise<void> | undefined;
   let frozen = false;
-  const close = (): Promise<void> => {
+  const close = ({ nextSpare = true }: { nextSpare?: boolean } = {}): Promise<void> => {
     closed ??= (async () => {
-      if (frozen)
-        await agent
-          .unpause()
-          .catch((error: unknown) => logger.error({ err: error }, 'thawing the agent failed'));
+      await Promise.all([
+        frozen
+          ? agent
+              .unpause()
+              .catch((error: unknown) => logger.error({ err: error }, 'thawing the agent failed'))
+          : undefined,
+        // The next spare, before the agent is let back in: no agent is connected to see it made,
+        // and a takeover asked as soon as this one ends finds it ready (made after the resume, it
+        // would be on that takeover's path). Beside the thaw, so mostly hidden behind it.
+        nextSpare && deps.spare ? boundedWait(deps.spare.prepare(), NEXT_SPARE_WAIT_MS) : undefined,
+      ]);
       gate.resume();
     })();
     return closed;
   };
   const started = Date.now();
-  const took: { freezeMs?: number; pageMs?: number } = {};
+  const took: { freezeMs?: number; pageMs?: number; tabMs?: number; spare?: boolean } = {};
   try {
     gate.cut('takeover');
-    // After the cut, at once: the user's new tab, and the list of every page the agent can have
-    // opened (the ones to close; the new tab is left out of it, whichever came first).
-    const [listed, { targetId }] = await Promise.all([
-      pages(cdp),
-      cdp('Target.createTarget', { url: 'about:blank' }) as Promise<{ targetId: string }>,
-    ]);
+    // After the cut, at once: the user's tab (the spare, checked, or a new one), and the list of
+    // every page the agent can have opened (the ones to close; the user's is left out of it,
+    // whichever came first; a spare found used is among them).
+    const [listed, tab] = await Promise.all([pages(cdp), userTab(cdp, deps.spare?.take(), logger)]);
+    took.spare = tab.spare;
+    took.tabMs = Date.now() - started;
+    const { targetId } = tab;
     const old = listed.filter((t) => t.targetId !== targetId);
     const url = agentPageUrl(old);
     // A page on the sandbox's loopback is served by the agent itself: it receives what the user
@@ -97,7 +115,7 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
               took.freezeMs = Date.now() - started;
             })
         : undefined;
-    const showing = freshPage(cdp, targetId, old, url, () => {
+    const showing = freshPage(cdp, tab, old, url, () => {
       took.pageMs = Date.now() - started;
       deps.onShown?.();
     });
@@ -113,6 +131,14 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     await close();
     throw error;
   }
+}
+
+function boundedWait(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([work.catch(() => {}), timeout]).finally(() => clearTimeout(timer));
 }
 
 async function pages(cdp: CdpCall): Promise<TargetInfo[]> {
@@ -142,25 +168,33 @@ export function servedByAgent(url: string): boolean {
 }
 
 /**
- * The new tab `targetId` with `url` (or blank), every other page (`old`) closed; `shown` once it
- * is what the screen shows (navigated, committed).
+ * The user's tab with `url` (or blank), every other page (`old`) closed; `shown` once it is what
+ * the screen shows (navigated, committed).
  */
 async function freshPage(
   cdp: CdpCall,
-  targetId: string,
+  tab: UserTab,
   old: TargetInfo[],
   url: string | undefined,
   shown: () => void,
 ): Promise<void> {
+  const { targetId } = tab;
   // Other pages go first: no window the agent's scripts ran in may hold the new one (opener,
   // same-origin frames), no script of theirs keeps running while the user types, and none is
-  // left to plant a service worker or a cache entry after the origin is cleared below.
-  await Promise.all(old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})));
+  // left to plant a service worker or a cache entry after the origin is cleared below. The spare
+  // waits behind the agent's tabs: brought to the front at once.
+  await Promise.all([
+    ...(tab.spare ? [cdp('Target.activateTarget', { targetId })] : []),
+    ...old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})),
+  ]);
   // A new tab opens in the foreground: with every other one closed it is the screen.
-  if (!url) return shown();
-  const { sessionId } = (await cdp('Target.attachToTarget', { targetId, flatten: true })) as {
-    sessionId: string;
-  };
+  if (!url) {
+    if (tab.sessionId) void cdp('Target.detachFromTarget', { sessionId: tab.sessionId }).catch(() => {});
+    return shown();
+  }
+  const sessionId =
+    tab.sessionId ??
+    ((await cdp('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string }).sessionId;
   const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
   if (/^https?:/.test(url)) await clearOrigin(call, new URL(url).origin);
   // Answers once the new document has committed: from then on the screen shows it.

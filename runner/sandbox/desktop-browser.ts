@@ -54,6 +54,8 @@ export class DesktopBrowser {
         logger,
       });
       const browser = new DesktopBrowser(container, relay, new CdpSession(relay.runnerConnection()), logger);
+      // The clean room's spare tab, made in the background and hidden from the agent by the relay.
+      relay.spare.enable();
       void container.wait().then(() => {
         if (!browser.closing) logger.warn('the browser container ended: the sandbox has no browser any more');
       });
@@ -81,6 +83,7 @@ export class DesktopBrowser {
       gate: this.relay,
       cdp: this.cdp.call,
       logger: this.logger,
+      spare: this.relay.spare,
       ...when,
     });
     return this.cleanRoom;
@@ -88,7 +91,7 @@ export class DesktopBrowser {
 
   /** Thaws the agent if a clean room holds it (before a stop: a frozen container takes no signal). */
   async thaw(): Promise<void> {
-    await this.cleanRoom?.close();
+    await this.cleanRoom?.close({ nextSpare: false });
   }
 
   close(): Promise<void> {
