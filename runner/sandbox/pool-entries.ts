@@ -8,6 +8,15 @@ import { type ResolvedSandboxOptions, resolveSandboxOptions } from './options.ts
 import { formatBytes } from './units.ts';
 
 /**
+ * A pool entry's CPU weight while it starts (cgroup v1 `cpu.shares`; the default, every live
+ * run's, is 1024): a refill that starts a desktop while the claimed run it replaces draws its first
+ * takeover frame gets about 1/9 of the CPU they contend for, and all that is idle. Not lower: on a
+ * machine loaded for long an entry must still become ready within its start deadline. A ready
+ * entry has the default back (Sandbox.endWarming): idle, it takes no CPU anyway.
+ */
+export const ENTRY_CPU_SHARES = 128;
+
+/**
  * A sandbox request is served from a pool only when everything that shapes the container is the
  * same: image, desktop size, every limit and the OCI runtime. The run's own fields (command, env,
  * credentials, network, timeout) are bound at the claim and never part of the key.

@@ -31,7 +31,7 @@ import type { SandboxBrowser } from './browser-wiring.ts';
 import { EventBus } from './events.ts';
 import { defaultStateDir, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
 import { type ResolvedSandboxOptions, resolveSandboxOptions } from './options.ts';
-import { checkPoolSpec, poolKey, poolNameOf } from './pool-entries.ts';
+import { checkPoolSpec, ENTRY_CPU_SHARES, poolKey, poolNameOf } from './pool-entries.ts';
 import type { SandboxTakeovers } from './ports.ts';
 import { IDLE_ENTRY_POLICY, Sandbox } from './sandbox.ts';
 
@@ -65,6 +65,8 @@ export interface RunnerOptions {
   poolCheckIntervalMs?: number;
   /** How long a pool's refill waits for the next claim of a burst. Default 250; 0: at once. */
   poolRefillHoldMs?: number;
+  /** A pool entry's CPU weight while it starts (SandboxDeps.warmingCpuShares). Default ENTRY_CPU_SHARES. */
+  poolEntryCpuShares?: number;
   /**
    * Whether the default Docker runtime waits for the engine's ping before start() resolves.
    * Default true; false for one-shot runs (`grexal run`): the ping runs beside the first calls
@@ -334,6 +336,7 @@ export class Runner implements AsyncDisposable {
         networkPolicy: IDLE_ENTRY_POLICY,
         networkPolicyImplicit: true,
         pooled: true,
+        warmingCpuShares: this.options.poolEntryCpuShares ?? ENTRY_CPU_SHARES,
       },
       events,
     );
@@ -347,6 +350,7 @@ export class Runner implements AsyncDisposable {
     await sandbox.start();
     try {
       await sandbox.waitUntilReady();
+      await sandbox.endWarming();
     } catch (error) {
       await sandbox.destroy('failed');
       throw error;
