@@ -17,6 +17,15 @@ import { formatBytes } from './units.ts';
 export const ENTRY_CPU_SHARES = 128;
 
 /**
+ * How long a desktop pool's refill waits after a claim (at most 4× after the first of a burst):
+ * the claimed run's first second is its agent's start, its first takeover's link and first frame
+ * (or its first page), and a desktop's start (two containers, the engine's calls, the runner's
+ * spawns for its host directory and link, which no CPU weight covers) would take from it. The
+ * pool is then short of that entry a second longer: the next claim within ~3 s is cold either way.
+ */
+export const DESKTOP_REFILL_HOLD_MS = 1_000;
+
+/**
  * A sandbox request is served from a pool only when everything that shapes the container is the
  * same: image, desktop size, every limit and the OCI runtime. The run's own fields (command, env,
  * credentials, network, timeout) are bound at the claim and never part of the key.
