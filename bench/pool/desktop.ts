@@ -167,6 +167,21 @@ interface SideRun {
 const sideName = (side: { build: string; warm: boolean }, builds: number) =>
   `${side.warm ? 'warm' : 'cold'}${builds > 1 ? ` (${side.build})` : ''}`;
 
+/**
+ * The sides' order in round `i`: warm and cold alternate A B B A within each build and, with a
+ * baseline, the builds alternate too, so that no side always follows the same other side (a
+ * rotation would put each warm sample after the same cold one every round, and whatever that one
+ * leaves behind under the same warm sample).
+ */
+function roundOrder(sides: SideRun[], i: number): SideRun[] {
+  const builds = [...new Set(sides.map((side) => side.build))];
+  const byBuild = builds.map((build) => {
+    const own = sides.filter((side) => side.build === build);
+    return Math.floor(i / builds.length) % 2 ? own.reverse() : own;
+  });
+  return (i % builds.length ? byBuild.reverse() : byBuild).flat();
+}
+
 export async function desktopPart(options: DesktopOptions): Promise<void> {
   const { builds, rounds } = options;
   console.log(
@@ -217,12 +232,7 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
     const failures: string[] = [];
     // Round 0 is the warm-up, not counted. The order rotates every round (A B B A with one build).
     for (let i = 0; i <= rounds; i++) {
-      const order =
-        sides.length === 2
-          ? i % 2
-            ? [...sides].reverse()
-            : sides
-          : [...sides.slice(i % sides.length), ...sides.slice(0, i % sides.length)];
+      const order = roundOrder(sides, i);
       const round = new Map<SideRun, Sample>();
       try {
         for (const side of order) round.set(side, await side.run());
