@@ -43,9 +43,9 @@ export interface ContainerSpec {
   /** For `browser`: the entrypoint, in place of the image's (the supervisor). */
   command?: string[];
   /**
-   * Relative CPU weight (Docker's CpuShares), for a pool entry while it starts and idles: below a
-   * live run's, so that warming it takes only the CPU the live runs leave (docs/pools.md). Absent:
-   * the engine's default (1024), as for every cold sandbox.
+   * Relative CPU weight (Docker's CpuShares), for a pool entry while it starts: below a live
+   * run's, so that warming it takes only the CPU the live runs leave; set back to the default once
+   * the entry is ready (docs/pools.md). Absent: the engine's default (1024), as for every cold sandbox.
    */
   cpuShares?: number;
 }
