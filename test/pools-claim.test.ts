@@ -9,6 +9,7 @@ import { eventually, sandboxContainers, sandboxDirs } from './helpers.ts';
 import {
   api,
   canary,
+  cpuWeightOf,
   entriesOf,
   events,
   observable,
@@ -151,6 +152,12 @@ describe('a warm pool of desktops', () => {
     const [agent] = (await entriesOf('grexal/desktop')).filter((e) => e.dir);
     const entry = (await sandboxContainers(agent?.id)).filter((c) => c.State === 'running');
     expect(entry.map((c) => c.Labels['grexal.role']).sort()).toEqual(['agent', 'browser']);
+    // Warmed at a low CPU weight, ready at a cold sandbox's (the kernel's default, which a container
+    // without CpuShares has): the claimed run below must not start at less.
+    for (const container of entry) {
+      const { file, value } = await cpuWeightOf(container.Id);
+      expect(value, file).toBe(file.endsWith('cpu.weight') ? 100 : 1024);
+    }
 
     const probe = "fetch(process.env.GREXAL_CDP_URL + '/json/version').then((r) => r.json())";
     const claimed = await api('POST', '/v1/sandboxes', {

@@ -79,3 +79,27 @@ export async function observable(entry: { containerId: string; dir?: string }): 
   if (entry.dir) await walk(entry.dir);
   return text;
 }
+
+/**
+ * A running container's CPU weight as the kernel holds it: its cgroup's `cpu.shares` (v1) or
+ * `cpu.weight` (v2), found through its init's /proc/<pid>/cgroup; the engine's own setting when
+ * the cgroup cannot be read from here.
+ */
+export async function cpuWeightOf(containerId: string): Promise<{ file: string; value: number }> {
+  const info = await docker.getContainer(containerId).inspect();
+  const lines = (await readFile(`/proc/${info.State.Pid}/cgroup`, 'utf8').catch(() => '')).split('\n');
+  const v1 = lines
+    .map((l) => l.split(':'))
+    .find(([, controllers]) => controllers?.split(',').includes('cpu'));
+  const v2 = lines.find((l) => l.startsWith('0::'))?.slice(3);
+  const candidates = v1
+    ? [`/sys/fs/cgroup/${v1[1]}${v1[2]}/cpu.shares`, `/sys/fs/cgroup/cpu${v1[2]}/cpu.shares`]
+    : v2 !== undefined
+      ? [`/sys/fs/cgroup${v2}/cpu.weight`]
+      : [];
+  for (const file of candidates) {
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text !== undefined) return { file, value: Number(text.trim()) };
+  }
+  return { file: 'HostConfig.CpuShares', value: info.HostConfig.CpuShares || 1024 };
+}

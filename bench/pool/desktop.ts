@@ -4,8 +4,10 @@
  * new tab per link as in the user's own browser), draws its first frame (bench/lib/viewer-probe.ts,
  * the measure bench/takeover uses). Warm (a desktop pool's entry: display, window manager, Chromium
  * and VNC already up) against cold (the same request, same API, naming a pool that matches
- * nothing), alternated. Before every sample the pool is full again, so no refill runs under a
- * sample; before every warm one, the idle entries' memory is read (agent and desktop).
+ * nothing), alternated. Before every sample the pools are full again, so only a warm sample's own
+ * refill (the pool replacing the entry it claimed, as for any claim) runs under it; before every
+ * warm one, the idle entries' memory is read (agent and desktop). With `--baseline DIR` the same
+ * sides of a second `grexal serve` (another build) are rotated with this build's in every round.
  */
 import Docker from 'dockerode';
 import { type BrowserContext, chromium } from 'playwright-core';
@@ -139,59 +141,101 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
   return { ...result, asked: asked - started };
 }
 
-export interface DesktopOptions {
+/** One `grexal serve` whose desktop pool is timed: this build's, or a baseline's (`--baseline DIR`). */
+export interface DesktopBuild {
+  name: string;
   client: RunnerClient;
   api: BenchApi;
+}
+
+export interface DesktopOptions {
+  /** This build first; a baseline build after it, rotated with it in every round. */
+  builds: DesktopBuild[];
   rounds: number;
+  /** This build's runner: its idle entries' memory is read before each of its warm samples. */
   runnerPid: number;
-  /** The agent pool already set on the runner, and its size (its idle entries are measured too). */
+  /** The agent pool already set on every runner, and its size (its idle entries are measured too). */
   agentPool: { name: string; size: number };
 }
 
+interface SideRun {
+  build: string;
+  warm: boolean;
+  run: () => Promise<Sample>;
+}
+
+const sideName = (side: { build: string; warm: boolean }, builds: number) =>
+  `${side.warm ? 'warm' : 'cold'}${builds > 1 ? ` (${side.build})` : ''}`;
+
+/**
+ * The sides' order in round `i`: warm and cold alternate A B B A within each build and, with a
+ * baseline, the builds alternate too, so that no side always follows the same other side (a
+ * rotation would put each warm sample after the same cold one every round, and whatever that one
+ * leaves behind under the same warm sample).
+ */
+function roundOrder(sides: SideRun[], i: number): SideRun[] {
+  const builds = [...new Set(sides.map((side) => side.build))];
+  const byBuild = builds.map((build) => {
+    const own = sides.filter((side) => side.build === build);
+    return Math.floor(i / builds.length) % 2 ? own.reverse() : own;
+  });
+  return (i % builds.length ? byBuild.reverse() : byBuild).flat();
+}
+
 export async function desktopPart(options: DesktopOptions): Promise<void> {
-  const { client, api, rounds } = options;
+  const { builds, rounds } = options;
   console.log(
-    `bench/pool --part desktop: claim → request_takeover → first frame drawn, ${rounds} rounds alternated`,
+    `bench/pool --part desktop: claim → request_takeover → first frame drawn, ${rounds} rounds alternated${builds.length > 1 ? `, ${builds.map((b) => b.name).join(' against ')}` : ''}`,
   );
-  await api.call('PUT', `/v1/pools/${DESKTOP_POOL}`, { image: DESKTOP_IMAGE, desktop: true, size: 1 });
+  for (const build of builds)
+    await build.api.call('PUT', `/v1/pools/${DESKTOP_POOL}`, {
+      image: DESKTOP_IMAGE,
+      desktop: true,
+      size: 1,
+    });
+  // Every runner's pools full before every sample: no refill of one side runs under another's.
   const full = async () => {
-    await api.waitReady(DESKTOP_POOL, 1);
-    await api.waitReady(options.agentPool.name, options.agentPool.size);
+    for (const build of builds) {
+      await build.api.waitReady(DESKTOP_POOL, 1);
+      await build.api.waitReady(options.agentPool.name, options.agentPool.size);
+    }
   };
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
   const context = await browser.newContext({ viewport: VIEWPORT });
   const memory: EntryMemory[] = [];
   try {
-    const sides: [string, () => Promise<Sample>][] = [
-      [
-        'warm',
-        async () => {
+    const sides: SideRun[] = builds.flatMap((build, index) => [
+      {
+        build: build.name,
+        warm: true,
+        run: async () => {
           await full();
           // Settled: an entry counts as ready once its browser answers; give its start a moment.
           await new Promise((resolve) => setTimeout(resolve, 1000));
-          memory.push(...(await entryMemory(options.runnerPid)));
-          return sample(client, context, true);
+          if (index === 0) memory.push(...(await entryMemory(options.runnerPid)));
+          return sample(build.client, context, true);
         },
-      ],
-      [
-        'cold',
-        async () => {
+      },
+      {
+        build: build.name,
+        warm: false,
+        run: async () => {
           await full();
-          return sample(client, context, false);
+          return sample(build.client, context, false);
         },
-      ],
-    ];
-    const got = new Map<string, Sample[]>(sides.map(([name]) => [name, []]));
-    const ratios: number[] = [];
+      },
+    ]);
+    const got = new Map<SideRun, Sample[]>(sides.map((side) => [side, []]));
+    const ratios = new Map<string, number[]>(builds.map((build) => [build.name, []]));
     // A failed sample (its cause printed by sample()) voids its round, which is run again: the
     // failures are counted and said with the figures, up to MAX_FAILURES, then the bench stops.
     const failures: string[] = [];
-    // Round 0 is the warm-up pair, not counted.
+    // Round 0 is the warm-up, not counted. The order rotates every round (A B B A with one build).
     for (let i = 0; i <= rounds; i++) {
-      const order = i % 2 ? [...sides].reverse() : sides;
-      const round = new Map<string, Sample>();
+      const order = roundOrder(sides, i);
+      const round = new Map<SideRun, Sample>();
       try {
-        for (const [name, run] of order) round.set(name, await run());
+        for (const side of order) round.set(side, await side.run());
       } catch (error) {
         failures.push(`round ${i}: ${(error as Error).message}`);
         if (failures.length > MAX_FAILURES) throw error;
@@ -202,13 +246,17 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
         memory.length = 0;
         continue;
       }
-      for (const [name, s] of round) got.get(name)!.push(s);
-      ratios.push(round.get('warm')!.total / round.get('cold')!.total);
+      for (const [side, s] of round) got.get(side)!.push(s);
+      for (const build of builds) {
+        const of = (warm: boolean) =>
+          [...round].find(([side]) => side.build === build.name && side.warm === warm)![1];
+        ratios.get(build.name)!.push(of(true).total / of(false).total);
+      }
       console.log(
-        `  round ${i}: ${[...round].map(([name, s]) => `${name} ${ms(s.total)} (POST ${ms(s.post)}, asked ${ms(s.asked)}, link ${ms(s.link)})`).join(';  ')}`,
+        `  round ${i}: ${[...round].map(([side, s]) => `${sideName(side, builds.length)} ${ms(s.total)} (POST ${ms(s.post)}, asked ${ms(s.asked)}, link ${ms(s.link)})`).join(';  ')}`,
       );
     }
-    for (const [name, samples] of got) {
+    for (const [side, samples] of got) {
       const q = (key: Exclude<keyof Sample, 'phases'>, p: number) =>
         ms(
           percentile(
@@ -217,7 +265,7 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
           ),
         );
       console.log(
-        `${name}: claim → first frame p50 ${q('total', 50)}  p90 ${q('total', 90)}  (n=${samples.length}); p50 POST ${q('post', 50)}, agent asks ${q('asked', 50)}, link ${q('link', 50)}, link → first frame ${ms(
+        `${sideName(side, builds.length)}: claim → first frame p50 ${q('total', 50)}  p90 ${q('total', 90)}  (n=${samples.length}); p50 POST ${q('post', 50)}, agent asks ${q('asked', 50)}, link ${q('link', 50)}, link → first frame ${ms(
           percentile(
             samples.map((s) => s.total - s.link),
             50,
@@ -225,9 +273,9 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
         )}`,
       );
     }
-    for (const [name, samples] of got)
+    for (const [side, samples] of got)
       console.log(
-        `${name}: link → first frame, p50 of each phase: ${PHASES.map(
+        `${sideName(side, builds.length)}: link → first frame, p50 of each phase: ${PHASES.map(
           (ph) =>
             `${ph} ${ms(
               percentile(
@@ -237,14 +285,17 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
             )}`,
         ).join(', ')}`,
       );
-    console.log(`median ratio warm/cold ${median(ratios).toFixed(3)} (target ≤ 0.3)`);
+    for (const [build, list] of ratios)
+      console.log(
+        `median ratio warm/cold${builds.length > 1 ? ` (${build})` : ''} ${median(list).toFixed(3)} (target ≤ 0.3)`,
+      );
     console.log(
       `failed samples (their rounds run again): ${failures.length}${failures.map((f) => `\n  ${f}`).join('')}`,
     );
     reportMemory(memory);
   } finally {
     await browser.close();
-    await api.call('DELETE', `/v1/pools/${DESKTOP_POOL}`);
+    for (const build of builds) await build.api.call('DELETE', `/v1/pools/${DESKTOP_POOL}`);
   }
 }
 

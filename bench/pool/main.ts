@@ -12,9 +12,10 @@
  *   node scripts/run-ts.mjs bench/pool/main.ts [--rounds 20] [--concurrency 20] [--bursts 5]
  *     [--part all|sequential|concurrent|desktop] [--baseline DIR] [--desktop-rounds 10]
  *
- * `--baseline DIR` runs the concurrent bursts against a second `grexal serve` from another build (a
- * checkout of an earlier revision with its own `npm run build`) too, rotated with this build's and
- * the peer's bursts in one run: a before/after under the same machine state.
+ * `--baseline DIR` runs the concurrent bursts (and `--part desktop`'s samples) against a second
+ * `grexal serve` from another build (a checkout of an earlier revision with its own `npm run build`)
+ * too, rotated with this build's and the peer's in one run: a before/after under the same machine
+ * state.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -237,7 +238,7 @@ const baselineStateDir = mkdtempSync(join(tmpdir(), 'bench-pool-base-'));
 const { child, url: served } = await startRunner(stateDir);
 url = served;
 const baseline =
-  values.baseline && (PART === 'all' || PART === 'concurrent')
+  values.baseline && (PART === 'all' || PART === 'concurrent' || PART === 'desktop')
     ? await startRunner(baselineStateDir, values.baseline)
     : undefined;
 try {
@@ -254,8 +255,11 @@ try {
   if (PART === 'all' || PART === 'concurrent') await concurrent(sides, child.pid!);
   if (PART === 'desktop')
     await desktopPart({
-      client,
-      api: benchApi(url, TOKEN),
+      builds: sides.map((side) => ({
+        name: side.name,
+        client: side.client,
+        api: benchApi(side.base, TOKEN),
+      })),
       rounds: Number(values['desktop-rounds']),
       runnerPid: child.pid!,
       agentPool: { name: 'sh', size: 2 },

@@ -1,6 +1,6 @@
 export { Limiter } from './limiter.ts';
 export { Pool, type PoolStatus } from './pool.ts';
-export { type Claim, type PoolCapacity, Pools, type PoolsOptions } from './pools.ts';
+export { type Claim, type PoolCapacity, Pools, type PoolsOptions, type RefillPolicy } from './pools.ts';
 export type { EntryFactory, PoolEntry, PoolObserver } from './ports.ts';
 export {
   DEFAULT_MAX_IDLE_MS,

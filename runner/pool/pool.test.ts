@@ -312,4 +312,28 @@ describe('the refill after claims', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(p.get('sh')?.ready).toBe(4);
   });
+
+  it("holds each pool's refill by its own policy, and a drained pool refills once its hold is over", async () => {
+    vi.useFakeTimers();
+    const factory = new FakeFactory();
+    const p = make(factory, { concurrency: 4, refillHoldMs: 250 });
+    p.set(parsePoolSpec('sh', { image: 'grexal/agent', size: 1 }), 'agent');
+    // As the runner sets a desktop pool: its claimed run's first takeover frame comes a second
+    // after the claim, and the refill must not start a desktop under it.
+    p.set(parsePoolSpec('desk', { image: 'grexal/desktop', size: 1 }), 'desktop', { refillHoldMs: 1_000 });
+    await vi.advanceTimersByTimeAsync(100);
+    expect([p.get('sh')?.ready, p.get('desk')?.ready]).toEqual([1, 1]);
+    expect(p.claim('agent')).toBeDefined();
+    expect(p.claim('desktop')).toBeDefined();
+    expect([p.get('sh')?.ready, p.get('desk')?.ready]).toEqual([0, 0]);
+    // The agent pool's hold is over: it refills; the desktop pool still holds, starting nothing.
+    await vi.advanceTimersByTimeAsync(400);
+    expect(p.get('sh')?.ready).toBe(1);
+    expect(p.get('desk')).toMatchObject({ ready: 0, starting: 0 });
+    expect(factory.made).toHaveLength(3);
+    // Drained, it refills once its own hold is over, not later.
+    await vi.advanceTimersByTimeAsync(700);
+    expect(p.get('desk')?.ready).toBe(1);
+    expect(factory.made).toHaveLength(4);
+  });
 });

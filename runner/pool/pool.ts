@@ -25,7 +25,8 @@ export interface PoolDeps<E extends PoolEntry> {
   checkIntervalMs: number;
   /**
    * How long after a claim the refill waits for the next one (at most 4× this after the first):
-   * a burst's agents start on the CPU the refill's container starts would otherwise take.
+   * a burst's agents, and the claimed run's own start, run on the CPU and the runner's event loop
+   * that the refill's start (the engine's calls, the runner's spawns) would otherwise take.
    */
   refillHoldMs: number;
   /** Whether the runner may hold one more entry (`--max-sandboxes` counts entries too; Pools). */

@@ -16,7 +16,16 @@ export interface PoolsOptions<E extends PoolEntry> {
   concurrency?: number;
   /** How often each pool looks at its image and its entries' age. Default 5000. */
   checkIntervalMs?: number;
-  /** See PoolDeps.refillHoldMs. Default 250; 0 refills at each claim. */
+  /** See PoolDeps.refillHoldMs. Default 250; 0 refills at each claim. A pool may have its own (set). */
+  refillHoldMs?: number;
+}
+
+/** How one pool refills, where it differs from the runner's defaults (PoolsOptions). */
+export interface RefillPolicy {
+  /**
+   * See PoolDeps.refillHoldMs: how long the refill after a claim waits, so that it does not start
+   * while the claimed run starts (a desktop's first takeover frame comes a second after its claim).
+   */
   refillHoldMs?: number;
 }
 
@@ -97,7 +106,7 @@ export class Pools<E extends PoolEntry> {
   }
 
   /** Makes or replaces a pool; a replaced pool's entries are destroyed in the background. */
-  set(spec: PoolSpec, key: string): PoolStatus {
+  set(spec: PoolSpec, key: string, policy: RefillPolicy = {}): PoolStatus {
     const previous = this.pools.get(spec.name);
     const pool = new Pool(spec, key, {
       factory: this.options.factory,
@@ -105,7 +114,7 @@ export class Pools<E extends PoolEntry> {
       logger: this.options.logger.child({ pool: spec.name }),
       observer: { refillFailed: (pool, code) => this.observer?.refillFailed?.(pool, code) },
       checkIntervalMs: this.options.checkIntervalMs ?? 5_000,
-      refillHoldMs: this.options.refillHoldMs ?? 250,
+      refillHoldMs: policy.refillHoldMs ?? this.options.refillHoldMs ?? 250,
       hasRoom: () => !this.capacity || this.used() < this.capacity.max,
       overCapacity: () => this.capacity !== undefined && this.used() > this.capacity.max,
     });

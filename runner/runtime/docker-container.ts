@@ -199,6 +199,12 @@ export class DockerContainer implements ContainerHandle {
     );
   }
 
+  async setCpuShares(shares: number): Promise<void> {
+    await this.call('update', (abortSignal) =>
+      this.container.update({ CpuShares: shares, abortSignal }),
+    ).catch((e: unknown) => Promise.reject(fromDockerError(e)));
+  }
+
   async remove(): Promise<void> {
     if (this.removed) return;
     if (this.engineGone || this.context.watch.lost) {

@@ -62,6 +62,7 @@ export function containerConfig(spec: ContainerSpec, instanceId: string): Docker
       Memory: spec.limits.memoryBytes,
       MemorySwap: spec.limits.memoryBytes,
       NanoCpus: spec.limits.nanoCpus,
+      ...(spec.cpuShares === undefined ? {} : { CpuShares: spec.cpuShares }),
       PidsLimit: spec.limits.pidsLimit,
       Tmpfs: {
         [FILES_ROOT]: `rw,nodev,nosuid,noexec,mode=0700,${owned},size=${FILES_TMPFS_BYTES}`,

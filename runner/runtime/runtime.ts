@@ -42,7 +42,16 @@ export interface ContainerSpec {
   networkOf?: string;
   /** For `browser`: the entrypoint, in place of the image's (the supervisor). */
   command?: string[];
+  /**
+   * Relative CPU weight (Docker's CpuShares), for a pool entry while it starts: below a live
+   * run's, so that warming it takes only the CPU the live runs leave; set back to the default once
+   * the entry is ready (docs/pools.md). Absent: the engine's default (1024), as for every cold sandbox.
+   */
+  cpuShares?: number;
 }
+
+/** The kernel's default CPU weight (cgroup v1 `cpu.shares`): what a container without CpuShares gets. */
+export const DEFAULT_CPU_SHARES = 1024;
 
 export interface ContainerOutput {
   stdout: Readable;
@@ -103,6 +112,8 @@ export interface ContainerHandle extends AsyncDisposable {
   pause(): Promise<void>;
   /** Thaws a paused container; a container that is not paused (or gone) is not an error. */
   unpause(): Promise<void>;
+  /** Changes the running container's CPU weight (`docker update --cpu-shares`). */
+  setCpuShares(shares: number): Promise<void>;
   /**
    * Bounded. When the engine cannot be reached, the removal is deferred: the runtime removes the
    * container once the engine answers again (or the next runner reaps it), and this resolves.

@@ -27,6 +27,8 @@ export interface BrowserContainerDeps {
   stateDir: string;
   logger: Logger;
   image?: string;
+  /** See ContainerSpec.cpuShares. */
+  cpuShares?: number;
 }
 
 export class BrowserContainer {
@@ -78,6 +80,7 @@ export class BrowserContainer {
       desktop: true,
       role: 'browser',
       networkOf: agent.id,
+      cpuShares: this.deps.cpuShares,
       command: [
         '/usr/bin/tini',
         '-g',
@@ -99,6 +102,11 @@ export class BrowserContainer {
     await this.container.start();
     await readyLine(output.stdout, this.container, () => tail.join(' | '));
     logger.info({ containerId: this.container.id }, 'browser container ready');
+  }
+
+  /** See ContainerHandle.setCpuShares; nothing to change before the container exists. */
+  async setCpuShares(shares: number): Promise<void> {
+    await this.container?.setCpuShares(shares);
   }
 
   /** The host path of the desktop's RFB socket, in the browser container's directory. */

@@ -19,6 +19,8 @@ export interface DesktopBrowserDeps {
   logger: Logger;
   /** The browser container's image. Default grexal/desktop. */
   image?: string;
+  /** Its CPU weight from its create on (a pool entry's; runtime.ts ContainerSpec.cpuShares). */
+  cpuShares?: number;
 }
 
 export class DesktopBrowser {
@@ -47,6 +49,7 @@ export class DesktopBrowser {
       stateDir: deps.stateDir,
       logger,
       image: deps.image,
+      cpuShares: deps.cpuShares,
     });
     try {
       const relay = await CdpRelay.start(join(agentRunDir, CDP_SOCKET_NAME), {
@@ -64,6 +67,11 @@ export class DesktopBrowser {
       await container.remove();
       throw error;
     }
+  }
+
+  /** The browser container's CPU weight (a claimed pool entry's goes back to the default). */
+  setCpuShares(shares: number): Promise<void> {
+    return this.container.setCpuShares(shares);
   }
 
   get vncSocketPath(): string {

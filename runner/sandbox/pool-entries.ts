@@ -8,6 +8,24 @@ import { type ResolvedSandboxOptions, resolveSandboxOptions } from './options.ts
 import { formatBytes } from './units.ts';
 
 /**
+ * A pool entry's CPU weight while it starts (cgroup v1 `cpu.shares`; the default, every live
+ * run's, is 1024): a refill that starts a desktop while the claimed run it replaces draws its first
+ * takeover frame gets about 1/9 of the CPU they contend for, and all that is idle. Not lower: on a
+ * machine loaded for long an entry must still become ready within its start deadline. A ready
+ * entry has the default back (Sandbox.endWarming): idle, it takes no CPU anyway.
+ */
+export const ENTRY_CPU_SHARES = 128;
+
+/**
+ * How long a desktop pool's refill waits after a claim (at most 4× after the first of a burst):
+ * the claimed run's first second is its agent's start, its first takeover's link and first frame
+ * (or its first page), and a desktop's start (two containers, the engine's calls, the runner's
+ * spawns for its host directory and link, which no CPU weight covers) would take from it. The
+ * pool is then short of that entry a second longer: the next claim within ~3 s is cold either way.
+ */
+export const DESKTOP_REFILL_HOLD_MS = 1_000;
+
+/**
  * A sandbox request is served from a pool only when everything that shapes the container is the
  * same: image, desktop size, every limit and the OCI runtime. The run's own fields (command, env,
  * credentials, network, timeout) are bound at the claim and never part of the key.

@@ -31,7 +31,13 @@ import type { SandboxBrowser } from './browser-wiring.ts';
 import { EventBus } from './events.ts';
 import { defaultStateDir, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
 import { type ResolvedSandboxOptions, resolveSandboxOptions } from './options.ts';
-import { checkPoolSpec, poolKey, poolNameOf } from './pool-entries.ts';
+import {
+  checkPoolSpec,
+  DESKTOP_REFILL_HOLD_MS,
+  ENTRY_CPU_SHARES,
+  poolKey,
+  poolNameOf,
+} from './pool-entries.ts';
 import type { SandboxTakeovers } from './ports.ts';
 import { IDLE_ENTRY_POLICY, Sandbox } from './sandbox.ts';
 
@@ -65,6 +71,10 @@ export interface RunnerOptions {
   poolCheckIntervalMs?: number;
   /** How long a pool's refill waits for the next claim of a burst. Default 250; 0: at once. */
   poolRefillHoldMs?: number;
+  /** The same for a desktop pool. Default DESKTOP_REFILL_HOLD_MS. */
+  poolDesktopRefillHoldMs?: number;
+  /** A pool entry's CPU weight while it starts (SandboxDeps.warmingCpuShares). Default ENTRY_CPU_SHARES. */
+  poolEntryCpuShares?: number;
   /**
    * Whether the default Docker runtime waits for the engine's ping before start() resolves.
    * Default true; false for one-shot runs (`grexal run`): the ping runs beside the first calls
@@ -305,7 +315,11 @@ export class Runner implements AsyncDisposable {
   /** Makes or replaces a pool after checking its spec against the engine and the host. */
   async setPool(spec: PoolSpec): Promise<PoolStatus> {
     const options = await checkPoolSpec(spec, this.runtime);
-    return this.pools.set(spec, poolKey(options));
+    return this.pools.set(
+      spec,
+      poolKey(options),
+      options.desktop ? { refillHoldMs: this.options.poolDesktopRefillHoldMs ?? DESKTOP_REFILL_HOLD_MS } : {},
+    );
   }
 
   /**
@@ -334,6 +348,7 @@ export class Runner implements AsyncDisposable {
         networkPolicy: IDLE_ENTRY_POLICY,
         networkPolicyImplicit: true,
         pooled: true,
+        warmingCpuShares: this.options.poolEntryCpuShares ?? ENTRY_CPU_SHARES,
       },
       events,
     );
@@ -347,6 +362,7 @@ export class Runner implements AsyncDisposable {
     await sandbox.start();
     try {
       await sandbox.waitUntilReady();
+      await sandbox.endWarming();
     } catch (error) {
       await sandbox.destroy('failed');
       throw error;

@@ -17,7 +17,12 @@ import {
 import { GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
-import type { ContainerHandle, ContainerRuntime, ExitStatus } from '../runtime/index.ts';
+import {
+  type ContainerHandle,
+  type ContainerRuntime,
+  DEFAULT_CPU_SHARES,
+  type ExitStatus,
+} from '../runtime/index.ts';
 import { mark } from '../timings.ts';
 import { bootstrapResult } from './bootstrap.ts';
 import { BrowserWiring, type SandboxBrowser } from './browser-wiring.ts';
@@ -61,6 +66,12 @@ export interface SandboxDeps {
    * binds the run, once.
    */
   pooled?: boolean;
+  /**
+   * A pool entry's CPU weight (CpuShares) on each of its containers while it starts: warming it
+   * takes only the CPU that live runs leave. `endWarming()` gives them the default back once the
+   * entry is ready, before it can be claimed.
+   */
+  warmingCpuShares?: number;
   /** The browser behind the runner's CDP relay (GREXAL_CDP_URL); grexal dev's local one. */
   browser?: SandboxBrowser;
   /** A desktop sandbox's browser container image. Default grexal/desktop. */
@@ -203,6 +214,19 @@ export class Sandbox implements AsyncDisposable {
     await this.desktopReady;
   }
 
+  /**
+   * A pool entry that is ready gets the default CPU weight back on its containers (one engine call
+   * each, part of the entry's start): an idle entry takes no CPU, and its claimed run must not
+   * start at a lower weight than a cold one, nor wait for an engine call to raise it.
+   */
+  async endWarming(): Promise<void> {
+    if (this.warmingCpuShares === undefined || !this.container) return;
+    await Promise.all([
+      this.container.setCpuShares(DEFAULT_CPU_SHARES),
+      this.desktop?.setCpuShares(DEFAULT_CPU_SHARES),
+    ]);
+  }
+
   onEvent(listener: EventListener): () => void {
     return this.events.on(listener);
   }
@@ -281,6 +305,7 @@ export class Sandbox implements AsyncDisposable {
         limits: this.options.limits,
         runtime: this.options.runtime,
         desktop: this.options.desktop !== undefined,
+        cpuShares: this.warmingCpuShares,
       };
       // The directory's tmpfs and ctx.sock in it (and the CDP relay) are made while the engine
       // creates the container (and attaches to it: nothing to wait for in between).
@@ -364,6 +389,7 @@ export class Sandbox implements AsyncDisposable {
       stateDir,
       logger,
       image: this.deps.browserImage,
+      cpuShares: this.warmingCpuShares,
     }).then(async (desktop) => {
       // The sandbox went while the browser started: it must not outlive it.
       if (this.cleaned) {
@@ -379,6 +405,11 @@ export class Sandbox implements AsyncDisposable {
       this.events.emit({ type: 'error', code: failure.code, message: failure.message });
     });
     return ready;
+  }
+
+  /** A pool entry's CPU weight while it starts (SandboxDeps.warmingCpuShares). */
+  private get warmingCpuShares(): number | undefined {
+    return this.deps.pooled ? this.deps.warmingCpuShares : undefined;
   }
 
   get networkPolicy(): NetworkPolicy {

@@ -72,6 +72,11 @@ export class FakeContainer implements ContainerHandle {
   async unpause(): Promise<void> {
     this.paused = false;
   }
+  /** Every CpuShares update the container got (its create's weight is spec.cpuShares). */
+  cpuShares: number[] = [];
+  async setCpuShares(shares: number): Promise<void> {
+    this.cpuShares.push(shares);
+  }
   async remove(): Promise<void> {
     this.removed = true;
     this.end(137);
