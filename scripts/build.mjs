@@ -1,6 +1,8 @@
 // Bundles the runner (Node 20) and what runs inside the sandbox (Debian bookworm's Node 18) with
 // esbuild: one file each, so the CLI starts fast and images need nothing from the npm registry.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
+import { relative } from 'node:path';
 import { build } from 'esbuild';
 import { novncTrim } from './novnc-trim.mjs';
 
@@ -35,6 +37,82 @@ const zodEnglishOnly = {
       resolveDir: process.cwd(),
       loader: 'js',
     }));
+  },
+};
+
+/**
+ * `grexal run` evaluates its whole bundle before its first engine call, and some of it serves other
+ * paths only: ws (takeover pages and the CDP relay: a desktop's), tar-fs and tar-stream (dockerode's
+ * builds and archives, a run's credential files) and the Node built-ins nothing on a plain run
+ * calls (tls, https, zlib). In the run bundle each stands for a module of getters, one per export,
+ * that requires the real module (resolved from its importer, so the same copy) the first time one
+ * is read: same exports, same values, evaluated when first used rather than at every start. A
+ * module whose exports are a function (ws's are its WebSocket class) qualifies only where every
+ * importer takes named exports (`import { WebSocketServer } from 'ws'`: the runner's TypeScript).
+ */
+const LAZY_IN_RUN = ['tar-fs', 'tar-stream', 'tls', 'https', 'zlib'];
+const LAZY_IN_RUN_NAMED_ONLY = ['ws'];
+/** Whether `importer` (the runner's TypeScript) takes only named exports of `specifier`. */
+function namedImportsOnly(importer, specifier) {
+  if (!/\.tsx?$/.test(importer)) return false;
+  const quoted = `['"]${specifier.replace(/[/.]/g, '\\$&')}['"]`;
+  const clauses = [
+    ...readFileSync(importer, 'utf8').matchAll(new RegExp(`import\\s+([^;]*?)\\s+from\\s+${quoted}`, 'g')),
+  ];
+  return clauses.length > 0 && clauses.every(([, clause]) => /^(type\s+)?\{[^}]*\}$/.test(clause.trim()));
+}
+/**
+ * The stand-in's accessors behave as the real module's data properties: a read reads the real
+ * module; an assignment to the stand-in writes the real module (a patch, as before); an assignment
+ * to an object that inherits from it makes that object's own property (docker-modem's lib/http.js
+ * builds its wrapper on `Object.create(https)` and sets `request` on it).
+ */
+function lazyModulePrelude(target) {
+  return `let real;
+const load = () => (real ??= require(${target}));
+function property(key) {
+  Object.defineProperty(exports, key, {
+    enumerable: true,
+    get: () => load()[key],
+    set(value) {
+      if (this === exports) load()[key] = value;
+      else Object.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true });
+    },
+  });
+}`;
+}
+const lazyInRun = {
+  name: 'lazy-in-run',
+  setup(b) {
+    const names = [...LAZY_IN_RUN, ...LAZY_IN_RUN_NAMED_ONLY].flatMap((m) => [m, `node:${m}`]);
+    const filter = new RegExp(`^(${names.map((n) => n.replace(/[/:]/g, '\\$&')).join('|')})$`);
+    b.onResolve({ filter }, (args) => {
+      if (args.namespace === 'lazy-in-run') return undefined; // the stand-in's own require
+      const name = args.path.replace(/^node:/, '');
+      if (LAZY_IN_RUN_NAMED_ONLY.includes(name) && !namedImportsOnly(args.importer, args.path)) {
+        throw new Error(`${name} is deferred for named imports only, and ${args.importer} takes more`);
+      }
+      const from = createRequire(args.importer);
+      const resolved = isBuiltin(name) ? name : from.resolve(name);
+      const shown = isBuiltin(name) ? name : relative(process.cwd(), resolved);
+      return { path: `${name}:${shown}`, namespace: 'lazy-in-run', pluginData: { name, resolved, from } };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-in-run' }, ({ pluginData: { name, resolved, from } }) => {
+      const real = from(resolved);
+      const named = LAZY_IN_RUN_NAMED_ONLY.includes(name);
+      if (real === null || (typeof real !== 'object' && !(named && typeof real === 'function'))) {
+        throw new Error(`${name} cannot be deferred: its exports are not an object`);
+      }
+      const accessors = Object.keys(real)
+        .map((key) => `property(${JSON.stringify(key)});`)
+        .join('\n');
+      // A built-in stays external; a package is bundled, reached through this module's require.
+      return {
+        contents: `${lazyModulePrelude(JSON.stringify(resolved))}\n${accessors}\n`,
+        resolveDir: process.cwd(),
+        loader: 'js',
+      };
+    });
   },
 };
 
@@ -82,8 +160,8 @@ rmSync('dist/chunks', { recursive: true, force: true });
 // `grexal run` still runs none of the HTTP server's modules.
 const cli = {
   ...common,
-  // grexal run's own (run-entry.ts), and every command's.
-  entryPoints: { 'grexal-run': 'runner/cli/run-entry.ts', 'grexal-cli': 'runner/cli/entry.ts' },
+  // Every command's; grexal run has its own (below).
+  entryPoints: { 'grexal-cli': 'runner/cli/entry.ts' },
   format: 'cjs',
   target: 'node20',
   alias: transportStubs,
@@ -99,5 +177,11 @@ await Promise.all([
     build({ ...common, ...t, outdir: 'dist', outExtension: { '.js': '.mjs' }, banner: { js: requireShim } }),
   ),
   build(cli),
+  // grexal run's own (run-entry.ts): that command's modules, what it does not call deferred.
+  build({
+    ...cli,
+    entryPoints: { 'grexal-run': 'runner/cli/run-entry.ts' },
+    plugins: [zodEnglishOnly, lazyInRun],
+  }),
   build(takeoverPage),
 ]);

@@ -4,8 +4,15 @@
  * hardening flags (derived from the runner's own container config), alternated, median ratio.
  *
  * `--baseline DIR` also runs the `grexal run` of another build (a checkout of an earlier revision
- * with its own `npm run build`): the three sides rotate every round, so a before/after comparison
- * sees the same machine state as its peer.
+ * with its own `npm run build`): the sides rotate every round, so a before/after comparison sees
+ * the same machine state as its peer. Each build keeps its V8 code cache in a cache directory of
+ * its own (XDG_CACHE_HOME): in a shared one, each build's run removes the other's cache as stale
+ * (runner/cli/code-cache.ts), and both would compile at every run.
+ *
+ * NODE_EXTRA_CA_CERTS, when set, makes Node read and parse that file at every start, before any of
+ * the CLI's code runs (~35 ms with a system bundle of ~140 certificates, here); the Go CLI has no
+ * such cost. The bench then also runs this build's `grexal run` without it, so that the figure
+ * says which part of the gap is the environment's.
  *
  *   node scripts/run-ts.mjs bench/start/main.ts [--pairs 10] [--baseline DIR]
  */
@@ -26,8 +33,8 @@ const COMMAND = ['node', '-e', 'console.log(1)'];
 const TARGET = 1.25;
 
 /** Milliseconds from spawn to the first byte of stdout; the process must also end well. */
-async function timeToFirstOutput(file: string, args: string[]): Promise<number> {
-  const run = await timeProcess(file, args);
+async function timeToFirstOutput(file: string, args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
+  const run = await timeProcess(file, args, { env });
   if (run.code !== 0 || run.firstOutputMs === undefined) {
     throw new Error(`${file} exited ${run.code} without output`);
   }
@@ -35,6 +42,8 @@ async function timeToFirstOutput(file: string, args: string[]): Promise<number> 
 }
 
 const hostRunDir = mkdtempSync(join(tmpdir(), 'bench-start-'));
+// The code caches' directories, apart from the peer's bind-mounted directory.
+const cacheRoot = mkdtempSync(join(tmpdir(), 'bench-start-cache-'));
 try {
   const peerArgs = dockerRunArgs({
     image: IMAGE,
@@ -42,22 +51,28 @@ try {
     label: `grexal.bench=start-${process.pid}`,
     command: COMMAND,
   });
-  const grexal = (root: string) => () =>
-    timeToFirstOutput(process.execPath, [
-      join(root, 'bin/grexal.mjs'),
-      'run',
-      '--image',
-      IMAGE,
-      '--',
-      ...COMMAND,
-    ]);
+  const grexal = (root: string, env: NodeJS.ProcessEnv = process.env) => {
+    const cacheHome = mkdtempSync(join(cacheRoot, 'side-'));
+    return () =>
+      timeToFirstOutput(
+        process.execPath,
+        [join(root, 'bin/grexal.mjs'), 'run', '--image', IMAGE, '--', ...COMMAND],
+        { ...env, XDG_CACHE_HOME: cacheHome },
+      );
+  };
+  const { NODE_EXTRA_CA_CERTS: extraCa, ...withoutExtraCa } = process.env;
   const sides: [string, () => Promise<number>][] = [
     ['grexal run', grexal('.')],
     ...(values.baseline
       ? [['baseline grexal run', grexal(values.baseline)] as [string, () => Promise<number>]]
       : []),
+    ...(extraCa
+      ? [['grexal run, no extra CA', grexal('.', withoutExtraCa)] as [string, () => Promise<number>]]
+      : []),
     ['docker run', () => timeToFirstOutput(DOCKER, peerArgs)],
   ];
+  if (extraCa)
+    console.log(`NODE_EXTRA_CA_CERTS=${extraCa}: Node parses it at every start (docker's CLI does not)`);
   const samples = new Map<string, number[]>(sides.map(([name]) => [name, []]));
   const ratios = new Map<string, number[]>(sides.slice(0, -1).map(([name]) => [name, []]));
   console.log(`bench/start: ${rounds} rounds of ${sides.length} sides, rotated, after one warm-up round`);
@@ -74,9 +89,10 @@ try {
       `  round ${String(i + 1).padStart(2)}: ${[...got].map(([name, value]) => `${name} ${ms(value)}`).join('  ')}`,
     );
   }
-  for (const [name, list] of samples) console.log(`${name.padEnd(20)} median ${ms(median(list))}`);
+  for (const [name, list] of samples) console.log(`${name.padEnd(24)} median ${ms(median(list))}`);
   for (const [name, list] of ratios)
     console.log(`median ratio ${name} / docker run ${median(list).toFixed(3)} (target ≤ ${TARGET})`);
 } finally {
   rmSync(hostRunDir, { recursive: true, force: true });
+  rmSync(cacheRoot, { recursive: true, force: true });
 }

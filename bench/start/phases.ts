@@ -1,7 +1,8 @@
 /**
  * bench/start/phases: where one cold `grexal run --image grexal/agent -- node -e 'console.log(1)'`
  * spends its time, from the CLI's own phase marks (GREXAL_TIMINGS=1, runner/timings.ts): the
- * median and the minimum of each mark over N runs, in ms since the process began. Not a ratio:
+ * median and the minimum of each mark over N runs, in ms since the process began, and the median
+ * CPU the CLI's process had used by then (what a loaded machine inflates least). Not a ratio:
  * bench/start/main.ts is the comparison with `docker run`; this says what is in the gap.
  *
  *   node scripts/run-ts.mjs bench/start/phases.ts [--runs 8] [--root DIR]
@@ -15,10 +16,10 @@ const { values } = parseArgs({
   options: { runs: { type: 'string', default: '8' }, root: { type: 'string', default: '.' } },
 });
 const runs = Number(values.runs);
-const MARK = /^grexal: timing\s+([\d.]+) ms\s+\+\s*[\d.]+\s+(.+)$/;
+const MARK = /^grexal: timing\s+([\d.]+) ms\s+\+\s*[\d.]+\s+cpu\s+([\d.]+)\s+(.+)$/;
 
-/** One run's marks, label → ms since its process began. */
-function timedRun(): Promise<Map<string, number>> {
+/** One run's marks, label → [ms since its process began, CPU ms by then]. */
+function timedRun(): Promise<Map<string, [number, number]>> {
   return new Promise((resolve, reject) => {
     const args = [join(values.root, 'bin/grexal.mjs'), 'run', '--image', 'grexal/agent', '--'];
     const child = spawn(process.execPath, [...args, 'node', '-e', 'console.log(1)'], {
@@ -32,10 +33,10 @@ function timedRun(): Promise<Map<string, number>> {
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`grexal run exited ${code}:\n${stderr}`));
-      const marks = new Map<string, number>();
+      const marks = new Map<string, [number, number]>();
       for (const line of stderr.split('\n')) {
         const match = MARK.exec(line);
-        if (match?.[1] && match[2]) marks.set(match[2], Number(match[1]));
+        if (match?.[1] && match[2] && match[3]) marks.set(match[3], [Number(match[1]), Number(match[2])]);
       }
       resolve(marks);
     });
@@ -43,12 +44,16 @@ function timedRun(): Promise<Map<string, number>> {
 }
 
 await timedRun(); // warm-up: the code cache of a fresh build is written by its first run
-const all: Map<string, number>[] = [];
+const all: Map<string, [number, number]>[] = [];
 for (let i = 0; i < runs; i++) all.push(await timedRun());
 const labels = [...(all[0]?.keys() ?? [])];
 console.log(`bench/start/phases: ${runs} runs, ms since the process began`);
-console.log(`${'mark'.padEnd(34)}${'median'.padStart(10)}${'min'.padStart(10)}`);
+console.log(`${'mark'.padEnd(34)}${'median'.padStart(10)}${'min'.padStart(10)}${'cpu'.padStart(10)}`);
 for (const label of labels) {
   const seen = all.flatMap((marks) => (marks.has(label) ? [marks.get(label)!] : []));
-  console.log(`${label.padEnd(34)}${ms(median(seen)).padStart(10)}${ms(Math.min(...seen)).padStart(10)}`);
+  const at = seen.map(([time]) => time);
+  const cpu = seen.map(([, used]) => used);
+  console.log(
+    `${label.padEnd(34)}${ms(median(at)).padStart(10)}${ms(Math.min(...at)).padStart(10)}${ms(median(cpu)).padStart(10)}`,
+  );
 }

@@ -4,12 +4,12 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
+import net, { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GrexalError } from '../errors.ts';
 import { buildImage, inspectImage } from './docker-images.ts';
 import { refuseEngineRedirects } from './no-redirects.ts';
@@ -107,5 +107,16 @@ describe('the engine client', () => {
     expect(asked).toBe(0);
     expect(await inspectImage(client(), 'grexal/agent')).toBeUndefined();
     expect(asked).toBe(1);
+  });
+
+  it('asks over the Unix socket without working out a TLS server name (net.isIP: its IPv6 pattern costs a CLI start ~5-15 ms)', async () => {
+    answer = (res) => res.end('OK');
+    const isIP = vi.spyOn(net, 'isIP');
+    try {
+      expect(String(await client().ping())).toBe('OK');
+      expect(isIP).not.toHaveBeenCalled();
+    } finally {
+      isIP.mockRestore();
+    }
   });
 });
