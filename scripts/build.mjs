@@ -61,26 +61,6 @@ function namedImportsOnly(importer, specifier) {
   ];
   return clauses.length > 0 && clauses.every(([, clause]) => /^(type\s+)?\{[^}]*\}$/.test(clause.trim()));
 }
-/**
- * The stand-in's accessors behave as the real module's data properties: a read reads the real
- * module; an assignment to the stand-in writes the real module (a patch, as before); an assignment
- * to an object that inherits from it makes that object's own property (docker-modem's lib/http.js
- * builds its wrapper on `Object.create(https)` and sets `request` on it).
- */
-function lazyModulePrelude(target) {
-  return `let real;
-const load = () => (real ??= require(${target}));
-function property(key) {
-  Object.defineProperty(exports, key, {
-    enumerable: true,
-    get: () => load()[key],
-    set(value) {
-      if (this === exports) load()[key] = value;
-      else Object.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true });
-    },
-  });
-}`;
-}
 const lazyInRun = {
   name: 'lazy-in-run',
   setup(b) {
@@ -103,12 +83,15 @@ const lazyInRun = {
       if (real === null || (typeof real !== 'object' && !(named && typeof real === 'function'))) {
         throw new Error(`${name} cannot be deferred: its exports are not an object`);
       }
-      const accessors = Object.keys(real)
-        .map((key) => `property(${JSON.stringify(key)});`)
+      const getters = Object.keys(real)
+        .map(
+          (key) =>
+            `Object.defineProperty(exports, ${JSON.stringify(key)}, { enumerable: true, get: () => load()[${JSON.stringify(key)}] });`,
+        )
         .join('\n');
       // A built-in stays external; a package is bundled, reached through this module's require.
       return {
-        contents: `${lazyModulePrelude(JSON.stringify(resolved))}\n${accessors}\n`,
+        contents: `let real;\nconst load = () => (real ??= require(${JSON.stringify(resolved)}));\n${getters}\n`,
         resolveDir: process.cwd(),
         loader: 'js',
       };
