@@ -1,6 +1,6 @@
 // Bundles the runner (Node 20) and what runs inside the sandbox (Debian bookworm's Node 18) with
 // esbuild: one file each, so the CLI starts fast and images need nothing from the npm registry.
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { relative } from 'node:path';
 import { build } from 'esbuild';
@@ -52,15 +52,6 @@ const zodEnglishOnly = {
  */
 const LAZY_IN_RUN = ['tar-fs', 'tar-stream', 'tls', 'https', 'zlib'];
 const LAZY_IN_RUN_NAMED_ONLY = ['ws'];
-/** Whether `importer` (the runner's TypeScript) takes only named exports of `specifier`. */
-function namedImportsOnly(importer, specifier) {
-  if (!/\.tsx?$/.test(importer)) return false;
-  const quoted = `['"]${specifier.replace(/[/.]/g, '\\$&')}['"]`;
-  const clauses = [
-    ...readFileSync(importer, 'utf8').matchAll(new RegExp(`import\\s+([^;]*?)\\s+from\\s+${quoted}`, 'g')),
-  ];
-  return clauses.length > 0 && clauses.every(([, clause]) => /^(type\s+)?\{[^}]*\}$/.test(clause.trim()));
-}
 const lazyInRun = {
   name: 'lazy-in-run',
   setup(b) {
@@ -69,8 +60,8 @@ const lazyInRun = {
     b.onResolve({ filter }, (args) => {
       if (args.namespace === 'lazy-in-run') return undefined; // the stand-in's own require
       const name = args.path.replace(/^node:/, '');
-      if (LAZY_IN_RUN_NAMED_ONLY.includes(name) && !namedImportsOnly(args.importer, args.path)) {
-        throw new Error(`${name} is deferred for named imports only, and ${args.importer} takes more`);
+      if (LAZY_IN_RUN_NAMED_ONLY.includes(name) && !/\.tsx?$/.test(args.importer)) {
+        throw new Error(`${name} is deferred for named imports only, and ${args.importer} imports it`);
       }
       const from = createRequire(args.importer);
       const resolved = isBuiltin(name) ? name : from.resolve(name);
