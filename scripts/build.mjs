@@ -1,8 +1,7 @@
 // Bundles the runner (Node 20) and what runs inside the sandbox (Debian bookworm's Node 18) with
 // esbuild: one file each, so the CLI starts fast and images need nothing from the npm registry.
 import { rmSync } from 'node:fs';
-import { createRequire, isBuiltin } from 'node:module';
-import { relative } from 'node:path';
+import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 import { novncTrim } from './novnc-trim.mjs';
 
@@ -42,47 +41,44 @@ const zodEnglishOnly = {
 
 /**
  * `grexal run` evaluates its whole bundle before its first engine call, and some of it serves other
- * paths only: ws (takeover pages and the CDP relay: a desktop's), tar-fs and tar-stream (dockerode's
- * builds and archives, a run's credential files) and the Node built-ins nothing on a plain run
- * calls (tls, https, zlib). In the run bundle each stands for a module of getters, one per export,
- * that requires the real module (resolved from its importer, so the same copy) the first time one
- * is read: same exports, same values, evaluated when first used rather than at every start. A
- * module whose exports are a function (ws's are its WebSocket class) qualifies only where every
- * importer takes named exports (`import { WebSocketServer } from 'ws'`: the runner's TypeScript).
+ * paths only: ws (takeover pages and the CDP relay: a desktop's), tar-fs (dockerode's image builds
+ * and archives) and the Node built-ins nothing on a plain run calls (tls, https, zlib, worker
+ * threads: pino's transports). In the run bundle each stands for a module of getters, one per
+ * export, that requires the real module the first time one is read: same exports, same values,
+ * evaluated when first used rather than at every start. A module whose exports are a function
+ * (ws's are its WebSocket class) qualifies only where every importer takes named exports
+ * (`import { WebSocketServer } from 'ws'`: the runner's TypeScript), never the function itself.
  */
-const LAZY_IN_RUN = ['tar-fs', 'tar-stream', 'tls', 'https', 'zlib'];
+const LAZY_IN_RUN = ['tar-fs', 'tls', 'https', 'zlib'];
 const LAZY_IN_RUN_NAMED_ONLY = ['ws'];
 const lazyInRun = {
   name: 'lazy-in-run',
   setup(b) {
-    const names = [...LAZY_IN_RUN, ...LAZY_IN_RUN_NAMED_ONLY].flatMap((m) => [m, `node:${m}`]);
+    const projectRequire = createRequire(`${process.cwd()}/package.json`);
+    const lazy = [...LAZY_IN_RUN, ...LAZY_IN_RUN_NAMED_ONLY];
+    const names = lazy.flatMap((m) => [m, `node:${m}`]);
     const filter = new RegExp(`^(${names.map((n) => n.replace(/[/:]/g, '\\$&')).join('|')})$`);
     b.onResolve({ filter }, (args) => {
       if (args.namespace === 'lazy-in-run') return undefined; // the stand-in's own require
-      const name = args.path.replace(/^node:/, '');
-      if (LAZY_IN_RUN_NAMED_ONLY.includes(name) && !/\.tsx?$/.test(args.importer)) {
-        throw new Error(`${name} is deferred for named imports only, and ${args.importer} imports it`);
+      const path = args.path.replace(/^node:/, '');
+      if (LAZY_IN_RUN_NAMED_ONLY.includes(path) && !/\.tsx?$/.test(args.importer)) {
+        throw new Error(`${path} is deferred for named imports only, and ${args.importer} imports it`);
       }
-      const from = createRequire(args.importer);
-      const resolved = isBuiltin(name) ? name : from.resolve(name);
-      const shown = isBuiltin(name) ? name : relative(process.cwd(), resolved);
-      return { path: `${name}:${shown}`, namespace: 'lazy-in-run', pluginData: { name, resolved, from } };
+      return { path, namespace: 'lazy-in-run' };
     });
-    b.onLoad({ filter: /.*/, namespace: 'lazy-in-run' }, ({ pluginData: { name, resolved, from } }) => {
-      const real = from(resolved);
-      const named = LAZY_IN_RUN_NAMED_ONLY.includes(name);
+    b.onLoad({ filter: /.*/, namespace: 'lazy-in-run' }, (args) => {
+      const real = projectRequire(args.path);
+      const named = LAZY_IN_RUN_NAMED_ONLY.includes(args.path);
       if (real === null || (typeof real !== 'object' && !(named && typeof real === 'function'))) {
-        throw new Error(`${name} cannot be deferred: its exports are not an object`);
+        throw new Error(`${args.path} cannot be deferred: its exports are not an object`);
       }
-      const getters = Object.keys(real)
-        .map(
-          (key) =>
-            `Object.defineProperty(exports, ${JSON.stringify(key)}, { enumerable: true, get: () => load()[${JSON.stringify(key)}] });`,
-        )
-        .join('\n');
       // A built-in stays external; a package is bundled, reached through this module's require.
+      const target = JSON.stringify(args.path);
+      const getters = Object.keys(real)
+        .map((key) => `Object.defineProperty(exports, ${JSON.stringify(key)}, { enumerable: true, get: () => load()[${JSON.stringify(key)}] });`)
+        .join('\n');
       return {
-        contents: `let real;\nconst load = () => (real ??= require(${JSON.stringify(resolved)}));\n${getters}\n`,
+        contents: `let real;\nconst load = () => (real ??= require(${target}));\n${getters}\n`,
         resolveDir: process.cwd(),
         loader: 'js',
       };
@@ -152,10 +148,6 @@ await Promise.all([
   ),
   build(cli),
   // grexal run's own (run-entry.ts): that command's modules, what it does not call deferred.
-  build({
-    ...cli,
-    entryPoints: { 'grexal-run': 'runner/cli/run-entry.ts' },
-    plugins: [zodEnglishOnly, lazyInRun],
-  }),
+  build({ ...cli, entryPoints: { 'grexal-run': 'runner/cli/run-entry.ts' }, plugins: [zodEnglishOnly, lazyInRun] }),
   build(takeoverPage),
 ]);
