@@ -1,7 +1,6 @@
 // Bundles the runner (Node 20) and what runs inside the sandbox (Debian bookworm's Node 18) with
 // esbuild: one file each, so the CLI starts fast and images need nothing from the npm registry.
 import { rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 import { novncTrim } from './novnc-trim.mjs';
 
@@ -36,53 +35,6 @@ const zodEnglishOnly = {
       resolveDir: process.cwd(),
       loader: 'js',
     }));
-  },
-};
-
-/**
- * `grexal run` evaluates its whole bundle before its first engine call, and some of it serves other
- * paths only: ws (takeover pages and the CDP relay: a desktop's), tar-fs (dockerode's image builds
- * and archives) and the Node built-ins nothing on a plain run calls (tls, https, zlib, worker
- * threads: pino's transports). In the run bundle each stands for a module of getters, one per
- * export, that requires the real module the first time one is read: same exports, same values,
- * evaluated when first used rather than at every start. A module whose exports are a function
- * (ws's are its WebSocket class) qualifies only where every importer takes named exports
- * (`import { WebSocketServer } from 'ws'`: the runner's TypeScript), never the function itself.
- */
-const LAZY_IN_RUN = ['tar-fs', 'tls', 'https', 'zlib'];
-const LAZY_IN_RUN_NAMED_ONLY = ['ws'];
-const lazyInRun = {
-  name: 'lazy-in-run',
-  setup(b) {
-    const projectRequire = createRequire(`${process.cwd()}/package.json`);
-    const lazy = [...LAZY_IN_RUN, ...LAZY_IN_RUN_NAMED_ONLY];
-    const names = lazy.flatMap((m) => [m, `node:${m}`]);
-    const filter = new RegExp(`^(${names.map((n) => n.replace(/[/:]/g, '\\$&')).join('|')})$`);
-    b.onResolve({ filter }, (args) => {
-      if (args.namespace === 'lazy-in-run') return undefined; // the stand-in's own require
-      const path = args.path.replace(/^node:/, '');
-      if (LAZY_IN_RUN_NAMED_ONLY.includes(path) && !/\.tsx?$/.test(args.importer)) {
-        throw new Error(`${path} is deferred for named imports only, and ${args.importer} imports it`);
-      }
-      return { path, namespace: 'lazy-in-run' };
-    });
-    b.onLoad({ filter: /.*/, namespace: 'lazy-in-run' }, (args) => {
-      const real = projectRequire(args.path);
-      const named = LAZY_IN_RUN_NAMED_ONLY.includes(args.path);
-      if (real === null || (typeof real !== 'object' && !(named && typeof real === 'function'))) {
-        throw new Error(`${args.path} cannot be deferred: its exports are not an object`);
-      }
-      // A built-in stays external; a package is bundled, reached through this module's require.
-      const target = JSON.stringify(args.path);
-      const getters = Object.keys(real)
-        .map((key) => `Object.defineProperty(exports, ${JSON.stringify(key)}, { enumerable: true, get: () => load()[${JSON.stringify(key)}] });`)
-        .join('\n');
-      return {
-        contents: `let real;\nconst load = () => (real ??= require(${target}));\n${getters}\n`,
-        resolveDir: process.cwd(),
-        loader: 'js',
-      };
-    });
   },
 };
 
@@ -130,8 +82,8 @@ rmSync('dist/chunks', { recursive: true, force: true });
 // `grexal run` still runs none of the HTTP server's modules.
 const cli = {
   ...common,
-  // Every command's; grexal run has its own (below).
-  entryPoints: { 'grexal-cli': 'runner/cli/entry.ts' },
+  // grexal run's own (run-entry.ts), and every command's.
+  entryPoints: { 'grexal-run': 'runner/cli/run-entry.ts', 'grexal-cli': 'runner/cli/entry.ts' },
   format: 'cjs',
   target: 'node20',
   alias: transportStubs,
@@ -147,7 +99,5 @@ await Promise.all([
     build({ ...common, ...t, outdir: 'dist', outExtension: { '.js': '.mjs' }, banner: { js: requireShim } }),
   ),
   build(cli),
-  // grexal run's own (run-entry.ts): that command's modules, what it does not call deferred.
-  build({ ...cli, entryPoints: { 'grexal-run': 'runner/cli/run-entry.ts' }, plugins: [zodEnglishOnly, lazyInRun] }),
   build(takeoverPage),
 ]);
