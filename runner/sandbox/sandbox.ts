@@ -7,13 +7,6 @@
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import {
-  type BootstrapResult,
-  bootstrapParamsSchema,
-  CDP_RELAY_PORT,
-  connectParamsSchema,
-  supervisorResumeParamsSchema,
-} from '../../sandbox-agent/protocol.ts';
 import { GrexalError, toGrexalError } from '../errors.ts';
 import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
@@ -24,8 +17,8 @@ import {
   type ExitStatus,
 } from '../runtime/index.ts';
 import { mark } from '../timings.ts';
-import { bootstrapResult } from './bootstrap.ts';
 import { BrowserWiring, type SandboxBrowser } from './browser-wiring.ts';
+import { createCtxHandlers } from './ctx-handlers.ts';
 import { DesktopBrowser } from './desktop-browser.ts';
 import {
   EventBus,
@@ -43,7 +36,7 @@ import { OnceSignal } from './once-signal.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
 import { RunGate } from './run-gate.ts';
-import { requestTakeover, type TakeoverCallContext } from './takeover-call.ts';
+import type { TakeoverCallContext } from './takeover-call.ts';
 
 export interface SandboxDeps {
   runtime: ContainerRuntime;
@@ -91,8 +84,6 @@ export const IDLE_ENTRY_POLICY: NetworkPolicy = { mode: 'allow', rules: [] };
 /** How long output may trail the container's exit before the exit is reported anyway. */
 const OUTPUT_DRAIN_MS = 2_000;
 
-const codedError = (code: string, message: string) => Object.assign(new Error(message), { code });
-
 export class Sandbox implements AsyncDisposable {
   private currentState: SandboxState = 'starting';
   private readonly events: EventBus;
@@ -105,7 +96,6 @@ export class Sandbox implements AsyncDisposable {
   private desktopReady: Promise<unknown> = Promise.resolve();
   /** Epoch ms when the run's time is up; set just before the container starts. */
   private deadlineAt?: number;
-  private bootstrapped = false;
   /** Set once the supervisor reports the agent spawned: from then on connections can change. */
   private agentStarted = false;
   private takeoverOpen = false;
@@ -480,53 +470,22 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private ctxHandlers(): CtxHandlers {
-    return {
-      bootstrap: async (params, call) => {
-        if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
-        this.bootstrapped = true;
-        mark('bootstrap asked');
-        this.gate.askedForBootstrap();
-        // A pool entry waits here, with nothing of a run, until its claim.
-        await this.gate.bound;
-        await this.network.ready.catch(() => {
-          throw codedError('internal', "The sandbox's network could not be wired.");
-        });
-        await this.policyApplied.catch(() => {
-          throw codedError('internal', "The sandbox's network policy could not be applied.");
-        });
-        await this.desktopReady.catch(() => {
-          throw codedError('internal', "The sandbox's browser did not start.");
-        });
-        const result = this.bootstrap(bootstrapParamsSchema.parse(params).argv);
-        call.claimSupervisor();
-        mark('bootstrap answered');
-        return result;
-      },
-      started: async () => {
-        mark('agent spawned');
+    return createCtxHandlers({
+      sandboxId: this.id,
+      gate: this.gate,
+      network: this.network,
+      live: this.live,
+      browser: this.browser,
+      options: () => this.options,
+      credentials: () => this.credentials,
+      deadlineAt: () => this.deadlineAt,
+      policyApplied: () => this.policyApplied,
+      desktopReady: () => this.desktopReady,
+      agentStarted: () => {
         this.agentStarted = true;
-        return {};
       },
-      supervisor_resume: async (params, call) => {
-        const parsed = supervisorResumeParamsSchema.safeParse(params);
-        if (!parsed.success || !this.live.resumes(parsed.data.token))
-          throw codedError('invalid_request', 'supervisor_resume is for the supervisor, with its token.');
-        call.claimSupervisor();
-        return {};
-      },
-      connect: async (params, call) => {
-        const parsed = connectParamsSchema.safeParse(params);
-        if (!parsed.success) throw codedError('invalid_request', 'connect needs { connectionId }.');
-        const credentials = this.credentials;
-        if (!credentials)
-          throw codedError('not_declared', `Connection '${parsed.data.connectionId}' is not declared.`);
-        return credentials.connect(parsed.data.connectionId, {
-          signal: call.signal,
-          wait: parsed.data.wait,
-        });
-      },
-      request_takeover: (params, call) => requestTakeover(this.takeoverContext(), params, call.signal),
-    };
+      takeover: () => this.takeoverContext(),
+    });
   }
 
   private takeoverContext(): TakeoverCallContext {
@@ -548,22 +507,6 @@ export class Sandbox implements AsyncDisposable {
         },
       },
     };
-  }
-
-  private bootstrap(argv: string[]): BootstrapResult {
-    const result = bootstrapResult({
-      sandboxId: this.id,
-      options: this.options,
-      credentials: this.credentials,
-      argv,
-      deadlineAt: this.deadlineAt ?? Date.now() + this.options.timeoutMs,
-      supervisorToken: this.live.supervisorToken,
-    });
-    // A desktop sandbox's relay is DesktopBrowser's: the supervisor forwards GREXAL_CDP_URL to it.
-    const cdpRelay = this.options.desktop
-      ? { cdpRelay: { port: CDP_RELAY_PORT } }
-      : this.browser.bootstrapFields();
-    return { ...result, ...cdpRelay };
   }
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
