@@ -4,11 +4,10 @@
  * is gone, whatever ended it. Every path, failures included, leaves nothing behind.
  */
 
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { GrexalError, toGrexalError } from '../errors.ts';
-import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
+import type { CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
 import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
 import {
   type ContainerHandle,
@@ -29,12 +28,12 @@ import {
   type SandboxState,
 } from './events.ts';
 import { classifyExit } from './exit.ts';
-import { createHostRunDir, type HostRunDir, removeHostRunDir } from './host-dir.ts';
+import { type HostRunDir, removeHostRunDir } from './host-dir.ts';
 import { LiveConnections, type LivePhase } from './live-connections.ts';
 import { NetworkWiring } from './network-wiring.ts';
-import { OnceSignal } from './once-signal.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
+import { provisionContainer } from './provision.ts';
 import { RunGate } from './run-gate.ts';
 import type { TakeoverCallContext } from './takeover-call.ts';
 
@@ -267,105 +266,53 @@ export class Sandbox implements AsyncDisposable {
 
   private async provision(options: { signal?: AbortSignal }): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
-    // The engine's calls are the start's critical path, and every spawn from this process holds
-    // the event loop for its fork: the create goes out first, the tmpfs mount (the start waits for
-    // ctx.sock in it) a turn of the loop later; the network's host side (its helpers and tools)
-    // once the start is on its way. The container runs unwired meanwhile (loopback only) and the
-    // bootstrap, so the agent, waits for the wiring: only the wiring needs both.
-    const createSent = new OnceSignal();
-    const startSent = new OnceSignal();
-    const preparing = startSent.fired
-      .then((go) => (go ? this.network.prepare() : undefined))
-      .then(() => mark('network prepared'));
-    preparing.catch(() => {});
+    let drained: Promise<unknown> = Promise.resolve();
     try {
-      const hostRunDir = await createHostRunDir(
-        stateDir,
-        runtime.instanceId,
-        this.id,
-        logger,
-        createSent.fired,
+      const container = await provisionContainer(
+        {
+          sandboxId: this.id,
+          runtime,
+          stateDir,
+          logger,
+          options: this.options,
+          cpuShares: this.warmingCpuShares,
+          network: this.network,
+          browser: this.browser,
+          handlers: this.ctxHandlers(),
+          keep: {
+            hostRunDir: (dir) => {
+              this.hostRunDir = dir;
+            },
+            container: (container) => {
+              this.container = container;
+            },
+            ctxServer: (server) => {
+              this.ctxServer = server;
+            },
+          },
+          beforeStart: (container, output, agentStart) => {
+            // A pool entry's output is relayed from its claim on (the streams buffer until then), so
+            // that it passes through the run's masking.
+            drained = this.gate.bound.then(() =>
+              Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]),
+            );
+            // Fixed before the container starts: the supervisor may ask for its bootstrap (and the
+            // deadline in it) before the engine's answer to start() reaches us. A pool entry's is
+            // fixed at its claim.
+            if (!this.deps.pooled) this.deadlineAt = Date.now() + this.options.timeoutMs;
+            // The browser container joins the agent's network namespace once it runs; the bootstrap
+            // (and with it the agent) waits until the browser answers.
+            if (this.options.desktop) this.desktopReady = this.startDesktop(container, agentStart);
+          },
+        },
+        options,
       );
-      this.hostRunDir = hostRunDir;
-      mark('host dir made');
-      const spec = {
-        sandboxId: this.id,
-        image: this.options.image,
-        hostRunDir: hostRunDir.path,
-        limits: this.options.limits,
-        runtime: this.options.runtime,
-        desktop: this.options.desktop !== undefined,
-        cpuShares: this.warmingCpuShares,
-      };
-      // The directory's tmpfs and ctx.sock in it (and the CDP relay) are made while the engine
-      // creates the container (and attaches to it: nothing to wait for in between).
-      const creating = runtime.createContainer(spec, options).then(async (container) => {
-        mark('container created');
-        // Kept at once, so that cleanUp removes it if the attach or a twin failed.
-        this.container = container;
-        const output = await container.attach();
-        mark('attached');
-        return { container, output };
-      });
-      createSent.fireSoon();
-      const [created, listening, relayed] = await Promise.allSettled([
-        creating,
-        hostRunDir.mounted.then(() => {
-          mark('tmpfs mounted');
-          return CtxServer.listen(join(hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
-            onInternalError: (error, method) =>
-              logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
-          }).then((server) => {
-            mark('ctx listening');
-            return server;
-          });
-        }),
-        hostRunDir.mounted.then(() => this.browser.start(hostRunDir.path)),
-      ]);
-      if (listening.status === 'fulfilled') this.ctxServer = listening.value;
-      if (created.status === 'rejected') throw created.reason;
-      if (listening.status === 'rejected') throw listening.reason;
-      if (relayed.status === 'rejected') throw relayed.reason;
-      const { container, output } = created.value;
-      // A pool entry's output is relayed from its claim on (the streams buffer until then), so
-      // that it passes through the run's masking.
-      const drained = this.gate.bound.then(() =>
-        Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]),
-      );
-      // Fixed before the container starts: the supervisor may ask for its bootstrap (and the deadline
-      // in it) before the engine's answer to start() reaches us. A pool entry's is fixed at its claim.
-      if (!this.deps.pooled) this.deadlineAt = Date.now() + this.options.timeoutMs;
-      let agentStarted!: (starting: Promise<void>) => void;
-      const agentStart = new Promise<void>((resolve, reject) => {
-        agentStarted = (starting) => starting.then(resolve, reject);
-      });
-      // The browser container joins the agent's network namespace once it runs; the bootstrap
-      // (and with it the agent) waits until the browser answers.
-      if (this.options.desktop) this.desktopReady = this.startDesktop(container, agentStart);
-      mark('start sent');
-      const starting = container.start().then(() => mark('container started'));
-      startSent.fireSoon();
-      agentStarted(starting);
-      // Set before anything can answer: a bootstrap that comes in waits for this wiring.
-      const wired = this.network.wireAfter(
-        Promise.all([starting, preparing]).then(() => {}),
-        () => container.pid(),
-      );
-      await starting;
-      await wired;
-      mark('network wired');
-      options.signal?.throwIfAborted();
       logger.info({ containerId: container.id }, 'sandbox running');
       this.setState('running');
       if (this.deadlineAt !== undefined) this.armDeadline(this.deadlineAt);
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
-      // Failed before the start went out: the network's side was never begun, and is not now.
-      createSent.cancel();
-      startSent.cancel();
-      // What the network made must be there for cleanUp to remove it.
-      await preparing.catch(() => {});
       await this.cleanUp();
       this.fail(failure);
       throw failure;
