@@ -4,7 +4,6 @@
  * is gone, whatever ended it. Every path, failures included, leaves nothing behind.
  */
 
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { GrexalError, toGrexalError } from '../errors.ts';
 import type { CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
@@ -32,6 +31,7 @@ import { type HostRunDir, removeHostRunDir } from './host-dir.ts';
 import { LiveConnections, type LivePhase } from './live-connections.ts';
 import { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
+import { type OutputStream, outputDrained, relayOutput } from './output-relay.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
 import { provisionContainer } from './provision.ts';
 import { RunGate } from './run-gate.ts';
@@ -79,9 +79,6 @@ export interface RunBinding {
 
 /** A pool entry's policy until its claim: linked (so the claim only swaps the policy), nothing allowed. */
 export const IDLE_ENTRY_POLICY: NetworkPolicy = { mode: 'allow', rules: [] };
-
-/** How long output may trail the container's exit before the exit is reported anyway. */
-const OUTPUT_DRAIN_MS = 2_000;
 
 export class Sandbox implements AsyncDisposable {
   private currentState: SandboxState = 'starting';
@@ -294,7 +291,7 @@ export class Sandbox implements AsyncDisposable {
             // A pool entry's output is relayed from its claim on (the streams buffer until then), so
             // that it passes through the run's masking.
             drained = this.gate.bound.then(() =>
-              Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]),
+              relayOutput(output, this.credentials, (stream, text) => this.log(stream, text)),
             );
             // Fixed before the container starts: the supervisor may ask for its bootstrap (and the
             // deadline in it) before the engine's answer to start() reaches us. A pool entry's is
@@ -371,9 +368,7 @@ export class Sandbox implements AsyncDisposable {
     try {
       const status = await container.wait();
       const exitedAt = Date.now();
-      // A lost engine may hold the output stream open for good: nothing more will come through it.
-      const drainMs = status.engine?.kind === 'lost' ? 0 : OUTPUT_DRAIN_MS;
-      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
+      await outputDrained(drained, status);
       exit = this.exitOf(status, exitedAt);
     } catch (error) {
       this.deps.logger.error({ err: toGrexalError(error) }, 'waiting for the container failed');
@@ -399,21 +394,11 @@ export class Sandbox implements AsyncDisposable {
     return exit;
   }
 
-  private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
-    const masked = this.credentials
-      ? stream.setEncoding('utf8').pipe(this.credentials.createMaskingStream())
-      : stream.setEncoding('utf8');
-    masked.on('data', (text: string | Buffer) => {
-      // Output can overtake the engine's answer to start(): the sandbox runs once it speaks.
-      if (this.currentState === 'starting') this.setState('running');
-      mark(`first ${name}`);
-      this.events.emit({ type: 'log', stream: name, text: String(text) });
-    });
-    return new Promise((resolve) => {
-      masked.once('end', resolve);
-      masked.once('close', resolve);
-      masked.once('error', resolve);
-    });
+  /** Output can overtake the engine's answer to start(): the sandbox runs once it speaks. */
+  private log(stream: OutputStream, text: string): void {
+    if (this.currentState === 'starting') this.setState('running');
+    mark(`first ${stream}`);
+    this.events.emit({ type: 'log', stream, text });
   }
 
   private ctxHandlers(): CtxHandlers {
