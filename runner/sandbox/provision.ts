@@ -16,6 +16,13 @@ import type { NetworkWiring } from './network-wiring.ts';
 import { OnceSignal } from './once-signal.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 
+/** What a start makes that must be removed, set as each is made. */
+export interface ProvisionedParts {
+  hostRunDir?: HostRunDir;
+  container?: ContainerHandle;
+  ctxServer?: CtxServer;
+}
+
 export interface ProvisionInput {
   sandboxId: string;
   runtime: ContainerRuntime;
@@ -28,17 +35,13 @@ export interface ProvisionInput {
   browser: BrowserWiring;
   handlers: CtxHandlers;
   /** Each part as soon as it exists: the sandbox's cleanup must remove it if a later step fails. */
-  keep: {
-    hostRunDir(dir: HostRunDir): void;
-    container(container: ContainerHandle): void;
-    ctxServer(server: CtxServer): void;
-  };
+  keep: ProvisionedParts;
   /**
    * Called once the container is created and attached, just before its start goes out: what the
    * supervisor may read as soon as it runs (the deadline in its bootstrap) is fixed here.
    * `agentStart` settles with the engine's answer to the start.
    */
-  beforeStart(container: ContainerHandle, output: ContainerOutput, agentStart: Promise<void>): void;
+  beforeStart(output: ContainerOutput, agentStart: Promise<void>): void;
 }
 
 /**
@@ -70,7 +73,7 @@ export async function provisionContainer(
       logger,
       createSent.fired,
     );
-    input.keep.hostRunDir(hostRunDir);
+    input.keep.hostRunDir = hostRunDir;
     mark('host dir made');
     const spec = {
       sandboxId: input.sandboxId,
@@ -86,7 +89,7 @@ export async function provisionContainer(
     const creating = runtime.createContainer(spec, options).then(async (container) => {
       mark('container created');
       // Kept at once, so that cleanUp removes it if the attach or a twin failed.
-      input.keep.container(container);
+      input.keep.container = container;
       const output = await container.attach();
       mark('attached');
       return { container, output };
@@ -106,7 +109,7 @@ export async function provisionContainer(
       }),
       hostRunDir.mounted.then(() => input.browser.start(hostRunDir.path)),
     ]);
-    if (listening.status === 'fulfilled') input.keep.ctxServer(listening.value);
+    if (listening.status === 'fulfilled') input.keep.ctxServer = listening.value;
     if (created.status === 'rejected') throw created.reason;
     if (listening.status === 'rejected') throw listening.reason;
     if (relayed.status === 'rejected') throw relayed.reason;
@@ -115,7 +118,7 @@ export async function provisionContainer(
     const agentStart = new Promise<void>((resolve, reject) => {
       agentStarted = (starting) => starting.then(resolve, reject);
     });
-    input.beforeStart(container, output, agentStart);
+    input.beforeStart(output, agentStart);
     mark('start sent');
     const starting = container.start().then(() => mark('container started'));
     startSent.fireSoon();

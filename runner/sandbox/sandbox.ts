@@ -5,13 +5,12 @@
  */
 
 import { GrexalError, toGrexalError } from '../errors.ts';
-import type { CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
+import type { CtxHandlers } from '../inject/index.ts';
 import { type NetworkPolicy, policyToJson } from '../network/index.ts';
-import { type ContainerHandle, DEFAULT_CPU_SHARES, type ExitStatus } from '../runtime/index.ts';
+import type { ContainerHandle, ExitStatus } from '../runtime/index.ts';
 import { mark } from '../timings.ts';
 import { BrowserWiring } from './browser-wiring.ts';
 import { createCtxHandlers } from './ctx-handlers.ts';
-import { DesktopBrowser } from './desktop-browser.ts';
 import {
   EventBus,
   type EventListener,
@@ -21,7 +20,6 @@ import {
   type SandboxState,
 } from './events.ts';
 import { classifyExit } from './exit.ts';
-import { type HostRunDir, removeHostRunDir } from './host-dir.ts';
 import { LiveConnections, type LivePhase } from './live-connections.ts';
 import { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
@@ -30,6 +28,7 @@ import type { SandboxCredentials } from './ports.ts';
 import { provisionContainer } from './provision.ts';
 import { RunGate } from './run-gate.ts';
 import type { RunBinding, SandboxDeps } from './sandbox-deps.ts';
+import { SandboxParts } from './sandbox-parts.ts';
 import type { TakeoverCallContext } from './takeover-call.ts';
 
 export { IDLE_ENTRY_POLICY, type RunBinding, type SandboxDeps } from './sandbox-deps.ts';
@@ -37,13 +36,7 @@ export { IDLE_ENTRY_POLICY, type RunBinding, type SandboxDeps } from './sandbox-
 export class Sandbox implements AsyncDisposable {
   private currentState: SandboxState = 'starting';
   private readonly events: EventBus;
-  private container?: ContainerHandle;
-  private ctxServer?: CtxServer;
-  private hostRunDir?: HostRunDir;
-  /** A desktop sandbox's browser container, relay and the runner's CDP session. */
-  private desktop?: DesktopBrowser;
-  /** Settles once the desktop's browser answers (at once without a desktop); the bootstrap waits for it. */
-  private desktopReady: Promise<unknown> = Promise.resolve();
+  private readonly parts = new SandboxParts();
   /** Epoch ms when the run's time is up; set just before the container starts. */
   private deadlineAt?: number;
   /** Set once the supervisor reports the agent spawned: from then on connections can change. */
@@ -90,7 +83,7 @@ export class Sandbox implements AsyncDisposable {
     this.live = new LiveConnections(
       () => this.credentials,
       () => this.livePhase(),
-      () => this.ctxServer,
+      () => this.parts.ctxServer,
     );
     if (deps.credentials) this.useCredentials(deps.credentials);
     this.exited = new Promise((resolve) => {
@@ -126,7 +119,7 @@ export class Sandbox implements AsyncDisposable {
    * network policy (applied before the bootstrap is answered) and the deadline, counted from now.
    */
   claim(run: RunBinding): void {
-    const container = this.container;
+    const container = this.parts.container;
     if (!this.deps.pooled || this.gate.isOpen || !container || !this.finished || this.ending)
       throw new GrexalError(
         'E_INTERNAL',
@@ -151,7 +144,7 @@ export class Sandbox implements AsyncDisposable {
    */
   async waitUntilReady(): Promise<void> {
     await this.gate.waitUntilAsked(this.id, this.exited);
-    await this.desktopReady;
+    await this.parts.desktopReady;
   }
 
   /**
@@ -160,11 +153,8 @@ export class Sandbox implements AsyncDisposable {
    * start at a lower weight than a cold one, nor wait for an engine call to raise it.
    */
   async endWarming(): Promise<void> {
-    if (this.warmingCpuShares === undefined || !this.container) return;
-    await Promise.all([
-      this.container.setCpuShares(DEFAULT_CPU_SHARES),
-      this.desktop?.setCpuShares(DEFAULT_CPU_SHARES),
-    ]);
+    if (this.warmingCpuShares === undefined) return;
+    await this.parts.restoreCpuShares();
   }
 
   onEvent(listener: EventListener): () => void {
@@ -230,18 +220,8 @@ export class Sandbox implements AsyncDisposable {
           network: this.network,
           browser: this.browser,
           handlers: this.ctxHandlers(),
-          keep: {
-            hostRunDir: (dir) => {
-              this.hostRunDir = dir;
-            },
-            container: (container) => {
-              this.container = container;
-            },
-            ctxServer: (server) => {
-              this.ctxServer = server;
-            },
-          },
-          beforeStart: (container, output, agentStart) => {
+          keep: this.parts,
+          beforeStart: (output, agentStart) => {
             // A pool entry's output is relayed from its claim on (the streams buffer until then), so
             // that it passes through the run's masking.
             drained = this.gate.bound.then(() =>
@@ -253,7 +233,7 @@ export class Sandbox implements AsyncDisposable {
             if (!this.deps.pooled) this.deadlineAt = Date.now() + this.options.timeoutMs;
             // The browser container joins the agent's network namespace once it runs; the bootstrap
             // (and with it the agent) waits until the browser answers.
-            if (this.options.desktop) this.desktopReady = this.startDesktop(container, agentStart);
+            if (this.options.desktop) this.startDesktop(agentStart);
           },
         },
         options,
@@ -270,29 +250,17 @@ export class Sandbox implements AsyncDisposable {
     }
   }
 
-  private startDesktop(container: ContainerHandle, agentStart: Promise<void>): Promise<void> {
-    const { runtime, stateDir, logger } = this.deps;
-    const ready = DesktopBrowser.start(this.id, this.options, container, agentStart, this.hostRunDir!.path, {
-      runtime,
-      stateDir,
-      logger,
-      image: this.deps.browserImage,
-      cpuShares: this.warmingCpuShares,
-    }).then(async (desktop) => {
-      // The sandbox went while the browser started: it must not outlive it.
-      if (this.cleaned) {
-        await desktop.close();
-        throw new Error('the sandbox ended');
-      }
-      this.desktop = desktop;
+  private startDesktop(agentStart: Promise<void>): void {
+    const { runtime, stateDir, logger, browserImage: image } = this.deps;
+    this.parts.startDesktop({
+      sandboxId: this.id,
+      options: this.options,
+      agentStart,
+      deps: { runtime, stateDir, logger, image, cpuShares: this.warmingCpuShares },
+      ended: () => this.cleaned !== undefined,
+      onFailure: (failure) =>
+        this.events.emit({ type: 'error', code: failure.code, message: failure.message }),
     });
-    ready.catch((error: unknown) => {
-      if (this.cleaned) return;
-      const failure = toGrexalError(error);
-      logger.error({ err: failure }, "the sandbox's browser did not start");
-      this.events.emit({ type: 'error', code: failure.code, message: failure.message });
-    });
-    return ready;
   }
 
   /** A pool entry's CPU weight while it starts (SandboxDeps.warmingCpuShares). */
@@ -306,7 +274,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** Replaces the policy of a running sandbox for its next connections; validated first. */
   setNetworkPolicy(input: unknown): Promise<NetworkPolicy> {
-    const container = this.container;
+    const container = this.parts.container;
     const live = container && this.finished && !this.ending;
     return this.network.setPolicy(input, live ? () => container.pid() : undefined);
   }
@@ -366,7 +334,7 @@ export class Sandbox implements AsyncDisposable {
       credentials: () => this.credentials,
       deadlineAt: () => this.deadlineAt,
       policyApplied: () => this.policyApplied,
-      desktopReady: () => this.desktopReady,
+      desktopReady: () => this.parts.desktopReady,
       agentStarted: () => {
         this.agentStarted = true;
       },
@@ -375,7 +343,7 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private takeoverContext(): TakeoverCallContext {
-    const { desktop, container } = this;
+    const { desktop, container } = this.parts;
     const { takeovers, logger } = this.deps;
     return {
       sandboxId: this.id,
@@ -410,11 +378,13 @@ export class Sandbox implements AsyncDisposable {
       // agent can still hear it in its stop grace, rather than losing their socket.
       this.credentials?.dispose();
       // A frozen agent would take no signal: thaw it first.
-      await this.desktop?.thaw();
+      await this.parts.desktop?.thaw();
       // The agent gets its grace period; Docker's own kill comes a second later.
-      const stopped = this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
-        this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
-      });
+      const stopped = this.parts.container
+        ?.stop(this.options.stopTimeoutMs + 1_000)
+        .catch((error: unknown) => {
+          this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
+        });
       // A hung engine holds stop() to its deadline; the engine watch ends the wait sooner.
       await Promise.race([stopped, this.finished]);
     }
@@ -427,20 +397,7 @@ export class Sandbox implements AsyncDisposable {
     this.cleaned ??= (async () => {
       clearTimeout(this.timeout);
       this.deps.takeovers?.cancelAllFor(this.id);
-      const results = await Promise.allSettled([
-        this.network.close(),
-        this.container?.remove(),
-        this.ctxServer?.close(),
-        this.browser.close(),
-        // Removing the agent's container ends a browser container still starting in its namespace.
-        this.desktopReady.then(
-          () => this.desktop?.close(),
-          () => {},
-        ),
-      ]);
-      // After the container: its bind of the tmpfs goes with it. A failure here (umount) must not
-      // cost the rest of the cleanup; the reaper of the next runner retries it.
-      if (this.hostRunDir) results.push(...(await Promise.allSettled([removeHostRunDir(this.hostRunDir)])));
+      const results = await this.parts.remove(this.network, this.browser);
       this.credentials?.dispose();
       for (const result of results) {
         if (result.status === 'rejected')
