@@ -3,6 +3,8 @@
  * bound and the sandbox's network, policy and browser are in place), its `started` and
  * `supervisor_resume`, and the agent's `connect` and `request_takeover`.
  */
+
+import type { Logger } from 'pino';
 import {
   type BootstrapResult,
   bootstrapParamsSchema,
@@ -17,8 +19,9 @@ import type { BrowserWiring } from './browser-wiring.ts';
 import type { LiveConnections } from './live-connections.ts';
 import type { NetworkWiring } from './network-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
-import type { SandboxCredentials } from './ports.ts';
+import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
 import type { RunGate } from './run-gate.ts';
+import type { SandboxParts } from './sandbox-parts.ts';
 import { requestTakeover, type TakeoverCallContext } from './takeover-call.ts';
 
 /**
@@ -28,6 +31,11 @@ import { requestTakeover, type TakeoverCallContext } from './takeover-call.ts';
  */
 export interface CtxHandlersContext {
   sandboxId: string;
+  logger: Logger;
+  /** The runner's takeover service; absent where takeovers are not served (library runs). */
+  takeovers?: SandboxTakeovers;
+  /** The agent's container and a desktop's browser container, once they exist. */
+  parts: Pick<SandboxParts, 'container' | 'desktop'>;
   gate: RunGate;
   network: NetworkWiring;
   live: LiveConnections;
@@ -42,7 +50,8 @@ export interface CtxHandlersContext {
   desktopReady(): Promise<unknown>;
   /** The supervisor reports the agent spawned: from then on connections can change. */
   agentStarted(): void;
-  takeover(): TakeoverCallContext;
+  /** One takeover at a time: the sandbox shows `awaiting_takeover` while one is open. */
+  takeoverOpen: TakeoverCallContext['open'];
 }
 
 const codedError = (code: string, message: string) => Object.assign(new Error(message), { code });
@@ -95,7 +104,7 @@ export function createCtxHandlers(context: CtxHandlersContext): CtxHandlers {
         wait: parsed.data.wait,
       });
     },
-    request_takeover: (params, call) => requestTakeover(context.takeover(), params, call.signal),
+    request_takeover: (params, call) => requestTakeover(takeoverContext(context), params, call.signal),
   };
 }
 
@@ -114,4 +123,20 @@ function bootstrapAnswer(context: CtxHandlersContext, argv: string[]): Bootstrap
     ? { cdpRelay: { port: CDP_RELAY_PORT } }
     : context.browser.bootstrapFields();
   return { ...result, ...cdpRelay };
+}
+
+/** Made for each request: the desktop's browser container comes up after the handlers are made. */
+function takeoverContext(context: CtxHandlersContext): TakeoverCallContext {
+  const { desktop, container } = context.parts;
+  const { takeovers } = context;
+  return {
+    sandboxId: context.sandboxId,
+    logger: context.logger,
+    takeovers,
+    streamed:
+      takeovers && context.options().desktop && desktop && container ? { desktop, container } : undefined,
+    browser: context.browser,
+    connectionLabel: (connectionId) => context.credentials()?.connectionLabel(connectionId),
+    open: context.takeoverOpen,
+  };
 }

@@ -29,7 +29,6 @@ import { provisionContainer } from './provision.ts';
 import { RunGate } from './run-gate.ts';
 import type { RunBinding, SandboxDeps } from './sandbox-deps.ts';
 import { SandboxParts } from './sandbox-parts.ts';
-import type { TakeoverCallContext } from './takeover-call.ts';
 
 export { IDLE_ENTRY_POLICY, type RunBinding, type SandboxDeps } from './sandbox-deps.ts';
 
@@ -326,6 +325,9 @@ export class Sandbox implements AsyncDisposable {
   private ctxHandlers(): CtxHandlers {
     return createCtxHandlers({
       sandboxId: this.id,
+      logger: this.deps.logger,
+      takeovers: this.deps.takeovers,
+      parts: this.parts,
       gate: this.gate,
       network: this.network,
       live: this.live,
@@ -338,29 +340,14 @@ export class Sandbox implements AsyncDisposable {
       agentStarted: () => {
         this.agentStarted = true;
       },
-      takeover: () => this.takeoverContext(),
-    });
-  }
-
-  private takeoverContext(): TakeoverCallContext {
-    const { desktop, container } = this.parts;
-    const { takeovers, logger } = this.deps;
-    return {
-      sandboxId: this.id,
-      logger,
-      takeovers,
-      streamed:
-        takeovers && this.options.desktop && desktop && container ? { desktop, container } : undefined,
-      browser: this.browser,
-      connectionLabel: (connectionId) => this.credentials?.connectionLabel(connectionId),
-      open: {
+      takeoverOpen: {
         isOpen: () => this.takeoverOpen,
         set: (open) => {
           this.takeoverOpen = open;
           this.showLiveState();
         },
       },
-    };
+    });
   }
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
