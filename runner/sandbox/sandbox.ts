@@ -4,29 +4,13 @@
  * is gone, whatever ended it. Every path, failures included, leaves nothing behind.
  */
 
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import type { Logger } from 'pino';
-import {
-  type BootstrapResult,
-  bootstrapParamsSchema,
-  CDP_RELAY_PORT,
-  connectParamsSchema,
-  supervisorResumeParamsSchema,
-} from '../../sandbox-agent/protocol.ts';
 import { GrexalError, toGrexalError } from '../errors.ts';
-import { type CtxHandlers, CtxServer } from '../inject/ctx-server.ts';
-import { type NetworkManager, type NetworkPolicy, policyToJson } from '../network/index.ts';
-import {
-  type ContainerHandle,
-  type ContainerRuntime,
-  DEFAULT_CPU_SHARES,
-  type ExitStatus,
-} from '../runtime/index.ts';
+import type { CtxHandlers } from '../inject/index.ts';
+import { type NetworkPolicy, policyToJson } from '../network/index.ts';
+import type { ContainerHandle, ExitStatus } from '../runtime/index.ts';
 import { mark } from '../timings.ts';
-import { bootstrapResult } from './bootstrap.ts';
-import { BrowserWiring, type SandboxBrowser } from './browser-wiring.ts';
-import { DesktopBrowser } from './desktop-browser.ts';
+import { BrowserWiring } from './browser-wiring.ts';
+import { createCtxHandlers } from './ctx-handlers.ts';
 import {
   EventBus,
   type EventListener,
@@ -36,76 +20,24 @@ import {
   type SandboxState,
 } from './events.ts';
 import { classifyExit } from './exit.ts';
-import { createHostRunDir, type HostRunDir, removeHostRunDir } from './host-dir.ts';
 import { LiveConnections, type LivePhase } from './live-connections.ts';
 import { NetworkWiring } from './network-wiring.ts';
-import { OnceSignal } from './once-signal.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
-import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
+import { type OutputStream, outputDrained, relayOutput } from './output-relay.ts';
+import type { SandboxCredentials } from './ports.ts';
+import { provisionContainer } from './provision.ts';
 import { RunGate } from './run-gate.ts';
-import { requestTakeover, type TakeoverCallContext } from './takeover-call.ts';
+import type { RunBinding, SandboxDeps } from './sandbox-deps.ts';
+import { SandboxParts } from './sandbox-parts.ts';
 
-export interface SandboxDeps {
-  runtime: ContainerRuntime;
-  stateDir: string;
-  logger: Logger;
-  credentials?: SandboxCredentials;
-  takeovers?: SandboxTakeovers;
-  /** Wires the container's network namespace; without one (unit tests' fakes) nothing is wired. */
-  network?: NetworkManager;
-  /** The effective policy (orchestrator and manifest combined). Default `public`. */
-  networkPolicy?: NetworkPolicy;
-  /**
-   * Nobody asked for the policy (it is the default): on a host that cannot wire networks (not
-   * root, no nftables) the sandbox then runs with `none` instead of failing.
-   */
-  networkPolicyImplicit?: boolean;
-  /**
-   * A pool entry: started with nothing of a run (the options carry no command, env or timeout;
-   * no credentials; a link that refuses every connection). Its bootstrap waits until `claim()`
-   * binds the run, once.
-   */
-  pooled?: boolean;
-  /**
-   * A pool entry's CPU weight (CpuShares) on each of its containers while it starts: warming it
-   * takes only the CPU that live runs leave. `endWarming()` gives them the default back once the
-   * entry is ready, before it can be claimed.
-   */
-  warmingCpuShares?: number;
-  /** The browser behind the runner's CDP relay (GREXAL_CDP_URL); grexal dev's local one. */
-  browser?: SandboxBrowser;
-  /** A desktop sandbox's browser container image. Default grexal/desktop. */
-  browserImage?: string;
-}
-
-/** Everything of one run, bound to a pool entry at its claim. */
-export interface RunBinding {
-  options: ResolvedSandboxOptions;
-  credentials?: SandboxCredentials;
-  networkPolicy: NetworkPolicy;
-}
-
-/** A pool entry's policy until its claim: linked (so the claim only swaps the policy), nothing allowed. */
-export const IDLE_ENTRY_POLICY: NetworkPolicy = { mode: 'allow', rules: [] };
-
-/** How long output may trail the container's exit before the exit is reported anyway. */
-const OUTPUT_DRAIN_MS = 2_000;
-
-const codedError = (code: string, message: string) => Object.assign(new Error(message), { code });
+export { IDLE_ENTRY_POLICY, type RunBinding, type SandboxDeps } from './sandbox-deps.ts';
 
 export class Sandbox implements AsyncDisposable {
   private currentState: SandboxState = 'starting';
   private readonly events: EventBus;
-  private container?: ContainerHandle;
-  private ctxServer?: CtxServer;
-  private hostRunDir?: HostRunDir;
-  /** A desktop sandbox's browser container, relay and the runner's CDP session. */
-  private desktop?: DesktopBrowser;
-  /** Settles once the desktop's browser answers (at once without a desktop); the bootstrap waits for it. */
-  private desktopReady: Promise<unknown> = Promise.resolve();
+  private readonly parts = new SandboxParts();
   /** Epoch ms when the run's time is up; set just before the container starts. */
   private deadlineAt?: number;
-  private bootstrapped = false;
   /** Set once the supervisor reports the agent spawned: from then on connections can change. */
   private agentStarted = false;
   private takeoverOpen = false;
@@ -150,7 +82,7 @@ export class Sandbox implements AsyncDisposable {
     this.live = new LiveConnections(
       () => this.credentials,
       () => this.livePhase(),
-      () => this.ctxServer,
+      () => this.parts.ctxServer,
     );
     if (deps.credentials) this.useCredentials(deps.credentials);
     this.exited = new Promise((resolve) => {
@@ -186,7 +118,7 @@ export class Sandbox implements AsyncDisposable {
    * network policy (applied before the bootstrap is answered) and the deadline, counted from now.
    */
   claim(run: RunBinding): void {
-    const container = this.container;
+    const container = this.parts.container;
     if (!this.deps.pooled || this.gate.isOpen || !container || !this.finished || this.ending)
       throw new GrexalError(
         'E_INTERNAL',
@@ -211,7 +143,7 @@ export class Sandbox implements AsyncDisposable {
    */
   async waitUntilReady(): Promise<void> {
     await this.gate.waitUntilAsked(this.id, this.exited);
-    await this.desktopReady;
+    await this.parts.desktopReady;
   }
 
   /**
@@ -220,11 +152,8 @@ export class Sandbox implements AsyncDisposable {
    * start at a lower weight than a cold one, nor wait for an engine call to raise it.
    */
   async endWarming(): Promise<void> {
-    if (this.warmingCpuShares === undefined || !this.container) return;
-    await Promise.all([
-      this.container.setCpuShares(DEFAULT_CPU_SHARES),
-      this.desktop?.setCpuShares(DEFAULT_CPU_SHARES),
-    ]);
+    if (this.warmingCpuShares === undefined) return;
+    await this.parts.restoreCpuShares();
   }
 
   onEvent(listener: EventListener): () => void {
@@ -277,134 +206,60 @@ export class Sandbox implements AsyncDisposable {
 
   private async provision(options: { signal?: AbortSignal }): Promise<void> {
     const { runtime, stateDir, logger } = this.deps;
-    // The engine's calls are the start's critical path, and every spawn from this process holds
-    // the event loop for its fork: the create goes out first, the tmpfs mount (the start waits for
-    // ctx.sock in it) a turn of the loop later; the network's host side (its helpers and tools)
-    // once the start is on its way. The container runs unwired meanwhile (loopback only) and the
-    // bootstrap, so the agent, waits for the wiring: only the wiring needs both.
-    const createSent = new OnceSignal();
-    const startSent = new OnceSignal();
-    const preparing = startSent.fired
-      .then((go) => (go ? this.network.prepare() : undefined))
-      .then(() => mark('network prepared'));
-    preparing.catch(() => {});
+    let drained: Promise<unknown> = Promise.resolve();
     try {
-      const hostRunDir = await createHostRunDir(
-        stateDir,
-        runtime.instanceId,
-        this.id,
-        logger,
-        createSent.fired,
+      const container = await provisionContainer(
+        {
+          sandboxId: this.id,
+          runtime,
+          stateDir,
+          logger,
+          options: this.options,
+          cpuShares: this.warmingCpuShares,
+          network: this.network,
+          browser: this.browser,
+          handlers: this.ctxHandlers(),
+          keep: this.parts,
+          beforeStart: (output, agentStart) => {
+            // A pool entry's output is relayed from its claim on (the streams buffer until then), so
+            // that it passes through the run's masking.
+            drained = this.gate.bound.then(() =>
+              relayOutput(output, this.credentials, (stream, text) => this.log(stream, text)),
+            );
+            // Fixed before the container starts: the supervisor may ask for its bootstrap (and the
+            // deadline in it) before the engine's answer to start() reaches us. A pool entry's is
+            // fixed at its claim.
+            if (!this.deps.pooled) this.deadlineAt = Date.now() + this.options.timeoutMs;
+            // The browser container joins the agent's network namespace once it runs; the bootstrap
+            // (and with it the agent) waits until the browser answers.
+            if (this.options.desktop) this.startDesktop(agentStart);
+          },
+        },
+        options,
       );
-      this.hostRunDir = hostRunDir;
-      mark('host dir made');
-      const spec = {
-        sandboxId: this.id,
-        image: this.options.image,
-        hostRunDir: hostRunDir.path,
-        limits: this.options.limits,
-        runtime: this.options.runtime,
-        desktop: this.options.desktop !== undefined,
-        cpuShares: this.warmingCpuShares,
-      };
-      // The directory's tmpfs and ctx.sock in it (and the CDP relay) are made while the engine
-      // creates the container (and attaches to it: nothing to wait for in between).
-      const creating = runtime.createContainer(spec, options).then(async (container) => {
-        mark('container created');
-        // Kept at once, so that cleanUp removes it if the attach or a twin failed.
-        this.container = container;
-        const output = await container.attach();
-        mark('attached');
-        return { container, output };
-      });
-      createSent.fireSoon();
-      const [created, listening, relayed] = await Promise.allSettled([
-        creating,
-        hostRunDir.mounted.then(() => {
-          mark('tmpfs mounted');
-          return CtxServer.listen(join(hostRunDir.path, 'ctx.sock'), this.ctxHandlers(), {
-            onInternalError: (error, method) =>
-              logger.error({ err: toGrexalError(error), method }, 'ctx call failed'),
-          }).then((server) => {
-            mark('ctx listening');
-            return server;
-          });
-        }),
-        hostRunDir.mounted.then(() => this.browser.start(hostRunDir.path)),
-      ]);
-      if (listening.status === 'fulfilled') this.ctxServer = listening.value;
-      if (created.status === 'rejected') throw created.reason;
-      if (listening.status === 'rejected') throw listening.reason;
-      if (relayed.status === 'rejected') throw relayed.reason;
-      const { container, output } = created.value;
-      // A pool entry's output is relayed from its claim on (the streams buffer until then), so
-      // that it passes through the run's masking.
-      const drained = this.gate.bound.then(() =>
-        Promise.all([this.relay(output.stdout, 'stdout'), this.relay(output.stderr, 'stderr')]),
-      );
-      // Fixed before the container starts: the supervisor may ask for its bootstrap (and the deadline
-      // in it) before the engine's answer to start() reaches us. A pool entry's is fixed at its claim.
-      if (!this.deps.pooled) this.deadlineAt = Date.now() + this.options.timeoutMs;
-      let agentStarted!: (starting: Promise<void>) => void;
-      const agentStart = new Promise<void>((resolve, reject) => {
-        agentStarted = (starting) => starting.then(resolve, reject);
-      });
-      // The browser container joins the agent's network namespace once it runs; the bootstrap
-      // (and with it the agent) waits until the browser answers.
-      if (this.options.desktop) this.desktopReady = this.startDesktop(container, agentStart);
-      mark('start sent');
-      const starting = container.start().then(() => mark('container started'));
-      startSent.fireSoon();
-      agentStarted(starting);
-      // Set before anything can answer: a bootstrap that comes in waits for this wiring.
-      const wired = this.network.wireAfter(
-        Promise.all([starting, preparing]).then(() => {}),
-        () => container.pid(),
-      );
-      await starting;
-      await wired;
-      mark('network wired');
-      options.signal?.throwIfAborted();
       logger.info({ containerId: container.id }, 'sandbox running');
       this.setState('running');
       if (this.deadlineAt !== undefined) this.armDeadline(this.deadlineAt);
       this.finished = this.watch(container, drained);
     } catch (error) {
       const failure = toGrexalError(error);
-      // Failed before the start went out: the network's side was never begun, and is not now.
-      createSent.cancel();
-      startSent.cancel();
-      // What the network made must be there for cleanUp to remove it.
-      await preparing.catch(() => {});
       await this.cleanUp();
       this.fail(failure);
       throw failure;
     }
   }
 
-  private startDesktop(container: ContainerHandle, agentStart: Promise<void>): Promise<void> {
-    const { runtime, stateDir, logger } = this.deps;
-    const ready = DesktopBrowser.start(this.id, this.options, container, agentStart, this.hostRunDir!.path, {
-      runtime,
-      stateDir,
-      logger,
-      image: this.deps.browserImage,
-      cpuShares: this.warmingCpuShares,
-    }).then(async (desktop) => {
-      // The sandbox went while the browser started: it must not outlive it.
-      if (this.cleaned) {
-        await desktop.close();
-        throw new Error('the sandbox ended');
-      }
-      this.desktop = desktop;
+  private startDesktop(agentStart: Promise<void>): void {
+    const { runtime, stateDir, logger, browserImage: image } = this.deps;
+    this.parts.startDesktop({
+      sandboxId: this.id,
+      options: this.options,
+      agentStart,
+      deps: { runtime, stateDir, logger, image, cpuShares: this.warmingCpuShares },
+      ended: () => this.cleaned !== undefined,
+      onFailure: (failure) =>
+        this.events.emit({ type: 'error', code: failure.code, message: failure.message }),
     });
-    ready.catch((error: unknown) => {
-      if (this.cleaned) return;
-      const failure = toGrexalError(error);
-      logger.error({ err: failure }, "the sandbox's browser did not start");
-      this.events.emit({ type: 'error', code: failure.code, message: failure.message });
-    });
-    return ready;
   }
 
   /** A pool entry's CPU weight while it starts (SandboxDeps.warmingCpuShares). */
@@ -418,7 +273,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** Replaces the policy of a running sandbox for its next connections; validated first. */
   setNetworkPolicy(input: unknown): Promise<NetworkPolicy> {
-    const container = this.container;
+    const container = this.parts.container;
     const live = container && this.finished && !this.ending;
     return this.network.setPolicy(input, live ? () => container.pid() : undefined);
   }
@@ -434,9 +289,7 @@ export class Sandbox implements AsyncDisposable {
     try {
       const status = await container.wait();
       const exitedAt = Date.now();
-      // A lost engine may hold the output stream open for good: nothing more will come through it.
-      const drainMs = status.engine?.kind === 'lost' ? 0 : OUTPUT_DRAIN_MS;
-      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
+      await outputDrained(drained, status);
       exit = this.exitOf(status, exitedAt);
     } catch (error) {
       this.deps.logger.error({ err: toGrexalError(error) }, 'waiting for the container failed');
@@ -462,108 +315,39 @@ export class Sandbox implements AsyncDisposable {
     return exit;
   }
 
-  private relay(stream: Readable, name: 'stdout' | 'stderr'): Promise<void> {
-    const masked = this.credentials
-      ? stream.setEncoding('utf8').pipe(this.credentials.createMaskingStream())
-      : stream.setEncoding('utf8');
-    masked.on('data', (text: string | Buffer) => {
-      // Output can overtake the engine's answer to start(): the sandbox runs once it speaks.
-      if (this.currentState === 'starting') this.setState('running');
-      mark(`first ${name}`);
-      this.events.emit({ type: 'log', stream: name, text: String(text) });
-    });
-    return new Promise((resolve) => {
-      masked.once('end', resolve);
-      masked.once('close', resolve);
-      masked.once('error', resolve);
-    });
+  /** Output can overtake the engine's answer to start(): the sandbox runs once it speaks. */
+  private log(stream: OutputStream, text: string): void {
+    if (this.currentState === 'starting') this.setState('running');
+    mark(`first ${stream}`);
+    this.events.emit({ type: 'log', stream, text });
   }
 
   private ctxHandlers(): CtxHandlers {
-    return {
-      bootstrap: async (params, call) => {
-        if (this.bootstrapped) throw codedError('invalid_request', 'The sandbox was already bootstrapped.');
-        this.bootstrapped = true;
-        mark('bootstrap asked');
-        this.gate.askedForBootstrap();
-        // A pool entry waits here, with nothing of a run, until its claim.
-        await this.gate.bound;
-        await this.network.ready.catch(() => {
-          throw codedError('internal', "The sandbox's network could not be wired.");
-        });
-        await this.policyApplied.catch(() => {
-          throw codedError('internal', "The sandbox's network policy could not be applied.");
-        });
-        await this.desktopReady.catch(() => {
-          throw codedError('internal', "The sandbox's browser did not start.");
-        });
-        const result = this.bootstrap(bootstrapParamsSchema.parse(params).argv);
-        call.claimSupervisor();
-        mark('bootstrap answered');
-        return result;
-      },
-      started: async () => {
-        mark('agent spawned');
-        this.agentStarted = true;
-        return {};
-      },
-      supervisor_resume: async (params, call) => {
-        const parsed = supervisorResumeParamsSchema.safeParse(params);
-        if (!parsed.success || !this.live.resumes(parsed.data.token))
-          throw codedError('invalid_request', 'supervisor_resume is for the supervisor, with its token.');
-        call.claimSupervisor();
-        return {};
-      },
-      connect: async (params, call) => {
-        const parsed = connectParamsSchema.safeParse(params);
-        if (!parsed.success) throw codedError('invalid_request', 'connect needs { connectionId }.');
-        const credentials = this.credentials;
-        if (!credentials)
-          throw codedError('not_declared', `Connection '${parsed.data.connectionId}' is not declared.`);
-        return credentials.connect(parsed.data.connectionId, {
-          signal: call.signal,
-          wait: parsed.data.wait,
-        });
-      },
-      request_takeover: (params, call) => requestTakeover(this.takeoverContext(), params, call.signal),
-    };
-  }
-
-  private takeoverContext(): TakeoverCallContext {
-    const { desktop, container } = this;
-    const { takeovers, logger } = this.deps;
-    return {
+    return createCtxHandlers({
       sandboxId: this.id,
-      logger,
-      takeovers,
-      streamed:
-        takeovers && this.options.desktop && desktop && container ? { desktop, container } : undefined,
+      logger: this.deps.logger,
+      takeovers: this.deps.takeovers,
+      parts: this.parts,
+      gate: this.gate,
+      network: this.network,
+      live: this.live,
       browser: this.browser,
-      connectionLabel: (connectionId) => this.credentials?.connectionLabel(connectionId),
-      open: {
+      options: () => this.options,
+      credentials: () => this.credentials,
+      deadlineAt: () => this.deadlineAt,
+      policyApplied: () => this.policyApplied,
+      desktopReady: () => this.parts.desktopReady,
+      agentStarted: () => {
+        this.agentStarted = true;
+      },
+      takeoverOpen: {
         isOpen: () => this.takeoverOpen,
         set: (open) => {
           this.takeoverOpen = open;
           this.showLiveState();
         },
       },
-    };
-  }
-
-  private bootstrap(argv: string[]): BootstrapResult {
-    const result = bootstrapResult({
-      sandboxId: this.id,
-      options: this.options,
-      credentials: this.credentials,
-      argv,
-      deadlineAt: this.deadlineAt ?? Date.now() + this.options.timeoutMs,
-      supervisorToken: this.live.supervisorToken,
     });
-    // A desktop sandbox's relay is DesktopBrowser's: the supervisor forwards GREXAL_CDP_URL to it.
-    const cdpRelay = this.options.desktop
-      ? { cdpRelay: { port: CDP_RELAY_PORT } }
-      : this.browser.bootstrapFields();
-    return { ...result, ...cdpRelay };
   }
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
@@ -581,11 +365,13 @@ export class Sandbox implements AsyncDisposable {
       // agent can still hear it in its stop grace, rather than losing their socket.
       this.credentials?.dispose();
       // A frozen agent would take no signal: thaw it first.
-      await this.desktop?.thaw();
+      await this.parts.desktop?.thaw();
       // The agent gets its grace period; Docker's own kill comes a second later.
-      const stopped = this.container?.stop(this.options.stopTimeoutMs + 1_000).catch((error: unknown) => {
-        this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
-      });
+      const stopped = this.parts.container
+        ?.stop(this.options.stopTimeoutMs + 1_000)
+        .catch((error: unknown) => {
+          this.deps.logger.warn({ err: toGrexalError(error) }, 'stopping the container failed; removing it');
+        });
       // A hung engine holds stop() to its deadline; the engine watch ends the wait sooner.
       await Promise.race([stopped, this.finished]);
     }
@@ -598,20 +384,7 @@ export class Sandbox implements AsyncDisposable {
     this.cleaned ??= (async () => {
       clearTimeout(this.timeout);
       this.deps.takeovers?.cancelAllFor(this.id);
-      const results = await Promise.allSettled([
-        this.network.close(),
-        this.container?.remove(),
-        this.ctxServer?.close(),
-        this.browser.close(),
-        // Removing the agent's container ends a browser container still starting in its namespace.
-        this.desktopReady.then(
-          () => this.desktop?.close(),
-          () => {},
-        ),
-      ]);
-      // After the container: its bind of the tmpfs goes with it. A failure here (umount) must not
-      // cost the rest of the cleanup; the reaper of the next runner retries it.
-      if (this.hostRunDir) results.push(...(await Promise.allSettled([removeHostRunDir(this.hostRunDir)])));
+      const results = await this.parts.remove(this.network, this.browser);
       this.credentials?.dispose();
       for (const result of results) {
         if (result.status === 'rejected')
