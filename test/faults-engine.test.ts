@@ -78,6 +78,25 @@ async function containers(filter: { pid?: number; sandboxId?: string }) {
   );
 }
 
+/** `grexal serve` with one sandbox sleeping in it, running, its container there. */
+async function servedSleeper() {
+  const serve = startCli(['serve', '--port', '0'], env);
+  const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
+  const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
+  const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
+  await until(async () => (await client.get(id)).state === 'running', 'the sandbox running');
+  await until(async () => (await containers({ sandboxId: id })).length === 1, 'its container');
+  const [container] = await containers({ sandboxId: id });
+  return { serve, client, id, containerId: container?.Id ?? '' };
+}
+
+/** One SIGTERM stops it cleanly, and nothing is left in the state dir. */
+async function stopServe(serve: CliRun): Promise<void> {
+  serve.child.kill('SIGTERM');
+  expect(await within(serve.exited, 'grexal serve stopping on one SIGTERM', 30_000)).toBe(0);
+  expect(await sandboxDirs(stateDir)).toEqual([]);
+}
+
 function longRun(): CliRun {
   return startCli(['run', '--', 'sh', '-c', 'echo started; sleep 300'], env);
 }
@@ -207,12 +226,7 @@ describe('dockerd hung (SIGSTOP): its sockets stay open, nothing answers', () =>
 
 describe('dockerd stopped cleanly', () => {
   it('grexal serve records engine_stopped, keeping the exit code the engine reported', async () => {
-    const serve = startCli(['serve', '--port', '0'], env);
-    const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
-    const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
-    const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
-    await until(async () => (await client.get(id)).state === 'running', 'the sandbox running');
-    await until(async () => (await containers({ sandboxId: id })).length === 1, 'its container');
+    const { serve, client, id } = await servedSleeper();
     await engine.kill('SIGTERM');
     await until(async () => (await client.get(id)).state === 'failed', 'the sandbox failed');
     const view = await client.get(id);
@@ -220,9 +234,7 @@ describe('dockerd stopped cleanly', () => {
     // Docker's own stop: SIGTERM (143), or SIGKILL (137) after its grace period.
     expect([137, 143]).toContain(view.exitCode);
     expect(view.exitMessage).toContain(engine.endpoint);
-    serve.child.kill('SIGTERM');
-    expect(await within(serve.exited, 'grexal serve stopping on one SIGTERM', 30_000)).toBe(0);
-    expect(await sandboxDirs(stateDir)).toEqual([]);
+    await stopServe(serve);
   });
 
   it("is reported as engine_stopped, not as the agent's exit 143", async () => {
@@ -238,21 +250,14 @@ describe('dockerd stopped cleanly', () => {
 
 describe("a container stopped from outside the runner (an operator's docker stop or kill)", () => {
   it("grexal serve records killed with the remedy, not the agent's exit 143; the engine stays", async () => {
-    const serve = startCli(['serve', '--port', '0'], env);
-    const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
-    const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
-    const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
-    await until(async () => (await client.get(id)).state === 'running', 'the sandbox running');
-    const [container] = await containers({ sandboxId: id });
-    await engine.docker.getContainer(container?.Id ?? '').stop({ t: 1 });
+    const { serve, client, id, containerId } = await servedSleeper();
+    await engine.docker.getContainer(containerId).stop({ t: 1 });
     await until(async () => (await client.get(id)).state === 'failed', 'the sandbox failed');
     const view = await client.get(id);
     expect(view).toMatchObject({ exitReason: 'killed', oomKilled: false });
     expect([137, 143]).toContain(view.exitCode);
     expect(view.exitMessage).toContain('docker stop');
-    serve.child.kill('SIGTERM');
-    expect(await within(serve.exited, 'grexal serve stopping on one SIGTERM', 30_000)).toBe(0);
-    expect(await sandboxDirs(stateDir)).toEqual([]);
+    await stopServe(serve);
   });
 
   it('grexal run exits 1 saying so; an agent that kills itself is still its own exit', async () => {
