@@ -110,7 +110,9 @@ export async function completeTakeover(url: string, options: ScriptedUserOptions
     await page.keyboard.type(options.password ?? 'grexal-demo', { delay: 20 });
     await page.keyboard.press('Enter');
     // The welcome page replaces the form: the login went through before Done is pressed.
-    await until(() => loginFormGone(page), 'the page after the login');
+    // Bounded at a minute: the typed keys reach the sandbox only once the agent is frozen, and a
+    // fresh CI run under gVisor once gave up at 15 s with the form still empty on screen.
+    await until(() => loginFormGone(page), 'the page after the login', 600);
     const answered = options.answered;
     if (answered) await until(async () => answered(), "the site's answer to the login");
     log('logged in through the stream; pressing Done');

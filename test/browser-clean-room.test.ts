@@ -229,7 +229,12 @@ async function runHostile(
   try {
     const exit = await sandbox.exited;
     await user?.catch((error: unknown) => {
-      throw new Error(`the scripted user failed: ${(error as Error).message}\nagent output:\n${output}`);
+      // The runner's own account of this sandbox (clean room, bridge, freeze) and its events:
+      // a failure here must say where the takeover stalled.
+      const said = runnerLog.filter((line) => line.includes(sandbox.id)).join('');
+      throw new Error(
+        `the scripted user failed: ${(error as Error).message} (agent paused: ${paused})\nagent output:\n${output}\nrunner log:\n${said}\nevents:\n${events.join('\n')}`,
+      );
     });
     const line = output.split('\n').find((l) => l.startsWith('REPORT '));
     expect(line, output).toBeDefined();
