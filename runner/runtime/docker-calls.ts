@@ -121,14 +121,14 @@ export function waitForExit(
 /**
  * Whether the engine sent the container a signal (a `kill` event) since `sinceSeconds`: its own
  * shutdown, or an operator's `docker stop`. An agent that killed itself has none. Reads the
- * engine's recent events up to now (a bounded call, not a stream); true when it cannot tell.
+ * engine's recent events up to now (a bounded call, not a stream); undefined when it cannot tell.
  */
 export async function engineSignalled(
   docker: Dockerode,
   endpoint: string,
   containerId: string,
   sinceSeconds: number,
-): Promise<boolean> {
+): Promise<boolean | undefined> {
   try {
     // Fractional seconds, now: an `until` in the future would hold the answer until then.
     const until = (Date.now() / 1000).toFixed(3);
@@ -150,7 +150,7 @@ export async function engineSignalled(
     );
     return body.split('\n').some((line) => /"(?:Action|status)":"kill"/.test(line));
   } catch {
-    return true;
+    return undefined;
   }
 }
 

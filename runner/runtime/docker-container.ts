@@ -159,12 +159,15 @@ export class DockerContainer implements ContainerHandle {
   /**
    * Who sent a signal death the runner did not ask for. The engine (a `kill` event): its clean
    * shutdown if it then goes away, else someone's `docker stop` or `docker kill`. No event: the
-   * agent killed itself, which costs no wait.
+   * agent killed itself, which costs no wait. Events that cannot be read: a shutdown still shows
+   * by the engine going away, but nobody is named for a kill (the agent's own stays its exit).
    */
   private async signalledBy(): Promise<'stopped' | 'killed' | undefined> {
     const { docker, endpoint, watch, engineStopSettleMs } = this.context;
-    if (!(await engineSignalled(docker, endpoint, this.id, this.startedAt))) return undefined;
-    return (await watch.goingAway(engineStopSettleMs)) ? 'stopped' : 'killed';
+    const signalled = await engineSignalled(docker, endpoint, this.id, this.startedAt);
+    if (signalled === false) return undefined;
+    if (await watch.goingAway(engineStopSettleMs)) return 'stopped';
+    return signalled ? 'killed' : undefined;
   }
 
   async stop(timeoutMs: number): Promise<void> {
