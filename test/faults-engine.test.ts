@@ -78,16 +78,25 @@ async function containers(filter: { pid?: number; sandboxId?: string }) {
   );
 }
 
-/** `grexal serve` with one sandbox sleeping in it, running, its container there. */
-async function servedSleeper() {
+/** `grexal serve` on the private engine, listening, and a client of it. */
+async function startServe(): Promise<{ serve: CliRun; client: RunnerClient }> {
   const serve = startCli(['serve', '--port', '0'], env);
   const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
-  const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
+  return { serve, client: new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 }) };
+}
+
+/** `grexal serve` with one sandbox sleeping in it, running, its container there. */
+async function servedSleeper() {
+  const { serve, client } = await startServe();
   const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
   await until(async () => (await client.get(id)).state === 'running', 'the sandbox running');
-  await until(async () => (await containers({ sandboxId: id })).length === 1, 'its container');
-  const [container] = await containers({ sandboxId: id });
-  return { serve, client, id, containerId: container?.Id ?? '' };
+  let containerId = '';
+  await until(async () => {
+    const found = await containers({ sandboxId: id });
+    containerId = found[0]?.Id ?? '';
+    return found.length === 1;
+  }, 'its container');
+  return { serve, client, id, containerId };
 }
 
 /** One SIGTERM stops it cleanly, and nothing is left in the state dir. */
@@ -123,12 +132,7 @@ describe('dockerd killed mid-run', () => {
   });
 
   it('grexal serve: the sandbox fails as engine_lost, DELETE answers, reconciles on restart, stops on SIGTERM', async () => {
-    const serve = startCli(['serve', '--port', '0'], env);
-    const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
-    const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
-    const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
-    await until(async () => (await client.get(id)).state === 'running', 'the sandbox running');
-    await until(async () => (await containers({ sandboxId: id })).length === 1, 'its container');
+    const { serve, client, id } = await servedSleeper();
 
     const killedAt = Date.now();
     await engine.kill('SIGKILL');
@@ -170,9 +174,7 @@ describe('dockerd killed mid-run', () => {
   });
 
   it('grexal serve: DELETE and shutdown answer with the engine still down', async () => {
-    const serve = startCli(['serve', '--port', '0'], env);
-    const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
-    const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
+    const { serve, client } = await startServe();
     const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
     await until(async () => (await client.get(id)).state === 'running', 'the sandbox running');
     await engine.kill('SIGKILL');
@@ -189,9 +191,7 @@ describe('dockerd hung (SIGSTOP): its sockets stay open, nothing answers', () =>
   afterEach(() => engine.freeze(false));
 
   it('grexal serve: the liveness probe ends the sandbox as engine_lost; resumed, the runner reconciles', async () => {
-    const serve = startCli(['serve', '--port', '0'], env);
-    const [, url] = await within(serve.waitFor(/serving on (http:\/\/\S+)/), 'grexal serve listening');
-    const client = new RunnerClient({ baseUrl: url ?? '', timeoutMs: 30_000 });
+    const { serve, client } = await startServe();
     const { id } = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
     const other = await client.create({ image: 'grexal/agent', command: ['sh', '-c', 'sleep 300'] });
     for (const sandbox of [id, other.id]) {
