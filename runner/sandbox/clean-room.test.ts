@@ -20,11 +20,10 @@ function fakes(
 ) {
   const steps: string[] = [];
   const cdp = async (method: string, params: Record<string, unknown> = {}, sessionId?: string) => {
-    const named = ['Target.closeTarget', 'Target.activateTarget', 'Target.attachToTarget'].includes(method);
+    const named = method === 'Target.closeTarget' || method === 'Target.activateTarget';
     const target = named ? ` ${String(params['targetId'])}` : '';
-    const state = params['state'] ? ` ${String(params['state'])}` : '';
     steps.push(
-      `${method}${sessionId ? '@page' : ''}${params['url'] ? ` ${String(params['url'])}` : ''}${target}${state}`,
+      `${method}${sessionId ? '@page' : ''}${params['url'] ? ` ${String(params['url'])}` : ''}${target}`,
     );
     if (method === failOn) throw new Error(`CDP ${method}: refused`);
     if (method === 'Target.getTargets')
@@ -81,11 +80,8 @@ describe('openCleanRoom', () => {
       'cut',
       'Target.getTargets',
       'Target.createTarget about:blank',
-      // The agent's page stops at once (frozen), and is closed before the origin is cleared.
-      'Target.attachToTarget old',
-      'Page.setWebLifecycleState@page frozen',
       'Target.closeTarget old',
-      'Target.attachToTarget fresh',
+      'Target.attachToTarget',
       'Storage.clearDataForOrigin@page',
       'Network.enable@page',
       'Network.clearBrowserCache@page',
@@ -193,15 +189,11 @@ describe('openCleanRoom', () => {
     const after = steps.filter((step) => step !== 'pause' && !step.startsWith('Target.get'));
     expect(after).toEqual([
       'cut',
-      'Target.attachToTarget spare',
+      'Target.attachToTarget',
       'Page.getNavigationHistory@page',
       'Target.activateTarget spare',
-      // The agent's never-used new-tab slot: 'fresh' is a page the agent opened, closed too.
-      'Target.attachToTarget old',
-      'Target.attachToTarget fresh',
-      'Page.setWebLifecycleState@page frozen',
-      'Page.setWebLifecycleState@page frozen',
       'Target.closeTarget old',
+      // The agent's never-used new-tab slot: 'fresh' is a page the agent opened, closed too.
       'Target.closeTarget fresh',
       'Storage.clearDataForOrigin@page',
       'Network.enable@page',
@@ -210,49 +202,6 @@ describe('openCleanRoom', () => {
       'Page.navigate@page https://login.example.test/signin',
       'Target.detachFromTarget',
       'Target.activateTarget spare',
-    ]);
-  });
-
-  it("with no page to load, shows the spare once the agent's pages are frozen, closes them only once freezeWhen settles, and opens the room after", async () => {
-    const { steps, deps } = fakes('about:blank', undefined, undefined, { history: BLANK_HISTORY });
-    let freezeNow!: () => void;
-    const freezeWhen = new Promise<void>((resolve) => {
-      freezeNow = resolve;
-    });
-    const shown = new Promise<string[]>((resolve) => {
-      Object.assign(deps, { onShown: () => resolve([...steps]), freezeWhen });
-    });
-    let opened = false;
-    const room = openCleanRoom(deps).then((made) => {
-      opened = true;
-      return made;
-    });
-    const before = await shown;
-    // Frozen, both agent pages, before the screen may be shown; none closed yet.
-    expect(before.filter((step) => step.startsWith('Page.setWebLifecycleState'))).toHaveLength(2);
-    expect(before).toContain('Target.activateTarget spare');
-    expect(before.filter((step) => step.startsWith('Target.closeTarget'))).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect([steps.some((step) => step.startsWith('Target.closeTarget')), opened]).toEqual([false, false]);
-    freezeNow();
-    expect((await room).url).toBeUndefined();
-    expect(steps.filter((step) => step.startsWith('Target.closeTarget')).sort()).toEqual([
-      'Target.closeTarget fresh',
-      'Target.closeTarget old',
-    ]);
-  });
-
-  it('closes a page that cannot be frozen before anything is shown', async () => {
-    const { steps, deps } = fakes('about:blank', 'Page.setWebLifecycleState', undefined, {
-      history: BLANK_HISTORY,
-    });
-    const shown = new Promise<string[]>((resolve) => {
-      Object.assign(deps, { onShown: () => resolve([...steps]), freezeWhen: new Promise(() => {}) });
-    });
-    void openCleanRoom(deps);
-    expect((await shown).filter((step) => step.startsWith('Target.closeTarget')).sort()).toEqual([
-      'Target.closeTarget fresh',
-      'Target.closeTarget old',
     ]);
   });
 

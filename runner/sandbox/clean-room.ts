@@ -125,13 +125,11 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
               mark('freezeMs');
             })
         : undefined;
-    const showing = freshPage(cdp, { tab, old, url, mark, closeWhen: deps.freezeWhen }, () => {
+    const showing = freshPage(cdp, tab, old, url, mark, () => {
       mark('pageMs');
       deps.onShown?.();
     });
-    // The room is made once the agent is frozen and every page of its is closed (the user's input
-    // waits for both: takeover-call.ts).
-    const [froze, loaded] = await Promise.allSettled([freezing, showing.then((page) => page.closed)]);
+    const [froze, loaded] = await Promise.allSettled([freezing, showing]);
     if (froze.status === 'rejected') throw froze.reason;
     if (loaded.status === 'rejected') throw loaded.reason;
     logger.info(
@@ -199,56 +197,33 @@ export function servedByAgent(url: string): boolean {
   );
 }
 
-interface FreshPageArgs {
-  tab: UserTab;
-  /** Every other page: the agent's, to stop and close. */
-  old: TargetInfo[];
-  url: string | undefined;
-  mark: (step: 'closeMs' | 'clearMs') => void;
-  /** With no page to load: when the agent's frozen pages are closed (default at once). */
-  closeWhen?: Promise<void>;
-}
-
 /**
- * The user's tab with `url` (or blank), every other page (`old`) frozen at once and closed;
- * `shown` once the tab is what the screen shows (navigated, committed). Resolves once shown, with
- * `closed`: settles once every other page is closed.
+ * The user's tab with `url` (or blank), every other page (`old`) closed; `shown` once it is what
+ * the screen shows (navigated, committed).
  */
 async function freshPage(
   cdp: CdpCall,
-  { tab, old, url, mark, closeWhen }: FreshPageArgs,
+  tab: UserTab,
+  old: TargetInfo[],
+  url: string | undefined,
+  mark: (step: 'closeMs' | 'clearMs') => void,
   shown: () => void,
-): Promise<{ closed: Promise<void> }> {
+): Promise<void> {
   const { targetId } = tab;
-  // The agent's pages stop at once, before anything is shown: frozen (their scripts, timers,
-  // dedicated workers and message posts stop where they are), which is cheap for the browser;
-  // closing a tab is not (tens of ms of its CPU, while the user's browser opens the link). A page
-  // that could not be frozen is closed now. The spare waits behind the agent's tabs: brought to
-  // the front at once.
-  const [, frozen] = await Promise.all([
-    tab.spare ? cdp('Target.activateTarget', { targetId }) : undefined,
-    Promise.all(old.map((t) => freezePage(cdp, t.targetId))),
+  // Other pages go first: no window the agent's scripts ran in may hold the new one (opener,
+  // same-origin frames), no script of theirs keeps running while the user types, and none is
+  // left to plant a service worker or a cache entry after the origin is cleared below. The spare
+  // waits behind the agent's tabs: brought to the front at once.
+  await Promise.all([
+    ...(tab.spare ? [cdp('Target.activateTarget', { targetId })] : []),
+    ...old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})),
   ]);
-  const closeAll = async (pages: TargetInfo[]) => {
-    await Promise.all(pages.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})));
-    mark('closeMs');
-  };
-  await closeAll(old.filter((_, i) => !frozen[i]));
-  // A new tab opens in the foreground: with every other one closed or frozen behind it, it is the
-  // screen. With nothing to load, the frozen pages (nothing of theirs runs, nothing of theirs is
-  // drawn) are closed once the user's first frame is out, off the path of what the user waits for.
+  mark('closeMs');
+  // A new tab opens in the foreground: with every other one closed it is the screen.
   if (!url) {
     if (tab.sessionId) void cdp('Target.detachFromTarget', { sessionId: tab.sessionId }).catch(() => {});
-    shown();
-    const later = old.filter((_, i) => frozen[i]);
-    return {
-      closed: (closeWhen ?? Promise.resolve()).then(() => (later.length ? closeAll(later) : undefined)),
-    };
+    return shown();
   }
-  // A page to load: every other page is closed first, as ever. No window the agent's scripts ran
-  // in may hold the new one (opener, same-origin frames), and none is left to plant a service
-  // worker or a cache entry after the origin is cleared below (frozen, none even runs meanwhile).
-  await closeAll(old.filter((_, i) => frozen[i]));
   const sessionId =
     tab.sessionId ??
     ((await cdp('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string }).sessionId;
@@ -262,24 +237,6 @@ async function freshPage(
     cdp('Target.detachFromTarget', { sessionId }),
     cdp('Target.activateTarget', { targetId }),
   ]);
-  return { closed: Promise.resolve() };
-}
-
-/**
- * Freezes a page (Page.setWebLifecycleState: Chromium hides it and freezes it, its frames' task
- * queues and dedicated workers with it), over a session of the runner's, which its close ends.
- * False if it could not be (then it is closed at once).
- */
-async function freezePage(cdp: CdpCall, targetId: string): Promise<boolean> {
-  try {
-    const { sessionId } = (await cdp('Target.attachToTarget', { targetId, flatten: true })) as {
-      sessionId: string;
-    };
-    await cdp('Page.setWebLifecycleState', { state: 'frozen' }, sessionId);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function clearOrigin(
