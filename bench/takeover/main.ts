@@ -194,7 +194,9 @@ function printTimeline(rs: Round[], rooms: Record<string, number>[]): void {
     return [cut, ...steps, ...user.map((u) => r.at[u]! - r.at['asked']!)];
   });
   for (const [i, row] of rows.entries())
-    console.log(`  ${String(i + 1).padStart(2)}${' '.repeat(28)}${row.map((v) => fmt(v).padStart(10)).join('')}`);
+    console.log(
+      `  ${String(i + 1).padStart(2)}${' '.repeat(28)}${row.map((v) => fmt(v).padStart(10)).join('')}`,
+    );
   const p50 = cols.map((_, c) => median(rows.map((row) => row[c]!).filter((v) => !Number.isNaN(v))));
   console.log(`  p50${' '.repeat(27)}${p50.map((v) => fmt(v).padStart(10)).join('')}`);
 }
