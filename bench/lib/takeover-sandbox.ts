@@ -3,6 +3,7 @@
  * runner's own create/start, the links as the runner announces them, the agent's stamps from its
  * log, and the container's memory as the engine counts it (cgroup usage less page cache).
  */
+import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import type { Runner } from '../../runner/index.ts';
 import { LABEL_SANDBOX } from '../../runner/runtime/runtime.ts';
@@ -15,7 +16,34 @@ export interface TakeoverSandbox {
   /** Resolves once the n-th link (0-based) has been announced. */
   link(n: number): Promise<string>;
   memoryMiB(): Promise<number>;
+  /**
+   * CPU ms used so far by each of the sandbox's containers, by role (agent, browser), read from
+   * the engine's cgroupfs (cgroup v1, /sys/fs/cgroup/cpuacct/docker/<id>); empty where it is not.
+   */
+  cpuMs(): Record<string, number>;
   exited: Promise<unknown>;
+}
+
+/**
+ * CPU ms of each live process in a container's cgroup, by `role:comm` (clock ticks, 10 ms
+ * resolution): what exited in between is in the container's total only.
+ */
+function byProcess(role: string, dir: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pid of readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      const type = /--type=([\w-]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))?.[1];
+      const key = `${role}:${comm}${type ? `-${type}` : ''}`;
+      out[key] = (out[key] ?? 0) + ticks * 10;
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return out;
 }
 
 export async function startTakeoverSandbox(
@@ -55,10 +83,29 @@ export async function startTakeoverSandbox(
     }
     return total;
   };
+  const roles = new Map<string, string>();
+  // `all`: the browser container may not be running yet when start() returns.
+  const filters = { label: [`${LABEL_SANDBOX}=${sandbox.id}`] };
+  for (const info of await docker.listContainers({ all: true, filters }))
+    roles.set(info.Labels['grexal.role'] ?? 'agent', info.Id);
+  const cpuMs = (): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const [role, id] of roles) {
+      try {
+        const dir = `/sys/fs/cgroup/cpuacct/docker/${id}`;
+        out[role] = Number(readFileSync(`${dir}/cpuacct.usage`, 'utf8')) / 1e6;
+        if (process.env['BENCH_CPU_BY_PROCESS']) Object.assign(out, byProcess(role, dir));
+      } catch {
+        // Not cgroup v1 with cgroupfs: no figure.
+      }
+    }
+    return out;
+  };
   return {
     image,
     links,
     asked,
+    cpuMs,
     async link(n) {
       while (links.length <= n) await new Promise<void>((resolve) => waiters.push(resolve));
       return links[n]!;

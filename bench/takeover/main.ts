@@ -34,6 +34,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import pino from 'pino';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import { Runner } from '../../runner/index.ts';
@@ -95,7 +96,12 @@ const PHASES = [
   'total',
 ] as const;
 type Phase = (typeof PHASES)[number];
-type Round = Record<Phase, number>;
+type Round = Record<Phase, number> & { at: Record<string, number>; cpu: Record<string, number> };
+
+function cpuNow(sandbox: TakeoverSandbox): Record<string, number> {
+  const { user, system } = process.cpuUsage();
+  return { ...sandbox.cpuMs(), process: (user + system) / 1000 };
+}
 
 /**
  * Completes a sandbox's previous takeover only when its next round starts: its agent then asks at
@@ -113,15 +119,18 @@ async function round(
   side: Side,
 ): Promise<Round> {
   const origin = side.origin;
+  const cpu0 = cpuNow(sandbox);
   if (i > 0) completeLink(side.runner, await sandbox.link(i - 1));
   const link = onOrigin(await sandbox.link(i), origin);
   const seen = Date.now();
+  const cpu1 = cpuNow(sandbox);
   const page = await context.newPage();
   await addViewerProbe(page);
   const opened = Date.now();
   await page.goto(link);
   const loaded = Date.now();
   const s = await waitFirstDrawn(page);
+  const cpu2 = cpuNow(sandbox);
   await page.close();
   const asked = sandbox.asked[i]!;
   return {
@@ -136,7 +145,60 @@ async function round(
     firstRect: s.firstRect - s.requested,
     drawn: s.firstDrawn - s.firstRect,
     total: s.firstDrawn - asked,
+    // Epoch ms of each of the user's milestones, to line them up with the clean room's steps.
+    // CPU ms by the sandbox's containers and this process (both runners, the bench): from the
+    // previous takeover's completion to the link (`pre.`), and from the link to the first frame.
+    cpu: Object.fromEntries(
+      Object.keys(cpu2).flatMap((k) => [
+        [`pre.${k}`, cpu1[k]! - (cpu0[k] ?? 0)],
+        [k, cpu2[k]! - (cpu1[k] ?? 0)],
+      ]),
+    ),
+    at: { asked, seen, opened, loaded, wsOpen: s.wsOpen, requested: s.requested, firstRect: s.firstRect },
   };
+}
+
+/**
+ * The clean room's log lines of this runner, in order (one per takeover: its steps in ms from
+ * the cut, `at` the cut's epoch ms). Both runners log at info to such a sink, so neither pays
+ * more for its logging than the other.
+ */
+function cleanRoomSink(into: Record<string, number>[]) {
+  return pino(
+    { level: 'info' },
+    {
+      write(line: string) {
+        const entry = JSON.parse(line) as { msg?: string } & Record<string, number>;
+        if (entry.msg?.startsWith('clean room: agent cut off')) into.push(entry);
+      },
+    },
+  );
+}
+
+const ROOM_STEPS = ['listMs', 'tabMs', 'closeMs', 'clearMs', 'pageMs', 'freezeAskMs', 'freezeMs'] as const;
+
+/**
+ * This runner's rounds as one timeline, ms from the agent's request: the cut, each clean-room
+ * step, and the user's milestones (seen the link, tab opened, page loaded, WebSocket open, noVNC's
+ * first update request, first rectangle back).
+ */
+function printTimeline(rs: Round[], rooms: Record<string, number>[]): void {
+  const user = ['seen', 'opened', 'loaded', 'wsOpen', 'requested', 'firstRect'] as const;
+  const cols = ['cut', ...ROOM_STEPS.map((s) => s.replace('Ms', '')), ...user.map((u) => `u.${u}`)];
+  console.log(`timeline (ms from the request)${cols.map((c) => c.padStart(10)).join('')}`);
+  const rows = rs.map((r, i) => {
+    // rooms[0] is the warm-up's.
+    const room = rooms[i + 1];
+    const cut = room ? room['at']! - r.at['asked']! : Number.NaN;
+    const steps = ROOM_STEPS.map((s) => (room?.[s] === undefined ? Number.NaN : cut + room[s]!));
+    return [cut, ...steps, ...user.map((u) => r.at[u]! - r.at['asked']!)];
+  });
+  for (const [i, row] of rows.entries())
+    console.log(
+      `  ${String(i + 1).padStart(2)}${' '.repeat(28)}${row.map((v) => fmt(v).padStart(10)).join('')}`,
+    );
+  const p50 = cols.map((_, c) => median(rows.map((row) => row[c]!).filter((v) => !Number.isNaN(v))));
+  console.log(`  p50${' '.repeat(27)}${p50.map((v) => fmt(v).padStart(10)).join('')}`);
 }
 
 /** The link on another of this runner's takeover servers (same broker, same token). */
@@ -180,7 +242,8 @@ interface Side {
   origin: string | undefined;
 }
 
-const runner = await Runner.start({});
+const rooms: Record<string, number>[] = [];
+const runner = await Runner.start({ logger: cleanRoomSink(rooms) });
 const server = await startTakeoverServer({ broker: runner.takeovers });
 // --ahead-ab: side 0 on a server without the first-frame work; side 1 on the default one.
 const offServer = aheadAb
@@ -190,7 +253,7 @@ const offServer = aheadAb
     })
   : undefined;
 const base = baseRoot ? await baselineModule(baseRoot) : undefined;
-const baseRunner = base ? await base.Runner.start({}) : undefined;
+const baseRunner = base ? await base.Runner.start({ logger: cleanRoomSink([]) }) : undefined;
 const baseServer =
   base && baseRunner ? await base.startTakeoverServer({ broker: baseRunner.takeovers }) : undefined;
 const sides: Side[] = [
@@ -232,10 +295,27 @@ try {
         ),
       );
     console.log(`${image}: p50 ${PHASES.map((ph) => `${ph} ${p(ph, 50).trim()}`).join(', ')}`);
+    const cpuKeys = Object.keys(rs[0]?.cpu ?? {});
+    console.log(
+      `${image}: CPU ms p50 ${cpuKeys
+        .filter((c) => !c.includes(':'))
+        .map((c) => `${c} ${median(rs.map((r) => r.cpu[c]!)).toFixed(1)}`)
+        .join(', ')}`,
+    );
+    // BENCH_CPU_BY_PROCESS: each process's share, summed over the rounds (10-ms ticks).
+    const byProcess = cpuKeys.filter((c) => c.includes(':'));
+    if (byProcess.length)
+      console.log(
+        `${image}: CPU ms summed over ${rs.length} rounds ${byProcess
+          .map((c) => `${c} ${rs.reduce((sum, r) => sum + (r.cpu[c] ?? 0), 0).toFixed(0)}`)
+          .join(', ')}`,
+      );
     console.log(
       `${image}: request_takeover → first frame drawn p50 ${p('total', 50)}  p90 ${p('total', 90)}  max ${p('total', 100)} ms`,
     );
   }
+  // Only this runner logs clean rooms into `rooms`: one side of it (the other is the baseline).
+  if (baseRoot) printTimeline(results[1]!, rooms);
   if (images.length === 2) {
     const ratio = median(results[1]!.map((r, i) => r.total / results[0]![i]!.total));
     console.log(

@@ -91,15 +91,22 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     return closed;
   };
   const started = Date.now();
-  const took: { freezeMs?: number; pageMs?: number; tabMs?: number; spare?: boolean } = {};
+  // Each step's end, in ms from the cut (`at`: the cut's epoch ms, to line it up with a viewer's).
+  const took: StepTimes = { at: started };
+  const mark = (step: Exclude<keyof StepTimes, 'at' | 'spare'>) => {
+    took[step] = Date.now() - started;
+  };
   try {
     gate.cut('takeover');
     // After the cut, at once: the user's tab (the spare, checked, or a new one), and the list of
     // every page the agent can have opened (the ones to close; the user's is left out of it,
     // whichever came first; a spare found used is among them).
-    const [listed, tab] = await Promise.all([pages(cdp), userTab(cdp, deps.spare?.take(), logger)]);
+    const [listed, tab] = await Promise.all([
+      pages(cdp).finally(() => mark('listMs')),
+      userTab(cdp, deps.spare?.take(), logger),
+    ]);
     took.spare = tab.spare;
-    took.tabMs = Date.now() - started;
+    mark('tabMs');
     const { targetId } = tab;
     const old = listed.filter((t) => t.targetId !== targetId);
     const url = agentPageUrl(old);
@@ -109,14 +116,17 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     const freezing =
       !url || !servedByAgent(url)
         ? (deps.freezeWhen ?? Promise.resolve())
-            .then(() => agent.pause())
+            .then(() => {
+              mark('freezeAskMs');
+              return agent.pause();
+            })
             .then(() => {
               frozen = true;
-              took.freezeMs = Date.now() - started;
+              mark('freezeMs');
             })
         : undefined;
-    const showing = freshPage(cdp, tab, old, url, () => {
-      took.pageMs = Date.now() - started;
+    const showing = freshPage(cdp, tab, old, url, mark, () => {
+      mark('pageMs');
       deps.onShown?.();
     });
     const [froze, loaded] = await Promise.allSettled([freezing, showing]);
@@ -131,6 +141,26 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     await close();
     throw error;
   }
+}
+
+/** When each step of a clean room ended, in ms from the cut (its log line). */
+interface StepTimes {
+  at: number;
+  spare?: boolean;
+  /** Every page listed. */
+  listMs?: number;
+  /** The user's tab ready (the spare checked, or a new one made). */
+  tabMs?: number;
+  /** Every other page closed. */
+  closeMs?: number;
+  /** The origin's workers, Cache Storage and the HTTP cache cleared. */
+  clearMs?: number;
+  /** The fresh page committed: the screen may be shown. */
+  pageMs?: number;
+  /** The freeze asked for (after the user's first frame, or a second after the page is shown). */
+  freezeAskMs?: number;
+  /** The agent paused. */
+  freezeMs?: number;
 }
 
 function boundedWait(work: Promise<void>, ms: number): Promise<void> {
@@ -176,6 +206,7 @@ async function freshPage(
   tab: UserTab,
   old: TargetInfo[],
   url: string | undefined,
+  mark: (step: 'closeMs' | 'clearMs') => void,
   shown: () => void,
 ): Promise<void> {
   const { targetId } = tab;
@@ -187,6 +218,7 @@ async function freshPage(
     ...(tab.spare ? [cdp('Target.activateTarget', { targetId })] : []),
     ...old.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})),
   ]);
+  mark('closeMs');
   // A new tab opens in the foreground: with every other one closed it is the screen.
   if (!url) {
     if (tab.sessionId) void cdp('Target.detachFromTarget', { sessionId: tab.sessionId }).catch(() => {});
@@ -197,6 +229,7 @@ async function freshPage(
     ((await cdp('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string }).sessionId;
   const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
   if (/^https?:/.test(url)) await clearOrigin(call, new URL(url).origin);
+  mark('clearMs');
   // Answers once the new document has committed: from then on the screen shows it.
   await call('Page.navigate', { url });
   shown();
