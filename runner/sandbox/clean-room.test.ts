@@ -84,16 +84,16 @@ describe('openCleanRoom', () => {
       'Target.attachToTarget',
       'Storage.clearDataForOrigin@page',
       'Network.enable@page',
+      'Network.setBypassServiceWorker@page',
       'Network.clearBrowserCache@page',
-      'Network.disable@page',
       'Page.navigate@page https://login.example.test/signin?next=1',
-      'Target.detachFromTarget',
       'Target.activateTarget fresh',
     ]);
+    // The page's session stays for the takeover: the bypass lasts only while it is attached.
     steps.length = 0;
     await room.close();
     await room.close();
-    expect(steps).toEqual(['unpause', 'resume']);
+    expect(steps).toEqual(['unpause', 'Target.detachFromTarget', 'resume']);
   });
 
   it("leaves the agent running when the page is the agent's own, on the sandbox's loopback", async () => {
@@ -108,7 +108,7 @@ describe('openCleanRoom', () => {
   it('thaws and lets the agent back in when the page cannot be loaded, and throws', async () => {
     const { steps, deps } = fakes('https://login.example.test/', 'Page.navigate');
     await expect(openCleanRoom(deps)).rejects.toThrow(/Page.navigate/);
-    expect(steps.slice(-2)).toEqual(['unpause', 'resume']);
+    expect(steps.slice(-3)).toEqual(['unpause', 'Target.detachFromTarget', 'resume']);
   });
 
   it('says the page is shown once it is navigated, before the freeze has finished; the room waits for both', async () => {
@@ -197,10 +197,9 @@ describe('openCleanRoom', () => {
       'Target.closeTarget fresh',
       'Storage.clearDataForOrigin@page',
       'Network.enable@page',
+      'Network.setBypassServiceWorker@page',
       'Network.clearBrowserCache@page',
-      'Network.disable@page',
       'Page.navigate@page https://login.example.test/signin',
-      'Target.detachFromTarget',
       'Target.activateTarget spare',
     ]);
   });
@@ -214,7 +213,7 @@ describe('openCleanRoom', () => {
       const room = await openCleanRoom(deps);
       steps.length = 0;
       await room.close();
-      expect([...steps].sort()).toEqual(['prepare spare', 'resume', 'unpause']);
+      expect([...steps].sort()).toEqual(['Target.detachFromTarget', 'prepare spare', 'resume', 'unpause']);
       expect(steps.at(-1)).toBe('resume');
     }
     const { steps, deps } = fakes('https://login.example.test/', undefined, undefined, {
@@ -223,7 +222,7 @@ describe('openCleanRoom', () => {
     const room = await openCleanRoom(deps);
     steps.length = 0;
     await room.close({ nextSpare: false });
-    expect(steps).toEqual(['unpause', 'resume']);
+    expect(steps).toEqual(['unpause', 'Target.detachFromTarget', 'resume']);
   });
 
   it("falls back to a new tab, and closes the spare with the agent's pages, when the spare was used", async () => {

@@ -73,6 +73,7 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
   const { agent, gate, cdp, logger } = deps;
   let closed: Promise<void> | undefined;
   let frozen = false;
+  const held: HeldSession = {};
   const close = ({ nextSpare = true }: { nextSpare?: boolean } = {}): Promise<void> => {
     closed ??= (async () => {
       await Promise.all([
@@ -85,6 +86,10 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
         // and a takeover asked as soon as this one ends finds it ready (made after the resume, it
         // would be on that takeover's path). Beside the thaw, so mostly hidden behind it.
         nextSpare && deps.spare ? boundedWait(deps.spare.prepare(), NEXT_SPARE_WAIT_MS) : undefined,
+        // The user's page's session, kept for its service-worker bypass, ends with the takeover.
+        held.sessionId
+          ? cdp('Target.detachFromTarget', { sessionId: held.sessionId }).catch(() => {})
+          : undefined,
       ]);
       gate.resume();
     })();
@@ -125,7 +130,7 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
               mark('freezeMs');
             })
         : undefined;
-    const showing = freshPage(cdp, tab, old, url, mark, () => {
+    const showing = freshPage(cdp, tab, old, url, held, mark, () => {
       mark('pageMs');
       deps.onShown?.();
     });
@@ -206,6 +211,7 @@ async function freshPage(
   tab: UserTab,
   old: TargetInfo[],
   url: string | undefined,
+  held: HeldSession,
   mark: (step: 'closeMs' | 'clearMs') => void,
   shown: () => void,
 ): Promise<void> {
@@ -227,16 +233,19 @@ async function freshPage(
   const sessionId =
     tab.sessionId ??
     ((await cdp('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string }).sessionId;
+  held.sessionId = sessionId;
   const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
   if (/^https?:/.test(url)) await clearOrigin(call, new URL(url).origin);
   mark('clearMs');
   // Answers once the new document has committed: from then on the screen shows it.
   await call('Page.navigate', { url });
   shown();
-  await Promise.all([
-    cdp('Target.detachFromTarget', { sessionId }),
-    cdp('Target.activateTarget', { targetId }),
-  ]);
+  await cdp('Target.activateTarget', { targetId });
+}
+
+/** The runner's session on the user's page, detached when the takeover ends. */
+interface HeldSession {
+  sessionId?: string;
 }
 
 async function clearOrigin(
@@ -247,12 +256,20 @@ async function clearOrigin(
   // page's requests, Cache Storage it reads from, responses it fulfilled into the HTTP cache.
   // (On the page's session: Chromium refuses clearDataForOrigin on a browser-level one.)
   // Both at once (one session answers in order; the load waits for both answers).
+  //
+  // The clearing alone is not enough for workers: a closed agent page's scripts run on for tens
+  // of ms after Target.closeTarget answers (docs/browser.md), long enough to register one again
+  // after the clearing, and the login may redirect through origins nobody cleared. So the user's
+  // page bypasses every service worker for the whole takeover, on any origin it goes to: no
+  // worker sees its requests, its form posts included, or serves it from Cache Storage. Chromium
+  // applies the bypass only with Network enabled on a session that stays attached (the session
+  // is detached when the takeover ends); post bodies are kept out of that session's events.
   await Promise.all([
     call('Storage.clearDataForOrigin', { origin, storageTypes: 'service_workers,cache_storage' }),
     (async () => {
-      await call('Network.enable');
+      await call('Network.enable', { maxPostDataSize: 0, maxTotalBufferSize: 0, maxResourceBufferSize: 0 });
+      await call('Network.setBypassServiceWorker', { bypass: true });
       await call('Network.clearBrowserCache');
-      await call('Network.disable');
     })(),
   ]);
 }
