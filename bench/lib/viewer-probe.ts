@@ -117,9 +117,20 @@ export function viewerStamps(page: Page): Promise<ViewerStamps> {
   return page.evaluate(() => (window as unknown as { __probe: { stamps: ViewerStamps } }).__probe.stamps);
 }
 
+/**
+ * How the bench waits for the first frame. `cdp` (the default): one small expression, evaluated
+ * over a CDP session of the bench's own, that resolves in the page on the first frame drawn.
+ * `playwright`: Playwright's waitForFunction, as before; it injects Playwright's ~200 KB
+ * InjectedScript into the page right after `load` and polls every animation frame, so its compile
+ * and runs (10–40 ms of the page's main thread, traced: bench/takeover/trace.ts) sit on the path
+ * to the first frame it measures. What counts as drawn (the probe's stamp) is the same either way.
+ */
+export type ProbeWait = 'cdp' | 'playwright';
+
 /** Waits until the first frame after the first rectangle is drawn. */
-export async function waitFirstDrawn(page: Page): Promise<ViewerStamps> {
+export async function waitFirstDrawn(page: Page, wait: ProbeWait = 'cdp'): Promise<ViewerStamps> {
   try {
+    if (wait === 'cdp') return await firstDrawnOverCdp(page);
     await page.waitForFunction(
       () => (window as unknown as { __probe: { stamps: ViewerStamps } }).__probe.stamps.firstDrawn > 0,
       undefined,
@@ -133,6 +144,34 @@ export async function waitFirstDrawn(page: Page): Promise<ViewerStamps> {
     throw new Error(`no first frame drawn; the probe saw ${seen.slice(0, 400)}`, { cause: error });
   }
   return viewerStamps(page);
+}
+
+/** The page's own promise, checked on each animation frame by a few bytes of script, over CDP. */
+const FIRST_DRAWN_EXPRESSION = `new Promise((resolve, reject) => {
+  const until = performance.now() + 30000;
+  const check = () => {
+    const s = window.__probe && window.__probe.stamps;
+    if (s && s.firstDrawn > 0) resolve(JSON.stringify(s));
+    else if (performance.now() > until) reject(new Error('no first frame in 30 s'));
+    else requestAnimationFrame(check);
+  };
+  check();
+})`;
+
+async function firstDrawnOverCdp(page: Page): Promise<ViewerStamps> {
+  const session = await page.context().newCDPSession(page);
+  try {
+    const answer = (await session.send('Runtime.evaluate', {
+      expression: FIRST_DRAWN_EXPRESSION,
+      awaitPromise: true,
+      returnByValue: true,
+    })) as { result: { value?: string }; exceptionDetails?: { text: string } };
+    if (answer.exceptionDetails || typeof answer.result.value !== 'string')
+      throw new Error(answer.exceptionDetails?.text ?? 'the probe answered nothing');
+    return JSON.parse(answer.result.value) as ViewerStamps;
+  } finally {
+    await session.detach().catch(() => {});
+  }
 }
 
 /** Presses `key` in the page (noVNC has the focus) and resolves with keydown → changed frame drawn, ms. */

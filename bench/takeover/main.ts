@@ -23,11 +23,15 @@
  * Both runners run in this process; the same browser and probe measure both.
  *
  *   node scripts/run-ts.mjs bench/takeover/main.ts [--rounds 10] [--images a,b] [--ahead-ab]
- *     [--baseline ROOT:IMAGE] [--update-ahead-ab]
+ *     [--baseline ROOT:IMAGE] [--update-ahead-ab] [--probe-wait-ab]
  *
  * With --update-ahead-ab, as --ahead-ab but side 0 only has its spares ask nothing ahead
  * (`firstUpdateAhead: false`); both servers share the broker, so side 0's takeovers also get
  * side 1's spares, which ask ahead (one encoded frame per takeover, taken by nobody).
+ *
+ * With --probe-wait-ab, both sides are this runner with the first of --images; side 0 waits for
+ * the first frame with Playwright's waitForFunction (as the bench did before), side 1 over CDP
+ * (the default since: viewer-probe.ts, ProbeWait): what the bench's own waiting costs the page.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -40,7 +44,7 @@ import { Runner } from '../../runner/index.ts';
 import { startTakeoverServer } from '../../runner/takeover/index.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { startTakeoverSandbox, type TakeoverSandbox } from '../lib/takeover-sandbox.ts';
-import { addViewerProbe, waitFirstDrawn } from '../lib/viewer-probe.ts';
+import { addViewerProbe, type ProbeWait, waitFirstDrawn } from '../lib/viewer-probe.ts';
 
 const { values } = parseArgs({
   options: {
@@ -49,6 +53,7 @@ const { values } = parseArgs({
     'ahead-ab': { type: 'boolean', default: false },
     'update-ahead-ab': { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    'probe-wait-ab': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -57,19 +62,26 @@ const rounds = Number(values.rounds);
 const updateAheadAb = values['update-ahead-ab'];
 const aheadAb = values['ahead-ab'] || updateAheadAb;
 const [baseRoot, baseImage] = values.baseline?.split(':') ?? [];
-const images = aheadAb
-  ? [values.images.split(',')[0]!, values.images.split(',')[0]!]
-  : baseRoot
-    ? [baseImage!, values.images.split(',')[0]!]
-    : values.images.split(',');
-/** What each side is called in the output. */
-const labels = updateAheadAb
-  ? ['update ahead off', 'update ahead on']
-  : aheadAb
-    ? ['ahead off', 'ahead on']
+// --probe-wait-ab: the same runner and image on both sides; only how the bench waits for the
+// first frame differs (viewer-probe.ts ProbeWait): what the measurement itself costs the page.
+const probeWaitAb = values['probe-wait-ab'];
+const waits: ProbeWait[] = probeWaitAb ? ['playwright', 'cdp'] : ['cdp', 'cdp'];
+const images =
+  aheadAb || probeWaitAb
+    ? [values.images.split(',')[0]!, values.images.split(',')[0]!]
     : baseRoot
-      ? [`baseline ${baseImage}`, 'this runner']
-      : images;
+      ? [baseImage!, values.images.split(',')[0]!]
+      : values.images.split(',');
+/** What each side is called in the output. */
+const labels = probeWaitAb
+  ? ['wait: playwright', 'wait: cdp']
+  : updateAheadAb
+    ? ['update ahead off', 'update ahead on']
+    : aheadAb
+      ? ['ahead off', 'ahead on']
+      : baseRoot
+        ? [`baseline ${baseImage}`, 'this runner']
+        : images;
 // The page's header and footer take ~113 px: the desktop area is then about 1280×800, which a
 // server that follows the viewer's size (Xtigervnc) takes, so both stacks stream the same pixels.
 const VIEWPORT = { width: 1280, height: 913 };
@@ -121,7 +133,7 @@ async function round(
   const opened = Date.now();
   await page.goto(link);
   const loaded = Date.now();
-  const s = await waitFirstDrawn(page);
+  const s = await waitFirstDrawn(page, side.wait);
   await page.close();
   const asked = sandbox.asked[i]!;
   return {
@@ -178,6 +190,7 @@ interface Side {
   runner: Runner;
   /** Another takeover server's origin for this side's links, or undefined: the runner's own. */
   origin: string | undefined;
+  wait: ProbeWait;
 }
 
 const runner = await Runner.start({});
@@ -194,8 +207,8 @@ const baseRunner = base ? await base.Runner.start({}) : undefined;
 const baseServer =
   base && baseRunner ? await base.startTakeoverServer({ broker: baseRunner.takeovers }) : undefined;
 const sides: Side[] = [
-  { runner: baseRunner ?? runner, origin: offServer?.url ?? baseServer?.url },
-  { runner, origin: undefined },
+  { runner: baseRunner ?? runner, origin: offServer?.url ?? baseServer?.url, wait: waits[0]! },
+  { runner, origin: undefined, wait: waits[1]! },
 ];
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
 // One window, a new tab per link: as in the user's own browser.
