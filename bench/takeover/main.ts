@@ -23,7 +23,7 @@
  * Both runners run in this process; the same browser and probe measure both.
  *
  *   node scripts/run-ts.mjs bench/takeover/main.ts [--rounds 10] [--images a,b] [--ahead-ab]
- *     [--baseline ROOT:IMAGE] [--update-ahead-ab] [--probe-wait-ab]
+ *     [--baseline ROOT:IMAGE] [--update-ahead-ab] [--probe-wait-ab] [--settle-ms 0]
  *
  * With --update-ahead-ab, as --ahead-ab but side 0 only has its spares ask nothing ahead
  * (`firstUpdateAhead: false`); both servers share the broker, so side 0's takeovers also get
@@ -54,9 +54,13 @@ const { values } = parseArgs({
     'update-ahead-ab': { type: 'boolean', default: false },
     baseline: { type: 'string' },
     'probe-wait-ab': { type: 'boolean', default: false },
+    // A pause after each round: work a takeover leaves for later (the next spare's first frame,
+    // 500 ms after the viewer's) then lands in no other round, as between a user's takeovers.
+    'settle-ms': { type: 'string', default: '0' },
   },
 });
 const rounds = Number(values.rounds);
+const settleMs = Number(values['settle-ms']);
 // --update-ahead-ab: as --ahead-ab, but only the first update asked ahead is off on side 0
 // (`firstUpdateAhead: false`: spares, boot script and pipelined handshake stay).
 const updateAheadAb = values['update-ahead-ab'];
@@ -228,6 +232,7 @@ try {
     for (const k of order) {
       const r = await round(context, sandboxes[k]!, i, sides[k]!);
       results[k]!.push(r);
+      if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
       console.log(
         `  ${String(i).padStart(2)} ${labels[k]!.padEnd(24)}${PHASES.map((p) => fmt(r[p]).padStart(10)).join('')}`,
       );
