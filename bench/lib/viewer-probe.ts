@@ -118,17 +118,19 @@ export function viewerStamps(page: Page): Promise<ViewerStamps> {
 }
 
 /**
- * How the bench waits for the first frame. `cdp` (the default): one small expression, evaluated
- * over a CDP session of the bench's own, that resolves in the page on the first frame drawn.
- * `playwright`: Playwright's waitForFunction, as before; it injects Playwright's ~200 KB
- * InjectedScript into the page right after `load` and polls every animation frame, so its compile
- * and runs (10–40 ms of the page's main thread, traced: bench/takeover/trace.ts) sit on the path
- * to the first frame it measures. What counts as drawn (the probe's stamp) is the same either way.
+ * How the bench waits for the first frame. `playwright` (the default, as before): Playwright's
+ * waitForFunction, which injects Playwright's ~200 KB InjectedScript into the page right after
+ * `load` and polls every animation frame; its compile and runs (10–40 ms of the page's main thread
+ * under load, traced: bench/takeover/trace.ts) sit on the path to the frame it measures. `cdp`: a
+ * few bytes of script evaluated over a CDP session of the bench's own (whose attach costs the
+ * page something too). Alternated (`bench/takeover --probe-wait-ab`), the two gave ratios 1.08 and
+ * 1.02 at load 12–15: no difference that load lets one see, so the default stays. What counts as
+ * drawn (the probe's stamp) is the same either way.
  */
 export type ProbeWait = 'cdp' | 'playwright';
 
 /** Waits until the first frame after the first rectangle is drawn. */
-export async function waitFirstDrawn(page: Page, wait: ProbeWait = 'cdp'): Promise<ViewerStamps> {
+export async function waitFirstDrawn(page: Page, wait: ProbeWait = 'playwright'): Promise<ViewerStamps> {
   try {
     if (wait === 'cdp') return await firstDrawnOverCdp(page);
     await page.waitForFunction(

@@ -30,8 +30,8 @@
  * side 1's spares, which ask ahead (one encoded frame per takeover, taken by nobody).
  *
  * With --probe-wait-ab, both sides are this runner with the first of --images; side 0 waits for
- * the first frame with Playwright's waitForFunction (as the bench did before), side 1 over CDP
- * (the default since: viewer-probe.ts, ProbeWait): what the bench's own waiting costs the page.
+ * the first frame with Playwright's waitForFunction (the default), side 1 over a CDP session of
+ * its own (viewer-probe.ts, ProbeWait): what the bench's own waiting costs the page.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -69,7 +69,7 @@ const [baseRoot, baseImage] = values.baseline?.split(':') ?? [];
 // --probe-wait-ab: the same runner and image on both sides; only how the bench waits for the
 // first frame differs (viewer-probe.ts ProbeWait): what the measurement itself costs the page.
 const probeWaitAb = values['probe-wait-ab'];
-const waits: ProbeWait[] = probeWaitAb ? ['playwright', 'cdp'] : ['cdp', 'cdp'];
+const waits: ProbeWait[] = probeWaitAb ? ['playwright', 'cdp'] : ['playwright', 'playwright'];
 const images =
   aheadAb || probeWaitAb
     ? [values.images.split(',')[0]!, values.images.split(',')[0]!]
