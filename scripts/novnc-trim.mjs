@@ -8,9 +8,10 @@
 //   noVNC sends the same in every browser (the bridge's first update ahead, runner/takeover,
 //   relies on that).
 // - core/rfb.js's _fixScrollbars, a Safari workaround (its comment says so), toggles the screen's
-//   overflow and forces a layout of the page each time noVNC sizes its view: four times on the way
-//   to the first frame (constructor, ServerInit), each one making the next size read lay the page
-//   out again, while the new tab is still loading. It now runs in Safari only (noVNC's isSafari).
+//   overflow and forces a layout of the page each time noVNC scales its view: up to four times on
+//   the way to the first frame (the scaleViewport setter, ServerInit, the first update's desktop
+//   size, the first resize observation), each one making the next size read lay the page out
+//   again, while the new tab is still loading. It now runs in Safari only (noVNC's isSafari).
 // - The H.264 decoder, RSA-AES (RA2) and the legacy ciphers (VNC password, ARD, MSLogonII) are
 //   dead code behind security types the bridge refuses and an encoding noVNC no longer lists:
 //   stubs that throw if ever reached take their place.
