@@ -107,6 +107,9 @@ function probe(): void {
   };
 }
 
+/** The probe as a script's text, for a browser driven from elsewhere (viewer-worker.ts). */
+export const PROBE_SCRIPT = `(${probe.toString()})();`;
+
 export async function addViewerProbe(page: Page): Promise<void> {
   // A page that fails would only show as a timeout: say why.
   page.on('pageerror', (error) => console.error(`takeover page error: ${error.message}`));

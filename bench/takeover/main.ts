@@ -23,7 +23,7 @@
  * Both runners run in this process; the same browser and probe measure both.
  *
  *   node scripts/run-ts.mjs bench/takeover/main.ts [--rounds 10] [--images a,b] [--ahead-ab]
- *     [--baseline ROOT:IMAGE] [--update-ahead-ab] [--probe-wait-ab] [--settle-ms 0]
+ *     [--baseline ROOT:IMAGE] [--update-ahead-ab] [--probe-wait-ab] [--settle-ms 0] [--browser-worker]
  *
  * With --update-ahead-ab, as --ahead-ab but side 0 only has its spares ask nothing ahead
  * (`firstUpdateAhead: false`); both servers share the broker, so side 0's takeovers also get
@@ -44,7 +44,8 @@ import { Runner } from '../../runner/index.ts';
 import { startTakeoverServer } from '../../runner/takeover/index.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { startTakeoverSandbox, type TakeoverSandbox } from '../lib/takeover-sandbox.ts';
-import { addViewerProbe, type ProbeWait, waitFirstDrawn } from '../lib/viewer-probe.ts';
+import { addViewerProbe, type ProbeWait, type ViewerStamps, waitFirstDrawn } from '../lib/viewer-probe.ts';
+import { startViewerWorker } from '../lib/viewer-worker.ts';
 
 const { values } = parseArgs({
   options: {
@@ -57,6 +58,9 @@ const { values } = parseArgs({
     // A pause after each round: work a takeover leaves for later (the next spare's first frame,
     // 500 ms after the viewer's) then lands in no other round, as between a user's takeovers.
     'settle-ms': { type: 'string', default: '0' },
+    // The bench's browser driven from a worker thread (bench/lib/viewer-worker.ts), not from the
+    // runner's event loop: the probe and what counts as drawn are the same.
+    'browser-worker': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -132,13 +136,20 @@ async function round(
   if (i > 0) completeLink(side.runner, await sandbox.link(i - 1));
   const link = onOrigin(await sandbox.link(i), origin);
   const seen = Date.now();
-  const page = await context.newPage();
-  await addViewerProbe(page);
-  const opened = Date.now();
-  await page.goto(link);
-  const loaded = Date.now();
-  const s = await waitFirstDrawn(page, side.wait);
-  await page.close();
+  let opened: number;
+  let loaded: number;
+  let s: ViewerStamps;
+  if (viewerWorker) {
+    ({ opened, loaded, stamps: s } = await viewerWorker.visit(link));
+  } else {
+    const page = await context.newPage();
+    await addViewerProbe(page);
+    opened = Date.now();
+    await page.goto(link);
+    loaded = Date.now();
+    s = await waitFirstDrawn(page, side.wait);
+    await page.close();
+  }
   const asked = sandbox.asked[i]!;
   return {
     event: seen - asked,
@@ -217,6 +228,7 @@ const sides: Side[] = [
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
 // One window, a new tab per link: as in the user's own browser.
 const context = await browser.newContext({ viewport: VIEWPORT });
+const viewerWorker = values['browser-worker'] ? await startViewerWorker(CHROMIUM_FLAGS, VIEWPORT) : undefined;
 try {
   const sandboxes: TakeoverSandbox[] = [];
   for (const [k, image] of images.entries())
@@ -261,6 +273,7 @@ try {
     );
   }
 } finally {
+  await viewerWorker?.close();
   await browser.close();
   await server.close();
   await offServer?.close();
