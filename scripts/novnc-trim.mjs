@@ -7,11 +7,18 @@
 //   encoder, so the answer is never used; here it stays `false`, which also makes the encodings
 //   noVNC sends the same in every browser (the bridge's first update ahead, runner/takeover,
 //   relies on that).
+// - core/rfb.js's _fixScrollbars, a Safari workaround (its comment says so), toggles the screen's
+//   overflow and forces a layout of the page each time noVNC scales its view: up to four times on
+//   the way to the first frame (the scaleViewport setter, ServerInit, the first update's desktop
+//   size, the first resize observation), each one making the next size read lay the page out
+//   again, while the new tab is still loading. It now runs in Safari only (noVNC's isSafari).
 // - The H.264 decoder, RSA-AES (RA2) and the legacy ciphers (VNC password, ARD, MSLogonII) are
 //   dead code behind security types the bridge refuses and an encoding noVNC no longer lists:
 //   stubs that throw if ever reached take their place.
 const NOVNC_CORE = /[\\/]@novnc[\\/]novnc[\\/]core[\\/]/;
 const H264_PROBE = 'supportsWebCodecsH264Decode = await _checkWebCodecsH264DecodeSupport();';
+const RFB_BROWSER_IMPORT = "import { dragThreshold, supportsWebCodecsH264Decode } from './util/browser.js';";
+const FIX_SCROLLBARS = '    _fixScrollbars() {\n';
 
 const STUBS = {
   './decoders/h264.js':
@@ -42,6 +49,18 @@ export const novncTrim = {
       if (!source.includes(H264_PROBE))
         throw new Error(`novnc-trim: ${args.path} no longer has the H.264 probe`);
       return { contents: source.replace(H264_PROBE, ''), loader: 'js' };
+    });
+    b.onLoad({ filter: /[\\/]@novnc[\\/]novnc[\\/]core[\\/]rfb\.js$/ }, async (args) => {
+      const { readFile } = await import('node:fs/promises');
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes(RFB_BROWSER_IMPORT) || source.split(FIX_SCROLLBARS).length !== 2)
+        throw new Error(`novnc-trim: ${args.path} no longer has _fixScrollbars as expected`);
+      return {
+        contents: source
+          .replace(RFB_BROWSER_IMPORT, RFB_BROWSER_IMPORT.replace(' } from', ', isSafari } from'))
+          .replace(FIX_SCROLLBARS, `${FIX_SCROLLBARS}        if (!isSafari()) return;\n`),
+        loader: 'js',
+      };
     });
     b.onEnd((result) => {
       if (result.errors.length) return;

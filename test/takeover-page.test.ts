@@ -202,6 +202,37 @@ describe('takeover page', () => {
     await page.close();
   });
 
+  it('runs noVNC’s Safari scrollbar workaround (a forced layout each time it scales) in Safari only', async () => {
+    const { link } = await setup();
+    // The workaround sets the screen's overflow to hidden, then reads its size (a layout).
+    const countWorkaround = (): void => {
+      const native = Element.prototype.getBoundingClientRect;
+      (window as unknown as { __forced: number }).__forced = 0;
+      Element.prototype.getBoundingClientRect = function (this: Element) {
+        if (this instanceof HTMLElement && this.style.overflow === 'hidden')
+          (window as unknown as { __forced: number }).__forced++;
+        return native.call(this);
+      };
+    };
+    const forcedIn = async (userAgent?: string): Promise<number> => {
+      const page = await browser.newPage({
+        viewport: { width: 800, height: 600 },
+        ...(userAgent ? { userAgent } : {}),
+      });
+      await page.addInitScript(countWorkaround);
+      await page.goto(link);
+      await page.getByText('Connected', { exact: true }).waitFor();
+      await desktopFor();
+      const forced = await page.evaluate(() => (window as unknown as { __forced: number }).__forced);
+      await page.close();
+      return forced;
+    };
+    expect(await forcedIn()).toBe(0);
+    const safari =
+      'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15';
+    expect(await forcedIn(safari)).toBeGreaterThan(0);
+  });
+
   it('reconnects after the stream drops and keeps control', async () => {
     const { link } = await setup();
     const page = await openPage(link);

@@ -107,6 +107,9 @@ function probe(): void {
   };
 }
 
+/** The probe as a script's text, for a browser driven from elsewhere (viewer-worker.ts). */
+export const PROBE_SCRIPT = `(${probe.toString()})();`;
+
 export async function addViewerProbe(page: Page): Promise<void> {
   // A page that fails would only show as a timeout: say why.
   page.on('pageerror', (error) => console.error(`takeover page error: ${error.message}`));
@@ -117,9 +120,22 @@ export function viewerStamps(page: Page): Promise<ViewerStamps> {
   return page.evaluate(() => (window as unknown as { __probe: { stamps: ViewerStamps } }).__probe.stamps);
 }
 
+/**
+ * How the bench waits for the first frame. `playwright` (the default, as before): Playwright's
+ * waitForFunction, which injects Playwright's ~200 KB InjectedScript into the page right after
+ * `load` and polls every animation frame; its compile and runs (10–40 ms of the page's main thread
+ * under load, traced: bench/takeover/trace.ts) sit on the path to the frame it measures. `cdp`: a
+ * few bytes of script evaluated over a CDP session of the bench's own (whose attach costs the
+ * page something too). Alternated (`bench/takeover --probe-wait-ab`), the two gave ratios 1.08 and
+ * 1.02 at load 12–15: no difference that load lets one see, so the default stays. What counts as
+ * drawn (the probe's stamp) is the same either way.
+ */
+export type ProbeWait = 'cdp' | 'playwright';
+
 /** Waits until the first frame after the first rectangle is drawn. */
-export async function waitFirstDrawn(page: Page): Promise<ViewerStamps> {
+export async function waitFirstDrawn(page: Page, wait: ProbeWait = 'playwright'): Promise<ViewerStamps> {
   try {
+    if (wait === 'cdp') return await firstDrawnOverCdp(page);
     await page.waitForFunction(
       () => (window as unknown as { __probe: { stamps: ViewerStamps } }).__probe.stamps.firstDrawn > 0,
       undefined,
@@ -133,6 +149,34 @@ export async function waitFirstDrawn(page: Page): Promise<ViewerStamps> {
     throw new Error(`no first frame drawn; the probe saw ${seen.slice(0, 400)}`, { cause: error });
   }
   return viewerStamps(page);
+}
+
+/** The page's own promise, checked on each animation frame by a few bytes of script, over CDP. */
+const FIRST_DRAWN_EXPRESSION = `new Promise((resolve, reject) => {
+  const until = performance.now() + 30000;
+  const check = () => {
+    const s = window.__probe && window.__probe.stamps;
+    if (s && s.firstDrawn > 0) resolve(JSON.stringify(s));
+    else if (performance.now() > until) reject(new Error('no first frame in 30 s'));
+    else requestAnimationFrame(check);
+  };
+  check();
+})`;
+
+async function firstDrawnOverCdp(page: Page): Promise<ViewerStamps> {
+  const session = await page.context().newCDPSession(page);
+  try {
+    const answer = (await session.send('Runtime.evaluate', {
+      expression: FIRST_DRAWN_EXPRESSION,
+      awaitPromise: true,
+      returnByValue: true,
+    })) as { result: { value?: string }; exceptionDetails?: { text: string } };
+    if (answer.exceptionDetails || typeof answer.result.value !== 'string')
+      throw new Error(answer.exceptionDetails?.text ?? 'the probe answered nothing');
+    return JSON.parse(answer.result.value) as ViewerStamps;
+  } finally {
+    await session.detach().catch(() => {});
+  }
 }
 
 /** Presses `key` in the page (noVNC has the focus) and resolves with keydown → changed frame drawn, ms. */

@@ -23,11 +23,15 @@
  * Both runners run in this process; the same browser and probe measure both.
  *
  *   node scripts/run-ts.mjs bench/takeover/main.ts [--rounds 10] [--images a,b] [--ahead-ab]
- *     [--baseline ROOT:IMAGE] [--update-ahead-ab]
+ *     [--baseline ROOT:IMAGE] [--update-ahead-ab] [--probe-wait-ab] [--settle-ms 0] [--browser-worker]
  *
  * With --update-ahead-ab, as --ahead-ab but side 0 only has its spares ask nothing ahead
  * (`firstUpdateAhead: false`); both servers share the broker, so side 0's takeovers also get
  * side 1's spares, which ask ahead (one encoded frame per takeover, taken by nobody).
+ *
+ * With --probe-wait-ab, both sides are this runner with the first of --images; side 0 waits for
+ * the first frame with Playwright's waitForFunction (the default), side 1 over a CDP session of
+ * its own (viewer-probe.ts, ProbeWait): what the bench's own waiting costs the page.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -41,7 +45,8 @@ import { Runner } from '../../runner/index.ts';
 import { startTakeoverServer } from '../../runner/takeover/index.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { startTakeoverSandbox, type TakeoverSandbox } from '../lib/takeover-sandbox.ts';
-import { addViewerProbe, waitFirstDrawn } from '../lib/viewer-probe.ts';
+import { addViewerProbe, type ProbeWait, type ViewerStamps, waitFirstDrawn } from '../lib/viewer-probe.ts';
+import { startViewerWorker } from '../lib/viewer-worker.ts';
 
 const { values } = parseArgs({
   options: {
@@ -50,27 +55,42 @@ const { values } = parseArgs({
     'ahead-ab': { type: 'boolean', default: false },
     'update-ahead-ab': { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    'probe-wait-ab': { type: 'boolean', default: false },
+    // A pause after each round: work a takeover leaves for later (the next spare's first frame,
+    // 500 ms after the viewer's) then lands in no other round, as between a user's takeovers.
+    'settle-ms': { type: 'string', default: '0' },
+    // The bench's browser driven from a worker thread (bench/lib/viewer-worker.ts), not from the
+    // runner's event loop: the probe and what counts as drawn are the same.
+    'browser-worker': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
+const settleMs = Number(values['settle-ms']);
 // --update-ahead-ab: as --ahead-ab, but only the first update asked ahead is off on side 0
 // (`firstUpdateAhead: false`: spares, boot script and pipelined handshake stay).
 const updateAheadAb = values['update-ahead-ab'];
 const aheadAb = values['ahead-ab'] || updateAheadAb;
 const [baseRoot, baseImage] = values.baseline?.split(':') ?? [];
-const images = aheadAb
-  ? [values.images.split(',')[0]!, values.images.split(',')[0]!]
-  : baseRoot
-    ? [baseImage!, values.images.split(',')[0]!]
-    : values.images.split(',');
-/** What each side is called in the output. */
-const labels = updateAheadAb
-  ? ['update ahead off', 'update ahead on']
-  : aheadAb
-    ? ['ahead off', 'ahead on']
+// --probe-wait-ab: the same runner and image on both sides; only how the bench waits for the
+// first frame differs (viewer-probe.ts ProbeWait): what the measurement itself costs the page.
+const probeWaitAb = values['probe-wait-ab'];
+const waits: ProbeWait[] = probeWaitAb ? ['playwright', 'cdp'] : ['playwright', 'playwright'];
+const images =
+  aheadAb || probeWaitAb
+    ? [values.images.split(',')[0]!, values.images.split(',')[0]!]
     : baseRoot
-      ? [`baseline ${baseImage}`, 'this runner']
-      : images;
+      ? [baseImage!, values.images.split(',')[0]!]
+      : values.images.split(',');
+/** What each side is called in the output. */
+const labels = probeWaitAb
+  ? ['wait: playwright', 'wait: cdp']
+  : updateAheadAb
+    ? ['update ahead off', 'update ahead on']
+    : aheadAb
+      ? ['ahead off', 'ahead on']
+      : baseRoot
+        ? [`baseline ${baseImage}`, 'this runner']
+        : images;
 // The page's header and footer take ~113 px: the desktop area is then about 1280×800, which a
 // server that follows the viewer's size (Xtigervnc) takes, so both stacks stream the same pixels.
 const VIEWPORT = { width: 1280, height: 913 };
@@ -124,14 +144,23 @@ async function round(
   const link = onOrigin(await sandbox.link(i), origin);
   const seen = Date.now();
   const cpu1 = cpuNow(sandbox);
-  const page = await context.newPage();
-  await addViewerProbe(page);
-  const opened = Date.now();
-  await page.goto(link);
-  const loaded = Date.now();
-  const s = await waitFirstDrawn(page);
-  const cpu2 = cpuNow(sandbox);
-  await page.close();
+  let opened: number;
+  let loaded: number;
+  let s: ViewerStamps;
+  let cpu2: ReturnType<typeof cpuNow>;
+  if (viewerWorker) {
+    ({ opened, loaded, stamps: s } = await viewerWorker.visit(link));
+    cpu2 = cpuNow(sandbox);
+  } else {
+    const page = await context.newPage();
+    await addViewerProbe(page);
+    opened = Date.now();
+    await page.goto(link);
+    loaded = Date.now();
+    s = await waitFirstDrawn(page, side.wait);
+    cpu2 = cpuNow(sandbox);
+    await page.close();
+  }
   const asked = sandbox.asked[i]!;
   return {
     event: seen - asked,
@@ -240,6 +269,7 @@ interface Side {
   runner: Runner;
   /** Another takeover server's origin for this side's links, or undefined: the runner's own. */
   origin: string | undefined;
+  wait: ProbeWait;
 }
 
 const rooms: Record<string, number>[] = [];
@@ -257,12 +287,13 @@ const baseRunner = base ? await base.Runner.start({ logger: cleanRoomSink([]) })
 const baseServer =
   base && baseRunner ? await base.startTakeoverServer({ broker: baseRunner.takeovers }) : undefined;
 const sides: Side[] = [
-  { runner: baseRunner ?? runner, origin: offServer?.url ?? baseServer?.url },
-  { runner, origin: undefined },
+  { runner: baseRunner ?? runner, origin: offServer?.url ?? baseServer?.url, wait: waits[0]! },
+  { runner, origin: undefined, wait: waits[1]! },
 ];
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
 // One window, a new tab per link: as in the user's own browser.
 const context = await browser.newContext({ viewport: VIEWPORT });
+const viewerWorker = values['browser-worker'] ? await startViewerWorker(CHROMIUM_FLAGS, VIEWPORT) : undefined;
 try {
   const sandboxes: TakeoverSandbox[] = [];
   for (const [k, image] of images.entries())
@@ -278,6 +309,7 @@ try {
     for (const k of order) {
       const r = await round(context, sandboxes[k]!, i, sides[k]!);
       results[k]!.push(r);
+      if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
       console.log(
         `  ${String(i).padStart(2)} ${labels[k]!.padEnd(24)}${PHASES.map((p) => fmt(r[p]).padStart(10)).join('')}`,
       );
@@ -323,6 +355,7 @@ try {
     );
   }
 } finally {
+  await viewerWorker?.close();
   await browser.close();
   await server.close();
   await offServer?.close();

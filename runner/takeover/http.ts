@@ -277,11 +277,15 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
         // page is in place, and no input before the rest (the agent frozen): the bridge holds it.
         // A spare connection has done only its handshake (no update asked for), so it shows nothing yet.
         await auth.shown;
-        vnc =
-          spare?.take(sameFirst) ??
-          (await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 }));
+        vnc = spare?.take(sameFirst);
+        if (!vnc) {
+          vnc = await connectVnc(auth.vncSocketPath, { timeoutMs: options.vncConnectTimeoutMs ?? 5000 });
+        }
       }
       const connection = vnc;
+      // Taken from the spare: the next one waits to ask ahead until this viewer's first frame is out.
+      const started = vnc.prepared && spare ? once(() => spare.viewerStarted()) : () => {};
+      socket.once('close', started);
       let upgraded = false;
       // If the handshake fails (ws answers 400 itself) or the viewer leaves first, drop the VNC side.
       socket.once('close', () => {
@@ -290,7 +294,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       if (socket.destroyed) throw new Error('the viewer left while the desktop was being reached');
       wss.handleUpgrade(req, socket, head, (ws) => {
         upgraded = true;
-        attach(ws, socket, connection, auth, url, askAheadWhen);
+        attach(ws, socket, connection, auth, url, askAheadWhen, started);
       });
       logged(req, url, 101);
     } catch (error) {
@@ -310,6 +314,7 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
     auth: AuthorizedTakeover,
     url: URL,
     askAheadWhen: Promise<void> | undefined,
+    started: () => void,
   ): void {
     const key = url.searchParams.get('viewer') ?? undefined;
     let current: Bridge | undefined;
@@ -331,7 +336,10 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       vnc,
       controls: () => lease.controls,
       inputOpen: auth.ready,
-      onFirstUpdate: () => auth.streaming(),
+      onFirstUpdate: () => {
+        auth.streaming();
+        started();
+      },
       maxCutTextBytes,
       pipelined: url.searchParams.get('handshake') === 'pipelined',
       onAheadRefused: () => spares.get(auth.info.id)?.stopAhead(),
@@ -405,4 +413,14 @@ export async function startTakeoverServer(options: TakeoverServerOptions): Promi
     return closing;
   };
   return { url, port, isPrepared: handlers.isPrepared, close, [Symbol.asyncDispose]: close };
+}
+
+/** `fn` to be called at most once, however many paths call it. */
+function once(fn: () => void): () => void {
+  let called = false;
+  return () => {
+    if (called) return;
+    called = true;
+    fn();
+  };
 }

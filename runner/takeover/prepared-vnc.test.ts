@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { firstRequests } from './first-requests.ts';
-import { prepareVnc, VncSpare } from './prepared-vnc.ts';
+import { askAhead, prepareVnc, VncSpare } from './prepared-vnc.ts';
 import { type FakeRfbServer, startFakeRfbServer } from './testing/rfb-server.ts';
 
 let dir: string;
@@ -137,8 +137,32 @@ describe('VncSpare', () => {
     expect(taken.prepared?.ahead).toEqual(ahead);
     // The server's answer, the whole first frame, is held for that viewer.
     await expect.poll(() => taken.prepared!.held.reduce((n, b) => n + b.length, 0)).toBe(vnc.fullFrameBytes);
-    // The next spare asks ahead as soon as it is ready.
-    await expect.poll(() => vnc.connections[1]?.messages.length).toBe(3);
+    taken.socket.destroy();
+    ended.abort();
+  });
+
+  it('has the next spare ask ahead only once the viewer that took one has had its first frame', async () => {
+    const ended = new AbortController();
+    let show!: () => void;
+    const shown = new Promise<void>((resolve) => {
+      show = resolve;
+    });
+    const spare = new VncSpare(vnc.path, { ended: ended.signal, shown, nextAheadDelayMs: 1 });
+    await expect.poll(() => spare.isReady).toBe(true);
+    // A fast page: its viewer takes the spare before the screen may be shown.
+    const taken = spare.take(true)!;
+    await expect.poll(() => spare.isReady).toBe(true);
+    show();
+    // The viewer's bridge asks for its own frame once shown (bridge.ts); the server encodes that one.
+    await shown;
+    askAhead(taken);
+    await expect.poll(() => vnc.connections[0]!.messages.length).toBe(3);
+    await expect.poll(() => taken.prepared!.held.reduce((n, b) => n + b.length, 0)).toBe(vnc.fullFrameBytes);
+    // The next spare asked for nothing: no second frame encoded while the viewer waits for its first.
+    expect(vnc.connections[1]!.messages).toEqual([]);
+    spare.viewerStarted();
+    await expect.poll(() => vnc.connections[1]!.messages.length).toBe(3);
+    expect(spare.take(true)?.prepared?.ahead).toEqual(firstRequests(Buffer.from([0, 64, 0, 32])));
     taken.socket.destroy();
     ended.abort();
   });

@@ -182,6 +182,11 @@ export interface VncSpareOptions {
   timeoutMs?: number;
   /** Wait before replacing a spare that closed or failed; doubles per failure, up to 5 s. Default 250. */
   retryMs?: number;
+  /**
+   * How long after a viewer's first frame went out (viewerStarted) the next spare may ask for its
+   * own first frame ahead. Default 500 ms.
+   */
+  nextAheadDelayMs?: number;
   log?: Logger;
 }
 
@@ -197,6 +202,16 @@ export class VncSpare {
   private ahead = false;
   /** A viewer refused a first frame asked ahead: no spare asks ahead any more. */
   private stopped = false;
+  /**
+   * Viewers that took a spare and whose first frame is not out yet (plus nextAheadDelayMs): the
+   * next spare asks nothing ahead meanwhile. Its first frame would be encoded by the same server
+   * process, relayed by the same runner and, here, on the same cores as the viewer's browser, in
+   * the very moment the viewer waits for its own (the next spare is made when a viewer takes one;
+   * at `shown` it was asked before the taken one, so the server encoded it first). It is for a
+   * reconnect or a second viewer, which can have it half a second later.
+   */
+  private starting = 0;
+  private readonly startTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly path: string,
@@ -207,7 +222,7 @@ export class VncSpare {
       () => {
         if (options.ended.aborted || this.stopped) return;
         this.ahead = true;
-        if (this.ready && !this.ready.socket.destroyed) askAhead(this.ready);
+        this.askIfDue();
       },
       () => {},
     );
@@ -225,8 +240,13 @@ export class VncSpare {
     const vnc = this.ready;
     this.ready = undefined;
     this.failures = 0;
+    if (!vnc?.prepared || vnc.socket.destroyed) {
+      this.prepare();
+      return undefined;
+    }
+    // Before the next is prepared, so that it waits to ask ahead.
+    this.starting++;
     this.prepare();
-    if (!vnc?.prepared || vnc.socket.destroyed) return undefined;
     // Paused from the next byte on, until the bridge has sent the viewer ServerInit.
     vnc.onData(holder(vnc, vnc.prepared, false));
     return vnc;
@@ -258,6 +278,26 @@ export class VncSpare {
     this.prepare();
   }
 
+  /**
+   * A viewer that took a spare has had its first frame (or is gone without it): after
+   * nextAheadDelayMs the next spare may ask ahead. Once per take.
+   */
+  viewerStarted(): void {
+    const timer = setTimeout(() => {
+      this.startTimers.delete(timer);
+      this.starting = Math.max(0, this.starting - 1);
+      this.askIfDue();
+    }, this.options.nextAheadDelayMs ?? 500);
+    timer.unref();
+    this.startTimers.add(timer);
+  }
+
+  /** The waiting spare asks for the first frame ahead, if the screen may be shown and no viewer is starting. */
+  private askIfDue(): void {
+    if (!this.ahead || this.starting > 0 || this.options.ended.aborted) return;
+    if (this.ready && !this.ready.socket.destroyed) askAhead(this.ready);
+  }
+
   /** Whether a prepared connection is waiting (for tests and logs). */
   get isReady(): boolean {
     return this.ready !== undefined && !this.ready.socket.destroyed;
@@ -265,6 +305,8 @@ export class VncSpare {
 
   close(): void {
     clearTimeout(this.retry);
+    for (const timer of this.startTimers) clearTimeout(timer);
+    this.startTimers.clear();
     this.ready?.socket.destroy();
     this.ready = undefined;
   }
@@ -280,7 +322,7 @@ export class VncSpare {
         this.preparing = false;
         if (this.options.ended.aborted) return vnc.socket.destroy();
         this.ready = vnc;
-        if (this.ahead) askAhead(vnc);
+        this.askIfDue();
         // A spare the server closes counts as a failure until a viewer takes one: a desktop that
         // keeps dropping idle clients (or an agent's server doing it on purpose) is left alone
         // after a few tries, and its viewers connect for themselves as before.

@@ -107,8 +107,12 @@ function connect(): void {
   session.addEventListener('connect', () => {
     retries = 0;
     setStatus('Connected', 'ok');
-    session.focus();
-    void pollStatus();
+    // The canvas is in view: no scrolling into view, which would lay the page out here.
+    session.focus({ preventScroll: true });
+    // 'connect' comes with the handshake, when the first frame is about to be decoded and drawn
+    // (often already here: asked ahead). The status call's answer (DOM updates, a layout) waits
+    // until the page is idle, so it does not come between the frame's data and its drawing.
+    afterFirstFrame(() => void pollStatus());
   });
   session.addEventListener('disconnect', () => {
     rfb = undefined;
@@ -120,6 +124,12 @@ function connect(): void {
   // in order and within this task, so no newer message overtakes; only now, because a held
   // handshake completes at once and its 'connect' must find the listener above.
   for (const message of early?.held.splice(0) ?? []) ws.onmessage?.call(ws, message);
+}
+
+/** Runs `fn` once the page's main thread is idle (the first frame drawn), within a second. */
+function afterFirstFrame(fn: () => void): void {
+  if (typeof requestIdleCallback === 'function') requestIdleCallback(fn, { timeout: 1000 });
+  else setTimeout(fn, 250);
 }
 
 async function afterDisconnect(code: number): Promise<void> {

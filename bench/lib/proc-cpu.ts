@@ -1,0 +1,40 @@
+/**
+ * CPU time per process name on this machine (Linux /proc, the host's pid namespace: the sandbox's
+ * containers' processes included), for "who burns the two cores during a takeover round".
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+export type CpuSnapshot = Map<number, { name: string; ticks: number }>;
+
+export function cpuSnapshot(): CpuSnapshot {
+  const out: CpuSnapshot = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const name = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+      // A container's process (its cgroup is Docker's) is named with its container's short id.
+      const cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
+      const container = /docker[-/]([0-9a-f]{6})/.exec(cgroup)?.[1];
+      const label = container ? `${name}@${container}` : name.replace(/^kworker.*/, 'kworker');
+      out.set(Number(entry), { name: label, ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** ms of CPU per process name between two snapshots (processes born meanwhile count whole). */
+export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot, msPerTick = 10): Array<[string, number]> {
+  const byName = new Map<string, number>();
+  for (const [pid, a] of after) {
+    const b = before.get(pid);
+    const ticks = a.ticks - (b ? b.ticks : 0);
+    if (ticks > 0) byName.set(a.name, (byName.get(a.name) ?? 0) + ticks * msPerTick);
+  }
+  return [...byName].sort((x, y) => y[1] - x[1]);
+}
