@@ -78,7 +78,9 @@ try {
     ['docker run', () => timeToFirstOutput(DOCKER, peerArgs)],
   ];
   if (extraCa)
-    console.log(`NODE_EXTRA_CA_CERTS=${extraCa}: Node parses it at every start unless a launcher holds it back`);
+    console.log(
+      `NODE_EXTRA_CA_CERTS=${extraCa}: Node parses it at every start unless a launcher holds it back`,
+    );
   const samples = new Map<string, number[]>(sides.map(([name]) => [name, []]));
   const ratios = new Map<string, number[]>(sides.slice(0, -1).map(([name]) => [name, []]));
   console.log(`bench/start: ${rounds} rounds of ${sides.length} sides, rotated, after one warm-up round`);
