@@ -5,17 +5,22 @@
  * (bin/grexal); an older build's is bin/grexal.mjs through its `#!/usr/bin/env node` line. Each
  * build is run through its own bin, so a comparison between builds includes each launcher's cost.
  */
-import { readFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/** A symlink in `linkDir` named grexal to `root`'s bin, as npm links it; returns its path. */
+/**
+ * A symlink `linkDir`/bin/grexal to `root`'s bin, as npm links it; returns its path. In a `bin`
+ * directory of its own: `linkDir` may be the side's XDG_CACHE_HOME, whose `grexal` entry is the
+ * code cache's directory (a symlink there would make the CLI refuse the cache and compile).
+ */
 export function linkGrexalCommand(root: string, linkDir: string): string {
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
     bin?: string | Record<string, string>;
   };
   const bin = typeof manifest.bin === 'string' ? manifest.bin : manifest.bin?.['grexal'];
   if (!bin) throw new Error(`${root}/package.json names no grexal bin`);
-  const link = join(linkDir, 'grexal');
+  mkdirSync(join(linkDir, 'bin'));
+  const link = join(linkDir, 'bin', 'grexal');
   symlinkSync(resolve(root, bin), link);
   return link;
 }
