@@ -100,6 +100,13 @@ try {
   for (const [name, list] of samples) console.log(`${name.padEnd(24)} median ${ms(median(list))}`);
   for (const [name, list] of ratios)
     console.log(`median ratio ${name} / docker run ${median(list).toFixed(3)} (target ≤ ${TARGET})`);
+  const self = samples.get('grexal run')!;
+  const before = samples.get('baseline grexal run');
+  // Round by round: each round's two builds saw about the same machine.
+  if (before)
+    console.log(
+      `median ratio grexal run / baseline grexal run ${median(self.map((value, i) => value / before[i]!)).toFixed(3)}`,
+    );
 } finally {
   rmSync(hostRunDir, { recursive: true, force: true });
   rmSync(cacheRoot, { recursive: true, force: true });
