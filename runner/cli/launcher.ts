@@ -5,7 +5,10 @@
 import { fileURLToPath } from 'node:url';
 import { mark } from '../timings.ts';
 import { loadWithCodeCache } from './code-cache.ts';
+import { restoreExtraCaCerts } from './extra-ca.ts';
 
+// First: whatever the CLI spawns must see the user's NODE_EXTRA_CA_CERTS (bin/grexal may hold it).
+restoreExtraCaCerts();
 mark('launcher');
 const argv = process.argv.slice(2);
 // `grexal run` has a bundle of its own; every other command (and help) the whole CLI's.
