@@ -50,6 +50,8 @@ export async function startTakeoverSandbox(
   runner: Runner,
   image: string,
   agent: string,
+  /** CPUs the sandbox's containers may run on (`docker update --cpuset-cpus`); default any. */
+  cpuset?: string,
 ): Promise<TakeoverSandbox> {
   const sandbox = await runner.create({
     image,
@@ -88,6 +90,13 @@ export async function startTakeoverSandbox(
   const filters = { label: [`${LABEL_SANDBOX}=${sandbox.id}`] };
   for (const info of await docker.listContainers({ all: true, filters }))
     roles.set(info.Labels['grexal.role'] ?? 'agent', info.Id);
+  if (cpuset) {
+    for (const id of roles.values()) await docker.getContainer(id).update({ CpusetCpus: cpuset });
+    const pinned = await Promise.all(
+      [...roles.values()].map(async (id) => (await docker.getContainer(id).inspect()).HostConfig.CpusetCpus),
+    );
+    console.log(`${image}: sandbox containers on CPUs ${pinned.join(', ')}`);
+  }
   const cpuMs = (): Record<string, number> => {
     const out: Record<string, number> = {};
     for (const [role, id] of roles) {

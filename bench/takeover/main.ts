@@ -24,6 +24,7 @@
  *
  *   node scripts/run-ts.mjs bench/takeover/main.ts [--rounds 10] [--images a,b] [--ahead-ab]
  *     [--baseline ROOT:IMAGE] [--update-ahead-ab] [--probe-wait-ab] [--settle-ms 0] [--browser-worker]
+ *     [--split-cpus]
  *
  * With --update-ahead-ab, as --ahead-ab but side 0 only has its spares ask nothing ahead
  * (`firstUpdateAhead: false`); both servers share the broker, so side 0's takeovers also get
@@ -33,7 +34,8 @@
  * the first frame with Playwright's waitForFunction (the default), side 1 over a CDP session of
  * its own (viewer-probe.ts, ProbeWait): what the bench's own waiting costs the page.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -62,6 +64,7 @@ const { values } = parseArgs({
     // The bench's browser driven from a worker thread (bench/lib/viewer-worker.ts), not from the
     // runner's event loop: the probe and what counts as drawn are the same.
     'browser-worker': { type: 'boolean', default: false },
+    'split-cpus': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -237,6 +240,13 @@ function onOrigin(link: string, origin: string | undefined): string {
   return `${origin}${url.pathname}${url.search}`;
 }
 
+/** A chromium that runs on `cpus` only (taskset), for Playwright's executablePath. */
+function pinnedChromium(cpus: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'bench-chromium-')), 'chromium');
+  writeFileSync(path, `#!/bin/sh\nexec taskset -c ${cpus} /usr/bin/chromium "$@"\n`, { mode: 0o755 });
+  return path;
+}
+
 const fmt = (n: number): string => n.toFixed(1).padStart(6);
 
 /** Another checkout's runner, bundled from its sources into that checkout (its page, its dist/). */
@@ -290,14 +300,26 @@ const sides: Side[] = [
   { runner: baseRunner ?? runner, origin: offServer?.url ?? baseServer?.url, wait: waits[0]! },
   { runner, origin: undefined, wait: waits[1]! },
 ];
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+// --split-cpus: the user's browser on CPU 0, every sandbox container on CPU 1, as when the user's
+// browser is on the user's own machine (the default shares both cores, a worst case).
+const browser = await chromium.launch({
+  executablePath: values['split-cpus'] ? pinnedChromium('0') : '/usr/bin/chromium',
+  args: CHROMIUM_FLAGS,
+});
 // One window, a new tab per link: as in the user's own browser.
 const context = await browser.newContext({ viewport: VIEWPORT });
 const viewerWorker = values['browser-worker'] ? await startViewerWorker(CHROMIUM_FLAGS, VIEWPORT) : undefined;
 try {
   const sandboxes: TakeoverSandbox[] = [];
   for (const [k, image] of images.entries())
-    sandboxes.push(await startTakeoverSandbox(sides[k]?.runner ?? runner, image, AGENT));
+    sandboxes.push(
+      await startTakeoverSandbox(
+        sides[k]?.runner ?? runner,
+        image,
+        AGENT,
+        values['split-cpus'] ? '1' : undefined,
+      ),
+    );
   const results = sandboxes.map(() => [] as Round[]);
   // Warm-up: round 0 of each, not counted; then the idle desktop's memory.
   for (const [k, sb] of sandboxes.entries()) await round(context, sb, 0, sides[k]!);
