@@ -168,7 +168,13 @@ async function pollStatus(): Promise<void> {
   const started = performance.now();
   const response = await fetch(url, { cache: 'no-store' }).catch(() => undefined);
   const latency = Math.round(performance.now() - started);
-  if (response?.status === 410) return finish('ended');
+  if (response?.status === 410) {
+    // Over. With the stream up, its close code follows at once and says how it ended (the sandbox
+    // gone, a condition met…), which a 410 does not: that screen wins, this one is the fallback.
+    if (rfb) statusTimer = setTimeout(() => finish('ended'), 2000);
+    else finish('ended');
+    return;
+  }
   if (response?.ok) {
     const status = (await response.json()) as { controls: boolean; viewers: number };
     byId('latency').textContent = `${latency} ms`;
