@@ -7,6 +7,22 @@ import Dockerode from 'dockerode';
 import { runDirMountsUnder, unmountRunDir } from '../runner/sandbox/run-dir-mount.ts';
 
 export const REPO = new URL('..', import.meta.url).pathname;
+/** A child's exit code and everything it printed, once it has closed its output. */
+export function collected(child: ChildProcess): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
 export const docker = new Dockerode({
   socketPath: process.env['DOCKER_HOST']?.replace('unix://', '') ?? '/var/run/docker.sock',
 });

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newStateDir, REPO, removeStateDir } from './helpers.ts';
+import { collected, newStateDir, REPO, removeStateDir } from './helpers.ts';
 
 let dir: string;
 let stateDir: string;
@@ -47,19 +47,7 @@ function grexal(
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(REPO, 'bin/grexal'), args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return collected(spawn(join(REPO, 'bin/grexal'), args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 describe('bin/grexal run', () => {

@@ -6,25 +6,13 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newStateDir, REPO, removeStateDir } from './helpers.ts';
+import { collected, newStateDir, REPO, removeStateDir } from './helpers.ts';
 
 function shell(
   command: string,
   env: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', command], { cwd: REPO, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return collected(spawn('sh', ['-c', command], { cwd: REPO, env: { ...process.env, ...env } }));
 }
 
 /** Every `$ command` line of the README's sh blocks, with the output lines printed under it. */
