@@ -17,8 +17,11 @@ function fakes(
   failOn?: string,
   pause: () => Promise<void> = async () => {},
   spare?: { history: NavigationHistory; prepareFails?: boolean },
+  popup = false,
 ) {
   const steps: string[] = [];
+  const closed = new Set<string>();
+  let lists = 0;
   const cdp = async (method: string, params: Record<string, unknown> = {}, sessionId?: string) => {
     const named = method === 'Target.closeTarget' || method === 'Target.activateTarget';
     const target = named ? ` ${String(params['targetId'])}` : '';
@@ -26,6 +29,7 @@ function fakes(
       `${method}${sessionId ? '@page' : ''}${params['url'] ? ` ${String(params['url'])}` : ''}${target}`,
     );
     if (method === failOn) throw new Error(`CDP ${method}: refused`);
+    if (method === 'Target.closeTarget') closed.add(String(params['targetId']));
     if (method === 'Target.getTargets')
       return {
         targetInfos: [
@@ -34,7 +38,9 @@ function fakes(
           // The new tab, when the list comes after it was made: never closed.
           { targetId: 'fresh', type: 'page', url: 'about:blank' },
           ...(spare ? [SPARE_INFO] : []),
-        ],
+          // A popup an agent page opened just after the first list.
+          ...(popup && lists++ > 0 ? [{ targetId: 'popup', type: 'page', url: pageUrl }] : []),
+        ].filter((t) => !closed.has(t.targetId)),
       };
     if (method === 'Target.getTargetInfo') return { targetInfo: SPARE_INFO };
     if (method === 'Target.getBrowserContexts') return { browserContextIds: ['agents-own'] };
@@ -88,12 +94,29 @@ describe('openCleanRoom', () => {
       'Network.clearBrowserCache@page',
       'Page.navigate@page https://login.example.test/signin?next=1',
       'Target.activateTarget fresh',
+      // Nothing left to close: the agent's page is gone, the user's is kept.
+      'Target.getTargets',
     ]);
     // The page's session stays for the takeover: the bypass lasts only while it is attached.
     steps.length = 0;
     await room.close();
     await room.close();
     expect(steps).toEqual(['unpause', 'Target.detachFromTarget', 'resume']);
+  });
+
+  it('closes a page opened after the list, before the room opens', async () => {
+    for (const url of ['https://login.example.test/', undefined]) {
+      const { steps, deps } = fakes(url ?? 'about:blank', undefined, undefined, undefined, true);
+      let shownAt = -1;
+      Object.assign(deps, { onShown: () => (shownAt = steps.length) });
+      await openCleanRoom(deps);
+      // Once the page is shown and the agent frozen, the popup is closed; the user's tab is not.
+      const late = steps.slice(shownAt);
+      expect(late).toContain('Target.closeTarget popup');
+      expect(steps.filter((s) => s.startsWith('Target.closeTarget'))).not.toContain(
+        'Target.closeTarget fresh',
+      );
+    }
   });
 
   it("leaves the agent running when the page is the agent's own, on the sandbox's loopback", async () => {

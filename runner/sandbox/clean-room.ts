@@ -137,6 +137,10 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
     const [froze, loaded] = await Promise.allSettled([freezing, showing]);
     if (froze.status === 'rejected') throw froze.reason;
     if (loaded.status === 'rejected') throw loaded.reason;
+    // A page opened after the list (a popup from an agent page's script, in the moment before
+    // its tab closed) would run beside the user's: whatever page but the user's is still there
+    // once the page is shown and the agent frozen is closed before the room, and input, opens.
+    await closeStrays(cdp, targetId);
     logger.info(
       { origin: url ? new URL(url).origin : undefined, frozen, ...took },
       'clean room: agent cut off, page loaded afresh',
@@ -179,6 +183,11 @@ function boundedWait(work: Promise<void>, ms: number): Promise<void> {
 async function pages(cdp: CdpCall): Promise<TargetInfo[]> {
   const { targetInfos } = (await cdp('Target.getTargets')) as { targetInfos: TargetInfo[] };
   return targetInfos.filter((t) => t.type === 'page');
+}
+
+async function closeStrays(cdp: CdpCall, keep: string): Promise<void> {
+  const strays = (await pages(cdp)).filter((t) => t.targetId !== keep);
+  await Promise.all(strays.map((t) => cdp('Target.closeTarget', { targetId: t.targetId }).catch(() => {})));
 }
 
 /** The page the agent left for the user: its first http(s) one, else a data: page it wrote. */
