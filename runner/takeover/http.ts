@@ -24,6 +24,7 @@ import { AssetStore } from './assets.ts';
 import { type Bridge, bridge } from './bridge.ts';
 import type { AuthorizedTakeover, TakeoverBroker } from './broker.ts';
 import { FIRST_REQUESTS_TAG } from './first-requests.ts';
+import { bytesOf } from './held-input.ts';
 import {
   BASE_HEADERS,
   checkOrigin,
@@ -323,12 +324,21 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       lease = auth.attachViewer({
         ...(key && VIEWER_KEY.test(key) ? { key } : {}),
         close: (code, reason) => current?.close(code, reason),
+        surrender: () => current?.surrender() ?? [],
       });
     } catch (error) {
       vnc.socket.destroy();
       const state = (toGrexalError(error).details as { state?: TakeoverEndState } | undefined)?.state;
       ws.close(state ? CLOSE_CODES[state] : CLOSE_CODES.desktopGone, 'takeover ended');
       return;
+    }
+    const bridgeLog = log?.child({ takeoverId: auth.info.id, sandboxId: auth.info.sandboxId });
+    if (lease.replaced) {
+      // The user's page reconnected (same per-tab key): counts only, never the key or the input.
+      bridgeLog?.info(
+        { carriedMessages: lease.carried.length, carriedBytes: bytesOf(lease.carried) },
+        'viewer replaced by a new connection with the same key',
+      );
     }
     const b = bridge({
       ws,
@@ -345,7 +355,8 @@ export function createTakeoverHandlers(options: TakeoverHttpOptions): TakeoverHa
       onAheadRefused: () => spares.get(auth.info.id)?.stopAhead(),
       ...(askAheadWhen ? { askAheadWhen } : {}),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-      ...(log ? { log: log.child({ takeoverId: auth.info.id, sandboxId: auth.info.sandboxId }) } : {}),
+      ...(lease.carried.length ? { carried: lease.carried } : {}),
+      ...(bridgeLog ? { log: bridgeLog } : {}),
     });
     current = b;
     bridges.add(b);
