@@ -17,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { firstRequests } from './first-requests.ts';
+import { HeldInput } from './held-input.ts';
 import { askAhead } from './prepared-vnc.ts';
 import { type HandshakeStep, RfbClientParser, RfbProtocolError } from './rfb.ts';
 import { CLOSE_CODES } from './types.ts';
@@ -38,6 +39,12 @@ export interface BridgeOptions {
    * cancelled). Absent: at once.
    */
   inputOpen?: Promise<void>;
+  /**
+   * Input a replaced connection held (ViewerLease.carried): held here ahead of anything this viewer
+   * sends, and written, once `inputOpen` settles, only after this viewer's own handshake (it is
+   * RFB messages, which must not land inside the handshake). Default none.
+   */
+  carried?: readonly Buffer[];
   /** Called once, when the first bytes the server sent after the viewer's first update request go out. */
   onFirstUpdate?: () => void;
   /** Largest clipboard paste accepted from the viewer. Default 1 MiB. */
@@ -79,6 +86,8 @@ export interface Bridge {
   close(code: number, reason: string): void;
   /** Settles when both sides are closed, with what the viewer was told. */
   readonly closed: Promise<BridgeEnd>;
+  /** The input held and not yet written, taken out (Viewer.surrender): this bridge never writes it. */
+  surrender(): Buffer[];
 }
 
 const SEND_OPTIONS = { binary: true, compress: false } as const;
@@ -107,6 +116,7 @@ export function bridge(options: BridgeOptions): Bridge {
   let ended = false;
   let inputOpen = options.inputOpen === undefined;
   let inputRefused = false;
+  const held = new HeldInput(parser, log, options.carried);
   let vncPaused = false;
   let wsPaused = false;
   let resolveClosed!: (end: BridgeEnd) => void;
@@ -118,6 +128,7 @@ export function bridge(options: BridgeOptions): Bridge {
     if (ended) return;
     ended = true;
     clearInterval(heartbeat);
+    held.drop(code === CLOSE_CODES.replaced ? 'viewer replaced' : `closed: ${reason}`);
     socket.destroy();
     if (ws.readyState === WebSocket.OPEN) ws.close(code, reason);
     else ws.terminate();
@@ -210,7 +221,10 @@ export function bridge(options: BridgeOptions): Bridge {
     if (gated) {
       for (const part of parts) gatedBytes += part.length;
       gated.push(...parts);
-      if (gatedBytes > MAX_GATED_BYTES) end(CLOSE_CODES.protocolViolation, 'too much sent before the screen');
+      if (gatedBytes > MAX_GATED_BYTES) {
+        log?.info({ messages: gated.length, bytes: gatedBytes, why: 'over a bound' }, 'dropped viewer input');
+        end(CLOSE_CODES.protocolViolation, 'too much sent before the screen');
+      }
       return;
     }
     let flowing = true;
@@ -220,14 +234,20 @@ export function bridge(options: BridgeOptions): Bridge {
       ws.pause();
     }
   };
+  /** Writes what is held once the sandbox may have it (and carried input, after the handshake). */
+  const release = (): void => {
+    if (ended || !inputOpen) return;
+    const parts = held.release();
+    if (parts) write(parts);
+  };
   options.inputOpen?.then(
     () => {
       inputOpen = true;
-      if (!ended) write(parser.takeHeld());
+      release();
     },
     () => {
       inputRefused = true;
-      parser.takeHeld();
+      held.drop('the takeover ended before the agent was frozen');
     },
   );
 
@@ -239,7 +259,10 @@ export function bridge(options: BridgeOptions): Bridge {
     }
     let parts: Buffer[];
     try {
-      parts = parser.feed(data, !controls() || inputRefused ? 'drop' : inputOpen ? 'forward' : 'hold');
+      parts = parser.feed(
+        data,
+        !controls() || inputRefused ? 'drop' : inputOpen && !held.carrying ? 'forward' : 'hold',
+      );
     } catch (error) {
       if (!(error instanceof RfbProtocolError)) throw error;
       log?.warn({ problem: error.message }, 'viewer sent a bad RFB message; disconnecting it');
@@ -248,6 +271,8 @@ export function bridge(options: BridgeOptions): Bridge {
       return;
     }
     write(parts);
+    held.note();
+    if (held.carrying) release();
   });
   ws.on('error', (error) => log?.warn({ err: error.message }, 'viewer WebSocket failed'));
   ws.on('close', (code) => end(code, 'viewer left'));
@@ -283,5 +308,5 @@ export function bridge(options: BridgeOptions): Bridge {
     ws.send(local ? vnc.greeting.subarray(0, 12) : vnc.greeting, SEND_OPTIONS);
     if (!local) socket.resume();
   }
-  return { close: end, closed };
+  return { close: end, closed, surrender: () => held.surrender() };
 }

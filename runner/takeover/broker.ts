@@ -4,13 +4,23 @@
  * constant time, opens only that takeover, and is forgotten when it ends; an ended id answers 410
  * for a while, then 404.
  */
-import { isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
-import { TAKEOVER_MAX_TIMEOUT_MS, TAKEOVER_MIN_TIMEOUT_MS } from '../../sandbox-agent/protocol.ts';
-import { untilProblem } from '../../sandbox-agent/until.ts';
 import { GrexalError } from '../errors.ts';
 import { TakeoverError } from './takeover-error.ts';
-import { newTakeoverId, newToken, tokenMatches } from './token.ts';
+import {
+  type AuthorizedTakeover,
+  authorizedView,
+  cancelMessage,
+  checkRequest,
+  checkToken,
+  type Open,
+  type OpenedTakeover,
+  RANDOM_TAKEOVER_IDS,
+  type TakeoverIds,
+  takeoverEventBase,
+  takeoverInfo,
+} from './takeover-record.ts';
+import { newToken } from './token.ts';
 import {
   type CancelledBy,
   CLOSE_CODES,
@@ -24,6 +34,8 @@ import {
 } from './types.ts';
 import { type UntilBrowser, type WatchUntil, watchUntil } from './until-watch.ts';
 import { ViewerSet } from './viewers.ts';
+
+export type { AuthorizedTakeover, OpenedTakeover, TakeoverIds } from './takeover-record.ts';
 
 export interface TakeoverBrokerOptions {
   /** Origin of the server that serves the page, e.g. `http://127.0.0.1:8788`; `setBaseUrl` sets it later. */
@@ -41,57 +53,6 @@ export interface TakeoverBrokerOptions {
   watchUntil?: WatchUntil;
   log?: Logger;
 }
-
-/** What a valid token opens: the page's data, the socket to bridge to, and a seat among the viewers. */
-export interface AuthorizedTakeover {
-  readonly info: TakeoverInfo;
-  /** Host path of the VNC socket; for the bridge only, never sent to a browser. */
-  readonly vncSocketPath: string;
-  /** Settles once the sandbox may have the user's input (TakeoverRequest.ready); the bridge holds input until then. */
-  readonly ready: Promise<void>;
-  /** Settles once the sandbox's screen may be shown (TakeoverRequest.shown); the stream connects only then. */
-  readonly shown: Promise<void>;
-  /** A viewer's first framebuffer update went out (TakeoverRequest.onStreaming). */
-  streaming(): void;
-  /** Takes a seat; throws E_TAKEOVER_ENDED if the takeover ended since it was authorized. */
-  attachViewer(viewer: Viewer): ViewerLease;
-  /** For the page: whether the viewer with `key` controls, and how many watch. */
-  viewerStatus(key: string | undefined): { controls: boolean; viewers: number };
-}
-
-interface Open {
-  id: string;
-  token: string;
-  request: TakeoverRequest;
-  state: 'requested' | 'active';
-  createdAt: number;
-  expiresAt: number;
-  viewers: ViewerSet;
-  timer: NodeJS.Timeout;
-  unlisten: () => void;
-  /** Aborted when the takeover ends: stops the `until` watch and closes its prepared VNC connection. */
-  unwatch: AbortController;
-  resolve: (value: 'completed') => void;
-  reject: (error: TakeoverError) => void;
-}
-
-/** A takeover that just opened, for what prepares it; `ended` is aborted when it ends, however. */
-export interface OpenedTakeover {
-  readonly id: string;
-  /** Host path of the VNC socket; never sent to a browser. */
-  readonly vncSocketPath: string;
-  readonly ended: AbortSignal;
-  /** Settles once the sandbox's screen may be shown (TakeoverRequest.shown, else ready). */
-  readonly shown: Promise<void>;
-}
-
-/** The part of the runner's id issuer the broker uses; `origin` is `'earlier'` for a stopped runner's id. */
-export interface TakeoverIds {
-  mint(kind: 'tk'): string;
-  origin(id: string): string;
-}
-
-const RANDOM_TAKEOVER_IDS: TakeoverIds = { mint: newTakeoverId, origin: () => 'unknown' };
 
 export class TakeoverBroker {
   private readonly open = new Map<string, Open>();
@@ -123,7 +84,7 @@ export class TakeoverBroker {
 
   /** Opens a takeover; `done` resolves on Done and rejects with `takeover_cancelled` / `takeover_expired`. */
   request(req: TakeoverRequest): { takeover: TakeoverInfo; done: Promise<'completed'> } {
-    this.check(req);
+    checkRequest(req, this.bySandbox.get(req.sandboxId), this.baseUrl);
     const id = (this.options.ids ?? RANDOM_TAKEOVER_IDS).mint('tk');
     const token = newToken();
     const now = Date.now();
@@ -176,25 +137,25 @@ export class TakeoverBroker {
       }
     }
     this.emit({
-      ...this.eventBase(t),
+      ...takeoverEventBase(t),
       type: 'takeover.requested',
       url: `${this.baseUrl}/takeover/${id}?token=${token}`,
       expiresAt: new Date(t.expiresAt).toISOString(),
       reason: req.reason,
       ...(req.label === undefined ? {} : { label: req.label }),
     });
-    return { takeover: this.info(t), done };
+    return { takeover: takeoverInfo(t), done };
   }
 
   get(id: string): TakeoverInfo | undefined {
     const t = this.open.get(id);
-    return t ? this.info(t) : undefined;
+    return t ? takeoverInfo(t) : undefined;
   }
 
   /** The open takeover of a sandbox, if any. */
   openFor(sandboxId: string): TakeoverInfo | undefined {
     const t = this.bySandbox.get(sandboxId);
-    return t ? this.info(t) : undefined;
+    return t ? takeoverInfo(t) : undefined;
   }
 
   /** The link of an open takeover (it carries the token: for the user only, never for a log). */
@@ -206,27 +167,8 @@ export class TakeoverBroker {
   /** Checks id and token, in that order: 404 unknown, 410 ended, 401 no token, 403 wrong token. */
   authorize(id: string, token: string | undefined | null): AuthorizedTakeover {
     const t = this.lookup(id);
-    if (!token) {
-      throw new GrexalError(
-        'E_TAKEOVER_TOKEN_MISSING',
-        'The takeover link has no token. Open the full link.',
-      );
-    }
-    if (!tokenMatches(t.token, token)) {
-      throw new GrexalError(
-        'E_TAKEOVER_TOKEN_INVALID',
-        'The takeover token is wrong. Open the exact link you were sent.',
-      );
-    }
-    return {
-      info: this.info(t),
-      vncSocketPath: t.request.vncSocketPath,
-      ready: t.request.ready ?? Promise.resolve(),
-      shown: t.request.shown ?? t.request.ready ?? Promise.resolve(),
-      streaming: () => t.request.onStreaming?.(),
-      attachViewer: (viewer) => this.attach(t, viewer),
-      viewerStatus: (key) => ({ controls: t.viewers.controlsKey(key), viewers: t.viewers.size }),
-    };
+    checkToken(t, token);
+    return authorizedView(t, (viewer) => this.attach(t, viewer));
   }
 
   /** The user pressed Done: the agent's call resolves. */
@@ -252,48 +194,6 @@ export class TakeoverBroker {
   /** Runner shutdown: cancels every open takeover. */
   close(): void {
     for (const t of [...this.open.values()]) this.finish(t, 'cancelled', 'runner');
-  }
-
-  private check(req: TakeoverRequest): void {
-    const existing = this.bySandbox.get(req.sandboxId);
-    if (existing) {
-      throw new TakeoverError(
-        'takeover_in_progress',
-        `A takeover is already open for this sandbox (${existing.id}); wait for it to end before requesting another.`,
-      );
-    }
-    const { timeoutMs } = req;
-    if (
-      !Number.isInteger(timeoutMs) ||
-      timeoutMs < TAKEOVER_MIN_TIMEOUT_MS ||
-      timeoutMs > TAKEOVER_MAX_TIMEOUT_MS
-    ) {
-      throw new TakeoverError(
-        'invalid_request',
-        `timeoutMs ${timeoutMs} is out of range; use ${TAKEOVER_MIN_TIMEOUT_MS}–${TAKEOVER_MAX_TIMEOUT_MS} ms.`,
-      );
-    }
-    if (!req.reason || req.reason.length > 500) {
-      throw new TakeoverError(
-        'invalid_request',
-        'reason must be 1–500 characters: tell the user what to do.',
-      );
-    }
-    const problem = req.until && untilProblem(req.until);
-    if (problem) throw new TakeoverError('invalid_request', `${problem.path}: ${problem.message}.`);
-    if (req.until && !req.browser) {
-      throw new TakeoverError('internal', "until needs the runner's connection to the browser.");
-    }
-    if (!isAbsolute(req.vncSocketPath)) {
-      throw new TakeoverError('internal', `vncSocketPath must be absolute, got ${req.vncSocketPath}.`);
-    }
-    if (req.signal?.aborted) throw new TakeoverError('takeover_cancelled', 'The request was aborted.');
-    if (this.baseUrl === undefined) {
-      throw new TakeoverError(
-        'takeover_unavailable',
-        'No takeover server is running on this runner, so no link can be given; start one (startTakeoverServer).',
-      );
-    }
   }
 
   private lookup(id: string): Open {
@@ -350,7 +250,7 @@ export class TakeoverBroker {
     by?: CancelledBy,
     completedBy?: CompletedBy,
   ): TakeoverInfo {
-    if (this.open.get(t.id) !== t) return { ...this.info(t), state };
+    if (this.open.get(t.id) !== t) return { ...takeoverInfo(t), state };
     clearTimeout(t.timer);
     t.unlisten();
     t.unwatch.abort();
@@ -364,7 +264,7 @@ export class TakeoverBroker {
           ? CLOSE_CODES.sandboxGone
           : CLOSE_CODES[state];
     t.viewers.closeAll(code, `takeover ${state}`);
-    const base = this.eventBase(t);
+    const base = takeoverEventBase(t);
     if (state === 'completed') {
       this.emit({ ...base, type: 'takeover.completed', by: completedBy ?? 'user' });
       t.resolve('completed');
@@ -375,7 +275,7 @@ export class TakeoverBroker {
       this.emit({ ...base, type: 'takeover.cancelled', by: by ?? 'user' });
       t.reject(new TakeoverError('takeover_cancelled', cancelMessage(by ?? 'user')));
     }
-    return { ...this.info(t), state };
+    return { ...takeoverInfo(t), state };
   }
 
   private remember(id: string, state: TakeoverEndState): void {
@@ -387,46 +287,11 @@ export class TakeoverBroker {
     }
   }
 
-  private info(t: Open): TakeoverInfo {
-    const { sandboxId, connectionId, label, reason } = t.request;
-    return {
-      id: t.id,
-      sandboxId,
-      ...(connectionId === undefined ? {} : { connectionId }),
-      ...(label === undefined ? {} : { label }),
-      reason,
-      state: t.state,
-      createdAt: new Date(t.createdAt).toISOString(),
-      expiresAt: new Date(t.expiresAt).toISOString(),
-      viewers: t.viewers.size,
-    };
-  }
-
-  private eventBase(t: Open): { takeoverId: string; sandboxId: string; connectionId?: string } {
-    const { sandboxId, connectionId } = t.request;
-    return { takeoverId: t.id, sandboxId, ...(connectionId === undefined ? {} : { connectionId }) };
-  }
-
   private emit(event: TakeoverEvent): void {
     try {
       this.options.onEvent?.(event);
     } catch (error) {
       this.options.log?.error({ err: error, event: event.type }, 'takeover event listener threw');
     }
-  }
-}
-
-function cancelMessage(by: CancelledBy): string {
-  switch (by) {
-    case 'user':
-      return 'The user cancelled the takeover.';
-    case 'caller':
-      return 'The takeover request was withdrawn.';
-    case 'sandbox':
-      return 'The sandbox is being destroyed.';
-    case 'runner':
-      return 'The runner is shutting down.';
-    case 'clean_room':
-      return 'The runner could not prepare the browser for the login; ask again.';
   }
 }

@@ -119,3 +119,6 @@ export function tokenFromBody(body: string): string | undefined {
   }
   return undefined;
 }
+
+/** Logs one answered takeover request (the path only: the query string holds the token). */
+export type LogRequest = (req: IncomingMessage, url: URL, status: number) => void;

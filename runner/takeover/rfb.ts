@@ -86,6 +86,8 @@ export class RfbClientParser {
   private readonly onHandshake: ((step: HandshakeStep) => void) | undefined;
   /** Messages dropped because their viewer does not control (or too much was held). */
   dropped = 0;
+  /** Of `dropped`, those dropped because holding them would have passed the hold's bound. */
+  droppedOverBound = 0;
   /** Whether the viewer has asked for a framebuffer update yet (its handshake is over). */
   updateRequested = false;
   private held: Buffer[] = [];
@@ -144,6 +146,34 @@ export class RfbClientParser {
   }
 
   /** Moves bytes from `chunk` into the split message; returns how many it took. */
+  /** Whether the viewer's handshake is over (ClientInit passed): input may be written after it. */
+  get handshakeDone(): boolean {
+    return this.phase === 'messages';
+  }
+
+  /** How much input is held now. */
+  get holding(): { messages: number; bytes: number } {
+    return { messages: this.held.length, bytes: this.heldBytes };
+  }
+
+  /**
+   * Holds whole input messages from elsewhere (a replaced connection's held input), ahead of any
+   * this viewer sends next, within the same bound; returns how many did not fit and were dropped.
+   */
+  hold(messages: readonly Buffer[]): number {
+    let over = 0;
+    for (const message of messages) {
+      if (this.heldBytes + message.length > MAX_HELD_BYTES) over++;
+      else {
+        this.held.push(message);
+        this.heldBytes += message.length;
+      }
+    }
+    this.dropped += over;
+    this.droppedOverBound += over;
+    return over;
+  }
+
   /** The input held so far, in the order it came; empties the hold. */
   takeHeld(): Buffer[] {
     const held = this.held;
@@ -278,8 +308,10 @@ export class RfbClientParser {
     }
     if (type === SET_DESKTOP_SIZE) clampDesktopSize(buf, pos);
     else if (kind === 'input' && controls === 'hold') {
-      if (this.heldBytes + length > MAX_HELD_BYTES) this.dropped++;
-      else {
+      if (this.heldBytes + length > MAX_HELD_BYTES) {
+        this.dropped++;
+        this.droppedOverBound++;
+      } else {
         this.held.push(buf.subarray(pos, pos + length));
         this.heldBytes += length;
       }

@@ -109,10 +109,20 @@ export interface Viewer {
   /** Random per page load; a reconnect with the same key takes back control. */
   key?: string;
   close(code: number, reason: string): void;
+  /**
+   * Gives up the input this viewer holds (not yet written to the desktop), whole messages in the
+   * order they came, and holds none after: called just before a newer connection with the same
+   * key replaces it, so that what the user typed reaches the desktop through the new one.
+   */
+  surrender?(): Buffer[];
 }
 
 /** A viewer's place in a takeover. `controls` can change while connected (it never turns on by itself). */
 export interface ViewerLease {
   readonly controls: boolean;
+  /** Whether this viewer replaced a connection with the same key. */
+  readonly replaced: boolean;
+  /** The replaced connection's held input (see Viewer.surrender), for this viewer to write first. */
+  readonly carried: readonly Buffer[];
   detach(): void;
 }

@@ -22,7 +22,10 @@ export class ViewerSet {
   add(viewer: Viewer): ViewerLease {
     const entry: Entry = { viewer };
     const current = this.controller;
-    if (current && viewer.key !== undefined && current.viewer.key === viewer.key) {
+    const replaced = current !== undefined && viewer.key !== undefined && current.viewer.key === viewer.key;
+    // Taken before the close, in the same turn: the old connection can neither write it nor hold more.
+    const carried = replaced ? (current.viewer.surrender?.() ?? []) : [];
+    if (replaced) {
       this.controller = entry;
       this.entries.delete(current);
       current.viewer.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
@@ -35,6 +38,8 @@ export class ViewerSet {
       get controls(): boolean {
         return set.controller === entry;
       },
+      replaced,
+      carried,
       detach(): void {
         set.remove(entry);
       },
