@@ -11,6 +11,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { TakeoverBroker } from './broker.ts';
 import { startTakeoverServer, type TakeoverHttpOptions, type TakeoverServer } from './http.ts';
+import { deferred } from './testing/deferred.ts';
 import { handshake, messages, type OpenedViewer, openViewer } from './testing/rfb-client.ts';
 import { type FakeRfbServer, startFakeRfbServer } from './testing/rfb-server.ts';
 import { CLOSE_CODES } from './types.ts';
@@ -58,17 +59,6 @@ afterEach(async () => {
   await vnc.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-function deferred(): { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
-}
 
 function open(ready: Promise<void>): { id: string; token: string } {
   const { takeover } = broker.request({

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TakeoverBroker } from './broker.ts';
 import { FIRST_REQUESTS_TAG, firstRequests } from './first-requests.ts';
 import { startTakeoverServer, type TakeoverServer } from './http.ts';
+import { deferred } from './testing/deferred.ts';
 import { handshake, messages, type OpenedViewer, openViewer } from './testing/rfb-client.ts';
 import { type FakeRfbServer, startFakeRfbServer } from './testing/rfb-server.ts';
 import { CLOSE_CODES } from './types.ts';
@@ -95,18 +96,6 @@ function desktops(): number[][] {
 async function updateRequestsOn(count: number): Promise<number[][]> {
   await expect.poll(() => desktops().filter((types) => types.includes(3)).length).toBe(count);
   return desktops();
-}
-
-/** A promise and its settlers. */
-function deferred(): { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
 }
 
 describe('stream and the clean room', () => {
