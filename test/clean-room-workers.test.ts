@@ -87,42 +87,38 @@ async function evaluate(sessionId: string, expression: string): Promise<unknown>
   return (answer['result'] as { value?: unknown }).value;
 }
 
-/** Resolves at the next load event of the page of `sessionId` (Page enabled on it). */
-function nextLoad(sessionId: string): Promise<void> {
-  return new Promise((resolve) => {
-    const off = session.onEvent((method, _params, from) => {
-      if (method === 'Page.loadEventFired' && from === sessionId) {
-        off();
-        resolve();
-      }
-    });
-  });
+/** The value of `expression` in the page once it is truthy (polled: the page may be navigating). */
+async function until(sessionId: string, expression: string): Promise<string> {
+  for (let i = 0; i < 400; i++) {
+    const value = await evaluate(sessionId, expression).catch(() => undefined);
+    if (value) return String(value);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`never true in the page: ${expression}`);
 }
 
 async function attach(targetId: string): Promise<string> {
   const { sessionId } = (await call('Target.attachToTarget', { targetId, flatten: true })) as {
     sessionId: string;
   };
-  await call('Page.enable', {}, sessionId);
   return sessionId;
 }
 
 async function navigate(sessionId: string, url: string): Promise<void> {
-  const loaded = nextLoad(sessionId);
   await call('Page.navigate', { url }, sessionId);
-  await loaded;
+  await until(sessionId, `location.href === ${JSON.stringify(url)} && document.readyState === 'complete'`);
 }
 
 /** Submits the login form in the page at `targetId` with `value`; the answer's text. */
 async function submit(targetId: string, value: string): Promise<string> {
   const sessionId = await attach(targetId);
-  const loaded = nextLoad(sessionId);
+  // The page may still be loading (the clean room's navigation answers once it has committed).
+  await until(sessionId, `document.readyState === 'complete' && !!document.forms[0]`);
   await evaluate(
     sessionId,
     `(() => { const f = document.forms[0]; f.password.value = ${JSON.stringify(value)}; f.submit(); })()`,
   );
-  await loaded;
-  const answer = String(await evaluate(sessionId, `document.getElementById('r')?.textContent ?? ''`));
+  const answer = await until(sessionId, `document.getElementById('r')?.textContent ?? ''`);
   await call('Target.detachFromTarget', { sessionId });
   return answer;
 }
