@@ -145,7 +145,6 @@ export class RfbClientParser {
     this.filled = rest.length;
   }
 
-  /** Moves bytes from `chunk` into the split message; returns how many it took. */
   /** Whether the viewer's handshake is over (ClientInit passed): input may be written after it. */
   get handshakeDone(): boolean {
     return this.phase === 'messages';
@@ -162,16 +161,20 @@ export class RfbClientParser {
    */
   hold(messages: readonly Buffer[]): number {
     let over = 0;
-    for (const message of messages) {
-      if (this.heldBytes + message.length > MAX_HELD_BYTES) over++;
-      else {
-        this.held.push(message);
-        this.heldBytes += message.length;
-      }
-    }
-    this.dropped += over;
-    this.droppedOverBound += over;
+    for (const message of messages) if (!this.holdOne(message)) over++;
     return over;
+  }
+
+  /** Holds one message, or drops it (counted) when it would pass the hold's bound. */
+  private holdOne(message: Buffer): boolean {
+    if (this.heldBytes + message.length > MAX_HELD_BYTES) {
+      this.dropped++;
+      this.droppedOverBound++;
+      return false;
+    }
+    this.held.push(message);
+    this.heldBytes += message.length;
+    return true;
   }
 
   /** The input held so far, in the order it came; empties the hold. */
@@ -182,6 +185,7 @@ export class RfbClientParser {
     return held;
   }
 
+  /** Moves bytes from `chunk` into the split message; returns how many it took. */
   private fillPartial(chunk: Buffer, controls: Input, out: Buffer[]): number {
     let pos = 0;
     let partial = this.partial!;
@@ -308,13 +312,7 @@ export class RfbClientParser {
     }
     if (type === SET_DESKTOP_SIZE) clampDesktopSize(buf, pos);
     else if (kind === 'input' && controls === 'hold') {
-      if (this.heldBytes + length > MAX_HELD_BYTES) {
-        this.dropped++;
-        this.droppedOverBound++;
-      } else {
-        this.held.push(buf.subarray(pos, pos + length));
-        this.heldBytes += length;
-      }
+      this.holdOne(buf.subarray(pos, pos + length));
       return false;
     }
     return true;
