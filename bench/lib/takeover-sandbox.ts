@@ -8,6 +8,20 @@ import Docker from 'dockerode';
 import type { Runner } from '../../runner/index.ts';
 import { LABEL_SANDBOX } from '../../runner/runtime/runtime.ts';
 
+/**
+ * An agent that asks for a takeover `rounds + 1` times (the first is a warm-up), printing
+ * `asking <epoch ms>` as each call starts: what TakeoverSandbox.asked reads.
+ */
+export function askingAgent(rounds: number): string {
+  return `
+  import { ctx } from '/opt/grexal/ctx.mjs';
+  for (let i = 0; i <= ${rounds}; i++) {
+    console.log('asking ' + Date.now());
+    await ctx.requestTakeover({ reason: 'bench ' + i, timeoutMs: 120000 });
+  }
+`;
+}
+
 export interface TakeoverSandbox {
   image: string;
   links: string[];

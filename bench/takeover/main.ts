@@ -46,7 +46,7 @@ import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import { Runner } from '../../runner/index.ts';
 import { startTakeoverServer } from '../../runner/takeover/index.ts';
 import { median, percentile } from '../lib/stats.ts';
-import { startTakeoverSandbox, type TakeoverSandbox } from '../lib/takeover-sandbox.ts';
+import { askingAgent, startTakeoverSandbox, type TakeoverSandbox } from '../lib/takeover-sandbox.ts';
 import { addViewerProbe, type ProbeWait, type ViewerStamps, waitFirstDrawn } from '../lib/viewer-probe.ts';
 import { startViewerWorker } from '../lib/viewer-worker.ts';
 
@@ -98,14 +98,7 @@ const labels = probeWaitAb
 // server that follows the viewer's size (Xtigervnc) takes, so both stacks stream the same pixels.
 const VIEWPORT = { width: 1280, height: 913 };
 
-// The agent asks `rounds + 1` times (the first is a warm-up), printing when each call starts.
-const AGENT = `
-  import { ctx } from '/opt/grexal/ctx.mjs';
-  for (let i = 0; i <= ${rounds}; i++) {
-    console.log('asking ' + Date.now());
-    await ctx.requestTakeover({ reason: 'bench ' + i, timeoutMs: 120000 });
-  }
-`;
+const AGENT = askingAgent(rounds);
 
 const PHASES = [
   'event',

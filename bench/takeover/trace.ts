@@ -20,7 +20,7 @@ import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import { Runner } from '../../runner/index.ts';
 import { startTakeoverServer } from '../../runner/takeover/index.ts';
 import { cpuBetween, cpuSnapshot } from '../lib/proc-cpu.ts';
-import { startTakeoverSandbox } from '../lib/takeover-sandbox.ts';
+import { askingAgent, startTakeoverSandbox } from '../lib/takeover-sandbox.ts';
 import { profileSelfTime, summariseTrace, type TraceEvent } from '../lib/trace-summary.ts';
 import { addViewerProbe, waitFirstDrawn } from '../lib/viewer-probe.ts';
 
@@ -36,13 +36,7 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds);
 mkdirSync(values.out, { recursive: true });
 
-const AGENT = `
-  import { ctx } from '/opt/grexal/ctx.mjs';
-  for (let i = 0; i <= ${rounds}; i++) {
-    console.log('asking ' + Date.now());
-    await ctx.requestTakeover({ reason: 'bench ' + i, timeoutMs: 120000 });
-  }
-`;
+const AGENT = askingAgent(rounds);
 const CATEGORIES = [
   'devtools.timeline',
   'disabled-by-default-devtools.timeline',
