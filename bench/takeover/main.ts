@@ -34,7 +34,7 @@
  * the first frame with Playwright's waitForFunction (the default), side 1 over a CDP session of
  * its own (viewer-probe.ts, ProbeWait): what the bench's own waiting costs the page.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -233,9 +233,9 @@ function onOrigin(link: string, origin: string | undefined): string {
   return `${origin}${url.pathname}${url.search}`;
 }
 
-/** A chromium that runs on `cpus` only (taskset), for Playwright's executablePath. */
-function pinnedChromium(cpus: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'bench-chromium-')), 'chromium');
+/** A chromium that runs on `cpus` only (taskset), for Playwright's executablePath; in `dir`. */
+function pinnedChromium(dir: string, cpus: string): string {
+  const path = join(dir, 'chromium');
   writeFileSync(path, `#!/bin/sh\nexec taskset -c ${cpus} /usr/bin/chromium "$@"\n`, { mode: 0o755 });
   return path;
 }
@@ -293,10 +293,11 @@ const sides: Side[] = [
   { runner: baseRunner ?? runner, origin: offServer?.url ?? baseServer?.url, wait: waits[0]! },
   { runner, origin: undefined, wait: waits[1]! },
 ];
+const pinDir = values['split-cpus'] ? mkdtempSync(join(tmpdir(), 'bench-chromium-')) : undefined;
 // --split-cpus: the user's browser on CPU 0, every sandbox container on CPU 1, as when the user's
 // browser is on the user's own machine (the default shares both cores, a worst case).
 const browser = await chromium.launch({
-  executablePath: values['split-cpus'] ? pinnedChromium('0') : '/usr/bin/chromium',
+  executablePath: pinDir ? pinnedChromium(pinDir, '0') : '/usr/bin/chromium',
   args: CHROMIUM_FLAGS,
 });
 // One window, a new tab per link: as in the user's own browser.
@@ -372,6 +373,7 @@ try {
 } finally {
   await viewerWorker?.close();
   await browser.close();
+  if (pinDir) rmSync(pinDir, { recursive: true, force: true });
   await server.close();
   await offServer?.close();
   await baseServer?.close();
