@@ -12,7 +12,12 @@ import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { firstRequests } from '../runner/takeover/first-requests.ts';
-import { startTakeoverServer, TakeoverBroker, type TakeoverServer } from '../runner/takeover/index.ts';
+import {
+  startTakeoverServer,
+  TakeoverBroker,
+  type TakeoverServer,
+  type ViewerTiming,
+} from '../runner/takeover/index.ts';
 import {
   type FakeRfbServer,
   type RfbClientConnection,
@@ -28,6 +33,7 @@ let vnc: FakeRfbServer;
 let broker: TakeoverBroker;
 let server: TakeoverServer;
 const cspViolations: string[] = [];
+const timings: ViewerTiming[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'grexal-takeover-page-'));
@@ -75,7 +81,11 @@ async function setup(
         });
       }),
   });
-  server = await startTakeoverServer({ broker, assetsDir: join(dir, 'assets') });
+  server = await startTakeoverServer({
+    broker,
+    assetsDir: join(dir, 'assets'),
+    onViewerTiming: (t) => timings.push(t),
+  });
   const { takeover, done } = broker.request({
     sandboxId: 'sb-page',
     connectionId: 'example',
@@ -199,6 +209,50 @@ describe('takeover page', () => {
     await received(desktop, 5);
     expect(desktop.socket.destroyed).toBe(false);
     await expect(page.locator('#status').textContent()).resolves.toBe('Connected');
+    await page.close();
+  });
+
+  it('reports its first frame drawn to the runner, once per viewer, on its own clock', async () => {
+    const { link, id } = await setup();
+    timings.length = 0;
+    const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+    // Every draw onto the page's visible canvas, and whether what it drew held the desktop's
+    // pattern (the fake desktop's frame) or nothing yet (a resize's blank screen).
+    await page.addInitScript(() => {
+      const draws: Array<{ at: number; painted: boolean }> = [];
+      (window as unknown as { __draws: typeof draws }).__draws = draws;
+      const native = CanvasRenderingContext2D.prototype.drawImage;
+      CanvasRenderingContext2D.prototype.drawImage = function (
+        this: CanvasRenderingContext2D,
+        ...args: unknown[]
+      ) {
+        (native as (...a: unknown[]) => void).apply(this, args);
+        const source = args[0];
+        if (!(source instanceof HTMLCanvasElement) || !this.canvas.isConnected) return;
+        const pixels = source.getContext('2d')!.getImageData(0, 0, source.width, source.height).data;
+        draws.push({ at: performance.now(), painted: pixels.some((v, i) => i % 4 !== 3 && v !== 0) });
+      } as typeof native;
+    });
+    await page.goto(link);
+    await expect.poll(() => timings.length).toBe(1);
+    const [report] = timings;
+    const seen = await page.evaluate(() => ({
+      timeOrigin: performance.timeOrigin,
+      draws: (window as unknown as { __draws: Array<{ at: number; painted: boolean }> }).__draws,
+    }));
+    expect(report).toMatchObject({ takeoverId: id, timeOrigin: seen.timeOrigin });
+    expect(report!.connectMs).toBeGreaterThan(0);
+    // The reported time is the first draw that held the desktop's pixels, not a blank one before it.
+    const first = seen.draws.findIndex((d) => d.painted);
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(report!.firstFrameMs).toBeGreaterThanOrEqual(seen.draws[first]!.at);
+    expect(seen.draws[first + 1]?.at ?? Number.POSITIVE_INFINITY).toBeGreaterThan(report!.firstFrameMs);
+    expect(report!.firstFrameMs).toBeGreaterThanOrEqual(report!.connectMs);
+    // The same tab again (its viewer key kept in sessionStorage): counted already.
+    await page.reload();
+    await page.getByText('Connected', { exact: true }).waitFor();
+    await page.waitForTimeout(1500);
+    expect(timings).toHaveLength(1);
     await page.close();
   });
 

@@ -160,6 +160,10 @@ export async function buildApi(options: BuildApiOptions): Promise<FastifyInstanc
     createTakeoverHandlers({
       ...takeover,
       broker: takeover.broker ?? options.runner.takeovers,
+      onViewerTiming: (timing) => {
+        metrics.viewerFirstFrame(timing.firstFrameMs / 1000);
+        takeover.onViewerTiming?.(timing);
+      },
       ...(takeover.log || !options.logger ? {} : { log: options.logger.child({ component: 'takeover' }) }),
     }),
   );

@@ -13,6 +13,8 @@ export interface ApiMetrics extends Required<RecordObserver> {
   /** A sandbox request answered from a pool (warm) or by a cold create, and how long that took. */
   claimed(warm: boolean, seconds: number): void;
   refillFailed(pool: string, code: string): void;
+  /** A takeover page's first frame, from its navigation start, as the page reports it. */
+  viewerFirstFrame(seconds: number): void;
 }
 
 const STATES: SandboxState[] = [
@@ -109,6 +111,12 @@ export function createMetrics(
     labelNames: ['decision'],
     registers: [registry],
   });
+  const firstFrameSeconds = new Histogram({
+    name: 'grexal_takeover_first_frame_seconds',
+    help: "A takeover page's navigation start to its first frame drawn, as each viewer's page reports it (once per viewer).",
+    buckets: [0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1, 2, 5],
+    registers: [registry],
+  });
   const errors = new Counter({
     name: 'grexal_errors_total',
     help: 'Errors by code: answered by the API (source=api) or ending a sandbox (source=sandbox).',
@@ -131,5 +139,6 @@ export function createMetrics(
       claimSeconds.observe({ warm: String(warm) }, seconds);
     },
     refillFailed: (pool, code) => refillFailures.inc({ pool, code }),
+    viewerFirstFrame: (seconds) => firstFrameSeconds.observe(seconds),
   };
 }

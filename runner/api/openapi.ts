@@ -185,6 +185,27 @@ const paths = {
       responses: { 101: { description: 'Switching protocols.' } },
     },
   },
+  '/v1/takeovers/{takeoverId}/viewer': {
+    parameters: takeoverParams,
+    get: {
+      summary:
+        "The page's status poll (`&viewer=<key>`): whether this viewer has the keyboard and mouse, how many watch, the state and expiry.",
+      security: [],
+      responses: { 200: { description: '`{ controls, viewers, state, expiresAt }`.' } },
+    },
+  },
+  '/v1/takeovers/{takeoverId}/timing': {
+    parameters: takeoverParams,
+    post: {
+      summary:
+        "The page's report of its first frame (`&viewer=<key>`; body `{ timeOrigin, connectMs, firstFrameMs }`, ms on the page's clock), counted once per viewer in grexal_takeover_first_frame_seconds.",
+      security: [],
+      responses: {
+        204: { description: 'Taken (or already counted for this viewer).' },
+        400: { description: 'E_VALIDATION: the body, naming the field.' },
+      },
+    },
+  },
   '/v1/takeovers/{takeoverId}/complete': {
     parameters: takeoverParams,
     post: {

@@ -79,6 +79,32 @@ describe('takeover routes on the API server', () => {
     expect(await refusal('/v1/sandboxes/whatever')).toMatchObject({ status: 404 });
   });
 
+  it('answers the page’s status poll', async () => {
+    const { id, token } = open('sbx_viewer');
+    const res = await fetch(`${server.url}/v1/takeovers/${id}/viewer?token=${token}&viewer=a`);
+    expect(res.status).toBe(200);
+    // No stream open: this key has no control yet, and nobody watches.
+    expect(await res.json()).toMatchObject({ controls: false, viewers: 0, expiresAt: expect.any(String) });
+    expect((await fetch(`${server.url}/v1/takeovers/${id}/viewer?token=nope`)).status).toBe(403);
+  });
+
+  it('counts each viewer’s reported first frame in /metrics', async () => {
+    const { id, token } = open('sbx_timing');
+    const report = JSON.stringify({ timeOrigin: 1_796_000_000_000, connectMs: 120, firstFrameMs: 171 });
+    const post = (viewer: string) =>
+      fetch(`${server.url}/v1/takeovers/${id}/timing?token=${token}&viewer=${viewer}`, {
+        method: 'POST',
+        body: report,
+      });
+    expect((await post('a')).status).toBe(204);
+    expect((await post('a')).status).toBe(204);
+    const metrics = await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer api-token' } });
+    const body = await metrics.text();
+    expect(body).toContain('grexal_takeover_first_frame_seconds_bucket{le="0.1"} 0');
+    expect(body).toContain('grexal_takeover_first_frame_seconds_bucket{le="0.2"} 1');
+    expect(body).toContain('grexal_takeover_first_frame_seconds_count 1');
+  });
+
   it('sets the broker base URL to where the API listens', () => {
     const { id } = open('sbx_link');
     expect(broker.linkFor(id)!.startsWith(`${server.url}/takeover/${id}?token=`)).toBe(true);

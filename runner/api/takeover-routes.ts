@@ -27,6 +27,8 @@ export function mountTakeoverRoutes(app: FastifyInstance, handlers: TakeoverHand
   const route = { onRequest: handOver, handler: unreachable };
   app.get('/takeover/:takeoverId', route);
   app.get('/takeover/assets/:name', route);
+  app.get('/v1/takeovers/:takeoverId/viewer', route);
+  app.post('/v1/takeovers/:takeoverId/timing', route);
   app.post('/v1/takeovers/:takeoverId/complete', route);
   app.post('/v1/takeovers/:takeoverId/cancel', route);
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

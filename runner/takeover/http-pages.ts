@@ -1,11 +1,12 @@
 /**
- * The takeover's page routes (http.ts): the page, its bundled assets, the viewer's status, and
- * Done/Cancel. The stream's upgrade is http-stream.ts.
+ * The takeover's page routes (http.ts): the page, its bundled assets, the viewer's status, its
+ * timing report, and Done/Cancel. The stream's upgrade is http-stream.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GrexalError, toGrexalError } from '../errors.ts';
 import { AssetStore } from './assets.ts';
 import type { TakeoverHttpOptions } from './http.ts';
+import { createTimingRoute, TIMING_ROUTE } from './http-timing.ts';
 import {
   BASE_HEADERS,
   checkOrigin,
@@ -34,6 +35,10 @@ export function createPageRoutes(
   const allowedOrigins = options.allowedOrigins ?? [];
   const assets = new AssetStore(options.assetsDir);
   const ahead = options.firstFrameAhead ?? true;
+  const timing = createTimingRoute(broker, (report) => {
+    log?.info(report, 'takeover: first frame drawn, as the page reports');
+    options.onViewerTiming?.(report);
+  });
 
   async function page(req: IncomingMessage, res: ServerResponse, url: URL, id: string): Promise<void> {
     const headers = {
@@ -124,6 +129,15 @@ export function createPageRoutes(
       return (async () => {
         viewerStatus(broker, res, url, asViewer[1]!);
         logged(req, url, 200);
+      })();
+    }
+    const asTiming = TIMING_ROUTE.exec(url.pathname);
+    if (asTiming) {
+      if (method !== 'POST') return null;
+      return (async () => {
+        checkOrigin(req, allowedOrigins);
+        timing(res, url, asTiming[1]!, await readSmallBody(req, 1024));
+        logged(req, url, 204);
       })();
     }
     const asAction = ACTION.exec(url.pathname);

@@ -9,6 +9,8 @@
  *                                              &handshake=pipelined from a viewer that speaks 3.8,
  *                                              &first=<tag> from one whose first requests are
  *                                              first-requests.ts's
+ *   GET      /v1/takeovers/:id/viewer?token=…   this viewer's status (http-viewer.ts)
+ *   POST     /v1/takeovers/:id/timing?token=…   the page's first-frame timing (http-timing.ts)
  *   POST     /v1/takeovers/:id/complete|cancel token in the query or a JSON body
  *
  * Unknown id → 404, ended → 410, no token → 401, wrong token → 403, all before any VNC byte.
@@ -23,6 +25,7 @@ import { listening } from '../listen.ts';
 import type { TakeoverBroker } from './broker.ts';
 import { createPageRoutes } from './http-pages.ts';
 import { createStreamRoute } from './http-stream.ts';
+import type { ViewerTiming } from './http-timing.ts';
 import { sendError } from './http-util.ts';
 
 export interface TakeoverHttpOptions {
@@ -52,6 +55,8 @@ export interface TakeoverHttpOptions {
    * ClientInit (every viewer's own requests reach the server).
    */
   firstUpdateAhead?: boolean;
+  /** Each viewer's first-frame timing, as its page reports it (once per viewer), e.g. for metrics. */
+  onViewerTiming?: (timing: ViewerTiming) => void;
   log?: Logger;
 }
 

@@ -19,6 +19,7 @@ export {
   type TakeoverServer,
   type TakeoverServerOptions,
 } from './http.ts';
+export type { ViewerTiming } from './http-timing.ts';
 export { isTakeoverError, TakeoverError } from './takeover-error.ts';
 export {
   type CancelledBy,

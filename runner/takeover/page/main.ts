@@ -104,8 +104,10 @@ function connect(): void {
   // as it drops a view-only viewer's input: the page only tells, the bridge enforces).
   session.resizeSession = controls;
   session.background = '#1b1d21';
+  const firstFrame = firstFrameOf(screen);
   session.addEventListener('connect', () => {
     retries = 0;
+    firstFrame.connected();
     setStatus('Connected', 'ok');
     // The canvas is in view: no scrolling into view, which would lay the page out here.
     session.focus({ preventScroll: true });
@@ -124,6 +126,34 @@ function connect(): void {
   // in order and within this task, so no newer message overtakes; only now, because a held
   // handshake completes at once and its 'connect' must find the listener above.
   for (const message of early?.held.splice(0) ?? []) ws.onmessage?.call(ws, message);
+}
+
+/**
+ * Tells the runner when this page drew its first frame (http-timing.ts), on the page's own clock:
+ * the first draw onto noVNC's visible canvas once connected (earlier draws are the blank screen of
+ * a resize). Reported once per page, when idle after it, so the report is never on the frame's path.
+ */
+function firstFrameOf(container: HTMLElement): { connected(): void } {
+  let reported = false;
+  return {
+    connected() {
+      const connectMs = performance.now();
+      const ctx = container.querySelector('canvas')?.getContext('2d');
+      if (reported || !ctx) return;
+      // This canvas's own drawImage, for one call: then the prototype's again.
+      ctx.drawImage = function (this: CanvasRenderingContext2D, ...args: unknown[]) {
+        Reflect.deleteProperty(ctx, 'drawImage');
+        (ctx.drawImage as (...a: unknown[]) => void)(...args);
+        if (reported) return;
+        reported = true;
+        const firstFrameMs = performance.now();
+        const body = JSON.stringify({ timeOrigin: performance.timeOrigin, connectMs, firstFrameMs });
+        const url = endpoint('timing');
+        url.searchParams.set('viewer', viewerKey());
+        afterFirstFrame(() => void fetch(url, { method: 'POST', body, cache: 'no-store' }).catch(() => {}));
+      } as CanvasRenderingContext2D['drawImage'];
+    },
+  };
 }
 
 /** Runs `fn` once the page's main thread is idle (the first frame drawn), within a second. */
