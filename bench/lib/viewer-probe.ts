@@ -9,7 +9,7 @@
  * key is pending, whether the canvas changed (the echo). All stamps are epoch milliseconds
  * (performance.timeOrigin + now()), on the same clock as the bench's Date.now().
  */
-import type { Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 
 export interface ViewerStamps {
   wsCreated: number;
@@ -88,6 +88,9 @@ function probe(): void {
     if (state.stamps.requested && !state.stamps.firstDrawn) {
       state.stamps.firstDrawn = at;
       if (!state.stamps.firstRect) state.stamps.firstRect = state.stamps.requested;
+      // FIRST_DRAWN_LINE, spelled out (the body cannot see the constant): the bench learns of the
+      // frame from the console event Playwright already receives, with nothing run in the page.
+      console.debug('grexal-probe: first frame drawn');
     }
     if (state.keyAt && !state.echoAt && sample(this.canvas) !== state.before) state.echoAt = at;
   } as typeof native;
@@ -109,11 +112,26 @@ function probe(): void {
 
 /** The probe as a script's text, for a browser driven from elsewhere (viewer-worker.ts). */
 export const PROBE_SCRIPT = `(${probe.toString()})();`;
+/** What the probe logs to the page's console once the first frame is drawn. */
+const FIRST_DRAWN_LINE = 'grexal-probe: first frame drawn';
+if (!PROBE_SCRIPT.includes(FIRST_DRAWN_LINE)) throw new Error('the probe no longer logs its first frame');
+
+// A page that fails would only show as a timeout: say why.
+const reportErrors = (page: Page) =>
+  page.on('pageerror', (error) => console.error(`takeover page error: ${error.message}`));
 
 export async function addViewerProbe(page: Page): Promise<void> {
-  // A page that fails would only show as a timeout: say why.
-  page.on('pageerror', (error) => console.error(`takeover page error: ${error.message}`));
+  reportErrors(page);
   await page.addInitScript(probe);
+}
+
+/**
+ * The probe in every page of the window, added once: a new tab then costs the bench no round trip
+ * of its own (page.addInitScript's) between being made and being sent to the link.
+ */
+export async function addViewerProbeToContext(context: BrowserContext): Promise<void> {
+  context.on('page', reportErrors);
+  await context.addInitScript(probe);
 }
 
 export function viewerStamps(page: Page): Promise<ViewerStamps> {
@@ -121,62 +139,51 @@ export function viewerStamps(page: Page): Promise<ViewerStamps> {
 }
 
 /**
- * How the bench waits for the first frame. `playwright` (the default, as before): Playwright's
- * waitForFunction, which injects Playwright's ~200 KB InjectedScript into the page right after
- * `load` and polls every animation frame; its compile and runs (10–40 ms of the page's main thread
- * under load, traced: bench/takeover/trace.ts) sit on the path to the frame it measures. `cdp`: a
- * few bytes of script evaluated over a CDP session of the bench's own (whose attach costs the
- * page something too). Alternated (`bench/takeover --probe-wait-ab`), the two gave ratios 1.08 and
- * 1.02 at load 12–15: no difference that load lets one see, so the default stays. What counts as
- * drawn (the probe's stamp) is the same either way.
+ * How the bench waits for the first frame. `console` (the default): the probe's console line,
+ * which Playwright receives anyway (it enables Runtime on every page); nothing runs in the page.
+ * `playwright` (the default until this stop): Playwright's waitForFunction, which injects
+ * Playwright's ~200 KB InjectedScript into the page right after `load` and polls every animation
+ * frame; its compile (10–20 ms of the page's main thread, traced by bench/takeover/trace.ts) lands
+ * between the WebSocket's open and noVNC's first request, on the path to the frame it measures.
+ * `bench/takeover --probe-wait-ab` alternates the two. What counts as drawn (the probe's stamp) is
+ * the same either way.
  */
-export type ProbeWait = 'cdp' | 'playwright';
+export type ProbeWait = 'console' | 'playwright';
 
-/** Waits until the first frame after the first rectangle is drawn. */
-export async function waitFirstDrawn(page: Page, wait: ProbeWait = 'playwright'): Promise<ViewerStamps> {
-  try {
-    if (wait === 'cdp') return await firstDrawnOverCdp(page);
-    await page.waitForFunction(
-      () => (window as unknown as { __probe: { stamps: ViewerStamps } }).__probe.stamps.firstDrawn > 0,
-      undefined,
-      { polling: 'raf', timeout: 30_000 },
-    );
-  } catch (error) {
-    const seen = await page.evaluate(
-      () =>
-        `${document.querySelector('#status')?.textContent} ${JSON.stringify((window as unknown as { __probe: unknown }).__probe)}`,
-    );
-    throw new Error(`no first frame drawn; the probe saw ${seen.slice(0, 400)}`, { cause: error });
-  }
-  return viewerStamps(page);
+/**
+ * Starts waiting for the first frame after the first rectangle; call it before `page.goto`, as a
+ * console line logged during the load would otherwise be missed. Resolves with the probe's stamps.
+ */
+export function watchFirstDrawn(page: Page, wait: ProbeWait = 'console'): () => Promise<ViewerStamps> {
+  const logged =
+    wait === 'console'
+      ? page.waitForEvent('console', { predicate: (m) => m.text() === FIRST_DRAWN_LINE, timeout: 30_000 })
+      : undefined;
+  // Awaited only once the load is through; its failure then is the wait's, reported below.
+  logged?.catch(() => {});
+  return async () => {
+    try {
+      if (logged) await logged;
+      else
+        await page.waitForFunction(
+          () => (window as unknown as { __probe: { stamps: ViewerStamps } }).__probe.stamps.firstDrawn > 0,
+          undefined,
+          { polling: 'raf', timeout: 30_000 },
+        );
+    } catch (error) {
+      const seen = await page.evaluate(
+        () =>
+          `${document.querySelector('#status')?.textContent} ${JSON.stringify((window as unknown as { __probe: unknown }).__probe)}`,
+      );
+      throw new Error(`no first frame drawn; the probe saw ${seen.slice(0, 400)}`, { cause: error });
+    }
+    return viewerStamps(page);
+  };
 }
 
-/** The page's own promise, checked on each animation frame by a few bytes of script, over CDP. */
-const FIRST_DRAWN_EXPRESSION = `new Promise((resolve, reject) => {
-  const until = performance.now() + 30000;
-  const check = () => {
-    const s = window.__probe && window.__probe.stamps;
-    if (s && s.firstDrawn > 0) resolve(JSON.stringify(s));
-    else if (performance.now() > until) reject(new Error('no first frame in 30 s'));
-    else requestAnimationFrame(check);
-  };
-  check();
-})`;
-
-async function firstDrawnOverCdp(page: Page): Promise<ViewerStamps> {
-  const session = await page.context().newCDPSession(page);
-  try {
-    const answer = (await session.send('Runtime.evaluate', {
-      expression: FIRST_DRAWN_EXPRESSION,
-      awaitPromise: true,
-      returnByValue: true,
-    })) as { result: { value?: string }; exceptionDetails?: { text: string } };
-    if (answer.exceptionDetails || typeof answer.result.value !== 'string')
-      throw new Error(answer.exceptionDetails?.text ?? 'the probe answered nothing');
-    return JSON.parse(answer.result.value) as ViewerStamps;
-  } finally {
-    await session.detach().catch(() => {});
-  }
+/** Waits until the first frame after the first rectangle is drawn (the page already loading). */
+export function waitFirstDrawn(page: Page): Promise<ViewerStamps> {
+  return watchFirstDrawn(page, 'playwright')();
 }
 
 /** Presses `key` in the page (noVNC has the focus) and resolves with keydown → changed frame drawn, ms. */

@@ -15,7 +15,7 @@ import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import type { RunnerClient } from '../../runner/client/index.ts';
 import { LABEL_SANDBOX } from '../../runner/runtime/runtime.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
-import { addViewerProbe, waitFirstDrawn } from '../lib/viewer-probe.ts';
+import { addViewerProbeToContext, watchFirstDrawn } from '../lib/viewer-probe.ts';
 import type { BenchApi } from './api.ts';
 import { type EntryMemory, entryMemory } from './memory.ts';
 
@@ -97,12 +97,12 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
     const seen = Date.now();
     let loaded = 0;
     const page = await context.newPage();
-    await addViewerProbe(page);
     const opened = Date.now();
+    const drawn = watchFirstDrawn(page);
     const stamps = await Promise.race([
       page.goto(event.url).then(() => {
         loaded = Date.now();
-        return waitFirstDrawn(page);
+        return drawn();
       }),
       ended,
     ]).finally(() => page.close());
@@ -202,6 +202,7 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
   };
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
   const context = await browser.newContext({ viewport: VIEWPORT });
+  await addViewerProbeToContext(context);
   const memory: EntryMemory[] = [];
   try {
     const sides: SideRun[] = builds.flatMap((build, index) => [

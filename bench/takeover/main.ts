@@ -24,15 +24,25 @@
  *
  *   node scripts/run-ts.mjs bench/takeover/main.ts [--rounds 10] [--images a,b] [--ahead-ab]
  *     [--baseline ROOT:IMAGE] [--update-ahead-ab] [--probe-wait-ab] [--settle-ms 0] [--browser-worker]
- *     [--split-cpus]
+ *     [--split-cpus] [--plain-tab]
+ *
+ * With --plain-tab the link is opened as a user's browser opens it: a tab made over the browser's
+ * own CDP session (Target.createTarget with the link), which no tool attaches to, so the page runs
+ * without Playwright's per-tab setup (a paused about:blank target, its init commands, then a
+ * second navigation: ~100 ms more to a blank page's load here) and without the probe. The first
+ * frame is then the page's own report (POST /v1/takeovers/:id/timing, runner/takeover/http-timing.ts):
+ * its navigation start + its first draw onto noVNC's canvas, as the probe counts it. Only `event`,
+ * `tab` (until the navigation starts), `handshake` (navigation → noVNC connected), `drawn` and
+ * `total` are known then. Not with --baseline (an older runner has no timing route).
  *
  * With --update-ahead-ab, as --ahead-ab but side 0 only has its spares ask nothing ahead
  * (`firstUpdateAhead: false`); both servers share the broker, so side 0's takeovers also get
  * side 1's spares, which ask ahead (one encoded frame per takeover, taken by nobody).
  *
  * With --probe-wait-ab, both sides are this runner with the first of --images; side 0 waits for
- * the first frame with Playwright's waitForFunction (the default), side 1 over a CDP session of
- * its own (viewer-probe.ts, ProbeWait): what the bench's own waiting costs the page.
+ * the first frame with Playwright's waitForFunction (as the bench did until it listened for the
+ * probe's console line, the default, side 1; viewer-probe.ts, ProbeWait): what the bench's own
+ * waiting costs the page.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,13 +51,18 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import pino from 'pino';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium } from 'playwright-core';
 import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import { Runner } from '../../runner/index.ts';
-import { startTakeoverServer } from '../../runner/takeover/index.ts';
+import { startTakeoverServer, type ViewerTiming } from '../../runner/takeover/index.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { askingAgent, startTakeoverSandbox, type TakeoverSandbox } from '../lib/takeover-sandbox.ts';
-import { addViewerProbe, type ProbeWait, type ViewerStamps, waitFirstDrawn } from '../lib/viewer-probe.ts';
+import {
+  addViewerProbeToContext,
+  type ProbeWait,
+  type ViewerStamps,
+  watchFirstDrawn,
+} from '../lib/viewer-probe.ts';
 import { startViewerWorker } from '../lib/viewer-worker.ts';
 
 const { values } = parseArgs({
@@ -65,9 +80,13 @@ const { values } = parseArgs({
     // runner's event loop: the probe and what counts as drawn are the same.
     'browser-worker': { type: 'boolean', default: false },
     'split-cpus': { type: 'boolean', default: false },
+    'plain-tab': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
+const plain = values['plain-tab'];
+if (plain && (values.baseline || values['browser-worker']))
+  throw new Error('--plain-tab times the page by its own report: not with --baseline or --browser-worker');
 const settleMs = Number(values['settle-ms']);
 // --update-ahead-ab: as --ahead-ab, but only the first update asked ahead is off on side 0
 // (`firstUpdateAhead: false`: spares, boot script and pipelined handshake stay).
@@ -77,7 +96,7 @@ const [baseRoot, baseImage] = values.baseline?.split(':') ?? [];
 // --probe-wait-ab: the same runner and image on both sides; only how the bench waits for the
 // first frame differs (viewer-probe.ts ProbeWait): what the measurement itself costs the page.
 const probeWaitAb = values['probe-wait-ab'];
-const waits: ProbeWait[] = probeWaitAb ? ['playwright', 'cdp'] : ['playwright', 'playwright'];
+const waits: ProbeWait[] = probeWaitAb ? ['playwright', 'console'] : ['console', 'console'];
 const images =
   aheadAb || probeWaitAb
     ? [values.images.split(',')[0]!, values.images.split(',')[0]!]
@@ -86,7 +105,7 @@ const images =
       : values.images.split(',');
 /** What each side is called in the output. */
 const labels = probeWaitAb
-  ? ['wait: playwright', 'wait: cdp']
+  ? ['wait: playwright', 'wait: console']
   : updateAheadAb
     ? ['update ahead off', 'update ahead on']
     : aheadAb
@@ -144,29 +163,42 @@ async function round(
   let loaded: number;
   let s: ViewerStamps;
   let cpu2: ReturnType<typeof cpuNow>;
+  let navigated = Number.NaN;
   if (viewerWorker) {
     ({ opened, loaded, stamps: s } = await viewerWorker.visit(link));
     cpu2 = cpuNow(sandbox);
+  } else if (plainTabs) {
+    const reported = plainTabs.reported(new URL(link).pathname.split('/').pop()!);
+    opened = Date.now();
+    const { targetId } = await plainTabs.open(link);
+    const timing = await reported;
+    // The report comes when the page is idle after its frame: this window is a little longer.
+    cpu2 = cpuNow(sandbox);
+    await plainTabs.close(targetId);
+    loaded = Number.NaN;
+    s = plainStamps(timing);
+    navigated = timing.timeOrigin;
   } else {
     const page = await context.newPage();
-    await addViewerProbe(page);
     opened = Date.now();
+    const drawn = watchFirstDrawn(page, side.wait);
     await page.goto(link);
     loaded = Date.now();
-    s = await waitFirstDrawn(page, side.wait);
+    s = await drawn();
     cpu2 = cpuNow(sandbox);
     await page.close();
   }
   const asked = sandbox.asked[i]!;
   return {
     event: seen - asked,
-    tab: opened - seen,
+    tab: (plainTabs ? navigated : opened) - seen,
     load: loaded - opened,
     // The page's script creates the WebSocket after `load` may already have fired: from the tab.
     // Tab opened → noVNC's first byte out: the page's script running with the greeting in hand.
     novnc: s.firstSent - opened,
     wsOpen: s.wsOpen - Math.max(s.wsCreated, opened),
-    handshake: s.requested - s.wsOpen,
+    // A plain tab's: navigation start → noVNC connected (the page's own figure).
+    handshake: plainTabs ? s.requested - navigated : s.requested - s.wsOpen,
     firstRect: s.firstRect - s.requested,
     drawn: s.firstDrawn - s.firstRect,
     total: s.firstDrawn - asked,
@@ -268,6 +300,56 @@ async function baselineModule(root: string): Promise<{
   return import(pathToFileURL(outfile).href);
 }
 
+/** A plain tab's stamps: only the first frame drawn (and, as `requested`, noVNC connected) are known. */
+function plainStamps(t: ViewerTiming): ViewerStamps {
+  const unknown = Number.NaN;
+  return {
+    wsCreated: unknown,
+    wsOpen: unknown,
+    firstSent: unknown,
+    requested: t.timeOrigin + t.connectMs,
+    firstRect: unknown,
+    firstDrawn: t.timeOrigin + t.firstFrameMs,
+  };
+}
+
+/** --plain-tab: tabs made over the browser's own CDP session, and the pages' timing reports. */
+async function plainTabOpener(into: Browser) {
+  const cdp = await into.newBrowserCDPSession();
+  const { browserContextId } = (await cdp.send('Target.createBrowserContext')) as {
+    browserContextId: string;
+  };
+  // The window the tabs open in, at the bench's viewport (the page sizes the desktop after it).
+  const window = (await cdp.send('Target.createTarget', {
+    url: 'about:blank',
+    browserContextId,
+    newWindow: true,
+  })) as { targetId: string };
+  const { bounds } = (await cdp.send('Browser.getWindowForTarget', window)) as {
+    bounds: { width: number; height: number };
+  };
+  console.log(`plain tabs: a window of ${bounds.width}×${bounds.height}`);
+  const waiting = new Map<string, (t: ViewerTiming) => void>();
+  return {
+    onTiming(t: ViewerTiming): void {
+      waiting.get(t.takeoverId)?.(t);
+      waiting.delete(t.takeoverId);
+    },
+    reported(takeoverId: string): Promise<ViewerTiming> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${takeoverId}: no timing report in 30 s`)), 30_000);
+        waiting.set(takeoverId, (t) => {
+          clearTimeout(timer);
+          resolve(t);
+        });
+      });
+    },
+    open: (url: string) =>
+      cdp.send('Target.createTarget', { url, browserContextId }) as Promise<{ targetId: string }>,
+    close: (targetId: string) => cdp.send('Target.closeTarget', { targetId }).then(() => {}),
+  };
+}
+
 interface Side {
   runner: Runner;
   /** Another takeover server's origin for this side's links, or undefined: the runner's own. */
@@ -277,11 +359,16 @@ interface Side {
 
 const rooms: Record<string, number>[] = [];
 const runner = await Runner.start({ logger: cleanRoomSink(rooms) });
-const server = await startTakeoverServer({ broker: runner.takeovers });
+let plainTabs: Awaited<ReturnType<typeof plainTabOpener>> | undefined;
+const server = await startTakeoverServer({
+  broker: runner.takeovers,
+  onViewerTiming: (t) => plainTabs?.onTiming(t),
+});
 // --ahead-ab: side 0 on a server without the first-frame work; side 1 on the default one.
 const offServer = aheadAb
   ? await startTakeoverServer({
       broker: runner.takeovers,
+      onViewerTiming: (t) => plainTabs?.onTiming(t),
       ...(updateAheadAb ? { firstUpdateAhead: false } : { firstFrameAhead: false }),
     })
   : undefined;
@@ -298,10 +385,13 @@ const pinDir = values['split-cpus'] ? mkdtempSync(join(tmpdir(), 'bench-chromium
 // browser is on the user's own machine (the default shares both cores, a worst case).
 const browser = await chromium.launch({
   executablePath: pinDir ? pinnedChromium(pinDir, '0') : '/usr/bin/chromium',
-  args: CHROMIUM_FLAGS,
+  // A plain tab gets no viewport from Playwright: the window is the viewport (headless).
+  args: plain ? [...CHROMIUM_FLAGS, `--window-size=${VIEWPORT.width},${VIEWPORT.height}`] : CHROMIUM_FLAGS,
 });
+plainTabs = plain ? await plainTabOpener(browser) : undefined;
 // One window, a new tab per link: as in the user's own browser.
 const context = await browser.newContext({ viewport: VIEWPORT });
+await addViewerProbeToContext(context);
 const viewerWorker = values['browser-worker'] ? await startViewerWorker(CHROMIUM_FLAGS, VIEWPORT) : undefined;
 try {
   const sandboxes: TakeoverSandbox[] = [];

@@ -22,7 +22,7 @@ import { startTakeoverServer } from '../../runner/takeover/index.ts';
 import { cpuBetween, cpuSnapshot } from '../lib/proc-cpu.ts';
 import { askingAgent, startTakeoverSandbox } from '../lib/takeover-sandbox.ts';
 import { profileSelfTime, summariseTrace, type TraceEvent } from '../lib/trace-summary.ts';
-import { addViewerProbe, waitFirstDrawn } from '../lib/viewer-probe.ts';
+import { addViewerProbeToContext, watchFirstDrawn } from '../lib/viewer-probe.ts';
 
 const { values } = parseArgs({
   options: {
@@ -117,6 +117,7 @@ const runner = await Runner.start({});
 const server = await startTakeoverServer({ broker: runner.takeovers });
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
 const context = await browser.newContext({ viewport: { width: 1280, height: 913 } });
+await addViewerProbeToContext(context);
 try {
   const sb = await startTakeoverSandbox(runner, values.image, AGENT);
   const complete = async (n: number) => {
@@ -132,11 +133,11 @@ try {
     const seen = Date.now();
     const cpuBefore = cpuSnapshot();
     const page = await context.newPage();
-    await addViewerProbe(page);
     const opened = Date.now();
+    const drawn = watchFirstDrawn(page);
     await page.goto(link);
     const loaded = Date.now();
-    const s = await waitFirstDrawn(page);
+    const s = await drawn();
     const cpu = cpuBetween(cpuBefore, cpuSnapshot());
     const origin = await page.evaluate(() => performance.timeOrigin);
     await page.close();
