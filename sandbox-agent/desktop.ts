@@ -96,6 +96,9 @@ const DISABLED_FEATURES = [
   'SpareRendererForSitePerProcess',
   'WebUIReloadButton',
   'WebUIOmniboxPopup',
+  // Chromium 156 keeps a renderer of its own (chrome://omnibox-popup.top-chrome/…aim) for the
+  // omnibox's AI-mode popup, WebUIOmniboxPopup or not: ~76 MiB PSS. The views popup serves instead.
+  'WebUIOmniboxAimPopup',
 ];
 
 export function chromiumArgs({ width, height }: StartDesktopOptions): string[] {

@@ -4,6 +4,7 @@
  * The full login through the noVNC canvas is the demo's test (test/dev.test.ts); the page's own
  * behaviour (control, paste, reconnect) is test/takeover-page.test.ts.
  */
+import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -115,6 +116,26 @@ describe('takeovers on a real desktop', () => {
     expect(await get(url)).toBe(410);
     expect(await openStream(`${stream}?token=${token}`, origin)).toEqual({ status: 410 });
     expect(await sandboxContainers(sandbox.id)).toEqual([]);
+  });
+
+  it('runs the desktop’s Chromium without a renderer of its own for a WebUI popup (idle memory)', async () => {
+    const { sandbox, url, takeoverId } = await takeoverAgent();
+    const browser = (await sandboxContainers(sandbox.id)).find((c) => c.Labels['grexal.role'] === 'browser');
+    const processes = execFileSync('docker', [
+      'exec',
+      browser!.Id,
+      'sh',
+      '-c',
+      'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline; echo; done',
+    ]).toString();
+    const renderers = processes.split('\n').filter((line) => line.includes('--type=renderer'));
+    // The pages' renderers run; Chromium 156's omnibox AI-mode popup (a top-chrome WebUI, ~76 MiB
+    // PSS, whatever WebUIOmniboxPopup says) does not, nor any other top-chrome WebUI.
+    expect(renderers.length).toBeGreaterThan(0);
+    expect(renderers.filter((line) => line.includes('--top-chrome-webui'))).toEqual([]);
+    const token = url.searchParams.get('token')!;
+    await post(new URL(`http://${url.host}/v1/takeovers/${takeoverId}/complete?token=${token}`));
+    expect((await sandbox.exited).exitCode).toBe(0);
   });
 
   it('Cancel rejects the agent’s call with takeover_cancelled', async () => {

@@ -14,6 +14,8 @@ export function startServe(
     stateDir: string;
     token: string /** Pass its log (warn and above) on to ours once it listens. */;
     passLogs?: boolean;
+    /** Each of its JSON log lines at info and above (its level is then info, not warn). */
+    onLog?: (entry: Record<string, unknown>) => void;
   },
   /** Another build to run (a checkout with its own dist/), for a before/after. Default: this one. */
   root = '.',
@@ -23,17 +25,32 @@ export function startServe(
       ...process.env,
       GREXAL_STATE_DIR: env.stateDir,
       GREXAL_RUNNER_TOKEN: env.token,
-      GREXAL_LOG_LEVEL: 'warn',
+      GREXAL_LOG_LEVEL: env.onLog ? 'info' : 'warn',
     },
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   return new Promise((resolve, reject) => {
     let err = '';
+    let partial = '';
+    let listening = false;
     child.stderr?.on('data', (chunk: Buffer) => {
-      if (env.passLogs && /serving on/.test(err)) process.stderr.write(chunk);
-      err += chunk;
+      if (env.onLog) {
+        const lines = (partial + chunk.toString('utf8')).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines.filter((l) => l.startsWith('{'))) {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          env.onLog(entry);
+          // Info lines are for onLog; warnings and errors are passed on as without it.
+          if (listening && env.passLogs && Number(entry['level']) >= 40) process.stderr.write(`${line}\n`);
+        }
+      } else if (listening && env.passLogs) process.stderr.write(chunk);
+      // Kept for the URL and for the error if it exits; its later log lines are not needed here.
+      if (err.length < 65_536) err += chunk;
       const url = /serving on (http:\/\/\S+)/.exec(err)?.[1];
-      if (url) resolve({ child, url });
+      if (url && !listening) {
+        listening = true;
+        resolve({ child, url });
+      }
     });
     child.on('exit', (code) => reject(new Error(`grexal serve exited ${code}: ${err}`)));
   });

@@ -14,8 +14,10 @@ import { type BrowserContext, chromium } from 'playwright-core';
 import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import type { RunnerClient } from '../../runner/client/index.ts';
 import { LABEL_SANDBOX } from '../../runner/runtime/runtime.ts';
+import type { ViewerTiming } from '../../runner/takeover/index.ts';
+import { openPlainTabs, type PlainTabs, plainStamps, plainWindowSize } from '../lib/plain-tab.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
-import { addViewerProbeToContext, watchFirstDrawn } from '../lib/viewer-probe.ts';
+import { addViewerProbeToContext, type ViewerStamps, watchFirstDrawn } from '../lib/viewer-probe.ts';
 import type { BenchApi } from './api.ts';
 import { type EntryMemory, entryMemory } from './memory.ts';
 
@@ -49,7 +51,12 @@ interface Sample {
 const PHASES = ['tab', 'load', 'wsOpen', 'handshake', 'firstRect', 'drawn'] as const;
 type Phase = (typeof PHASES)[number];
 
-async function sample(client: RunnerClient, context: BrowserContext, warm: boolean): Promise<Sample> {
+async function sample(
+  client: RunnerClient,
+  context: BrowserContext,
+  warm: boolean,
+  tabs?: PlainTabs,
+): Promise<Sample> {
   const started = Date.now();
   const created = await client.create({
     image: DESKTOP_IMAGE,
@@ -95,26 +102,39 @@ async function sample(client: RunnerClient, context: BrowserContext, warm: boole
       reading.then(() => Promise.reject(new Error('it ended without a takeover'))),
     ]);
     const seen = Date.now();
-    let loaded = 0;
-    const page = await context.newPage();
-    const opened = Date.now();
-    const drawn = watchFirstDrawn(page);
-    const stamps = await Promise.race([
-      page.goto(event.url).then(() => {
-        loaded = Date.now();
-        return drawn();
-      }),
-      ended,
-    ]).finally(() => page.close());
+    let loaded = Number.NaN;
+    let navigated = Number.NaN;
+    let opened: number;
+    let stamps: ViewerStamps;
+    if (tabs) {
+      const reported = tabs.reported(event.takeoverId);
+      opened = Date.now();
+      const { targetId } = await tabs.open(event.url);
+      const timing = await Promise.race([reported, ended]).finally(() => tabs.close(targetId));
+      navigated = timing.timeOrigin;
+      stamps = plainStamps(timing);
+    } else {
+      const page = await context.newPage();
+      opened = Date.now();
+      const drawn = watchFirstDrawn(page);
+      stamps = await Promise.race([
+        page.goto(event.url).then(() => {
+          loaded = Date.now();
+          return drawn();
+        }),
+        ended,
+      ]).finally(() => page.close());
+    }
     result = {
       post: posted - started,
       link: seen - started,
       total: stamps.firstDrawn - started,
       phases: {
-        tab: opened - seen,
+        tab: (tabs ? navigated : opened) - seen,
         load: loaded - opened,
         wsOpen: stamps.wsOpen - Math.max(stamps.wsCreated, opened),
-        handshake: stamps.requested - stamps.wsOpen,
+        // A plain tab's: navigation start → noVNC connected.
+        handshake: stamps.requested - (tabs ? navigated : stamps.wsOpen),
         firstRect: stamps.firstRect - stamps.requested,
         drawn: stamps.firstDrawn - stamps.firstRect,
       },
@@ -156,6 +176,8 @@ export interface DesktopOptions {
   runnerPid: number;
   /** The agent pool already set on every runner, and its size (its idle entries are measured too). */
   agentPool: { name: string; size: number };
+  /** --plain-tab: links open in plain tabs, timed by the page reports this build's log carries. */
+  timings?: { to?: (t: ViewerTiming) => void };
 }
 
 interface SideRun {
@@ -200,9 +222,14 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
       await build.api.waitReady(options.agentPool.name, options.agentPool.size);
     }
   };
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: options.timings ? [...CHROMIUM_FLAGS, plainWindowSize(VIEWPORT)] : CHROMIUM_FLAGS,
+  });
   const context = await browser.newContext({ viewport: VIEWPORT });
   await addViewerProbeToContext(context);
+  const tabs = options.timings ? await openPlainTabs(browser) : undefined;
+  if (options.timings && tabs) options.timings.to = tabs.onTiming;
   const memory: EntryMemory[] = [];
   try {
     const sides: SideRun[] = builds.flatMap((build, index) => [
@@ -214,7 +241,7 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
           // Settled: an entry counts as ready once its browser answers; give its start a moment.
           await new Promise((resolve) => setTimeout(resolve, 1000));
           if (index === 0) memory.push(...(await entryMemory(options.runnerPid)));
-          return sample(build.client, context, true);
+          return sample(build.client, context, true, tabs);
         },
       },
       {
@@ -222,7 +249,7 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
         warm: false,
         run: async () => {
           await full();
-          return sample(build.client, context, false);
+          return sample(build.client, context, false, tabs);
         },
       },
     ]);

@@ -10,7 +10,11 @@
  * frame against a cold desktop sandbox (bench/pool/desktop.ts).
  *
  *   node scripts/run-ts.mjs bench/pool/main.ts [--rounds 20] [--concurrency 20] [--bursts 5]
- *     [--part all|sequential|concurrent|desktop] [--baseline DIR] [--desktop-rounds 10]
+ *     [--part all|sequential|concurrent|desktop] [--baseline DIR] [--desktop-rounds 10] [--plain-tab]
+ *
+ * `--plain-tab` (with `--part desktop`, not with `--baseline`) opens each link in a tab no tool
+ * attaches to and takes the first frame from the page's own report (bench/lib/plain-tab.ts),
+ * read from this build's `grexal serve` log.
  *
  * `--baseline DIR` runs the concurrent bursts (and `--part desktop`'s samples) against a second
  * `grexal serve` from another build (a checkout of an earlier revision with its own `npm run build`)
@@ -25,8 +29,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { RunnerClient } from '../../runner/client/index.ts';
+import type { ViewerTiming } from '../../runner/takeover/index.ts';
 import { removeLabelled } from '../api/peer.ts';
 import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
+import { timingOfLogLine } from '../lib/plain-tab.ts';
 import { type ServeChild, startServe } from '../lib/serve-child.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
 import { benchApi } from './api.ts';
@@ -41,9 +47,16 @@ const { values } = parseArgs({
     part: { type: 'string', default: 'all' },
     baseline: { type: 'string' },
     'desktop-rounds': { type: 'string', default: '10' },
+    'plain-tab': { type: 'boolean', default: false },
   },
 });
 const PART = values.part;
+if (values['plain-tab'] && values.baseline)
+  throw new Error(
+    '--plain-tab takes the page timing reports, which an older build may not have: not with --baseline',
+  );
+/** --plain-tab: where this build's timing reports go (desktop.ts sets it once its tabs are open). */
+const timings: { to?: (t: ViewerTiming) => void } = {};
 const BURSTS = Number(values.bursts);
 const ROUNDS = Number(values.rounds);
 const N = Number(values.concurrency);
@@ -61,9 +74,13 @@ const stateDir = mkdtempSync(join(tmpdir(), 'bench-pool-state-'));
 const peerRunDir = mkdtempSync(join(tmpdir(), 'bench-pool-peer-'));
 
 function startRunner(dir: string, root?: string): Promise<ServeChild> {
+  const onLog = (entry: Record<string, unknown>) => {
+    const timing = timingOfLogLine(entry);
+    if (timing) timings.to?.(timing);
+  };
   return startServe(
     ['--max-sandboxes', String(N + 20), '--pool', `sh=${IMAGE},size=2`],
-    { stateDir: dir, token: TOKEN, passLogs: true },
+    { stateDir: dir, token: TOKEN, passLogs: true, ...(values['plain-tab'] ? { onLog } : {}) },
     root,
   );
 }
@@ -263,6 +280,7 @@ try {
       rounds: Number(values['desktop-rounds']),
       runnerPid: child.pid!,
       agentPool: { name: 'sh', size: 2 },
+      ...(values['plain-tab'] ? { timings } : {}),
     });
 } finally {
   for (const serving of [child, baseline?.child]) {

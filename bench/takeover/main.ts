@@ -26,13 +26,9 @@
  *     [--baseline ROOT:IMAGE] [--update-ahead-ab] [--probe-wait-ab] [--settle-ms 0] [--browser-worker]
  *     [--split-cpus] [--plain-tab]
  *
- * With --plain-tab the link is opened as a user's browser opens it: a tab made over the browser's
- * own CDP session (Target.createTarget with the link), which no tool attaches to, so the page runs
- * without Playwright's per-tab setup (a paused about:blank target, its init commands, then a
- * second navigation: ~100 ms more to a blank page's load here) and without the probe. The first
- * frame is then the page's own report (POST /v1/takeovers/:id/timing, runner/takeover/http-timing.ts):
- * its navigation start + its first draw onto noVNC's canvas, as the probe counts it. Only `event`,
- * `tab` (until the navigation starts), `handshake` (navigation → noVNC connected), `drawn` and
+ * With --plain-tab the link is opened as a user's browser opens it, in a tab no tool attaches to
+ * (bench/lib/plain-tab.ts), and the first frame is the page's own report to the runner. Only
+ * `event`, `tab` (until the navigation starts), `handshake` (navigation → noVNC connected) and
  * `total` are known then. Not with --baseline (an older runner has no timing route).
  *
  * With --update-ahead-ab, as --ahead-ab but side 0 only has its spares ask nothing ahead
@@ -51,10 +47,11 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import pino from 'pino';
-import { type Browser, type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext, chromium } from 'playwright-core';
 import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import { Runner } from '../../runner/index.ts';
-import { startTakeoverServer, type ViewerTiming } from '../../runner/takeover/index.ts';
+import { startTakeoverServer } from '../../runner/takeover/index.ts';
+import { openPlainTabs, type PlainTabs, plainStamps, plainWindowSize } from '../lib/plain-tab.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { askingAgent, startTakeoverSandbox, type TakeoverSandbox } from '../lib/takeover-sandbox.ts';
 import {
@@ -300,56 +297,6 @@ async function baselineModule(root: string): Promise<{
   return import(pathToFileURL(outfile).href);
 }
 
-/** A plain tab's stamps: only the first frame drawn (and, as `requested`, noVNC connected) are known. */
-function plainStamps(t: ViewerTiming): ViewerStamps {
-  const unknown = Number.NaN;
-  return {
-    wsCreated: unknown,
-    wsOpen: unknown,
-    firstSent: unknown,
-    requested: t.timeOrigin + t.connectMs,
-    firstRect: unknown,
-    firstDrawn: t.timeOrigin + t.firstFrameMs,
-  };
-}
-
-/** --plain-tab: tabs made over the browser's own CDP session, and the pages' timing reports. */
-async function plainTabOpener(into: Browser) {
-  const cdp = await into.newBrowserCDPSession();
-  const { browserContextId } = (await cdp.send('Target.createBrowserContext')) as {
-    browserContextId: string;
-  };
-  // The window the tabs open in, at the bench's viewport (the page sizes the desktop after it).
-  const window = (await cdp.send('Target.createTarget', {
-    url: 'about:blank',
-    browserContextId,
-    newWindow: true,
-  })) as { targetId: string };
-  const { bounds } = (await cdp.send('Browser.getWindowForTarget', window)) as {
-    bounds: { width: number; height: number };
-  };
-  console.log(`plain tabs: a window of ${bounds.width}×${bounds.height}`);
-  const waiting = new Map<string, (t: ViewerTiming) => void>();
-  return {
-    onTiming(t: ViewerTiming): void {
-      waiting.get(t.takeoverId)?.(t);
-      waiting.delete(t.takeoverId);
-    },
-    reported(takeoverId: string): Promise<ViewerTiming> {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${takeoverId}: no timing report in 30 s`)), 30_000);
-        waiting.set(takeoverId, (t) => {
-          clearTimeout(timer);
-          resolve(t);
-        });
-      });
-    },
-    open: (url: string) =>
-      cdp.send('Target.createTarget', { url, browserContextId }) as Promise<{ targetId: string }>,
-    close: (targetId: string) => cdp.send('Target.closeTarget', { targetId }).then(() => {}),
-  };
-}
-
 interface Side {
   runner: Runner;
   /** Another takeover server's origin for this side's links, or undefined: the runner's own. */
@@ -359,7 +306,7 @@ interface Side {
 
 const rooms: Record<string, number>[] = [];
 const runner = await Runner.start({ logger: cleanRoomSink(rooms) });
-let plainTabs: Awaited<ReturnType<typeof plainTabOpener>> | undefined;
+let plainTabs: PlainTabs | undefined;
 const server = await startTakeoverServer({
   broker: runner.takeovers,
   onViewerTiming: (t) => plainTabs?.onTiming(t),
@@ -385,10 +332,9 @@ const pinDir = values['split-cpus'] ? mkdtempSync(join(tmpdir(), 'bench-chromium
 // browser is on the user's own machine (the default shares both cores, a worst case).
 const browser = await chromium.launch({
   executablePath: pinDir ? pinnedChromium(pinDir, '0') : '/usr/bin/chromium',
-  // A plain tab gets no viewport from Playwright: the window is the viewport (headless).
-  args: plain ? [...CHROMIUM_FLAGS, `--window-size=${VIEWPORT.width},${VIEWPORT.height}`] : CHROMIUM_FLAGS,
+  args: plain ? [...CHROMIUM_FLAGS, plainWindowSize(VIEWPORT)] : CHROMIUM_FLAGS,
 });
-plainTabs = plain ? await plainTabOpener(browser) : undefined;
+plainTabs = plain ? await openPlainTabs(browser) : undefined;
 // One window, a new tab per link: as in the user's own browser.
 const context = await browser.newContext({ viewport: VIEWPORT });
 await addViewerProbeToContext(context);

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GrexalError, toGrexalError } from '../errors.ts';
 import { AssetStore } from './assets.ts';
 import type { TakeoverHttpOptions } from './http.ts';
-import { createTimingRoute, TIMING_ROUTE } from './http-timing.ts';
+import { createTimingRoute, TIMING_LOG_LINE, TIMING_ROUTE } from './http-timing.ts';
 import {
   BASE_HEADERS,
   checkOrigin,
@@ -36,7 +36,7 @@ export function createPageRoutes(
   const assets = new AssetStore(options.assetsDir);
   const ahead = options.firstFrameAhead ?? true;
   const timing = createTimingRoute(broker, (report) => {
-    log?.info(report, 'takeover: first frame drawn, as the page reports');
+    log?.info(report, TIMING_LOG_LINE);
     options.onViewerTiming?.(report);
   });
 

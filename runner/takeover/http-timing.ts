@@ -28,6 +28,9 @@ export const viewerTimingSchema = z.strictObject({
 });
 export type ViewerTiming = z.infer<typeof viewerTimingSchema> & { takeoverId: string };
 
+/** The runner's log line for each report counted, with the report's fields and `takeoverId`. */
+export const TIMING_LOG_LINE = 'takeover: first frame drawn, as the page reports';
+
 /** Viewers already counted (takeover id + viewer key); bounded, as keys come from the network. */
 const MAX_REMEMBERED = 4096;
 
