@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TakeoverBroker } from './broker.ts';
 import { startTakeoverServer, type TakeoverServer } from './http.ts';
-import type { ViewerTiming } from './http-timing.ts';
+import { MAX_VIEWERS, type ViewerTiming } from './http-timing.ts';
 
 let broker: TakeoverBroker;
 let server: TakeoverServer;
@@ -56,6 +56,13 @@ describe('the timing report', () => {
       { ...REPORT, takeoverId: id },
       { ...REPORT, takeoverId: id },
     ]);
+  });
+
+  it(`counts at most ${MAX_VIEWERS} viewers of one takeover`, async () => {
+    const { id, token } = open();
+    for (let i = 0; i < MAX_VIEWERS + 3; i++)
+      expect((await post(id, token, REPORT, `v${i}`)).status).toBe(204);
+    expect(reports).toHaveLength(MAX_VIEWERS);
   });
 
   it.each([

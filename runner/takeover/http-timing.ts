@@ -3,8 +3,10 @@
  * first frame took, on its own clock (ms since its navigation began), sent once the page is idle
  * after that frame. It is how an operator learns what users actually wait (the runner's metrics
  * histogram and its log), and how bench/takeover times a browser that no tool is attached to.
- * Counted once per viewer key and takeover; more reports from the same viewer are answered and
- * dropped. The body is small, validated, and holds nothing of the user's.
+ * Counted once per viewer key and takeover, and for at most MAX_VIEWERS keys of a takeover (the
+ * keys are the page's own, not checked against the stream's viewers: a token holder could make up
+ * more); further reports are answered and dropped. The body is small, validated, and holds nothing
+ * of the user's.
  */
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -33,9 +35,12 @@ export const TIMING_LOG_LINE = 'takeover: first frame drawn, as the page reports
 
 /** Viewers already counted (takeover id + viewer key); bounded, as keys come from the network. */
 const MAX_REMEMBERED = 4096;
+/** Reports counted per takeover at most: one link's holder cannot fill the histogram. */
+export const MAX_VIEWERS = 8;
 
 export function createTimingRoute(broker: TakeoverBroker, onTiming: (timing: ViewerTiming) => void) {
   const counted = new Set<string>();
+  const perTakeover = new Map<string, number>();
   return function timing(res: ServerResponse, url: URL, id: string, body: string): void {
     broker.authorize(id, url.searchParams.get('token'));
     let parsed: unknown;
@@ -49,9 +54,14 @@ export function createTimingRoute(broker: TakeoverBroker, onTiming: (timing: Vie
     }
     const report = parseOrThrow(viewerTimingSchema, parsed, 'timing report');
     const viewer = `${id}/${url.searchParams.get('viewer') ?? ''}`;
-    if (!counted.has(viewer)) {
-      if (counted.size >= MAX_REMEMBERED) counted.clear();
+    const already = perTakeover.get(id) ?? 0;
+    if (!counted.has(viewer) && already < MAX_VIEWERS) {
+      if (counted.size >= MAX_REMEMBERED) {
+        counted.clear();
+        perTakeover.clear();
+      }
       counted.add(viewer);
+      perTakeover.set(id, (perTakeover.get(id) ?? 0) + 1);
       onTiming({ ...report, takeoverId: id });
     }
     res.writeHead(204, BASE_HEADERS);
