@@ -137,3 +137,9 @@ export async function startTakeoverSandbox(
     exited: sandbox.exited,
   };
 }
+
+/** A takeover link's id and token, as the runner's broker takes them (complete, reports). */
+export function linkParts(link: string): { id: string; token: string | null } {
+  const url = new URL(link);
+  return { id: url.pathname.split('/').pop()!, token: url.searchParams.get('token') };
+}

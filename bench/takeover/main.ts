@@ -53,7 +53,12 @@ import { Runner } from '../../runner/index.ts';
 import { startTakeoverServer } from '../../runner/takeover/index.ts';
 import { openPlainTabs, type PlainTabs, plainStamps, plainWindowSize } from '../lib/plain-tab.ts';
 import { median, percentile } from '../lib/stats.ts';
-import { askingAgent, startTakeoverSandbox, type TakeoverSandbox } from '../lib/takeover-sandbox.ts';
+import {
+  askingAgent,
+  linkParts,
+  startTakeoverSandbox,
+  type TakeoverSandbox,
+} from '../lib/takeover-sandbox.ts';
 import {
   addViewerProbeToContext,
   type ProbeWait,
@@ -140,8 +145,8 @@ function cpuNow(sandbox: TakeoverSandbox): Record<string, number> {
  * once, so the round times a fresh request even while the other sandbox's rounds ran in between.
  */
 function completeLink(runner: Runner, link: string): void {
-  const url = new URL(link);
-  runner.takeovers.complete(url.pathname.split('/').pop()!, url.searchParams.get('token'));
+  const { id, token } = linkParts(link);
+  runner.takeovers.complete(id, token);
 }
 
 async function round(
@@ -165,7 +170,7 @@ async function round(
     ({ opened, loaded, stamps: s } = await viewerWorker.visit(link));
     cpu2 = cpuNow(sandbox);
   } else if (plainTabs) {
-    const reported = plainTabs.reported(new URL(link).pathname.split('/').pop()!);
+    const reported = plainTabs.reported(linkParts(link).id);
     opened = Date.now();
     const { targetId } = await plainTabs.open(link);
     const timing = await reported;

@@ -20,7 +20,7 @@ import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import { Runner } from '../../runner/index.ts';
 import { startTakeoverServer } from '../../runner/takeover/index.ts';
 import { cpuBetween, cpuSnapshot } from '../lib/proc-cpu.ts';
-import { askingAgent, startTakeoverSandbox } from '../lib/takeover-sandbox.ts';
+import { askingAgent, linkParts, startTakeoverSandbox } from '../lib/takeover-sandbox.ts';
 import { profileSelfTime, summariseTrace, type TraceEvent } from '../lib/trace-summary.ts';
 import { addViewerProbeToContext, watchFirstDrawn } from '../lib/viewer-probe.ts';
 
@@ -121,8 +121,8 @@ await addViewerProbeToContext(context);
 try {
   const sb = await startTakeoverSandbox(runner, values.image, AGENT);
   const complete = async (n: number) => {
-    const url = new URL(await sb.link(n));
-    runner.takeovers.complete(url.pathname.split('/').pop()!, url.searchParams.get('token'));
+    const { id, token } = linkParts(await sb.link(n));
+    runner.takeovers.complete(id, token);
   };
   for (let i = 0; i <= rounds; i++) {
     if (i > 0) await complete(i - 1);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { firstRequests } from './first-requests.ts';
 import { askAhead, prepareVnc, VncSpare } from './prepared-vnc.ts';
+import { deferred } from './testing/deferred.ts';
 import { type FakeRfbServer, startFakeRfbServer } from './testing/rfb-server.ts';
 
 let dir: string;
@@ -118,10 +119,7 @@ describe('VncSpare', () => {
 
   it('asks for the first frame ahead only once the screen may be shown, and only for a viewer that asks the same', async () => {
     const ended = new AbortController();
-    let show!: () => void;
-    const shown = new Promise<void>((resolve) => {
-      show = resolve;
-    });
+    const { promise: shown, resolve: show } = deferred();
     const spare = new VncSpare(vnc.path, { ended: ended.signal, shown });
     await expect.poll(() => spare.isReady).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -143,10 +141,7 @@ describe('VncSpare', () => {
 
   it('has the next spare ask ahead only once the viewer that took one has had its first frame', async () => {
     const ended = new AbortController();
-    let show!: () => void;
-    const shown = new Promise<void>((resolve) => {
-      show = resolve;
-    });
+    const { promise: shown, resolve: show } = deferred();
     const spare = new VncSpare(vnc.path, { ended: ended.signal, shown, nextAheadDelayMs: 1 });
     await expect.poll(() => spare.isReady).toBe(true);
     // A fast page: its viewer takes the spare before the screen may be shown.
