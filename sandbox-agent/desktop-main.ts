@@ -1,5 +1,5 @@
 /**
- * The desktop helper (bundled to /opt/grexal/desktop.mjs, Node 18): the init of a desktop
+ * The desktop helper (bundled to /opt/grexal/desktop.mjs, for the image's Node 20): the init of a desktop
  * sandbox's browser container, `node desktop.mjs <width> <height>` under tini (the runner sets
  * that entrypoint; runner/sandbox/browser-container.ts). It starts the desktop, prints ONE JSON
  * line on stdout, `{"env":{...}}` once everything answers or `{"error":"..."}` (then exits 1), and

@@ -1,7 +1,7 @@
 /**
  * The desktop's child processes (the X/VNC server, the window manager, Chromium) and how to wait for
  * each: poll a probe until it answers, fail as soon as the process dies (with its last lines of
- * stderr), give up at a deadline. No fixed sleeps. Runs in the sandbox on Node 18.
+ * stderr), give up at a deadline. No fixed sleeps. Runs in the sandbox on the image's Node (the host's, 20 or later).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';

@@ -6,7 +6,7 @@
  * requests at once; answers may come out of order and are matched by `id`.
  *
  * This file is the only thing the runner and the sandbox share: `runner/` imports it,
- * `sandbox-agent/` never imports `runner/`. It runs inside the sandbox on Node 18.
+ * `sandbox-agent/` never imports `runner/`. It runs inside the sandbox on the image's Node (the host's, 20 or later).
  */
 import { z } from 'zod';
 import { untilProblem } from './until.ts';

@@ -1,4 +1,4 @@
-// Bundles the runner (Node 20) and what runs inside the sandbox (Debian bookworm's Node 18) with
+// Bundles the runner and what runs inside the sandbox (both Node 20: the images take the host's) with
 // esbuild: one file each, so the CLI starts fast and images need nothing from the npm registry.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -53,8 +53,8 @@ const targets = [
   // the JS ctx client.
   {
     entryPoints: { desktop: 'sandbox-agent/desktop-main.ts', ctx: 'sandbox-agent/clients/ctx.ts' },
-    target: 'node18',
-    // The image's own playwright-core (the Node 18 build), loaded by the helper only to read cookies
+    target: 'node20',
+    // The image's own playwright-core, loaded by the helper only to read cookies
     // for a takeover's `until`.
     external: ['playwright-core'],
   },

@@ -71,14 +71,23 @@ describe('grexal images build', () => {
 });
 
 describe('grexal/agent', () => {
-  it('runs as uid 1000 with node, python3 and tini', async () => {
+  it("runs as uid 1000 with python3, tini and the host's node, startup snapshot included", async () => {
     const { code, output } = await runIn(IMAGE_TAGS.agent, [
       'sh',
       '-c',
-      'id -u; id -g; echo $HOME; node --version; python3 --version; test -x /usr/bin/tini && echo tini',
+      'id -u; id -g; echo $HOME; command -v node; node -p "process.version + \' \' + process.config.variables.node_use_node_snapshot"; python3 --version; test -x /usr/bin/tini && echo tini',
     ]);
     expect(code).toBe(0);
-    expect(output).toMatch(/^1000\n1000\n\/home\/agent\nv18\.\d+\.\d+\nPython 3\.\d+\.\d+\ntini\n$/);
+    const [uid, gid, home, node, version, python, tini] = output.split('\n');
+    expect([uid, gid, home, node, version, tini]).toEqual([
+      '1000',
+      '1000',
+      '/home/agent',
+      '/usr/bin/node',
+      `${process.version} true`,
+      'tini',
+    ]);
+    expect(python).toMatch(/^Python 3\.\d+\.\d+$/);
   });
 
   it('holds the supervisor, the desktop helper, the JS client and the importable Python client', async () => {

@@ -1,9 +1,11 @@
 /** `grexal images build`: base, agent and desktop, each skipped when nothing it is built from changed. */
+import { GrexalError } from '../errors.ts';
 import type { ContainerRuntime, ImageInfo } from '../runtime/runtime.ts';
 import { BASE_RECIPE_HASH, buildBase } from './base.ts';
 import { collectContext, hashContext, packContext } from './context.ts';
 import {
   DOCKERFILE_SPECS,
+  hostNodeProblem,
   IMAGE_NAMES,
   IMAGE_TAGS,
   type ImageName,
@@ -68,6 +70,9 @@ async function buildOne(
     const base = await buildBase(runtime, { log, signal: options.signal });
     return done(base.image, base.action, BASE_RECIPE_HASH);
   }
+  const nodeProblem = hostNodeProblem();
+  if (nodeProblem)
+    throw new GrexalError('E_IMAGE_BUILD_FAILED', nodeProblem, { details: { path: process.execPath } });
   const spec = DOCKERFILE_SPECS[name];
   const baseTag = IMAGE_TAGS[spec.base];
   const baseImage = built.get(spec.base) ?? (await runtime.image(baseTag));

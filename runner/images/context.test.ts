@@ -43,6 +43,17 @@ describe('collectContext', () => {
     expect(entries.find((e) => e.name === 'dist/app.mjs')?.mode).toBe(0o644);
   });
 
+  it('takes a file outside the root by its absolute path, under the name it is given', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'grexal-context-outside-'));
+    try {
+      await writeFile(join(outside, 'tool'), 'binary', { mode: 0o755 });
+      const entries = await collectContext(root, [{ path: join(outside, 'tool'), as: 'node', fix: 'x' }]);
+      expect(entries).toEqual([{ name: 'node', content: Buffer.from('binary'), mode: 0o755 }]);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
+
   it('names a missing file and its fix', async () => {
     const error = await collectContext(root, [
       { path: 'dist/missing.mjs', fix: 'Run `npm run build`.' },

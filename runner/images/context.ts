@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, posix, relative, sep } from 'node:path';
+import { join, posix, relative, resolve, sep } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { GrexalError } from '../errors.ts';
@@ -16,7 +16,7 @@ export interface ContextEntry {
   mode: number;
 }
 
-/** A file or directory the image needs, relative to the repository root. */
+/** A file or directory the image needs: relative to the repository root, or absolute. */
 export interface ContextSource {
   path: string;
   /** Where it goes in the context; the same relative path when absent. */
@@ -51,7 +51,7 @@ async function walk(dir: string): Promise<string[]> {
 export async function collectContext(root: string, sources: ContextSource[]): Promise<ContextEntry[]> {
   const entries: ContextEntry[] = [];
   for (const source of sources) {
-    const full = join(root, source.path);
+    const full = resolve(root, source.path);
     const info = await stat(full).catch(() => undefined);
     if (!info || info.isDirectory() !== Boolean(source.dir)) throw missing(root, source);
     const target = source.as ?? source.path;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DOCKERFILE_SPECS, imagesToBuild, repoRoot } from './specs.ts';
+import { DOCKERFILE_SPECS, hostNodeProblem, imagesToBuild, repoRoot } from './specs.ts';
 
 const root = repoRoot();
 
@@ -37,9 +37,23 @@ describe('Dockerfile contexts', () => {
   it('never packs node_modules wholesale', () => {
     const paths = Object.values(DOCKERFILE_SPECS).flatMap((s) => s.sources.map((x) => x.path));
     expect(paths).not.toContain('node_modules');
-    expect(paths.filter((p) => p.startsWith('node_modules/'))).toEqual([
-      'node_modules/playwright-core-node18',
-    ]);
+    expect(paths.filter((p) => p.startsWith('node_modules/'))).toEqual(['node_modules/playwright-core']);
+  });
+});
+
+describe('the host Node the images take', () => {
+  it("is this process's node, in both images", () => {
+    for (const spec of Object.values(DOCKERFILE_SPECS))
+      expect(spec.sources).toContainEqual(expect.objectContaining({ path: process.execPath, as: 'node' }));
+  });
+
+  it('is refused, with the fix, when it links a shared libnode', () => {
+    expect(hostNodeProblem({ node_shared: false })).toBeUndefined();
+    const problem = hostNodeProblem({ node_shared: true });
+    expect(problem).toContain(process.execPath);
+    expect(problem).toContain('standalone Node 20');
+    // This machine's own Node is standalone: the images are built from it.
+    expect(hostNodeProblem()).toBeUndefined();
   });
 });
 

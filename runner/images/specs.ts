@@ -24,8 +24,32 @@ export interface DockerfileImageSpec {
 
 const BUILD_FIX = 'Run `npm run build` first (it bundles the desktop helper and the JS client into dist/).';
 
+/**
+ * The Node that runs this build goes into both images as /usr/bin/node (an absolute path: outside
+ * the repository). Bookworm's nodejs 18 is built without Node's startup snapshot and code cache
+ * (`node_use_node_snapshot` false) and links libnode at every exec: `node -e 0` took 105–125 ms in
+ * the sandbox, the host's Node 20 28–37 ms. Every Node agent pays that at its start, warm or cold.
+ */
+const HOST_NODE: ContextSource = {
+  path: process.execPath,
+  as: 'node',
+  fix: 'Run the build with Node 20 or later.',
+};
+
+/**
+ * Why the host's Node cannot go into the images, if it cannot: a build that links a shared libnode
+ * (Debian's nodejs package, for one) needs libraries the images do not hold.
+ */
+export function hostNodeProblem(
+  variables: { node_shared?: unknown } = process.config.variables as { node_shared?: unknown },
+): string | undefined {
+  if (!variables.node_shared) return undefined;
+  return `The images take the Node that runs this build (${process.execPath}), but it is linked to a shared libnode, which they do not hold. Run \`grexal images build\` with a standalone Node 20 (from nodejs.org, nvm or NodeSource).`;
+}
+
 /** The supervisor, the desktop helper and the ctx clients, in both the agent and the desktop image. */
 const AGENT_FILES: ContextSource[] = [
+  HOST_NODE,
   { path: 'sandbox-agent/supervisor', dir: true, fix: 'Restore the Python supervisor from git.' },
   { path: 'dist/desktop.mjs', fix: BUILD_FIX },
   { path: 'dist/ctx.mjs', fix: BUILD_FIX },
@@ -49,9 +73,7 @@ export const DOCKERFILE_SPECS: Record<DockerfileImageSpec['name'], DockerfileIma
       { path: 'Dockerfile.desktop', as: 'Dockerfile', fix: 'Restore it from git.' },
       ...AGENT_FILES,
       // Only this one package from node_modules: agents drive Chromium with it; no npm inside.
-      // The host's playwright-core (>= 1.62) refuses Node 18, bookworm's node: the image gets the
-      // last release that runs on it, installed as the alias `playwright-core-node18`.
-      { path: 'node_modules/playwright-core-node18', dir: true, fix: 'Run `npm ci` first.' },
+      { path: 'node_modules/playwright-core', dir: true, fix: 'Run `npm ci` first.' },
     ],
   },
 };

@@ -127,7 +127,7 @@ describe('JS ctx client, bundled as /opt/grexal/ctx.mjs', () => {
       bundle: true,
       platform: 'node',
       format: 'esm',
-      target: 'node18',
+      target: 'node20',
       outfile: bundle,
       logLevel: 'warning',
     });

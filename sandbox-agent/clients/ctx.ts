@@ -4,7 +4,7 @@
  *   import { ctx } from '/opt/grexal/ctx.mjs';
  *   const { fields } = await ctx.connect('openai');
  *
- * Node 18, no dependencies, no validator: it loads in a few milliseconds. One socket is opened
+ * Node 20 (the image's), no dependencies, no validator: it loads in a few milliseconds. One socket is opened
  * on first use and shared by every call; it does not keep the process alive while idle. The
  * protocol is documented in docs/ctx-protocol.md.
  */
