@@ -52,13 +52,16 @@ async function freePort(): Promise<number> {
 }
 
 /** The supervisor with `cdpRelay` (or not); its agent prints GREXAL_CDP_URL and waits for stdin's end. */
-function supervise(cdpRelay: { port: number } | undefined) {
+function supervise(
+  cdpRelay: { port: number } | undefined,
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell expands it, not JS.
+  command = ['sh', '-c', 'echo "url=${GREXAL_CDP_URL:-none}"; sleep 20'],
+) {
   server.handler = (request) =>
     request.method === 'bootstrap'
       ? {
           result: {
-            // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell expands it, not JS.
-            command: ['sh', '-c', 'echo "url=${GREXAL_CDP_URL:-none}"; sleep 20'],
+            command,
             env: {},
             stopTimeoutMs: 300,
             ...(cdpRelay ? { cdpRelay } : {}),
@@ -116,6 +119,25 @@ describe('the CDP forwarder', { timeout: 30_000 }, () => {
     await run.exit;
     // Gone with the supervisor: nothing listens on the port any more.
     await expect(roundTrip(port, Buffer.from('x'))).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it("serves the agent's connection made at its very start, before the forwarder runs", async () => {
+    await startEchoRelay();
+    const port = await freePort();
+    // The agent's first instruction: connect, send, read the echo. Nothing waits for the forwarder.
+    const agent = [
+      'import os, socket',
+      "host, port = os.environ['GREXAL_CDP_URL'].removeprefix('http://').split(':')",
+      's = socket.create_connection((host, int(port)), timeout=5)',
+      "s.sendall(b'first')",
+      "print('url=echo:' + s.recv(16).decode(), flush=True)",
+      'import time; time.sleep(20)',
+    ].join('\n');
+    const run = supervise({ port }, ['python3', '-I', '-S', '-c', agent]);
+    expect(await run.url).toBe('echo:first');
+    expect(relayConnections).toBe(1);
+    run.child.kill('SIGTERM');
+    await run.exit;
   });
 
   it('closes a connection it cannot relay, and keeps serving', async () => {

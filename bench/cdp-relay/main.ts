@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -79,9 +79,18 @@ async function relayed(): Promise<{ endpoint: string; close: () => Promise<void>
   const browser = await LocalChromium.launch({ logger, headless: true });
   const relay = await CdpRelay.start(join(dir, 'cdp.sock'), { upstream: browser, logger });
   const port = await freePort();
-  const forwarder = spawn('python3', ['-I', '-S', FORWARDER, String(port), join(dir, 'cdp.sock')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  // As the supervisor starts it: the port bound by CdpForwarder.start, the process given it.
+  const start = [
+    'import sys, _signal',
+    '_signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGTERM})',
+    `sys.path.insert(0, ${JSON.stringify(dirname(FORWARDER))})`,
+    'from cdpforward import CdpForwarder',
+    `forwarder = CdpForwarder.start(${port}, ${JSON.stringify(join(dir, 'cdp.sock'))})`,
+    "print('ready', flush=True)",
+    '_signal.sigwait({_signal.SIGTERM})',
+    'forwarder.stop()',
+  ].join('\n');
+  const forwarder = spawn('python3', ['-I', '-S', '-c', start], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => forwarder.stdout.once('data', () => resolve()));
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -9,14 +9,15 @@ the relay's business, so that is where bad input is judged.
 It runs as its own process (the supervisor spawns it with the container's environment, never the
 agent's, before the agent starts), so a flood of connections never delays the supervisor's own
 loop, and the supervisor's signal handlers stay the only ones it has. `CdpForwarder` is the
-supervisor's handle on it; `main` is the process.
+supervisor's handle on it; `main` is the process, which takes its listening socket on fd 3.
 """
 import os
 import sys
 import time
 
-READY_TIMEOUT_S = 10.0
 STOP_GRACE_S = 1.0
+# The listening socket, as the forwarder process finds it.
+LISTEN_FD = 3
 # At most this many agent connections at once (Playwright opens one or two); more are closed.
 MAX_CONNECTIONS = 64
 CHUNK_BYTES = 64 * 1024
@@ -25,47 +26,46 @@ MAX_PENDING_BYTES = 1024 * 1024
 
 
 class CdpForwarder:
-    """The supervisor's side: spawn, wait for the bind, stop."""
+    """The supervisor's side: bind, spawn, stop."""
 
-    def __init__(self, pid, ready_r):
+    def __init__(self, pid, port):
         self.pid = pid
-        self.ready_r = ready_r
+        # The agent's environment.
+        self.env = {'GREXAL_CDP_URL': f'http://127.0.0.1:{port}'}
 
     @classmethod
     def start(cls, port, socket_path):
+        """The port is bound here, before the agent starts, and handed to the forwarder: the
+        kernel queues the agent's connections until the forwarder accepts them, so the agent's
+        start does not wait for a Python process's (~20 ms). Raises why not."""
+        import _socket
+
         from spawn import spawn
 
-        r, w = os.pipe()
-        actions = [(os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, w, 1)]
-        argv = [sys.executable, '-I', '-S', os.path.abspath(__file__), str(int(port)), socket_path]
+        port = int(port)
+        listener = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
         try:
+            listener.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            listener.bind(('127.0.0.1', port))
+            listener.listen(MAX_CONNECTIONS)
+            # Closed here right after the spawn, before the agent's: only the forwarder holds it.
+            os.set_inheritable(listener.fileno(), True)
+            actions = [(os.POSIX_SPAWN_OPEN, fd, '/dev/null', os.O_RDWR, 0) for fd in (0, 1)]
+            if listener.fileno() != LISTEN_FD:
+                actions.append((os.POSIX_SPAWN_DUP2, listener.fileno(), LISTEN_FD))
+            argv = [sys.executable, '-I', '-S', os.path.abspath(__file__), socket_path]
             pid = spawn(argv, dict(os.environ), actions)
+        except OSError as error:
+            raise RuntimeError(
+                f'the CDP forwarder did not start: cannot listen on 127.0.0.1:{port}: {error.strerror or error}'
+            ) from None
         finally:
-            os.close(w)
-        return cls(pid, r)
-
-    def wait_ready(self, port):
-        """The agent's environment once the port is bound; raises why not."""
-        import select
-
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        line = b''
-        while not line.endswith(b'\n'):
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.ready_r], [], [], left)[0]:
-                raise RuntimeError(f'the CDP forwarder did not start within {READY_TIMEOUT_S:.0f} s')
-            chunk = os.read(self.ready_r, 256)
-            if not chunk:
-                break
-            line += chunk
-        if line.strip() != b'ready':
-            raise RuntimeError(f'the CDP forwarder did not start: {line.decode(errors="replace").strip() or "it exited"}')
-        return {'GREXAL_CDP_URL': f'http://127.0.0.1:{int(port)}'}
+            listener.close()
+        return cls(pid, port)
 
     def stop(self):
         import _signal
 
-        os.close(self.ready_r)
         try:
             os.kill(self.pid, _signal.SIGTERM)
         except ProcessLookupError:
@@ -102,21 +102,15 @@ def send_pending(sock, pipe):
     return True
 
 
-def serve(port, socket_path):
+def serve(listener, socket_path):
     import selectors
     import socket
 
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(('127.0.0.1', port))
-    listener.listen(MAX_CONNECTIONS)
     listener.setblocking(False)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     # socket → (its connection's two Pipes, the peer socket)
     conns = {}
-    sys.stdout.write('ready\n')
-    sys.stdout.flush()
 
     def close_pair(sock):
         entry = conns.pop(sock, None)
@@ -218,13 +212,15 @@ def main():
 
     # SIGTERM from the supervisor ends the process (default disposition); Ctrl-C is not ours.
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-    port, socket_path = int(sys.argv[1]), sys.argv[2]
+    import socket
+
+    socket_path = sys.argv[1]
     try:
-        serve(port, socket_path)
+        listener = socket.socket(fileno=LISTEN_FD)
     except OSError as error:
-        sys.stdout.write(f'cannot listen on 127.0.0.1:{port}: {error.strerror or error}\n')
-        sys.stdout.flush()
+        sys.stderr.write(f'grexal: the CDP forwarder has no listening socket on fd {LISTEN_FD}: {error}\n')
         return 1
+    serve(listener, socket_path)
     return 0
 
 

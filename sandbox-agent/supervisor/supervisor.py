@@ -68,7 +68,7 @@ def supervise(link, bootstrap, limits, socket_path):
             prepare(bootstrap)
             # The relayed endpoint is the agent's only way to the browser: a desktop sandbox's
             # display and browser run in a container of their own (docs/browser.md).
-            extra_env = forwarder.wait_ready(relay['port']) if forwarder else {}
+            extra_env = forwarder.env if forwarder else {}
         except Interrupted:
             raise
         except Exception as error:
