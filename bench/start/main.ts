@@ -19,7 +19,7 @@
  * it. The bench then also runs this build with the variable unset, so that the figure says what
  * part of the gap is still the environment's.
  *
- *   node scripts/run-ts.mjs bench/start/main.ts [--pairs 10] [--baseline DIR]
+ *   node scripts/run-ts.mjs bench/start/main.ts [--pairs 10] [--baseline DIR] [--image grexal/agent]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,10 +31,15 @@ import { median, ms } from '../lib/stats.ts';
 import { timeProcess } from '../lib/timed-process.ts';
 
 const { values } = parseArgs({
-  options: { pairs: { type: 'string', default: '10' }, baseline: { type: 'string' } },
+  options: {
+    pairs: { type: 'string', default: '10' },
+    baseline: { type: 'string' },
+    // Another image for both sides (an agent image built otherwise, e.g. with another Node).
+    image: { type: 'string', default: 'grexal/agent' },
+  },
 });
 const rounds = Number(values.pairs);
-const IMAGE = 'grexal/agent';
+const IMAGE = values.image;
 const COMMAND = ['node', '-e', 'console.log(1)'];
 const TARGET = 1.25;
 
