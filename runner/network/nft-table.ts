@@ -17,6 +17,7 @@ import { deniedRanges } from './denied.ts';
 import { exec } from './exec.ts';
 import type { FastElement } from './fast-path.ts';
 import { batched } from './nft-batch.ts';
+import { runNft } from './nft-run.ts';
 import { DEFAULT_LINK_RANGE } from './veth.ts';
 
 export const PROXY_PORT = 15_001;
@@ -227,7 +228,7 @@ export interface NftTable {
 }
 
 /** One transaction per burst of scripts (nft-batch.ts). */
-const nft = batched((input: string) => exec('nft', ['-f', '-'], { input }));
+const nft = batched((script: string) => runNft(script));
 
 export async function createTable(
   instanceId: string,
