@@ -1,9 +1,10 @@
 /**
  * A long-lived python3 helper (stdlib only) for what Node cannot do itself (netlink sockets,
  * setns): one request per line, each prefixed by its number, one answer line per request with
- * the same number. Spawned on first use (or by `warm()`, python3 takes ~30 ms to start), it never
- * holds the runner's exit open. Once it has died, every waiting and later request answers
- * `undefined`, so the caller takes its slower path instead of failing.
+ * the same number. Spawned on first use (or by `warm()`, python3 takes ~30 ms to start), it holds
+ * the process's exit open only while a request waits for its answer, never while idle. Once it has
+ * died, every waiting and later request answers `undefined`, so the caller takes its slower path
+ * instead of failing.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -29,8 +30,19 @@ export class LineHelper {
     const id = this.next++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
+      this.hold(helper, true);
       helper.stdin.write(`${[id, ...fields].join(' ')}\n`);
     });
+  }
+
+  /** Whether the helper keeps the event loop alive: while an answer is awaited, and only then. */
+  private hold(helper: ChildProcessWithoutNullStreams, held: boolean): void {
+    for (const handle of [helper, helper.stdin, helper.stdout, helper.stderr] as {
+      ref(): void;
+      unref(): void;
+    }[])
+      if (held) handle.ref();
+      else handle.unref();
   }
 
   /** Stops the helper and answers what still waits; a later request starts a new one. */
@@ -56,10 +68,10 @@ export class LineHelper {
       const id = Number(space === -1 ? line : line.slice(0, space));
       const resolve = this.waiting.get(id);
       this.waiting.delete(id);
+      if (this.waiting.size === 0) this.hold(helper, false);
       resolve?.(space === -1 ? '' : line.slice(space + 1));
     });
-    helper.unref();
-    (helper.stdout as unknown as { unref?: () => void }).unref?.();
+    this.hold(helper, false);
     this.helper = helper;
     return helper;
   }
