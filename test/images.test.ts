@@ -83,7 +83,7 @@ describe('grexal/agent', () => {
       '1000',
       '1000',
       '/home/agent',
-      '/usr/bin/node',
+      '/usr/local/bin/node',
       `${process.version} true`,
       'tini',
     ]);

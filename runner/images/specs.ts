@@ -25,10 +25,11 @@ export interface DockerfileImageSpec {
 const BUILD_FIX = 'Run `npm run build` first (it bundles the desktop helper and the JS client into dist/).';
 
 /**
- * The Node that runs this build goes into both images as /usr/bin/node (an absolute path: outside
- * the repository). Bookworm's nodejs 18 is built without Node's startup snapshot and code cache
- * (`node_use_node_snapshot` false) and links libnode at every exec: `node -e 0` took 105–125 ms in
- * the sandbox, the host's Node 20 28–37 ms. Every Node agent pays that at its start, warm or cold.
+ * The Node that runs this build goes into both images as /usr/local/bin/node (an absolute path:
+ * outside the repository). Bookworm's nodejs 18 is built without Node's startup snapshot and code
+ * cache (`node_use_node_snapshot` false) and links libnode at every exec: `node -e 0` took
+ * 105–125 ms in the sandbox, the host's Node 20 28–37 ms. Every Node agent pays that at its start,
+ * warm or cold.
  */
 const HOST_NODE: ContextSource = {
   path: process.execPath,
