@@ -93,3 +93,27 @@ describe('LocalChromium.launch', () => {
     expect(await profiles()).toEqual(['grexal-chromium-live']);
   });
 });
+
+describe('LocalChromium.closing', () => {
+  it('holds once the pipe open() gave is closed (Chromium then ends), not when Chromium dies by itself', async () => {
+    const closedByPipe = await LocalChromium.launch({ logger, headless: true });
+    try {
+      const pipe = await closedByPipe.open();
+      expect(closedByPipe.closing).toBe(false);
+      pipe.close();
+      await closedByPipe.exited;
+      expect(closedByPipe.closing).toBe(true);
+    } finally {
+      await closedByPipe.close();
+    }
+    const died = await LocalChromium.launch({ logger, headless: true });
+    try {
+      await died.open();
+      process.kill(died.pid!, 'SIGKILL');
+      await died.exited;
+      expect(died.closing).toBe(false);
+    } finally {
+      await died.close();
+    }
+  }, 30_000);
+});

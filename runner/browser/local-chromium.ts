@@ -82,6 +82,7 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
   private connection?: CdpConnection;
   private opened = false;
   private closeStarted?: Promise<void>;
+  private pipeClosed = false;
   /** The last resort when the process exits without close() (a third Ctrl-C, process.exit). */
   private readonly removeOnExit = () => {
     this.signalGroup('SIGKILL');
@@ -202,7 +203,21 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
         'The local Chromium has one DevTools pipe, already in use or closed.',
       );
     this.opened = true;
-    return this.connection;
+    const connection = this.connection;
+    // Chromium ends when its DevTools pipe closes: a close by whoever opened it (the relay, as
+    // the run ends) is as intended as close() here.
+    return {
+      send: (message) => connection.send(message),
+      onMessage: (listener) => connection.onMessage(listener),
+      onClose: (listener) => connection.onClose(listener),
+      close: () => {
+        this.pipeClosed = true;
+        connection.close();
+      },
+      get closed() {
+        return connection.closed;
+      },
+    };
   }
 
   /** Ends Chromium (its whole process group) and removes the profile; idempotent. */
@@ -226,9 +241,9 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
     return this.closeStarted;
   }
 
-  /** True once close() was called: an exit after it is no surprise. */
+  /** True once close() was called or the pipe open() gave was closed: an exit after it is no surprise. */
   get closing(): boolean {
-    return this.closeStarted !== undefined;
+    return this.closeStarted !== undefined || this.pipeClosed;
   }
 
   private async groupGone(waitMs: number): Promise<void> {
