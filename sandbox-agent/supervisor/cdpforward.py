@@ -45,9 +45,14 @@ class CdpForwarder:
         port = int(port)
         listener = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
         try:
-            listener.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
-            listener.bind(('127.0.0.1', port))
-            listener.listen(MAX_CONNECTIONS)
+            try:
+                listener.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+                listener.bind(('127.0.0.1', port))
+                listener.listen(MAX_CONNECTIONS)
+            except OSError as error:
+                raise RuntimeError(
+                    f'the CDP forwarder did not start: cannot listen on 127.0.0.1:{port}: {error.strerror or error}'
+                ) from None
             # Closed here right after the spawn, before the agent's: only the forwarder holds it.
             os.set_inheritable(listener.fileno(), True)
             actions = [(os.POSIX_SPAWN_OPEN, fd, '/dev/null', os.O_RDWR, 0) for fd in (0, 1)]
@@ -55,10 +60,6 @@ class CdpForwarder:
                 actions.append((os.POSIX_SPAWN_DUP2, listener.fileno(), LISTEN_FD))
             argv = [sys.executable, '-I', '-S', os.path.abspath(__file__), socket_path]
             pid = spawn(argv, dict(os.environ), actions)
-        except OSError as error:
-            raise RuntimeError(
-                f'the CDP forwarder did not start: cannot listen on 127.0.0.1:{port}: {error.strerror or error}'
-            ) from None
         finally:
             listener.close()
         return cls(pid, port)
