@@ -228,7 +228,7 @@ export interface NftTable {
 }
 
 /** One transaction per burst of scripts (nft-batch.ts). */
-const nft = batched((script: string) => runNft(script));
+const nft = batched(runNft);
 
 export async function createTable(
   instanceId: string,
