@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 /** A resolver on loopback with the test-only override: no query ever goes upstream. */
-async function setUp(policy: NetworkPolicy) {
+async function setUp(policy: NetworkPolicy, onAnswer?: () => Promise<void>) {
   const names = new AnsweredNames();
   const events: NetworkEvent[] = [];
   const port = 20_000 + Math.floor(Math.random() * 20_000);
@@ -23,6 +23,7 @@ async function setUp(policy: NetworkPolicy) {
     policy: () => policy,
     names,
     onEvent: (event) => events.push(event),
+    onAnswer,
     override: { 'api.test': { address: '198.51.100.10' }, 'x.cdn.test': { address: '198.51.100.11' } },
   });
   const ask = (name: string, type?: number) =>
@@ -34,7 +35,11 @@ async function setUp(policy: NetworkPolicy) {
       });
       socket.send(buildQuery(7, name, type), port, '127.0.0.1');
     });
-  return { names, events, ask };
+  const send = (name: string) => {
+    const socket = createSocket('udp4');
+    socket.send(buildQuery(7, name), port, '127.0.0.1', () => socket.close());
+  };
+  return { names, events, ask, send };
 }
 
 describe('the sandbox resolver', () => {
@@ -78,5 +83,33 @@ describe('the sandbox resolver', () => {
   it('refuses everything under none', async () => {
     const { ask } = await setUp(parseNetworkPolicy('none'));
     expect(await ask('api.test')).toMatchObject({ rcode: RCODE.REFUSED });
+  });
+
+  it('drops an answer that comes after it was closed, without throwing', async () => {
+    let hookCalled!: () => void;
+    const called = new Promise<void>((resolve) => {
+      hookCalled = resolve;
+    });
+    let finishHook!: () => void;
+    const hook = () =>
+      new Promise<void>((resolve) => {
+        finishHook = resolve;
+        hookCalled();
+      });
+    const { send } = await setUp(parseNetworkPolicy('public'), hook);
+    const thrown: unknown[] = [];
+    const onRejection = (error: unknown) => thrown.push(error);
+    process.on('unhandledRejection', onRejection);
+    try {
+      send('api.test');
+      await called;
+      await resolver?.close();
+      resolver = undefined;
+      finishHook();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+    expect(thrown).toEqual([]);
   });
 });

@@ -77,6 +77,9 @@ export function isReservedName(name: string): boolean {
 export async function startResolver(options: ResolverOptions): Promise<SandboxResolver> {
   const resolver = new Resolver({ timeout: UPSTREAM_TIMEOUT_MS, tries: 2 });
   const socket: Socket = createSocket({ type: 'udp4' });
+  // An answer can outlive the sandbox (upstream waits seconds): once closed, it is dropped, since
+  // send on a closed socket throws, and that throw in a late callback would end the runner.
+  let closed = false;
   const answer = async (name: string, type: number): Promise<Answer> => {
     const override = options.override?.[name];
     if (override)
@@ -89,8 +92,10 @@ export async function startResolver(options: ResolverOptions): Promise<SandboxRe
   socket.on('message', (packet, peer) => {
     const question = parseQuery(packet);
     if (!question) return;
-    const reply = (rcode: number, addresses: string[] = [], ttl = 60) =>
-      socket.send(buildResponse(question, rcode, addresses, ttl), peer.port, peer.address, () => {});
+    const reply = (rcode: number, addresses: string[] = [], ttl = 60) => {
+      if (!closed)
+        socket.send(buildResponse(question, rcode, addresses, ttl), peer.port, peer.address, () => {});
+    };
     const verdict = decideName(options.policy(), question.name);
     if (verdict.decision === 'denied') {
       options.onEvent({
@@ -118,6 +123,9 @@ export async function startResolver(options: ResolverOptions): Promise<SandboxRe
   socket.on('error', () => {});
   await listening(socket, (done) => socket.bind(options.port, options.address, done));
   return {
-    close: () => new Promise((resolve) => socket.close(() => resolve())),
+    close: () => {
+      closed = true;
+      return new Promise((resolve) => socket.close(() => resolve()));
+    },
   };
 }
