@@ -13,6 +13,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { type CdpPipeServer, probeBrowser, serveCdpPipe } from './cdp-pipe.ts';
+import { QUIET_FEATURES, QUIET_SWITCHES } from './chromium-quiet.ts';
 import { DesktopProcess, type WaitOptions } from './desktop-process.ts';
 import { startDisplay } from './display-stack.ts';
 import { CDP_SOCKET_NAME, SANDBOX_RUN_DIR, VNC_SOCKET_NAME } from './wire.ts';
@@ -88,10 +89,11 @@ export async function startDesktop(options: StartDesktopOptions): Promise<Deskto
   }
 }
 
-const DISABLED_FEATURES = [
-  'Translate',
-  'MediaRouter',
-  'OptimizationHints',
+/**
+ * Idle memory (issue 12: ≤ 200 MiB for the desktop sandbox): no WebUI preloaded for the toolbar's
+ * bubbles, reload button or omnibox popup, no spare renderer kept for a next tab.
+ */
+const LEAN_FEATURES = [
   'PreloadTopChromeWebUI',
   'SpareRendererForSitePerProcess',
   'WebUIReloadButton',
@@ -113,28 +115,9 @@ export function chromiumArgs({ width, height }: StartDesktopOptions): string[] {
     `--user-data-dir=${join(home, '.config', 'grexal-chromium')}`,
     // DevTools on fds 3 and 4 only, no TCP port: the network namespace is shared with the agent.
     '--remote-debugging-pipe',
-    // No calls home, no updates, no sync, no first-run prompts: quiet and lean.
-    ...['--no-first-run', '--no-default-browser-check', '--disable-background-networking'],
-    ...[
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-default-apps',
-      '--disable-domain-reliability',
-    ],
-    ...[
-      '--disable-client-side-phishing-detection',
-      '--metrics-recording-only',
-      '--no-pings',
-      '--disable-breakpad',
-    ],
-    ...[
-      '--password-store=basic',
-      '--use-mock-keychain',
-      // One list (a second --disable-features would replace the first). The rest is idle memory
-      // (issue 12: ≤ 200 MiB for the desktop sandbox): no WebUI preloaded for the toolbar's
-      // bubbles, reload button or omnibox popup, no spare renderer kept for a next tab.
-      `--disable-features=${DISABLED_FEATURES.join(',')}`,
-    ],
+    // No calls home, no updates, no sync, no first-run prompts (chromium-quiet.ts).
+    ...QUIET_SWITCHES,
+    `--disable-features=${[...QUIET_FEATURES, ...LEAN_FEATURES].join(',')}`,
     ...['--noerrdialogs', '--disable-session-crashed-bubble', '--hide-crash-restore-bubble'],
     // No GPU in the X server: draw in software, in the browser process (a GPU process of its own
     // costs ~20 MiB for nothing here).

@@ -114,6 +114,14 @@ fetch('http://api.test:${httpPort}/from-node').then(r => r.text()).then(t => con
     expect(JSON.stringify(ran.network)).not.toContain('from-chromium');
   });
 
+  it("hears nothing from the desktop's own Chromium: no name is asked for that the agent did not ask for", async () => {
+    // Chromium on its own looked up clients2.google.com, update.googleapis.com and
+    // accounts.google.com within a second of its start (chromium-quiet.ts). Under `allow` each would
+    // be a refused query in this sandbox's events, and under `public` a query sent upstream.
+    const ran = await (await startIn(ALLOW_API, ['sh', '-c', 'sleep 5'], { desktop: true })).done;
+    expect(ran.network).toEqual([]);
+  });
+
   it('a PATCH takes effect for the next connection', async () => {
     const script = `${PY_TRY}
 import os, time

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import { QUIET_FEATURES, QUIET_SWITCHES } from '../../sandbox-agent/chromium-quiet.ts';
 import { GrexalError } from '../errors.ts';
 import { type CdpConnection, type CdpUpstream, nulFramedConnection } from './cdp-connection.ts';
 
@@ -21,25 +22,6 @@ const GROUP_GONE_WAIT_MS = 3_000;
 const STDERR_TAIL_BYTES = 4096;
 const PROFILE_PREFIX = 'grexal-chromium-';
 const OWNER_FILE = 'owner.pid';
-
-/** Quiet on a closed network: nothing phones home, nothing asks the developer anything. */
-const QUIET_FLAGS = [
-  '--no-first-run',
-  '--no-default-browser-check',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-default-apps',
-  '--disable-breakpad',
-  '--disable-client-side-phishing-detection',
-  '--disable-domain-reliability',
-  '--disable-features=Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,AutofillServerCommunication',
-  '--metrics-recording-only',
-  '--no-pings',
-  '--no-service-autorun',
-  '--password-store=basic',
-  '--use-mock-keychain',
-];
 
 export interface LocalChromiumOptions {
   logger: Logger;
@@ -122,7 +104,9 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
     const args = [
       '--remote-debugging-pipe',
       `--user-data-dir=${join(profileRoot, 'profile')}`,
-      ...QUIET_FLAGS,
+      // Quiet on a closed network: nothing phones home, nothing asks the developer anything.
+      ...QUIET_SWITCHES,
+      `--disable-features=${QUIET_FEATURES.join(',')}`,
       ...(options.headless ? ['--headless=new'] : []),
       // Chromium refuses to run as root with its sandbox on; a root runner (CI) gets none.
       ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
