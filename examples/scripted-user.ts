@@ -5,16 +5,15 @@
  * presses Done. Only the stream is used: it sees pixels, as a person would.
  */
 import { chromium, type Page } from 'playwright-core';
+import { QUIET_FEATURES, QUIET_SWITCHES } from '../sandbox-agent/chromium-quiet.ts';
 
-/** Chromium flags for a closed network: no background traffic, no sandbox as root. */
+/** Chromium flags for a closed network: no traffic of its own (chromium-quiet.ts), no sandbox as root. */
 export const CHROMIUM_FLAGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
+  ...QUIET_SWITCHES,
+  `--disable-features=${QUIET_FEATURES.join(',')}`,
 ];
 
 export interface ScriptedUserOptions {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM_FLAGS } from '../examples/scripted-user.ts';
 import { firstRequests } from '../runner/takeover/first-requests.ts';
 import {
   startTakeoverServer,
@@ -49,7 +50,7 @@ beforeAll(async () => {
     plugins: [novncTrim],
   });
   // Running as root in CI: Chromium's own sandbox needs an unprivileged user.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
 });
 
 afterAll(async () => {

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { CdpRelay, LocalChromium } from '../../runner/browser/index.ts';
+import { QUIET_FEATURES, QUIET_SWITCHES } from '../../sandbox-agent/chromium-quiet.ts';
 import { alternate, median, percentile } from '../lib/stats.ts';
 
 const { values } = parseArgs({ options: { samples: { type: 'string', default: '15' } } });
@@ -46,8 +47,8 @@ async function direct(): Promise<{ endpoint: string; close: () => Promise<void> 
       `--remote-debugging-port=${port}`,
       '--remote-debugging-address=127.0.0.1',
       `--user-data-dir=${profile}`,
-      '--no-first-run',
-      '--disable-background-networking',
+      ...QUIET_SWITCHES,
+      `--disable-features=${QUIET_FEATURES.join(',')}`,
       ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
       'about:blank',
     ],
