@@ -4,8 +4,8 @@
  * same script goes through `nft -f -`. Each case works in a table of its own, removed after.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { LineHelper } from '../runner/host/line-helper.ts';
 import { ExecFailure, exec } from '../runner/network/exec.ts';
-import { LineHelper } from '../runner/network/line-helper.ts';
 import { runNft } from '../runner/network/nft-run.ts';
 
 // Not `grexal_…`: the runner's reaper owns those names.

@@ -5,9 +5,10 @@
  * long-lived python3 helper (stdlib only) does the netlink part, one line per question.
  * Without python3 the /proc table is read instead (correct, slower).
  */
+
+import { LineHelper } from '../host/line-helper.ts';
 import { type OriginalDestination, originalDestination } from './conntrack.ts';
 import { CTNETLINK_PY } from './ctnetlink-py.ts';
-import { LineHelper } from './line-helper.ts';
 
 const HELPER = `${CTNETLINK_PY}
 import sys

@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { GrexalError } from '../errors.ts';
+import { python3 } from '../host/python.ts';
 import { mark } from '../timings.ts';
 import { OriginalDestinations } from './ct-lookup.ts';
 import type { DangerousDnsOverride } from './events.ts';
@@ -34,7 +35,6 @@ import {
 } from './nft-table.ts';
 import type { NetworkPolicy } from './policy.ts';
 import { startProxy } from './proxy.ts';
-import { python3 } from './python.ts';
 import { startResolver } from './resolver.ts';
 import { SandboxFastPath } from './sandbox-fast-path.ts';
 import { createLink, listLinks, removeLink } from './veth.ts';
@@ -280,7 +280,7 @@ export class HostNetworkManager implements NetworkManager {
     }
     for (const link of await listLinks()) {
       if (!dead(link.instanceId)) continue;
-      await removeLink(link.hostIf).catch(() => {});
+      await removeLink(link.hostIf, this.mover).catch(() => {});
       reaped.push(`link:${link.hostIf}`);
     }
     return reaped;
@@ -292,7 +292,6 @@ export class HostNetworkManager implements NetworkManager {
     this.table = undefined;
     this.originals.close();
     this.flows.close();
-    this.mover?.close();
     await table?.drop();
     await this.forwardAccept?.remove();
     this.forwardAccept = undefined;

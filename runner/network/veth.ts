@@ -49,7 +49,7 @@ export interface CreateLinkOptions {
   sandboxId: string;
   instanceId: string;
   range?: string;
-  /** Makes the pair without spawning (see link-helper.ts); `ip` and `nsenter` are spawned without it. */
+  /** Makes the pair and deletes links without spawning (link-helper.ts); `ip` and `nsenter` are spawned without it. */
   mover?: LinkHelper;
 }
 
@@ -73,7 +73,9 @@ function slotCount(range: string): number {
   return 2 ** (30 - cidr.prefix);
 }
 
-export async function removeLink(ifname: string): Promise<void> {
+/** Deletes a link; one that is not there is not an error. Through `mover` when there is one. */
+export async function removeLink(ifname: string, mover?: LinkHelper): Promise<void> {
+  if (await mover?.deleteLink(ifname)) return;
   await exec('ip', ['link', 'del', ifname]).catch((error: unknown) => {
     if (!(error instanceof ExecFailure && /Cannot find device/.test(error.stderr))) throw error;
   });
@@ -132,8 +134,8 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
     const { host, sandbox } = slotAddresses(range, slot);
     // The pair goes first: removing the lock frees the slot for another runner.
     const remove = async () => {
-      await removeLink(hostIf).catch(() => {});
-      await removeLink(lockIf);
+      await removeLink(hostIf, options.mover).catch(() => {});
+      await removeLink(lockIf, options.mover);
     };
     try {
       await exec('ip', ['-batch', '-'], {
@@ -153,7 +155,7 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
       // tool or permission is not. A later line failing leaves our lock to remove.
       const firstLine = error instanceof ExecFailure && /Command failed -:1\b/.test(error.stderr);
       if (firstLine && /File exists/.test((error as ExecFailure).stderr)) continue;
-      if (!firstLine) await removeLink(lockIf).catch(() => {});
+      if (!firstLine) await removeLink(lockIf, options.mover).catch(() => {});
       throw error;
     }
     const moveInto = async (pid: number, forwarding: boolean): Promise<MoveTiming> => {

@@ -20,6 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { AGENT_GID, AGENT_UID } from '../../sandbox-agent/protocol.ts';
+import { base64, rootHelper } from '../host/root-helper.ts';
 
 const run = promisify(execFile);
 
@@ -48,18 +49,22 @@ export async function mountRunDirTmpfs(dir: string, logger?: Logger): Promise<bo
     warnOnce(logger, 'the runner is not root, so it cannot mount a tmpfs');
     return false;
   }
-  const options = [
+  const data = [
     `size=${RUN_DIR_TMPFS_BYTES}`,
     `nr_inodes=${RUN_DIR_TMPFS_INODES}`,
     'mode=0700',
     `uid=${AGENT_UID}`,
     `gid=${AGENT_GID}`,
-    'nosuid',
-    'nodev',
-    'noexec',
   ].join(',');
+  // By mount(2) in the root helper (no fork of the runner), else by mount(8).
+  const answer = await rootHelper.request(['mount', base64(dir), data]);
+  if (answer === 'ok') return true;
+  if (answer !== undefined) {
+    warnOnce(logger, answer.replace(/^error /, ''));
+    return false;
+  }
   try {
-    await run('mount', ['-t', 'tmpfs', '-o', options, RUN_DIR_TMPFS_SOURCE, dir], {
+    await run('mount', ['-t', 'tmpfs', '-o', `${data},nosuid,nodev,noexec`, RUN_DIR_TMPFS_SOURCE, dir], {
       timeout: MOUNT_TIMEOUT_MS,
     });
     return true;
@@ -75,6 +80,10 @@ export async function mountRunDirTmpfs(dir: string, logger?: Logger): Promise<bo
  */
 export async function unmountRunDir(dir: string): Promise<void> {
   try {
+    // By umount2(2) in the root helper (no fork of the runner), else by umount(8).
+    const answer = await rootHelper.request(['umount', base64(dir)]);
+    if (answer === 'ok') return;
+    if (answer !== undefined) throw new Error(answer.replace(/^error /, ''));
     await run('umount', ['-l', dir], { timeout: MOUNT_TIMEOUT_MS });
   } catch (error) {
     if (!(await runDirMountsUnder(dir)).includes(dir)) return;

@@ -1,0 +1,68 @@
+/**
+ * The root helper against the real kernel (runner/host/root-helper.ts): the per-sandbox tmpfs
+ * mounted and unmounted, and a link deleted, with no mount(8), umount(8) or ip(8) on PATH, so
+ * that what happened, the helper did (the nft part: test/nft-run.test.ts).
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { exec } from '../runner/network/exec.ts';
+import { LinkHelper } from '../runner/network/link-helper.ts';
+import {
+  mountRunDirTmpfs,
+  RUN_DIR_TMPFS_BYTES,
+  RUN_DIR_TMPFS_SOURCE,
+  unmountRunDir,
+} from '../runner/sandbox/run-dir-mount.ts';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step().catch(() => {});
+});
+
+/** Runs `body` with nothing on PATH: a spawned tool would fail. */
+async function withoutTools<T>(body: () => Promise<T>): Promise<T> {
+  const path = process.env['PATH'];
+  process.env['PATH'] = '/nonexistent';
+  try {
+    return await body();
+  } finally {
+    process.env['PATH'] = path;
+  }
+}
+
+/** mountinfo writes a space in a path as \040. */
+const mountLine = async (dir: string) =>
+  (await readFile('/proc/self/mountinfo', 'utf8'))
+    .split('\n')
+    .find((line) => line.split(' ')[4] === dir.replaceAll(' ', '\\040'));
+
+describe('the root helper', () => {
+  it('mounts the capped tmpfs (nosuid, nodev, noexec) and unmounts it, a path with a space included', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'root helper '));
+    cleanup.push(
+      () => rm(dir, { recursive: true, force: true }),
+      () => exec('umount', ['-l', dir]),
+    );
+    expect(await withoutTools(() => mountRunDirTmpfs(dir))).toBe(true);
+    const line = await mountLine(dir);
+    expect(line).toContain(` - tmpfs ${RUN_DIR_TMPFS_SOURCE} `);
+    expect(line?.split(' ')[5]).toMatch(/nosuid,nodev,noexec/);
+    expect(line).toContain(`size=${RUN_DIR_TMPFS_BYTES / 1024}k`);
+    await withoutTools(() => unmountRunDir(dir));
+    expect(await mountLine(dir)).toBeUndefined();
+    // Not a mount any more: not an error.
+    await withoutTools(() => unmountRunDir(dir));
+  });
+
+  it('deletes a link by name, and a link that is not there is no error', async () => {
+    const name = `grt${process.pid % 100_000}`;
+    await exec('ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
+    cleanup.push(() => exec('ip', ['link', 'del', name]));
+    const links = new LinkHelper();
+    expect(await withoutTools(() => links.deleteLink(name))).toBe(true);
+    expect(await exec('ip', ['-o', 'link']).then((out) => out.includes(`${name}@`))).toBe(false);
+    expect(await withoutTools(() => links.deleteLink(name))).toBe(true);
+  });
+});
