@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { rootHelper } from '../runner/host/root-helper.ts';
 import { exec } from '../runner/network/exec.ts';
 import { LinkHelper } from '../runner/network/link-helper.ts';
 import {
@@ -45,6 +46,8 @@ describe('the root helper', () => {
       () => rm(dir, { recursive: true, force: true }),
       () => exec('umount', ['-l', dir]),
     );
+    // A runner mounts through the helper once it runs (a cold one mounts by mount(8) at first).
+    rootHelper.warm();
     expect(await withoutTools(() => mountRunDirTmpfs(dir))).toBe(true);
     const line = await mountLine(dir);
     expect(line).toContain(` - tmpfs ${RUN_DIR_TMPFS_SOURCE} `);

@@ -23,6 +23,11 @@ export class LineHelper {
     this.start();
   }
 
+  /** Whether the helper process is up (started, and not dead). */
+  get running(): boolean {
+    return this.helper !== undefined;
+  }
+
   /** The answer to `fields` (sent space-separated after the number), without its number. */
   request(fields: ReadonlyArray<string | number>): Promise<string | undefined> {
     const helper = this.start();

@@ -56,8 +56,10 @@ export async function mountRunDirTmpfs(dir: string, logger?: Logger): Promise<bo
     `uid=${AGENT_UID}`,
     `gid=${AGENT_GID}`,
   ].join(',');
-  // By mount(2) in the root helper (no fork of the runner), else by mount(8).
-  const answer = await rootHelper.request(['mount', base64(dir), data]);
+  // By mount(2) in the root helper once it runs (no fork of the runner: `grexal serve`), else by
+  // mount(8): a cold `grexal run` mounts while the engine creates the container, ~30 ms, less
+  // than the helper's python3 start, which would then hold the container's start.
+  const answer = rootHelper.running ? await rootHelper.request(['mount', base64(dir), data]) : undefined;
   if (answer === 'ok') return true;
   if (answer !== undefined) {
     warnOnce(logger, answer.replace(/^error /, ''));
