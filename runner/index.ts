@@ -23,6 +23,7 @@ export {
   type TakeoverSnapshot,
 } from './client/index.ts';
 export { ERROR_CODES, type ErrorCode, GrexalError, type Problem, ValidationError } from './errors.ts';
+export type { PoolRequest, PoolStatus } from './pool/index.ts';
 export type { ContainerRuntime, EngineInfo, SandboxLimits } from './runtime/index.ts';
 export { DockerRuntime } from './runtime/index.ts';
 export {

@@ -6,6 +6,7 @@ export {
   DEFAULT_MAX_IDLE_MS,
   DEFAULT_POOL_SIZE,
   POOL_MAX_SIZE,
+  type PoolRequest,
   type PoolSpec,
   parsePoolFlag,
   parsePoolSpec,

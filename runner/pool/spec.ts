@@ -63,6 +63,9 @@ export interface PoolSpec {
   maxIdleMs: number;
 }
 
+/** What a library caller gives `Runner.setPool`: the name and the PUT body, defaults unfilled. */
+export type PoolRequest = { name: string } & z.input<typeof poolBodySchema>;
+
 /** Validates a pool's name and body; the sandbox options within are validated by whoever makes entries. */
 export function parsePoolSpec(name: unknown, body: unknown): PoolSpec {
   const checkedName = parseOrThrow(poolNameSchema, name, 'pool', 'name');

@@ -40,7 +40,8 @@ const containerOf = (sandboxId: string) => runtime.containers.find((c) => c.sand
 describe('a pool entry’s CPU weight', () => {
   it('is low while the entry starts and the default before it can be claimed; a cold sandbox never changes it', async () => {
     await setUp();
-    await runner.setPool(parsePoolSpec('sh', { image: 'grexal/agent', size: 1 }));
+    // As a library caller writes it: the defaults (maxIdle) are filled in by setPool.
+    await runner.setPool({ name: 'sh', image: 'grexal/agent', size: 1 });
     await settled(() => expect(runner.pools.get('sh')?.ready).toBe(1));
     const [entry] = runtime.containers;
     expect(entry!.spec.cpuShares).toBe(ENTRY_CPU_SHARES);
@@ -78,5 +79,18 @@ describe('a pool entry’s CPU weight', () => {
     await settled(() => expect(runner.pools.get('sh')?.ready).toBe(1));
     expect(runtime.containers.filter((c) => !c.removed)).toHaveLength(1);
     expect((await runner.create({ image: 'grexal/agent', command: ['true'] })).warm).toBe(true);
+  });
+
+  it("is never set for a spec setPool refuses: a library caller gets the API's validation", async () => {
+    await setUp();
+    const refused = await runner
+      .setPool({ name: 'sh', image: 'grexal/agent', size: 65 })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({
+      code: 'E_VALIDATION',
+      problems: [expect.objectContaining({ path: 'size', code: 'E_POOL_SIZE_INVALID' })],
+    });
+    expect(runner.pools.get('sh')).toBeUndefined();
+    expect(runtime.containers).toEqual([]);
   });
 });

@@ -16,7 +16,7 @@ import {
   parseDangerousDnsOverride,
   parseNetworkPolicy,
 } from '../network/index.ts';
-import { type PoolSpec, type PoolStatus, Pools } from '../pool/index.ts';
+import { type PoolRequest, type PoolSpec, type PoolStatus, Pools, parsePoolSpec } from '../pool/index.ts';
 import {
   type ContainerRuntime,
   DockerRuntime,
@@ -312,8 +312,13 @@ export class Runner implements AsyncDisposable {
     });
   }
 
-  /** Makes or replaces a pool after checking its spec against the engine and the host. */
-  async setPool(spec: PoolSpec): Promise<PoolStatus> {
+  /**
+   * Makes or replaces a pool after checking its spec against the engine and the host. The spec is
+   * validated here too (a library caller's, with the API's defaults: size 2, maxIdle 30 min).
+   */
+  async setPool(request: PoolRequest): Promise<PoolStatus> {
+    const { name, ...body } = request;
+    const spec = parsePoolSpec(name, body);
     const options = await checkPoolSpec(spec, this.runtime);
     return this.pools.set(
       spec,
