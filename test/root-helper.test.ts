@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { rootHelper } from '../runner/host/root-helper.ts';
 import { exec } from '../runner/network/exec.ts';
 import { LinkHelper } from '../runner/network/link-helper.ts';
+import { createLink, linkAlias } from '../runner/network/veth.ts';
 import {
   mountRunDirTmpfs,
   RUN_DIR_TMPFS_BYTES,
@@ -67,5 +68,34 @@ describe('the root helper', () => {
     expect(await withoutTools(() => links.deleteLink(name))).toBe(true);
     expect(await exec('ip', ['-o', 'link']).then((out) => out.includes(`${name}@`))).toBe(false);
     expect(await withoutTools(() => links.deleteLink(name))).toBe(true);
+  });
+
+  it("makes a slot's lock: down far end, the host's address, the alias, no IPv6 address; removes it", async () => {
+    const mover = new LinkHelper();
+    const alias = linkAlias('sbx_roothelpertest', 'inst_roothelpertest');
+    const link = await withoutTools(() =>
+      createLink({
+        sandboxId: 'sbx_roothelpertest',
+        instanceId: 'inst_roothelpertest',
+        range: '10.239.252.0/24',
+        mover,
+      }),
+    );
+    const lockIf = `gxh${link.slot}`;
+    cleanup.push(() => exec('ip', ['link', 'del', lockIf]));
+    const [shown] = JSON.parse(await exec('ip', ['-j', 'addr', 'show', 'dev', lockIf])) as {
+      addr_info: { family: string; local: string; prefixlen: number }[];
+    }[];
+    const [detailed] = JSON.parse(await exec('ip', ['-j', '-d', 'link', 'show', 'dev', lockIf])) as {
+      ifalias?: string;
+    }[];
+    expect(detailed?.ifalias).toBe(alias);
+    expect(shown?.addr_info).toEqual([
+      expect.objectContaining({ family: 'inet', local: link.hostAddress, prefixlen: 32 }),
+    ]);
+    // Its far end stays down: the lock carries nothing.
+    expect(await exec('ip', ['-o', 'link', 'show', `gxs${link.slot}`])).toContain('state DOWN');
+    await withoutTools(() => link.remove());
+    expect(await exec('ip', ['-o', 'link']).then((out) => out.includes(`${lockIf}@`))).toBe(false);
   });
 });

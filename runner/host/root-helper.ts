@@ -1,7 +1,7 @@
 /**
  * The runner's root work that Node cannot do without spawning a tool, in one long-lived python3
- * process (stdlib and ctypes only): nft scripts through libnftables, a sandbox's veth pair made
- * and a link deleted over rtnetlink, and the per-sandbox tmpfs mounted and unmounted by mount(2)
+ * process (stdlib and ctypes only): nft scripts through libnftables, a slot's lock and a
+ * sandbox's veth pair made and links deleted over rtnetlink, and the per-sandbox tmpfs mounted and unmounted by mount(2)
  * and umount2(2).
  *
  * Why not spawn `nft`, `ip`, `mount` and `umount`: every spawn forks the runner, whose 80 MB
@@ -13,7 +13,7 @@
  *
  * Each kind of work has a thread of its own, so that a slow one (deleting a veth waits for the
  * kernel's network to quiesce, tens of ms on a loaded host) never queues a claim's nft script
- * behind it. Answers: `ok`, `gone` (no such link), `unavailable` (no libnftables: the caller
+ * behind it. Answers: `ok`, `gone` (no such link), `exists` (a lock's name is taken), `unavailable` (no libnftables: the caller
  * spawns `nft`), `err <base64>` (nft's messages) or `error <message>`. Paths and aliases go in
  * base64: a state directory may hold spaces.
  */
@@ -92,6 +92,26 @@ def pair(args):
     t.start(); t.join()
     if result: raise result[0]
     return 'ok'
+def lock(args):
+    name, far, address, alias = args.split(' ')
+    # A veth pair whose far end stays down: a slot's lock, holding the host's address (veth.ts).
+    linkinfo = nla(1, b'veth') + nla(2, nla(1, ifinfo(0) + nla(3, far.encode() + b'\0')))
+    try: request(host, 16, 0x600, ifinfo(0) + nla(3, name.encode() + b'\0') + nla(18, linkinfo))  # RTM_NEWLINK, CREATE|EXCL
+    except OSError as e:
+        if e.errno == 17: return 'exists'  # EEXIST: the slot is taken
+        raise
+    try:
+        index = socket.if_nametoindex(name)
+        # No IPv6 address of its own (ip's addrgenmode none), before it is up.
+        try: write('/proc/sys/net/ipv6/conf/%s/addr_gen_mode' % name, '1')
+        except OSError: pass
+        request(host, 16, 0, ifinfo(index) + nla(20, base64.b64decode(alias)))  # IFLA_IFALIAS
+        point_to_point(host, index, address, address)
+        request(host, 16, 0, ifinfo(index, 1, 1))  # up
+    except Exception:
+        delete(name)
+        raise
+    return 'ok'
 def delete(name):
     try: request(host, 17, 0, ifinfo(0) + nla(3, name.encode() + b'\0'))  # RTM_DELLINK by IFLA_IFNAME
     except OSError as e:
@@ -135,7 +155,7 @@ def nft_script(script):
     errors = lib.nft_ctx_get_error_buffer(ctx) or b''
     return 'err ' + base64.b64encode(errors).decode() if failed else 'ok'
 
-VERBS = {'nft': (nft_script, 'nft'), 'pair': (pair, 'link'), 'del': (delete, 'link'), 'mount': (mount, 'mount'), 'umount': (umount, 'mount')}
+VERBS = {'nft': (nft_script, 'nft'), 'pair': (pair, 'link'), 'lock': (lock, 'link'), 'del': (delete, 'link'), 'mount': (mount, 'mount'), 'umount': (umount, 'mount')}
 queues = {}
 def work(jobs):
     while True:

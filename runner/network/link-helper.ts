@@ -1,10 +1,10 @@
 /**
  * A sandbox's veth pair made with its far end created inside the sandbox's namespace, both ends
- * configured, and links deleted, without spawning anything: the root helper
+ * configured, a slot's lock made, and links deleted, without spawning anything: the root helper
  * (../host/root-helper.ts) sends the rtnetlink requests itself, the host end's from the host's
  * namespace and `eth0`'s from a thread that joined the sandbox's (setns of a network namespace
  * is per thread). The processes it replaces (`ip` for the pair and the host end, `nsenter … ip`
- * for the inside, `ip link del` twice per teardown) cost 7-20 ms each on a loaded two-core host,
+ * for the inside, `ip -batch` for a lock, `ip link del` twice per teardown) cost 7-20 ms each on a loaded two-core host,
  * and every spawn from the runner's big process blocks its event loop for the fork. Without
  * python3 the caller spawns them.
  */
@@ -42,6 +42,19 @@ export class LinkHelper {
     ]);
     if (answer === undefined) return false;
     if (answer !== 'ok') throw new Error(`making ${hostIf} for ${pid}: ${answer.replace(/^error /, '')}`);
+    return true;
+  }
+
+  /**
+   * Makes a slot's lock (veth.ts): `lockIf` and its far end `farIf`, down, holding `address`/32.
+   * `exists` when the name is taken (another sandbox's slot), `false` when there is no helper (the
+   * caller spawns `ip`); throws what the kernel answered otherwise, having removed what it made.
+   */
+  async makeLock(lockIf: string, farIf: string, address: string, alias: string): Promise<boolean | 'exists'> {
+    const answer = await rootHelper.request(['lock', lockIf, farIf, address, base64(alias)]);
+    if (answer === undefined) return false;
+    if (answer === 'exists') return 'exists';
+    if (answer !== 'ok') throw new Error(`making ${lockIf}: ${answer.replace(/^error /, '')}`);
     return true;
   }
 

@@ -81,6 +81,21 @@ export async function removeLink(ifname: string, mover?: LinkHelper): Promise<vo
   });
 }
 
+/** A slot's lock by `ip`, where there is no helper. */
+async function spawnLock(lockIf: string, farIf: string, host: string, alias: string): Promise<void> {
+  await exec('ip', ['-batch', '-'], {
+    input: [
+      // A veth pair whose far end stays down on the host: dummy interfaces are a module
+      // some kernels lack, veth is there wherever sandboxes can be wired at all.
+      `link add ${lockIf} type veth peer name ${farIf}`,
+      `link set ${lockIf} addrgenmode none`,
+      `link set ${lockIf} alias "${alias}"`,
+      `addr add ${host}/32 dev ${lockIf}`,
+      `link set ${lockIf} up`,
+    ].join('\n'),
+  });
+}
+
 /** The pair by spawned tools, where there is no helper: three processes instead of none. */
 async function spawnPair(
   hostIf: string,
@@ -138,17 +153,12 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
       await removeLink(lockIf, options.mover);
     };
     try {
-      await exec('ip', ['-batch', '-'], {
-        input: [
-          // A veth pair whose far end stays down on the host: dummy interfaces are a module
-          // some kernels lack, veth is there wherever sandboxes can be wired at all.
-          `link add ${lockIf} type veth peer name ${LOCK_FAR_PREFIX}${slot}`,
-          `link set ${lockIf} addrgenmode none`,
-          `link set ${lockIf} alias "${alias}"`,
-          `addr add ${host}/32 dev ${lockIf}`,
-          `link set ${lockIf} up`,
-        ].join('\n'),
-      });
+      const locked = await options.mover?.makeLock(lockIf, `${LOCK_FAR_PREFIX}${slot}`, host, alias);
+      if (locked === 'exists') {
+        lastError = new Error(`${lockIf} exists: the slot is taken`);
+        continue;
+      }
+      if (!locked) await spawnLock(lockIf, `${LOCK_FAR_PREFIX}${slot}`, host, alias);
     } catch (error) {
       lastError = error;
       // The first line failing created nothing; a taken slot is worth another try, a missing
