@@ -38,3 +38,28 @@ export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot, msPerTick = 
   }
   return [...byName].sort((x, y) => y[1] - x[1]);
 }
+
+/** The machine's busy and total CPU ticks so far (/proc/stat's first line; steal counts as busy). */
+function machineTicks(): { busy: number; total: number } {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const ticks = fields.map(Number);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the whole machine was at most `busyShare` busy over a `windowMs` window: what the
+ * previous round left running (a refill's tail, the engine's cleanups) is over. Bounded: after
+ * `maxMs` it goes on anyway, and says how busy the machine still was.
+ */
+export async function machineQuiet(busyShare = 0.25, windowMs = 500, maxMs = 20_000): Promise<number> {
+  const deadline = Date.now() + maxMs;
+  for (;;) {
+    const before = machineTicks();
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const after = machineTicks();
+    const share = (after.busy - before.busy) / Math.max(1, after.total - before.total);
+    if (share <= busyShare || Date.now() >= deadline) return share;
+  }
+}

@@ -33,6 +33,7 @@ import type { ViewerTiming } from '../../runner/takeover/index.ts';
 import { removeLabelled } from '../api/peer.ts';
 import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
 import { timingOfLogLine } from '../lib/plain-tab.ts';
+import { machineQuiet } from '../lib/proc-cpu.ts';
 import { type ServeChild, startServe } from '../lib/serve-child.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
 import { benchApi } from './api.ts';
@@ -204,9 +205,14 @@ async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
   );
   // Several bursts, every pool full before each (no refill of one side under another's burst):
   // one burst on a shared machine says little. The sides' bursts and the peer's (as many
-  // concurrent `docker run`s) rotate every round.
+  // concurrent `docker run`s) rotate every round. And the machine quiet before each: a burst
+  // that follows 20 refills or 20 `docker run --rm`s otherwise meets their tail (the engine's
+  // and the kernel's cleanups run for seconds after), which the first burst of a round paid
+  // whichever side it was.
   const allFull = async () => {
     for (const side of sides) await waitReady('c', N, side.base);
+    const busy = await machineQuiet();
+    if (busy > 0.25) console.log(`    (the machine was still ${Math.round(busy * 100)} % busy after 20 s)`);
   };
   const bursts: [string, () => Promise<number[]>][] = [
     ...sides.map((side): [string, () => Promise<number[]>] => [
