@@ -82,8 +82,8 @@ export async function mountRunDirTmpfs(dir: string, logger?: Logger): Promise<bo
  */
 export async function unmountRunDir(dir: string): Promise<void> {
   try {
-    // By umount2(2) in the root helper (no fork of the runner), else by umount(8).
-    const answer = await rootHelper.request(['umount', base64(dir)]);
+    // By umount2(2) in the root helper once it runs (no fork of the runner), else by umount(8).
+    const answer = rootHelper.running ? await rootHelper.request(['umount', base64(dir)]) : undefined;
     if (answer === 'ok') return;
     if (answer !== undefined) throw new Error(answer.replace(/^error /, ''));
     await run('umount', ['-l', dir], { timeout: MOUNT_TIMEOUT_MS });
