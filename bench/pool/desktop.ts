@@ -303,15 +303,14 @@ export async function desktopPart(options: DesktopOptions): Promise<void> {
     }
     for (const [side, samples] of got)
       console.log(
-        `${sideName(side, builds.length)}: link → first frame, p50 of each phase: ${PHASES.map(
-          (ph) =>
-            `${ph} ${ms(
-              percentile(
-                samples.map((x) => x.phases[ph]),
-                50,
-              ),
-            )}`,
-        ).join(', ')}`,
+        `${sideName(side, builds.length)}: link → first frame, p50 of each phase: ${PHASES.map((ph) => {
+          const p50 = percentile(
+            samples.map((x) => x.phases[ph]),
+            50,
+          );
+          // A plain tab carries no probe: only its connect and first frame are known.
+          return `${ph} ${Number.isNaN(p50) ? 'unknown (plain tab)' : ms(p50)}`;
+        }).join(', ')}`,
       );
     for (const [build, list] of ratios)
       console.log(
