@@ -5,16 +5,10 @@
  * presses Done. Only the stream is used: it sees pixels, as a person would.
  */
 import { chromium, type Page } from 'playwright-core';
-import { QUIET_FEATURES, QUIET_SWITCHES } from '../sandbox-agent/chromium-quiet.ts';
+import { quietChromiumFlags } from '../sandbox-agent/chromium-quiet.ts';
 
 /** Chromium flags for a closed network: no traffic of its own (chromium-quiet.ts), no sandbox as root. */
-export const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  ...QUIET_SWITCHES,
-  `--disable-features=${QUIET_FEATURES.join(',')}`,
-];
+export const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', ...quietChromiumFlags()];
 
 export interface ScriptedUserOptions {
   username?: string;

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { QUIET_FEATURES, QUIET_SWITCHES } from './chromium-quiet.ts';
+import { quietChromiumFlags } from './chromium-quiet.ts';
 
 /** Chromium's own requests came within ~1 s of its start; this leaves it several times that. */
 const IDLE_MS = 4_000;
@@ -27,8 +27,7 @@ it('keeps an idle Chromium from requesting anything but loopback', async () => {
       '--headless=new',
       ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
       `--user-data-dir=${join(dir, 'profile')}`,
-      ...QUIET_SWITCHES,
-      `--disable-features=${QUIET_FEATURES.join(',')}`,
+      ...quietChromiumFlags(),
       '--host-resolver-rules=MAP * ~NOTFOUND',
       `--log-net-log=${netLog}`,
       'about:blank',

@@ -2,14 +2,15 @@
  * What keeps a Chromium quiet: nothing it does on its own reaches the network. A sandbox's network
  * events, and its `allow` policy's refusals, then show what the agent and the user did, nothing of
  * Chromium's; a developer's local browser asks nothing of a closed network. Used by the desktop's
- * Chromium (desktop.ts) and by `grexal dev --browser local` (runner/browser/local-chromium.ts).
+ * Chromium (desktop.ts), by `grexal dev --browser local` (runner/browser/local-chromium.ts), and
+ * by the tests' and benchmarks' viewers (examples/scripted-user.ts).
  *
- * The last three entries were found by a net log of an idle Chromium 156 that had all the others:
+ * The last two switches and the last feature were found by a net log of an idle Chromium 156 that had all the others:
  * it still fetched clients2.google.com/time (network time), update.googleapis.com (the on-device
  * model manifest, an on-demand component install that --disable-component-update does not stop) and
  * accounts.google.com/ListAccounts (the Google cookie jar, which no switch or pref turns off).
  */
-export const QUIET_SWITCHES = [
+const QUIET_SWITCHES = [
   '--no-first-run',
   '--no-default-browser-check',
   '--disable-background-networking',
@@ -32,8 +33,7 @@ export const QUIET_SWITCHES = [
   '--gaia-url=http://127.0.0.1:9',
 ];
 
-/** For one --disable-features list (a second one would replace the first). */
-export const QUIET_FEATURES = [
+const QUIET_FEATURES = [
   'Translate',
   'MediaRouter',
   'DialMediaRouteProvider',
@@ -41,3 +41,11 @@ export const QUIET_FEATURES = [
   'AutofillServerCommunication',
   'NetworkTimeServiceQuerying',
 ];
+
+/**
+ * The quiet switches and one --disable-features list (a second --disable-features would replace
+ * the first): the quiet features and `moreDisabled`.
+ */
+export function quietChromiumFlags(moreDisabled: readonly string[] = []): string[] {
+  return [...QUIET_SWITCHES, `--disable-features=${[...QUIET_FEATURES, ...moreDisabled].join(',')}`];
+}

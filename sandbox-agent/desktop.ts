@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { type CdpPipeServer, probeBrowser, serveCdpPipe } from './cdp-pipe.ts';
-import { QUIET_FEATURES, QUIET_SWITCHES } from './chromium-quiet.ts';
+import { quietChromiumFlags } from './chromium-quiet.ts';
 import { DesktopProcess, type WaitOptions } from './desktop-process.ts';
 import { startDisplay } from './display-stack.ts';
 import { CDP_SOCKET_NAME, SANDBOX_RUN_DIR, VNC_SOCKET_NAME } from './wire.ts';
@@ -116,8 +116,7 @@ export function chromiumArgs({ width, height }: StartDesktopOptions): string[] {
     // DevTools on fds 3 and 4 only, no TCP port: the network namespace is shared with the agent.
     '--remote-debugging-pipe',
     // No calls home, no updates, no sync, no first-run prompts (chromium-quiet.ts).
-    ...QUIET_SWITCHES,
-    `--disable-features=${[...QUIET_FEATURES, ...LEAN_FEATURES].join(',')}`,
+    ...quietChromiumFlags(LEAN_FEATURES),
     ...['--noerrdialogs', '--disable-session-crashed-bubble', '--hide-crash-restore-bubble'],
     // No GPU in the X server: draw in software, in the browser process (a GPU process of its own
     // costs ~20 MiB for nothing here).

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { CdpRelay, LocalChromium } from '../../runner/browser/index.ts';
-import { QUIET_FEATURES, QUIET_SWITCHES } from '../../sandbox-agent/chromium-quiet.ts';
+import { quietChromiumFlags } from '../../sandbox-agent/chromium-quiet.ts';
 import { alternate, median, percentile } from '../lib/stats.ts';
 
 const { values } = parseArgs({ options: { samples: { type: 'string', default: '15' } } });
@@ -47,8 +47,7 @@ async function direct(): Promise<{ endpoint: string; close: () => Promise<void> 
       `--remote-debugging-port=${port}`,
       '--remote-debugging-address=127.0.0.1',
       `--user-data-dir=${profile}`,
-      ...QUIET_SWITCHES,
-      `--disable-features=${QUIET_FEATURES.join(',')}`,
+      ...quietChromiumFlags(),
       ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
       'about:blank',
     ],

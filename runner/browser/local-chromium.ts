@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { QUIET_FEATURES, QUIET_SWITCHES } from '../../sandbox-agent/chromium-quiet.ts';
+import { quietChromiumFlags } from '../../sandbox-agent/chromium-quiet.ts';
 import { GrexalError } from '../errors.ts';
 import { type CdpConnection, type CdpUpstream, nulFramedConnection } from './cdp-connection.ts';
 
@@ -105,8 +105,7 @@ export class LocalChromium implements CdpUpstream, AsyncDisposable {
       '--remote-debugging-pipe',
       `--user-data-dir=${join(profileRoot, 'profile')}`,
       // Quiet on a closed network: nothing phones home, nothing asks the developer anything.
-      ...QUIET_SWITCHES,
-      `--disable-features=${QUIET_FEATURES.join(',')}`,
+      ...quietChromiumFlags(),
       ...(options.headless ? ['--headless=new'] : []),
       // Chromium refuses to run as root with its sandbox on; a root runner (CI) gets none.
       ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
