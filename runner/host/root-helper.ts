@@ -1,8 +1,8 @@
 /**
  * The runner's root work that Node cannot do without spawning a tool, in one long-lived python3
- * process (stdlib and ctypes only): nft scripts through libnftables, a slot's lock and a
- * sandbox's veth pair made and links deleted over rtnetlink, and the per-sandbox tmpfs mounted and unmounted by mount(2)
- * and umount2(2).
+ * process (stdlib and ctypes only): nft scripts through libnftables; a slot's lock and a sandbox's
+ * veth pair made, and links deleted, over rtnetlink; the per-sandbox tmpfs mounted and unmounted
+ * by mount(2) and umount2(2).
  *
  * Why not spawn `nft`, `ip`, `mount` and `umount`: every spawn forks the runner, whose 80 MB
  * process takes its event loop for the fork. A CPU profile of 20 concurrent claims from a pool
@@ -13,9 +13,9 @@
  *
  * Each kind of work has a thread of its own, so that a slow one (deleting a veth waits for the
  * kernel's network to quiesce, tens of ms on a loaded host) never queues a claim's nft script
- * behind it. Answers: `ok`, `gone` (no such link), `exists` (a lock's name is taken), `unavailable` (no libnftables: the caller
- * spawns `nft`), `err <base64>` (nft's messages) or `error <message>`. Paths and aliases go in
- * base64: a state directory may hold spaces.
+ * behind it. Answers: `ok`, `gone` (no such link), `exists` (a lock's name is taken),
+ * `unavailable` (no libnftables: the caller spawns `nft`), `err <base64>` (nft's messages) or
+ * `error <message>`. Paths and aliases go in base64: a state directory may hold spaces.
  */
 import { LineHelper } from './line-helper.ts';
 
@@ -72,21 +72,24 @@ def inside(pid, address, peer, result):
 def write(path, value):
     with open(path, 'w') as f: f.write(value)
 host = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+def new_veth(name, peer_info):
+    linkinfo = nla(1, b'veth') + nla(2, nla(1, peer_info))  # IFLA_INFO_KIND, IFLA_INFO_DATA{VETH_INFO_PEER}
+    request(host, 16, 0x600, ifinfo(0) + nla(3, name.encode() + b'\0') + nla(18, linkinfo))  # RTM_NEWLINK, CREATE|EXCL
+    return socket.if_nametoindex(name)
+def host_end(index, alias, address, peer):
+    request(host, 16, 0, ifinfo(index) + nla(20, base64.b64decode(alias)))  # IFLA_IFALIAS
+    point_to_point(host, index, address, peer)
+    request(host, 16, 0, ifinfo(index, 1, 1))  # up
 def pair(args):
     name, pid, address, peer, forwarding, alias = args.split(' ')
     pid = int(pid)
     # veth with its peer made inside the sandbox's namespace as eth0: no namespace move.
-    peer_info = ifinfo(0) + nla(3, b'eth0\0') + nla(19, struct.pack('=I', pid))  # IFLA_IFNAME, IFLA_NET_NS_PID
-    linkinfo = nla(1, b'veth') + nla(2, nla(1, peer_info))  # IFLA_INFO_KIND, IFLA_INFO_DATA{VETH_INFO_PEER}
-    request(host, 16, 0x600, ifinfo(0) + nla(3, name.encode() + b'\0') + nla(18, linkinfo))  # RTM_NEWLINK, CREATE|EXCL
-    index = socket.if_nametoindex(name)
+    index = new_veth(name, ifinfo(0) + nla(3, b'eth0\0') + nla(19, struct.pack('=I', pid)))  # IFLA_IFNAME, IFLA_NET_NS_PID
     # Before the end is up: no IPv6 on it, and forwarding only for the fast path.
     try: write('/proc/sys/net/ipv6/conf/%s/disable_ipv6' % name, '1')
     except OSError: pass
     write('/proc/sys/net/ipv4/conf/%s/forwarding' % name, forwarding)
-    request(host, 16, 0, ifinfo(index) + nla(20, base64.b64decode(alias)))  # IFLA_IFALIAS
-    point_to_point(host, index, address, peer)
-    request(host, 16, 0, ifinfo(index, 1, 1))  # up
+    host_end(index, alias, address, peer)
     result = []
     t = threading.Thread(target=inside, args=(pid, peer, address, result))
     t.start(); t.join()
@@ -95,19 +98,15 @@ def pair(args):
 def lock(args):
     name, far, address, alias = args.split(' ')
     # A veth pair whose far end stays down: a slot's lock, holding the host's address (veth.ts).
-    linkinfo = nla(1, b'veth') + nla(2, nla(1, ifinfo(0) + nla(3, far.encode() + b'\0')))
-    try: request(host, 16, 0x600, ifinfo(0) + nla(3, name.encode() + b'\0') + nla(18, linkinfo))  # RTM_NEWLINK, CREATE|EXCL
+    try: index = new_veth(name, ifinfo(0) + nla(3, far.encode() + b'\0'))
     except OSError as e:
         if e.errno == 17: return 'exists'  # EEXIST: the slot is taken
         raise
     try:
-        index = socket.if_nametoindex(name)
         # No IPv6 address of its own (ip's addrgenmode none), before it is up.
         try: write('/proc/sys/net/ipv6/conf/%s/addr_gen_mode' % name, '1')
         except OSError: pass
-        request(host, 16, 0, ifinfo(index) + nla(20, base64.b64decode(alias)))  # IFLA_IFALIAS
-        point_to_point(host, index, address, address)
-        request(host, 16, 0, ifinfo(index, 1, 1))  # up
+        host_end(index, alias, address, address)
     except Exception:
         delete(name)
         raise
@@ -176,3 +175,6 @@ for line in sys.stdin:
 export const rootHelper = new LineHelper(PROGRAM);
 
 export const base64 = (text: string): string => Buffer.from(text).toString('base64');
+
+/** What went wrong, from an answer that is not one of the expected ones. */
+export const failure = (answer: string): string => answer.replace(/^error /, '');

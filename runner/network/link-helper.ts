@@ -2,13 +2,13 @@
  * A sandbox's veth pair made with its far end created inside the sandbox's namespace, both ends
  * configured, a slot's lock made, and links deleted, without spawning anything: the root helper
  * (../host/root-helper.ts) sends the rtnetlink requests itself, the host end's from the host's
- * namespace and `eth0`'s from a thread that joined the sandbox's (setns of a network namespace
- * is per thread). The processes it replaces (`ip` for the pair and the host end, `nsenter … ip`
- * for the inside, `ip -batch` for a lock, `ip link del` twice per teardown) cost 7-20 ms each on a loaded two-core host,
- * and every spawn from the runner's big process blocks its event loop for the fork. Without
- * python3 the caller spawns them.
+ * namespace and `eth0`'s from a thread that joined the sandbox's (setns of a network namespace is
+ * per thread). The processes it replaces (`ip` for the pair and the host end, `nsenter … ip` for
+ * the inside, `ip -batch` for a lock, `ip link del` twice per teardown) cost 7-20 ms each on a
+ * loaded two-core host, and every spawn from the runner's big process blocks its event loop for
+ * the fork. Without python3 the caller spawns them.
  */
-import { base64, rootHelper } from '../host/root-helper.ts';
+import { base64, failure, rootHelper } from '../host/root-helper.ts';
 
 export interface PairRequest {
   hostIf: string;
@@ -41,7 +41,7 @@ export class LinkHelper {
       base64(alias),
     ]);
     if (answer === undefined) return false;
-    if (answer !== 'ok') throw new Error(`making ${hostIf} for ${pid}: ${answer.replace(/^error /, '')}`);
+    if (answer !== 'ok') throw new Error(`making ${hostIf} for ${pid}: ${failure(answer)}`);
     return true;
   }
 
@@ -54,7 +54,7 @@ export class LinkHelper {
     const answer = await rootHelper.request(['lock', lockIf, farIf, address, base64(alias)]);
     if (answer === undefined) return false;
     if (answer === 'exists') return 'exists';
-    if (answer !== 'ok') throw new Error(`making ${lockIf}: ${answer.replace(/^error /, '')}`);
+    if (answer !== 'ok') throw new Error(`making ${lockIf}: ${failure(answer)}`);
     return true;
   }
 
@@ -65,8 +65,7 @@ export class LinkHelper {
   async deleteLink(ifname: string): Promise<boolean> {
     const answer = await rootHelper.request(['del', ifname]);
     if (answer === undefined) return false;
-    if (answer !== 'ok' && answer !== 'gone')
-      throw new Error(`deleting ${ifname}: ${answer.replace(/^error /, '')}`);
+    if (answer !== 'ok' && answer !== 'gone') throw new Error(`deleting ${ifname}: ${failure(answer)}`);
     return true;
   }
 }

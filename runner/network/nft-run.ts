@@ -1,13 +1,13 @@
 /**
  * Runs an nft script as one transaction. Through the root helper (../host/root-helper.ts), which
- * calls libnftables (the library nft(8) itself is, loaded with ctypes), when it can: a transaction then
- * takes ~0.2 ms, where spawning `nft -f -` took ~28 ms here, ~7 ms of it the fork of this 80 MB
- * process, which holds the event loop. That spawn was on the path of every claim (a pool entry's
- * network policy is written before its bootstrap is answered) and of every first connection to a
- * newly resolved name. Without python3 or libnftables, or once the helper has died, `nft -f -` as
- * before; a script the kernel refuses fails alike either way (ExecFailure, with nft's message).
+ * calls libnftables (the library nft(8) itself is, loaded with ctypes), when it can: a transaction
+ * then takes ~0.2 ms, where spawning `nft -f -` took ~28 ms here, ~7 ms of it the fork of this
+ * 80 MB process, which holds the event loop. That spawn was on the path of every claim (a pool
+ * entry's network policy is written before its bootstrap is answered) and of every first
+ * connection to a newly resolved name. Without python3 or libnftables, or once the helper has
+ * died, `nft -f -` as before; a script the kernel refuses fails alike either way (ExecFailure,
+ * with nft's message).
  */
-
 import type { LineHelper } from '../host/line-helper.ts';
 import { base64, rootHelper } from '../host/root-helper.ts';
 import { ExecFailure, exec } from './exec.ts';

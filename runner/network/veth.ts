@@ -49,7 +49,10 @@ export interface CreateLinkOptions {
   sandboxId: string;
   instanceId: string;
   range?: string;
-  /** Makes the pair and deletes links without spawning (link-helper.ts); `ip` and `nsenter` are spawned without it. */
+  /**
+   * Makes the lock and the pair, and deletes links, without spawning (link-helper.ts); `ip` and
+   * `nsenter` are spawned without it.
+   */
   mover?: LinkHelper;
 }
 
@@ -146,6 +149,7 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
     const slot = randomInt(slots);
     const lockIf = `${LOCK_PREFIX}${slot}`;
     const hostIf = `${HOST_PREFIX}${slot}`;
+    const farIf = `${LOCK_FAR_PREFIX}${slot}`;
     const { host, sandbox } = slotAddresses(range, slot);
     // The pair goes first: removing the lock frees the slot for another runner.
     const remove = async () => {
@@ -153,12 +157,12 @@ export async function createLink(options: CreateLinkOptions): Promise<SandboxLin
       await removeLink(lockIf, options.mover);
     };
     try {
-      const locked = await options.mover?.makeLock(lockIf, `${LOCK_FAR_PREFIX}${slot}`, host, alias);
+      const locked = await options.mover?.makeLock(lockIf, farIf, host, alias);
       if (locked === 'exists') {
         lastError = new Error(`${lockIf} exists: the slot is taken`);
         continue;
       }
-      if (!locked) await spawnLock(lockIf, `${LOCK_FAR_PREFIX}${slot}`, host, alias);
+      if (!locked) await spawnLock(lockIf, farIf, host, alias);
     } catch (error) {
       lastError = error;
       // The first line failing created nothing; a taken slot is worth another try, a missing

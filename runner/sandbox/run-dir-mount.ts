@@ -20,7 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { AGENT_GID, AGENT_UID } from '../../sandbox-agent/protocol.ts';
-import { base64, rootHelper } from '../host/root-helper.ts';
+import { base64, failure, rootHelper } from '../host/root-helper.ts';
 
 const run = promisify(execFile);
 
@@ -62,7 +62,7 @@ export async function mountRunDirTmpfs(dir: string, logger?: Logger): Promise<bo
   const answer = rootHelper.running ? await rootHelper.request(['mount', base64(dir), data]) : undefined;
   if (answer === 'ok') return true;
   if (answer !== undefined) {
-    warnOnce(logger, answer.replace(/^error /, ''));
+    warnOnce(logger, failure(answer));
     return false;
   }
   try {
@@ -85,7 +85,7 @@ export async function unmountRunDir(dir: string): Promise<void> {
     // By umount2(2) in the root helper once it runs (no fork of the runner), else by umount(8).
     const answer = rootHelper.running ? await rootHelper.request(['umount', base64(dir)]) : undefined;
     if (answer === 'ok') return;
-    if (answer !== undefined) throw new Error(answer.replace(/^error /, ''));
+    if (answer !== undefined) throw new Error(failure(answer));
     await run('umount', ['-l', dir], { timeout: MOUNT_TIMEOUT_MS });
   } catch (error) {
     if (!(await runDirMountsUnder(dir)).includes(dir)) return;
