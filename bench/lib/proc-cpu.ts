@@ -51,15 +51,20 @@ function machineTicks(): { busy: number; total: number } {
 /**
  * Waits until the whole machine was at most `busyShare` busy over a `windowMs` window: what the
  * previous round left running (a refill's tail, the engine's cleanups) is over. Bounded: after
- * `maxMs` it goes on anyway, and says how busy the machine still was.
+ * `maxMs` it goes on anyway, and answers how busy the machine still was (undefined once quiet).
  */
-export async function machineQuiet(busyShare = 0.25, windowMs = 500, maxMs = 20_000): Promise<number> {
+export async function machineQuiet(
+  busyShare = 0.25,
+  windowMs = 500,
+  maxMs = 20_000,
+): Promise<number | undefined> {
   const deadline = Date.now() + maxMs;
   for (;;) {
     const before = machineTicks();
     await new Promise((resolve) => setTimeout(resolve, windowMs));
     const after = machineTicks();
     const share = (after.busy - before.busy) / Math.max(1, after.total - before.total);
-    if (share <= busyShare || Date.now() >= deadline) return share;
+    if (share <= busyShare) return undefined;
+    if (Date.now() >= deadline) return share;
   }
 }

@@ -211,8 +211,9 @@ async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
   // whichever side it was.
   const allFull = async () => {
     for (const side of sides) await waitReady('c', N, side.base);
-    const busy = await machineQuiet();
-    if (busy > 0.25) console.log(`    (the machine was still ${Math.round(busy * 100)} % busy after 20 s)`);
+    const stillBusy = await machineQuiet();
+    if (stillBusy !== undefined)
+      console.log(`    (the machine was still ${Math.round(stillBusy * 100)} % busy after 20 s)`);
   };
   const bursts: [string, () => Promise<number[]>][] = [
     ...sides.map((side): [string, () => Promise<number[]>] => [
