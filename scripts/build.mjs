@@ -47,8 +47,6 @@ const targets = [
     alias: transportStubs,
     plugins: [zodEnglishOnly],
   },
-  // The CLI's launcher (Node built-ins only): loads the CLI's bundle with a V8 code cache.
-  { entryPoints: { grexal: 'runner/cli/launcher.ts' }, target: 'node20' },
   // Sandbox side: the desktop helper (the supervisor itself is Python, sandbox-agent/supervisor/) and
   // the JS ctx client.
   {
@@ -74,16 +72,23 @@ const takeoverPage = {
   plugins: [novncTrim],
 };
 
-// Chunks of earlier builds (split bundles; names carry content hashes) are of no use now.
+// Chunks of earlier builds (split bundles; names carry content hashes) and the ES module launcher
+// that dist/grexal.cjs replaced are of no use now.
 rmSync('dist/chunks', { recursive: true, force: true });
+for (const old of ['dist/grexal.mjs', 'dist/grexal.mjs.map']) rmSync(old, { force: true });
 
 // The CLI itself: one CommonJS file, because Node 20 caches compiled code for scripts only
 // (runner/cli/code-cache.ts); esbuild turns each command's import() into a lazy require, so
 // `grexal run` still runs none of the HTTP server's modules.
 const cli = {
   ...common,
+  // The launcher (Node built-ins only), which loads one of the two others with a V8 code cache:
   // grexal run's own (run-entry.ts), and every command's.
-  entryPoints: { 'grexal-run': 'runner/cli/run-entry.ts', 'grexal-cli': 'runner/cli/entry.ts' },
+  entryPoints: {
+    grexal: 'runner/cli/launcher.ts',
+    'grexal-run': 'runner/cli/run-entry.ts',
+    'grexal-cli': 'runner/cli/entry.ts',
+  },
   format: 'cjs',
   target: 'node20',
   alias: transportStubs,

@@ -1,11 +1,11 @@
 /**
  * bin/grexal, the `grexal` command npm links: which commands start Node without
- * NODE_EXTRA_CA_CERTS (held in GREXAL_HELD_EXTRA_CA_CERTS), and that it finds bin/grexal.mjs and
- * passes the arguments through however it is reached. The `node` it execs is a fake on PATH that
+ * NODE_EXTRA_CA_CERTS (held in GREXAL_HELD_EXTRA_CA_CERTS), and that it finds the launcher
+ * (dist/grexal.cjs, made by `npm run build`) and passes the arguments through however it is reached. The `node` it execs is a fake on PATH that
  * reports what it was given; test/launcher.test.ts runs the real thing against the engine.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,13 +107,14 @@ describe('bin/grexal: NODE_EXTRA_CA_CERTS', () => {
 
 describe('bin/grexal: the script and the arguments', () => {
   const args = ['run', '--image', 'a b', '--', 'sh', '-c', 'echo "$HOME" * \\ $(id)', '', 'line\nbreak'];
-  const script = join(BIN_DIR, 'grexal.mjs');
+  const script = resolve(BIN_DIR, '../dist/grexal.cjs');
 
-  it('runs bin/grexal.mjs with the arguments exactly as given', () => {
-    expect(launch(args, {})).toEqual({ script, args, extraCa: null, held: null });
+  it('runs dist/grexal.cjs with the arguments exactly as given', () => {
+    const seen = launch(args, {});
+    expect({ ...seen, script: resolve(seen.script) }).toEqual({ script, args, extraCa: null, held: null });
   });
 
-  it('finds bin/grexal.mjs through npm-style symlinks, relative and absolute, and chains of them', () => {
+  it('finds dist/grexal.cjs through npm-style symlinks, relative and absolute, and chains of them', () => {
     const pkg = join(dir, 'project/node_modules/grexal-runner');
     mkdirSync(join(dir, 'project/node_modules/.bin'), { recursive: true });
     symlinkSync(resolve(BIN_DIR, '..'), pkg);
@@ -125,7 +126,7 @@ describe('bin/grexal: the script and the arguments', () => {
     symlinkSync(LAUNCHER, absolute);
     for (const link of [relative, chained, absolute]) {
       const seen = launch(['run', '--', 'true'], { NODE_EXTRA_CA_CERTS: CA }, link);
-      expect(resolve(seen.script)).toMatch(/\/bin\/grexal\.mjs$/);
+      expect(resolve(seen.script)).toMatch(/\/dist\/grexal\.cjs$/);
       expect(spawnSync('realpath', [seen.script], { encoding: 'utf8' }).stdout.trim()).toBe(script);
       expect(seen).toMatchObject(held);
     }
@@ -136,8 +137,21 @@ describe('bin/grexal: the script and the arguments', () => {
       encoding: 'utf8',
       env: { PATH: `${BIN_DIR}:${fakeBin}:/usr/bin:/bin` },
     });
-    expect((JSON.parse(onPath.stdout) as Seen).script).toBe(script);
+    expect(resolve((JSON.parse(onPath.stdout) as Seen).script)).toBe(script);
     const bySh = launch(['--help'], {}, 'grexal', { cwd: BIN_DIR, viaSh: true });
     expect(resolve(BIN_DIR, bySh.script)).toBe(script);
+  });
+
+  it('says to build when dist/grexal.cjs is missing, and starts no node', () => {
+    const unbuilt = join(dir, 'unbuilt/bin');
+    mkdirSync(unbuilt, { recursive: true });
+    copyFileSync(LAUNCHER, join(unbuilt, 'grexal'));
+    const child = spawnSync(join(unbuilt, 'grexal'), ['run', '--', 'true'], {
+      encoding: 'utf8',
+      env: { PATH: `${fakeBin}:/usr/bin:/bin` },
+    });
+    expect(child.status).toBe(1);
+    expect(child.stdout).toBe('');
+    expect(child.stderr).toContain('dist/grexal.cjs is missing. Run `npm run build` first.');
   });
 });
