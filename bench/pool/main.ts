@@ -11,6 +11,12 @@
  *
  *   node scripts/run-ts.mjs bench/pool/main.ts [--rounds 20] [--concurrency 20] [--bursts 5]
  *     [--part all|sequential|concurrent|desktop] [--baseline DIR] [--desktop-rounds 10] [--plain-tab]
+ *     [--linger S]
+ *
+ * `--linger S`: in the concurrent bursts, every agent (each side's, the peer's) stays S seconds after
+ * its line, so that no sandbox of a burst ends within it. The engine's work for containers that
+ * exit (a burst's first ones do, while its last claims are still served) then falls after it: the
+ * difference to a run without it is what those exits cost the burst's claims.
  *
  * `--plain-tab` (with `--part desktop`, not with `--baseline`) opens each link in a tab no tool
  * attaches to and takes the first frame from the page's own report (bench/lib/plain-tab.ts),
@@ -49,6 +55,7 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
     'desktop-rounds': { type: 'string', default: '10' },
     'plain-tab': { type: 'boolean', default: false },
+    linger: { type: 'string', default: '0' },
   },
 });
 const PART = values.part;
@@ -68,6 +75,9 @@ const COMMANDS = [
 ];
 /** The burst's command: the cheapest agent, so that what is timed is the claim and the start. */
 const COMMAND = COMMANDS[0]!;
+const LINGER_S = Number(values.linger);
+if (!(LINGER_S >= 0 && LINGER_S <= 60)) throw new Error('--linger takes 0..60 (seconds)');
+const BURST_COMMAND = LINGER_S > 0 ? ['sh', '-c', `echo 1; sleep ${LINGER_S}`] : COMMAND;
 const TOKEN = randomBytes(16).toString('hex');
 const PEER_LABEL = `grexal.bench=pool-${process.pid}`;
 const MiB = 1024 * 1024;
@@ -221,7 +231,9 @@ async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
       async () => {
         await allFull();
         postMs.length = 0;
-        const times = await Promise.all(Array.from({ length: N }, () => claimToFirstLine(side.client, true)));
+        const times = await Promise.all(
+          Array.from({ length: N }, () => claimToFirstLine(side.client, true, undefined, BURST_COMMAND)),
+        );
         console.log(
           `    ${side.name}: POSTs answered p50 ${ms(percentile(postMs, 50))}  p95 ${ms(percentile(postMs, 95))}`,
         );
@@ -232,7 +244,7 @@ async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
       'docker run',
       async () => {
         await allFull();
-        return Promise.all(Array.from({ length: N }, () => dockerRunToFirstLine()));
+        return Promise.all(Array.from({ length: N }, () => dockerRunToFirstLine(BURST_COMMAND)));
       },
     ],
   ];
