@@ -1,6 +1,7 @@
 // Bundles the runner and what runs inside the sandbox (both Node 20: the images take the host's) with
 // esbuild: one file each, so the CLI starts fast and images need nothing from the npm registry.
 import { rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 import { novncTrim } from './novnc-trim.mjs';
 
@@ -38,6 +39,25 @@ const zodEnglishOnly = {
   },
 };
 
+/**
+ * docker-modem formats every request it sends with `util.inspect(options, { showHidden: true,
+ * depth: null })` for its debug log, also when that log is off (the `debug` call only drops the
+ * string): a container's create config, an abort signal and its listeners, at every engine call.
+ * Only formatted when `DEBUG=modem` turns the log on. Fails the build if the line is gone (a newer
+ * docker-modem): then this can go, or must follow it.
+ */
+const modemQuietDebug = {
+  name: 'modem-quiet-debug',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]docker-modem[\\/]lib[\\/]modem\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const line = "debug('Sending: %s', util.inspect(options, {";
+      if (!source.includes(line)) throw new Error(`modem-quiet-debug: "${line}" not found in ${args.path}`);
+      return { contents: source.replace(line, `if (debug.enabled) ${line}`), loader: 'js' };
+    });
+  },
+};
+
 const targets = [
   // Host side, the library. dockerode loads ssh2 and gRPC at start even when unused; DOCKER_HOST=ssh://
   // and BuildKit are not supported, so stubs take their place and the CLI starts faster.
@@ -45,7 +65,7 @@ const targets = [
     entryPoints: { index: 'runner/index.ts' },
     target: 'node20',
     alias: transportStubs,
-    plugins: [zodEnglishOnly],
+    plugins: [zodEnglishOnly, modemQuietDebug],
   },
   // Sandbox side: the desktop helper (the supervisor itself is Python, sandbox-agent/supervisor/) and
   // the JS ctx client.
@@ -92,7 +112,7 @@ const cli = {
   format: 'cjs',
   target: 'node20',
   alias: transportStubs,
-  plugins: [zodEnglishOnly],
+  plugins: [zodEnglishOnly, modemQuietDebug],
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
   define: { 'import.meta.url': '__importMetaUrl' },
