@@ -28,7 +28,10 @@ export async function main(argv: string[], commands: CommandEntry[]): Promise<nu
     stdout: process.stdout,
     stderr: process.stderr,
     signal: interrupts.signal,
-    stdin: process.stdin,
+    // A getter: process.stdin makes its stream at first use (~1 ms), which only `dev` needs.
+    get stdin() {
+      return process.stdin;
+    },
     interceptInterrupt: interrupts.intercept,
   };
   try {
