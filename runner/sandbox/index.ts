@@ -14,6 +14,7 @@ export {
   sandboxOptionsSchema,
 } from './options.ts';
 export type { SandboxCredentials, SandboxTakeovers, TakeoverRequest } from './ports.ts';
-export { type CreateSandboxInput, Runner, type RunnerOptions } from './runner.ts';
+export { Runner } from './runner.ts';
+export type { CreateSandboxInput, RunnerOptions } from './runner-options.ts';
 export { Sandbox } from './sandbox.ts';
 export { formatBytes, parseBytes, parseDurationMs } from './units.ts';

@@ -6,16 +6,8 @@
 import pino, { type Logger } from 'pino';
 import { TAKEOVER_DEFAULT_TIMEOUT_MS } from '../../sandbox-agent/protocol.ts';
 import { GrexalError } from '../errors.ts';
-import { type CredentialProvider, prepareInjection, reconnectTimeoutMsSchema } from '../inject/index.ts';
-import {
-  type DangerousDnsOverride,
-  effectivePolicy,
-  HostNetworkManager,
-  type NetworkManager,
-  type NetworkPolicy,
-  parseDangerousDnsOverride,
-  parseNetworkPolicy,
-} from '../network/index.ts';
+import { prepareInjection, reconnectTimeoutMsSchema } from '../inject/index.ts';
+import { HostNetworkManager, type NetworkManager, parseDangerousDnsOverride } from '../network/index.ts';
 import { type PoolRequest, type PoolSpec, type PoolStatus, Pools, parsePoolSpec } from '../pool/index.ts';
 import {
   type ContainerRuntime,
@@ -27,7 +19,6 @@ import {
 import { TakeoverBroker } from '../takeover/index.ts';
 import { mark } from '../timings.ts';
 import { parseOrThrow } from '../validation.ts';
-import type { SandboxBrowser } from './browser-wiring.ts';
 import { EventBus } from './events.ts';
 import { defaultStateDir, reapDeadInstanceDirs, removeInstanceDir } from './host-dir.ts';
 import { type ResolvedSandboxOptions, resolveSandboxOptions } from './options.ts';
@@ -39,72 +30,9 @@ import {
   poolNameOf,
 } from './pool-entries.ts';
 import type { SandboxTakeovers } from './ports.ts';
+import { hasManifestNetwork, runPolicy } from './run-policy.ts';
+import type { CreateSandboxInput, RunnerOptions } from './runner-options.ts';
 import { IDLE_ENTRY_POLICY, Sandbox } from './sandbox.ts';
-
-export interface RunnerOptions {
-  /** The container runtime; Docker found through DOCKER_HOST or /var/run/docker.sock by default. */
-  runtime?: ContainerRuntime;
-  /** Where per-sandbox directories live. Default: `GREXAL_STATE_DIR`, else /run/grexal-runner (root). */
-  stateDir?: string;
-  /** Default: pino at `GREXAL_LOG_LEVEL` (warn), to stderr. */
-  logger?: Logger;
-  /** Refreshes OAuth tokens near expiry. Default: none (an expired token answers `broken`). */
-  credentialProvider?: CredentialProvider;
-  /** Refresh an OAuth token that expires within this many ms. Default 60 000. */
-  refreshWindowMs?: number;
-  /** Origin of the server that serves takeover pages; set later by whoever serves them. */
-  takeoverBaseUrl?: string;
-  /**
-   * Wires each sandbox's network. Default: the host's (veth, nftables, proxy) when the runtime is
-   * Docker; none for other runtimes such as tests' fakes, whose sandboxes then get no link at all.
-   */
-  network?: NetworkManager;
-  /**
-   * Tests only: `.test` names answered with the given address and dialled at `dialHost`, so a test
-   * reaches its own listeners by name. Refused for any other name; `grexal serve` refuses it
-   * unless explicitly enabled.
-   */
-  dangerouslyOverrideDns?: DangerousDnsOverride;
-  /** Pool entries starting at once across every pool. Default 2. */
-  poolConcurrency?: number;
-  /** How often a pool looks at its image id and its entries' age. Default 5000. */
-  poolCheckIntervalMs?: number;
-  /** How long a pool's refill waits for the next claim of a burst. Default 250; 0: at once. */
-  poolRefillHoldMs?: number;
-  /** The same for a desktop pool. Default DESKTOP_REFILL_HOLD_MS. */
-  poolDesktopRefillHoldMs?: number;
-  /** A pool entry's CPU weight while it starts (SandboxDeps.warmingCpuShares). Default ENTRY_CPU_SHARES. */
-  poolEntryCpuShares?: number;
-  /**
-   * Whether the default Docker runtime waits for the engine's ping before start() resolves.
-   * Default true; false for one-shot runs (`grexal run`): the ping runs beside the first calls
-   * and a missing engine fails the create with the same E_ENGINE_UNREACHABLE.
-   */
-  pingFirst?: boolean;
-  /**
-   * Leftovers of dead runners are removed once this settles. Default: at start. `grexal run`
-   * passes its sandbox's start: the reaper's engine calls and spawns then stay off its path.
-   */
-  reapAfter?: Promise<unknown>;
-  signal?: AbortSignal;
-}
-
-export interface CreateSandboxInput {
-  /** `{ connections: [...], network?: policy }` as in grexal.json. */
-  manifest?: unknown;
-  /** The orchestrator's network policy; it narrows the manifest's. Default `public`. */
-  network?: unknown;
-  /** The user's credentials, keyed by connection id. */
-  credentials?: unknown;
-  /** Overrides every connection's `reconnectTimeoutMs` (how long a broken one's connect waits). */
-  reconnectTimeoutMs?: unknown;
-  /** Serve from this pool only (still only on an exact match); cold otherwise. */
-  pool?: unknown;
-  /** In-process callers only (grexal dev): the browser behind the sandbox's CDP relay. Never pooled. */
-  browser?: SandboxBrowser;
-  /** Everything of `sandboxOptionsSchema`: image, command, env, desktop, limits, runtime. */
-  [option: string]: unknown;
-}
 
 export class Runner implements AsyncDisposable {
   private readonly sandboxes = new Map<string, Sandbox>();
@@ -243,7 +171,7 @@ export class Runner implements AsyncDisposable {
         '`browser` is not a SandboxBrowser (it is for in-process callers only).',
       );
     const options = resolveSandboxOptions(rest);
-    const { manifest, policy } = this.networkOf(givenManifest, network);
+    const { manifest, policy } = runPolicy(givenManifest, network);
     const reconnect =
       reconnectTimeoutMs === undefined
         ? undefined
@@ -375,24 +303,6 @@ export class Runner implements AsyncDisposable {
     return sandbox;
   }
 
-  /**
-   * Splits the manifest's `network` off (runner/inject knows connections only) and combines it
-   * with the orchestrator's policy and the browser_login hosts into the sandbox's policy.
-   */
-  private networkOf(manifest: unknown, network: unknown): { manifest: unknown; policy: NetworkPolicy } {
-    const orchestrator = network === undefined ? undefined : parseNetworkPolicy(network, 'network');
-    if (typeof manifest !== 'object' || manifest === null || !('network' in manifest)) {
-      return { manifest, policy: effectivePolicy({ orchestrator, loginHosts: loginHostsOf(manifest) }) };
-    }
-    const { network: declared, ...connections } = manifest as { network: unknown };
-    const policy = effectivePolicy({
-      orchestrator,
-      manifest: parseNetworkPolicy(declared, 'manifest.network'),
-      loginHosts: loginHostsOf(manifest),
-    });
-    return { manifest: Object.keys(connections).length === 0 ? undefined : connections, policy };
-  }
-
   private sandboxTakeovers(): SandboxTakeovers {
     return {
       request: async (request) => {
@@ -431,19 +341,4 @@ export class Runner implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-function hasManifestNetwork(manifest: unknown): boolean {
-  return typeof manifest === 'object' && manifest !== null && 'network' in manifest;
-}
-
-/** Hosts of the manifest's browser_login `loginUrl`s, read defensively (validated elsewhere). */
-function loginHostsOf(manifest: unknown): string[] {
-  const connections = (manifest as { connections?: unknown } | null)?.connections;
-  if (!Array.isArray(connections)) return [];
-  return connections.flatMap((c: unknown) => {
-    const { mode, loginUrl } = (c ?? {}) as { mode?: unknown; loginUrl?: unknown };
-    if (mode !== 'browser_login' || typeof loginUrl !== 'string' || !URL.canParse(loginUrl)) return [];
-    return [new URL(loginUrl).hostname];
-  });
 }
