@@ -36,6 +36,19 @@ describe('screenAgentMessage', () => {
     });
   });
 
+  it('turns Browser.close into a disconnect, and refuses the crash methods', () => {
+    for (const params of [undefined, {}, { anything: 1 }]) {
+      const screened = screenAgentMessage({ id: 3, method: 'Browser.close', params }, {});
+      expect(screened).toEqual({ disconnect: expect.stringMatching(/^Browser\.close: /) });
+      // A WebSocket close reason holds at most 123 bytes.
+      expect(Buffer.byteLength((screened as { disconnect: string }).disconnect)).toBeLessThanOrEqual(123);
+    }
+    for (const method of ['Browser.crash', 'Browser.crashGpuProcess'])
+      expect(screenAgentMessage({ id: 4, method }, {})).toEqual({
+        error: { code: -32000, message: `${method} is not available through the runner's CDP relay.` },
+      });
+  });
+
   it('passes everything else untouched', () => {
     const message = { id: 3, method: 'Runtime.evaluate', params: { expression: '1' }, sessionId: 'S1' };
     expect(screenAgentMessage(message, {})).toEqual({ message });

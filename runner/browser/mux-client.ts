@@ -13,10 +13,14 @@ export interface MuxSink {
 
 export type ClientKind = { type: 'browser' } | { type: 'page'; targetId: string };
 
-/** What is sent for a client's message, or the CDP error it is answered with (agent-policy.ts). */
+/**
+ * What is sent for a client's message, the CDP error it is answered with, or `disconnect`: it is
+ * answered with an empty result and the client's connection then ends, with that reason
+ * (agent-policy.ts).
+ */
 export type ScreenMessage = (
   message: ClientMessage,
-) => { message: ClientMessage } | { error: { code: number; message: string } };
+) => { message: ClientMessage } | { error: { code: number; message: string } } | { disconnect: string };
 
 export interface ClientMessage {
   id: number;
@@ -132,11 +136,11 @@ export class MuxClient {
 
   private forward(given: ClientMessage): void {
     const screened = this.screen ? this.screen(given) : { message: given };
-    if ('error' in screened) {
+    if ('error' in screened || 'disconnect' in screened) {
       const { sessionId: named } = given;
-      this.sink.send(
-        JSON.stringify({ id: given.id, error: screened.error, ...(named ? { sessionId: named } : {}) }),
-      );
+      const answer = 'error' in screened ? { error: screened.error } : { result: {} };
+      this.sink.send(JSON.stringify({ id: given.id, ...answer, ...(named ? { sessionId: named } : {}) }));
+      if ('disconnect' in screened) this.end(1000, screened.disconnect);
       return;
     }
     const { message } = screened;

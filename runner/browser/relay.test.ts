@@ -214,6 +214,24 @@ describe('CdpRelay over a fake browser', () => {
     runner.close();
   });
 
+  it("answers an agent's Browser.close by ending its connection, never the browser", async () => {
+    const agent = await Client.open();
+    const other = await Client.open();
+    const answer = await agent.call('Browser.close');
+    expect(answer).toEqual({ id: 1, result: {} });
+    expect(await agent.closedWith).toEqual({
+      code: 1000,
+      reason: expect.stringMatching(/^Browser\.close: /),
+    });
+    expect(browser.methods('Browser.close')).toEqual([]);
+    // The browser and every other connection carry on; a new one opens as before.
+    expect((await other.call('Test.echo'))['result']).toBeDefined();
+    const next = await Client.open();
+    expect((await next.call('Test.echo'))['result']).toBeDefined();
+    other.ws.close();
+    next.ws.close();
+  });
+
   it("refuses what reaches past the browser, and keeps downloads in the relay's own directory", async () => {
     const agent = await Client.open();
     const refused = await agent.call('Target.exposeDevToolsProtocol', { targetId: 'T1' });
