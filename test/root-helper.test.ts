@@ -1,9 +1,11 @@
 /**
  * The root helper against the real kernel (runner/host/root-helper.ts): the per-sandbox tmpfs
- * mounted and unmounted, and a link deleted, with no mount(8), umount(8) or ip(8) on PATH, so
- * that what happened, the helper did (the nft part: test/nft-run.test.ts).
+ * mounted and unmounted, a link deleted, a slot's lock made, with no mount(8), umount(8) or ip(8)
+ * on PATH, so that what happened, the helper did (the nft part: test/nft-run.test.ts); and a
+ * redirected connection's original destination looked up over ctnetlink.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -97,5 +99,30 @@ describe('the root helper', () => {
     expect(await exec('ip', ['-o', 'link', 'show', `gxs${link.slot}`])).toContain('state DOWN');
     await withoutTools(() => link.remove());
     expect(await exec('ip', ['-o', 'link']).then((out) => out.includes(`${lockIf}@`))).toBe(false);
+  });
+
+  it("answers a redirected connection's original destination from the kernel's table, and - for none", async () => {
+    // A loopback connection to port A redirected to our listener on port B, in a table of the
+    // test's own: the kernel's table then holds the connection, its reply tuple from B.
+    const table = `grexal_test_ct_${process.pid}`;
+    const server: Server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise((resolve) => server.close(resolve)));
+    const listening = (server.address() as { port: number }).port;
+    const asked = listening === 65_000 ? 65_001 : 65_000;
+    await exec('nft', ['-f', '-'], {
+      input: `table ip ${table} {\n chain out {\n type nat hook output priority -100;\n ip daddr 127.0.0.1 tcp dport ${asked} redirect to :${listening}\n }\n}\n`,
+    });
+    cleanup.push(() => exec('nft', ['delete', 'table', 'ip', table]));
+    const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+    const client = connect(asked, '127.0.0.1');
+    cleanup.push(async () => client.destroy());
+    await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject));
+    const peer = await accepted;
+    cleanup.push(async () => peer.destroy());
+    const tuple = ['127.0.0.1', listening, '127.0.0.1', client.localPort!];
+    expect(await rootHelper.request(['ct', ...tuple])).toBe(`127.0.0.1 ${asked}`);
+    // No such connection (a port nobody connected from).
+    expect(await rootHelper.request(['ct', '127.0.0.1', listening, '127.0.0.1', 1])).toBe('-');
   });
 });

@@ -2,7 +2,8 @@
  * The runner's root work that Node cannot do without spawning a tool, in one long-lived python3
  * process (stdlib and ctypes only): nft scripts through libnftables; a slot's lock and a sandbox's
  * veth pair made, and links deleted, over rtnetlink; the per-sandbox tmpfs mounted and unmounted
- * by mount(2) and umount2(2).
+ * by mount(2) and umount2(2); a redirected connection's original destination looked up over
+ * ctnetlink (runner/network/ct-lookup.ts).
  *
  * Why not spawn `nft`, `ip`, `mount` and `umount`: every spawn forks the runner, whose 80 MB
  * process takes its event loop for the fork. A CPU profile of 20 concurrent claims from a pool
@@ -14,12 +15,14 @@
  * Each kind of work has a thread of its own, so that a slow one (deleting a veth waits for the
  * kernel's network to quiesce, tens of ms on a loaded host) never queues a claim's nft script
  * behind it. Answers: `ok`, `gone` (no such link), `exists` (a lock's name is taken),
- * `unavailable` (no libnftables: the caller spawns `nft`), `err <base64>` (nft's messages) or
- * `error <message>`. Paths and aliases go in base64: a state directory may hold spaces.
+ * `unavailable` (no libnftables: the caller spawns `nft`), `err <base64>` (nft's messages),
+ * `<address> <port>` or `-` (a lookup, found or not) or `error <message>`. Paths and aliases go in base64: a state directory may hold spaces.
  */
+import { CTNETLINK_PY } from './ctnetlink-py.ts';
 import { LineHelper } from './line-helper.ts';
 
-const PROGRAM = String.raw`
+// After the ctnetlink codec: nla, attrs and tuple_attr.
+const PROGRAM = `${CTNETLINK_PY}${String.raw`
 import base64, ctypes, os, queue, socket, struct, sys, threading
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -35,9 +38,6 @@ def errno_error(what):
 
 # --- rtnetlink: the sandbox's veth pair, and deleting a link ---
 seq = 0
-def nla(t, payload):
-    n = 4 + len(payload)
-    return struct.pack('=HH', n, t) + payload + b'\0' * ((4 - n % 4) % 4)
 def request(sock, kind, flags, body):
     global seq
     seq += 1
@@ -128,6 +128,23 @@ def umount(path):
     if libc.umount2(base64.b64decode(path), 2) != 0: raise errno_error('umount')  # MNT_DETACH, as umount -l
     return 'ok'
 
+# --- ctnetlink: the original destination of a connection the proxy took, by its reply tuple ---
+ct = None
+def original(args):
+    global ct
+    if ct is None:
+        ct = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
+        ct.bind((0, 0))
+    proxy_address, proxy_port, sandbox_address, sandbox_port = args.split(' ')
+    body = struct.pack('=BBH', socket.AF_INET, 0, 0) + tuple_attr(2, proxy_address, sandbox_address, int(proxy_port), int(sandbox_port))  # CTA_TUPLE_REPLY
+    ct.send(struct.pack('=IHHII', 16 + len(body), (1 << 8) | 1, 1, 0, 0) + body)  # IPCTNL_MSG_CT_GET, REQUEST
+    data = ct.recv(65536)
+    length, kind = struct.unpack_from('=IH', data, 0)
+    if kind == 2: return '-'  # NLMSG_ERROR: no such connection
+    orig = attrs(attrs(data[20:length])[1])  # CTA_TUPLE_ORIG
+    ip, proto = attrs(orig[1]), attrs(orig[2])
+    return socket.inet_ntoa(ip[2]) + ' ' + str(struct.unpack('!H', proto[3])[0])
+
 # --- libnftables: nft scripts, one transaction each; loaded at the first ---
 nft = None
 def nft_script(script):
@@ -154,14 +171,14 @@ def nft_script(script):
     errors = lib.nft_ctx_get_error_buffer(ctx) or b''
     return 'err ' + base64.b64encode(errors).decode() if failed else 'ok'
 
-VERBS = {'nft': (nft_script, 'nft'), 'pair': (pair, 'link'), 'lock': (lock, 'link'), 'del': (delete, 'link'), 'mount': (mount, 'mount'), 'umount': (umount, 'mount')}
+VERBS = {'nft': (nft_script, 'nft'), 'pair': (pair, 'link'), 'lock': (lock, 'link'), 'del': (delete, 'link'), 'mount': (mount, 'mount'), 'umount': (umount, 'mount'), 'ct': (original, 'ct')}
 queues = {}
 def work(jobs):
     while True:
         ident, verb, args = jobs.get()
         try: answer(ident, VERBS[verb][0](args))
         except Exception as e: answer(ident, 'error ' + str(e))
-for kind in ('nft', 'link', 'mount'):
+for kind in ('nft', 'link', 'mount', 'ct'):
     queues[kind] = queue.Queue()
     threading.Thread(target=work, args=(queues[kind],), daemon=True).start()
 for line in sys.stdin:
@@ -169,7 +186,7 @@ for line in sys.stdin:
     verb, _, args = rest.partition(' ')
     if verb in VERBS: queues[VERBS[verb][1]].put((ident, verb, args))
     else: answer(ident, 'error unknown request ' + verb)
-`;
+`}`;
 
 /** The runner's one root helper, started at its first request (or `warm()`). */
 export const rootHelper = new LineHelper(PROGRAM);

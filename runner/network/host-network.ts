@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { GrexalError } from '../errors.ts';
 import { python3 } from '../host/python.ts';
 import { mark } from '../timings.ts';
-import { OriginalDestinations } from './ct-lookup.ts';
+import { lookupOriginal } from './ct-lookup.ts';
 import type { DangerousDnsOverride } from './events.ts';
 import { ExecFailure } from './exec.ts';
 import {
@@ -99,8 +99,6 @@ export class HostNetworkManager implements NetworkManager {
   /** This manager's table: one per manager, so runners sharing a process never share one. */
   readonly tableName: string;
   private readonly seq = nextSeq++;
-  private readonly originals = new OriginalDestinations();
-  private closed = false;
 
   constructor(private readonly options: HostNetworkOptions) {
     this.tableName = tableName(options.instanceId, this.seq);
@@ -161,7 +159,6 @@ export class HostNetworkManager implements NetworkManager {
       );
     }
     try {
-      this.closed = false;
       this.mover?.warm();
       // The table first, then the slot: whoever finds a runner's link finds its table (the
       // reaping of a killed runner relies on it). Both run while the engine starts the container.
@@ -201,7 +198,7 @@ export class HostNetworkManager implements NetworkManager {
           ...shared,
           port: PROXY_PORT,
           sandboxAddress: link.sandboxAddress,
-          lookup: (tuple) => this.originals.lookup(tuple),
+          lookup: lookupOriginal,
         }),
       ]);
       cleanup.push(resolver.close, proxy.close);
@@ -232,12 +229,6 @@ export class HostNetworkManager implements NetworkManager {
           const timing = await link.moveInto(pid, table.fast).catch(async (error: unknown) => {
             await undo();
             throw translate(error);
-          });
-          // The proxy's conntrack helper is first needed by the agent's first proxied connection:
-          // started once the bootstrap's answer is out (a turn of the loop later), not during the
-          // engine's start, where its python start competed with the engine's own work.
-          setImmediate(() => {
-            if (!this.closed) this.originals.warm();
           });
           this.options.logger.debug(
             {
@@ -287,10 +278,8 @@ export class HostNetworkManager implements NetworkManager {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
     const table = await this.table?.catch(() => undefined);
     this.table = undefined;
-    this.originals.close();
     this.flows.close();
     await table?.drop();
     await this.forwardAccept?.remove();

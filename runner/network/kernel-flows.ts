@@ -12,8 +12,8 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { CTNETLINK_PY } from '../host/ctnetlink-py.ts';
 import { python3 } from '../host/python.ts';
-import { CTNETLINK_PY } from './ctnetlink-py.ts';
 
 const HELPER = `${CTNETLINK_PY}${String.raw`
 import os, select, sys

@@ -1,7 +1,8 @@
 /**
- * The ctnetlink codec both python3 helpers start with (conntrack lookups, ct-lookup.ts; flow
- * events, kernel-flows.ts): netlink attributes packed and read, and a TCP tuple as conntrack
- * names it. Standard library only; each helper's own program follows it.
+ * The ctnetlink codec both python3 helpers start with (the root helper's conntrack lookups,
+ * root-helper.ts; flow events, runner/network/kernel-flows.ts): netlink attributes packed and
+ * read, and a TCP tuple as conntrack names it. Standard library only; each helper's own program
+ * follows it.
  */
 export const CTNETLINK_PY = String.raw`
 import socket, struct
