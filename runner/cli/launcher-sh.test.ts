@@ -1,8 +1,9 @@
 /**
  * bin/grexal, the `grexal` command npm links: which commands start Node without
  * NODE_EXTRA_CA_CERTS (held in GREXAL_HELD_EXTRA_CA_CERTS), and that it finds the launcher
- * (dist/grexal.cjs, made by `npm run build`) and passes the arguments through however it is reached. The `node` it execs is a fake on PATH that
- * reports what it was given; test/launcher.test.ts runs the real thing against the engine.
+ * (dist/grexal.cjs, made by `npm run build`) and passes the arguments through however it is
+ * reached. The `node` it execs is a fake on PATH that reports what it was given;
+ * test/launcher.test.ts runs the real thing against the engine.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';

@@ -16,7 +16,8 @@
  * kernel's network to quiesce, tens of ms on a loaded host) never queues a claim's nft script
  * behind it. Answers: `ok`, `gone` (no such link), `exists` (a lock's name is taken),
  * `unavailable` (no libnftables: the caller spawns `nft`), `err <base64>` (nft's messages),
- * `<address> <port>` or `-` (a lookup, found or not) or `error <message>`. Paths and aliases go in base64: a state directory may hold spaces.
+ * `<address> <port>` or `-` (a lookup, found or not) or `error <message>`. Paths and aliases go
+ * in base64: a state directory may hold spaces.
  */
 import { CTNETLINK_PY } from './ctnetlink-py.ts';
 import { LineHelper } from './line-helper.ts';
