@@ -201,8 +201,9 @@ async function pollStatus(): Promise<void> {
   if (response?.status === 410) {
     // Over. With the stream up, its close code follows at once and says how it ended (the sandbox
     // gone, a condition met…), which a 410 does not: that screen wins, this one is the fallback.
-    if (rfb) statusTimer = setTimeout(() => finish('ended'), 2000);
-    else finish('ended');
+    // With the stream just closed, its close code waits in a timer queued by the disconnect
+    // handler (below): a timer of 0 runs after it, so the 410 cannot overtake the close code.
+    statusTimer = setTimeout(() => finish('ended'), rfb ? 2000 : 0);
     return;
   }
   if (response?.ok) {
