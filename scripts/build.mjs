@@ -58,15 +58,16 @@ const modemQuietDebug = {
   },
 };
 
+/**
+ * What every bundle of the runner (the library, the CLI) takes. dockerode loads ssh2 and gRPC at
+ * start even when unused; DOCKER_HOST=ssh:// and BuildKit are not supported, so stubs take their
+ * place and the CLI starts faster.
+ */
+const runnerBundle = { alias: transportStubs, plugins: [zodEnglishOnly, modemQuietDebug] };
+
 const targets = [
-  // Host side, the library. dockerode loads ssh2 and gRPC at start even when unused; DOCKER_HOST=ssh://
-  // and BuildKit are not supported, so stubs take their place and the CLI starts faster.
-  {
-    entryPoints: { index: 'runner/index.ts' },
-    target: 'node20',
-    alias: transportStubs,
-    plugins: [zodEnglishOnly, modemQuietDebug],
-  },
+  // Host side, the library.
+  { entryPoints: { index: 'runner/index.ts' }, target: 'node20', ...runnerBundle },
   // Sandbox side: the desktop helper (the supervisor itself is Python, sandbox-agent/supervisor/) and
   // the JS ctx client.
   {
@@ -111,8 +112,7 @@ const cli = {
   },
   format: 'cjs',
   target: 'node20',
-  alias: transportStubs,
-  plugins: [zodEnglishOnly, modemQuietDebug],
+  ...runnerBundle,
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
   define: { 'import.meta.url': '__importMetaUrl' },

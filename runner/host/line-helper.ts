@@ -1,10 +1,10 @@
 /**
  * A long-lived python3 helper (stdlib only) for what Node cannot do itself (netlink sockets,
- * setns, mount(2)): one request per line, each prefixed by its number, one answer line per request with
- * the same number. Spawned on first use (or by `warm()`, python3 takes ~30 ms to start), it holds
- * the process's exit open only while a request waits for its answer, never while idle. Once it has
- * died, every waiting and later request answers `undefined`, so the caller takes its slower path
- * instead of failing.
+ * setns, mount(2)): one request per line, each prefixed by its number, one answer line per
+ * request with the same number. Spawned on first use (or by `warm()`, python3 takes ~30 ms to
+ * start), it holds the process's exit open only while a request waits for its answer, never while
+ * idle. Once it has died, every waiting and later request answers `undefined`, so the caller
+ * takes its slower path instead of failing.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
