@@ -112,4 +112,30 @@ describe('EngineWatch', () => {
     expect(attempts).toBe(2);
     expect(changes[1]).toMatchObject({ type: 'restored', reaped: ['sbx_late'] });
   });
+  it('lets as many watched calls as there are sandboxes listen on its signal, without a warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const { watch } = watchWith(scriptedPing().ping);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      // As an engine call does with its signal: one abort listener per call in flight.
+      const calls = Array.from({ length: 20 }, () =>
+        watch.watch(async (lost) => {
+          lost.addEventListener('abort', () => {});
+          await held;
+        }),
+      );
+      release();
+      await Promise.all(calls);
+      // Node emits its warning on the next turn of the loop.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });

@@ -5,6 +5,7 @@
  * lost, probing goes on until it answers again, and then the runtime reconciles (removes what it
  * could not remove meanwhile).
  */
+import { setMaxListeners } from 'node:events';
 import type { EngineChange } from './runtime.ts';
 
 export interface EngineWatchOptions {
@@ -38,9 +39,20 @@ export function pingFailure(error: unknown): PingFailure {
   return { refused: false, detail: e?.code ?? e?.message ?? String(error) };
 }
 
+/**
+ * Every watched call (each sandbox's wait stream, among others) listens on this one signal for as
+ * long as it runs: a runner with 20 pool entries holds 20 listeners, which is no leak, and Node's
+ * warning at 11 would tell operators that it is.
+ */
+function lostController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
+
 export class EngineWatch {
   private watchers = 0;
-  private lostController = new AbortController();
+  private lostController = lostController();
   private lastAnswer = Date.now();
   private timer?: NodeJS.Timeout;
   /** The last ping failed: the next one comes sooner, so a verdict needs several misses, fast. */
@@ -160,7 +172,7 @@ export class EngineWatch {
 
   private async restore(): Promise<void> {
     if (this.lost) {
-      this.lostController = new AbortController();
+      this.lostController = lostController();
       this.lostDetail = undefined;
     }
     let reaped: string[];
