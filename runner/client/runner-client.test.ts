@@ -1,4 +1,5 @@
 /** The client against the real API on port 0 (fake engine), and against a server that drops streams. */
+import { getEventListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -142,6 +143,28 @@ describe('RunnerClient.events over a dropping stream', () => {
       maxReconnects: 0,
     });
     await expect(collect(once)).rejects.toBeDefined();
+  });
+});
+
+describe('RunnerClient.events over streams that end at once', () => {
+  it("leaves no listener on the caller's signal after its reconnects", async () => {
+    const empty = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.end();
+    });
+    await new Promise<void>((resolve) => empty.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = empty.address() as AddressInfo;
+      const signal = new AbortController().signal;
+      const events = new RunnerClient({ baseUrl: `http://127.0.0.1:${port}` }).events('sbx_x', {
+        maxReconnects: 3,
+        signal,
+      });
+      await expect(collect(events)).rejects.toMatchObject({ code: 'E_RUNNER_UNREACHABLE' });
+      expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    } finally {
+      await new Promise((resolve) => empty.close(resolve));
+    }
   });
 });
 

@@ -178,7 +178,12 @@ export class RunnerClient {
   ): AsyncGenerator<StreamEvent, void, undefined> {
     const headers: Record<string, string> = { ...this.authHeaders(), Accept: 'text/event-stream' };
     if (lastId !== undefined) headers['Last-Event-ID'] = String(lastId);
-    const response = await this.send(`/v1/sandboxes/${encodeURIComponent(id)}/events`, { headers, signal });
+    // fetch leaves its abort listener on the signal it is given, and the caller's may outlive many
+    // streams: each stream gets a signal of its own that follows the caller's (and holds no listener).
+    const response = await this.send(`/v1/sandboxes/${encodeURIComponent(id)}/events`, {
+      headers,
+      signal: signal && AbortSignal.any([signal]),
+    });
     if (!response.ok) throw await toApiError(response);
     if (!response.body) return;
     const parser = new SseParser();
@@ -262,16 +267,15 @@ async function toApiError(response: Response): Promise<RunnerApiError> {
   );
 }
 
+/** Ends early on `signal`, and leaves no listener on it either way (a caller's signal may outlive many streams). */
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
