@@ -20,15 +20,22 @@ export function startServe(
   /** Another build to run (a checkout with its own dist/), for a before/after. Default: this one. */
   root = '.',
 ): Promise<ServeChild> {
-  const child = spawn(process.execPath, [`${root}/bin/grexal.mjs`, 'serve', '--port', '0', ...args], {
-    env: {
-      ...process.env,
-      GREXAL_STATE_DIR: env.stateDir,
-      GREXAL_RUNNER_TOKEN: env.token,
-      GREXAL_LOG_LEVEL: env.onLog ? 'info' : 'warn',
+  // GREXAL_BENCH_SERVE_NODE_ARGS: Node flags for the runner only, e.g. to profile it under a burst
+  // (`--cpu-prof --cpu-prof-dir=DIR`, written when it exits); NODE_OPTIONS refuses --cpu-prof.
+  const nodeArgs = process.env.GREXAL_BENCH_SERVE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, `${root}/bin/grexal.mjs`, 'serve', '--port', '0', ...args],
+    {
+      env: {
+        ...process.env,
+        GREXAL_STATE_DIR: env.stateDir,
+        GREXAL_RUNNER_TOKEN: env.token,
+        GREXAL_LOG_LEVEL: env.onLog ? 'info' : 'warn',
+      },
+      stdio: ['ignore', 'inherit', 'pipe'],
     },
-    stdio: ['ignore', 'inherit', 'pipe'],
-  });
+  );
   return new Promise((resolve, reject) => {
     let err = '';
     let partial = '';

@@ -6,7 +6,9 @@
  * output line), alternated, in one run. Then N concurrent claims from a pool of N, and the memory
  * each idle entry holds (its cgroup's usage, and the runner's RSS per entry). Removes all it makes.
  * The concurrent bursts alternate with bursts of as many concurrent `docker run`s (the peer),
- * after one warm-up burst of each side that is not counted.
+ * after one warm-up burst of each side that is not counted. In a burst the client follows each
+ * run's event stream to its `exit`, as an orchestrator does (and reports line → exit, which holds
+ * the run's teardown); it no longer closes 20 streams at their first lines inside the burst.
  * `--part desktop` (not in `all`: it takes minutes) times a desktop pool's claim → takeover first
  * frame against a cold desktop sandbox (bench/pool/desktop.ts).
  *
@@ -106,22 +108,41 @@ let url = '';
 /** POST → its answer, every sample: where the claim itself ends and the agent's start begins. */
 const postMs: number[] = [];
 
-/** POST → the first output line of the agent, over SSE; checks warm is what was meant. */
+/**
+ * POST → the first output line of the agent, over SSE; checks warm is what was meant. With
+ * `onExit`, the stream is read on after the line and `onExit` gets line → `exit` event (the run's
+ * teardown included: the runner sends `exit` once nothing of the run is left).
+ */
 async function claimToFirstLine(
   client: RunnerClient,
   warm: boolean,
   pool?: string,
   command = COMMAND,
+  onExit?: (lineToExitMs: number) => void,
 ): Promise<number> {
   const started = performance.now();
   const created = await client.create({ image: IMAGE, command, ...(pool ? { pool } : {}) });
   if (created.warm !== warm) throw new Error(`${created.id}: warm ${created.warm}, meant ${warm}`);
   postMs.push(performance.now() - started);
-  for await (const event of client.events(created.id)) {
-    if (event.type === 'log' && event.text.includes('1')) return performance.now() - started;
+  const events = client.events(created.id);
+  for (;;) {
+    const { value: event, done } = await events.next();
+    if (done) throw new Error(`${created.id}: the stream ended without output`);
     if (event.type === 'exit') throw new Error(`${created.id} ended before its output: ${event.reason}`);
+    if (event.type !== 'log' || !event.text.includes('1')) continue;
+    const lineAt = performance.now();
+    if (!onExit) await events.return();
+    else
+      void untilExit(events).then(
+        () => onExit(performance.now() - lineAt),
+        () => {}, // not counted: the burst's report says how many exits it saw
+      );
+    return lineAt - started;
   }
-  throw new Error(`${created.id}: the stream ended without output`);
+}
+
+async function untilExit(events: AsyncGenerator<{ type: string }>): Promise<void> {
+  for await (const event of events) if (event.type === 'exit') return;
 }
 
 /** `docker run` (attached) of the same image and flags, to its first output line. */
@@ -203,6 +224,8 @@ interface Side {
 }
 
 async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
+  // Each side's burst p95 of line → exit, the warm-up burst's first.
+  const lineToExit = new Map<string, number[]>(sides.map((side) => [side.name, []]));
   for (const side of sides) await api('DELETE', '/v1/pools/sh', undefined, side.base);
   await dockerRunToFirstLine(); // warm-up of the peer, not counted
   const rssBefore = rssBytes(runnerPid);
@@ -232,12 +255,21 @@ async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
       async () => {
         await allFull();
         postMs.length = 0;
+        const exits: number[] = [];
         const times = await Promise.all(
-          Array.from({ length: N }, () => claimToFirstLine(side.client, true, undefined, BURST_COMMAND)),
+          Array.from({ length: N }, () =>
+            claimToFirstLine(side.client, true, undefined, BURST_COMMAND, (lineToExit) =>
+              exits.push(lineToExit),
+            ),
+          ),
         );
+        // Bounded: each run's exit follows its agent's (a --linger agent's after S seconds).
+        for (let i = 0; exits.length < N && i < 200 + LINGER_S * 20; i++)
+          await new Promise((resolve) => setTimeout(resolve, 50));
         console.log(
-          `    ${side.name}: POSTs answered p50 ${ms(percentile(postMs, 50))}  p95 ${ms(percentile(postMs, 95))}`,
+          `    ${side.name}: POSTs answered p50 ${ms(percentile(postMs, 50))}  p95 ${ms(percentile(postMs, 95))}; first line → exit event p50 ${ms(percentile(exits, 50))}  p95 ${ms(percentile(exits, 95))} (n=${exits.length})`,
         );
+        lineToExit.get(side.name)?.push(percentile(exits, 95));
         return times;
       },
     ]),
@@ -276,6 +308,10 @@ async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
     );
   for (const [name, list] of ratios)
     console.log(`median ratio of p95s, ${name} / docker run: ${median(list).toFixed(3)}`);
+  for (const [name, list] of lineToExit)
+    console.log(
+      `first line → exit event (${name}): median p95 over the counted rounds ${ms(median(list.slice(1)))}`,
+    );
   for (const side of sides) await api('DELETE', '/v1/pools/c', undefined, side.base);
 }
 
