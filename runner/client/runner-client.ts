@@ -267,7 +267,7 @@ async function toApiError(response: Response): Promise<RunnerApiError> {
   );
 }
 
-/** Ends early on `signal`, and leaves no listener on it either way (a caller's signal may outlive many streams). */
+/** Ends early on `signal`; leaves no listener on it either way (a caller's may outlive many streams). */
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {

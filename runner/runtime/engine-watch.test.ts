@@ -112,6 +112,7 @@ describe('EngineWatch', () => {
     expect(attempts).toBe(2);
     expect(changes[1]).toMatchObject({ type: 'restored', reaped: ['sbx_late'] });
   });
+
   it('lets as many watched calls as there are sandboxes listen on its signal, without a warning', async () => {
     const warnings: Error[] = [];
     const onWarning = (warning: Error) => warnings.push(warning);
