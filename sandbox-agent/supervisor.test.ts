@@ -1,6 +1,7 @@
 /** The Python supervisor (sandbox-agent/supervisor/) run as in the image, against a fake runner. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,6 +91,16 @@ describe('the Python supervisor', { timeout: 30_000 }, () => {
     expect(run.code).toBe(7);
     expect(run.stdout).toBe('0\n');
     expect(run.stderr).not.toContain('sung');
+  });
+
+  it('puts the agent first for the OOM killer, and not itself', async () => {
+    const run = await supervise({
+      command: ['sh', '-c', 'cat /proc/self/oom_score_adj /proc/$PPID/oom_score_adj'],
+    }).exit;
+    expect(run.code).toBe(0);
+    // The supervisor keeps what it was started with (here this test's own).
+    const own = readFileSync('/proc/self/oom_score_adj', 'utf8').trim();
+    expect(run.stdout).toBe(`1000\n${own}\n`);
   });
 
   it('exits 127 naming a missing command', async () => {

@@ -54,7 +54,14 @@ describe('tmpfs sizes inside a sandbox', () => {
   });
 
   it('count against the memory limit: the same write fits in 256m and is killed for memory in 48m', async () => {
-    const fill = ['--', 'sh', '-c', 'dd if=/dev/zero of=/tmp/fill bs=1M count=47 2>/dev/null; echo survived'];
+    // The agent's own dd is what the OOM killer takes (memory in tmpfs is no process's): its
+    // shell then reports the kill as dd's status, and the supervisor stays to say so.
+    const fill = [
+      '--',
+      'sh',
+      '-c',
+      'dd if=/dev/zero of=/tmp/fill bs=1M count=47 2>/dev/null && echo survived',
+    ];
     const roomy = await runCli(
       ['run', '--memory', '256m', '--tmp-size', '48m', '--image', 'grexal/agent', ...fill],
       {

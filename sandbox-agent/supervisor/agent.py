@@ -9,6 +9,11 @@ from state import STATE, forward_pending, signal_group, watch_children
 from watch import wait_supervised
 
 STARTED_ANSWER_WAIT_S = 2.0
+# The kernel's OOM killer takes the agent's processes (they inherit it) before this one, in the
+# sandbox's memory cgroup and on the host. Without it, a sandbox filled through tmpfs (memory no
+# process holds) lost its supervisor, the largest process there, and the agent ran on, unwatched,
+# until the container went down. Raising a score takes no privilege.
+AGENT_OOM_SCORE_ADJ = b'1000'
 
 
 def spawn_error(command, error):
@@ -32,6 +37,19 @@ def report_started(link, params, keep_open=False):
         link.close()
 
 
+def put_first_for_oom(pid):
+    """Written right after the spawn: a child the agent forks in the microseconds before keeps 0.
+    A runtime without the file (or refusing it) leaves the default."""
+    try:
+        fd = os.open(f'/proc/{pid}/oom_score_adj', os.O_WRONLY)
+        try:
+            os.write(fd, AGENT_OOM_SCORE_ADJ)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
 def start(bootstrap, extra_env, log):
     """The agent's pid, or `(code, message)` when it could not be started."""
     argv = [str(a) for a in bootstrap['command']]
@@ -44,9 +62,11 @@ def start(bootstrap, extra_env, log):
     except OSError as error:
         return None, (126, f'cannot start {argv[0]}: no directory {cwd} ({error.strerror})')
     try:
-        return spawn(argv, env), None
+        pid = spawn(argv, env)
     except OSError as error:
         return None, spawn_error(argv[0], error)
+    put_first_for_oom(pid)
+    return pid, None
 
 
 def run_agent(bootstrap, extra_env, link, log, limits=(None, None), socket_path=None):
