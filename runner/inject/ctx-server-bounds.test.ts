@@ -123,4 +123,34 @@ describe('CtxServer bounds', () => {
     expect((await all).length).toBe(count);
     expect(most).toBe(MAX_IN_FLIGHT);
   });
+  it('lets MAX_IN_FLIGHT calls of one connection wait on its signal without a leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      server = await CtxServer.listen(
+        join(dir, 'ctx.sock'),
+        {
+          // As a connect waiting for an OAuth refresh does: one listener on the call's signal.
+          connect: async (_params, call) => {
+            const onAbort = () => {};
+            call.signal.addEventListener('abort', onAbort);
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            call.signal.removeEventListener('abort', onAbort);
+            return {};
+          },
+        },
+        { owner },
+      );
+      const socket = await open(server.socketPath);
+      sockets.push(socket);
+      const all = answers(socket, MAX_IN_FLIGHT);
+      socket.write(Array.from({ length: MAX_IN_FLIGHT }, (_, i) => request(i)).join(''));
+      expect((await all).length).toBe(MAX_IN_FLIGHT);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });

@@ -3,6 +3,7 @@
  * The server only frames, dispatches and answers; what each method means is the lifecycle's
  * business (it passes the handlers), so this file knows nothing of credentials or takeovers.
  */
+import { setMaxListeners } from 'node:events';
 import { chmod, chown, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import {
@@ -60,6 +61,8 @@ export interface CtxServerOptions {
 export const MAX_REQUEST_LINE_BYTES = 256 * 1024;
 export const MAX_CONNECTIONS = 32;
 export const MAX_IN_FLIGHT = 64;
+/** Abort listeners one call may hold on its connection's signal; past that Node's warning is right. */
+const LISTENERS_PER_CALL = 4;
 
 interface Connection {
   socket: Socket;
@@ -106,6 +109,9 @@ export class CtxServer implements AsyncDisposable {
     this.sockets.set(socket, connection);
     const gone = new AbortController();
     const signal = AbortSignal.any([gone.signal, this.closed.signal]);
+    // Shared by the connection's calls in flight, each waiting on it once or twice (a refresh, a
+    // new credential): an agent's 11 concurrent connects must not print Node's leak warning.
+    setMaxListeners(LISTENERS_PER_CALL * MAX_IN_FLIGHT, signal);
     const splitter = new LineSplitter(MAX_REQUEST_LINE_BYTES);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
