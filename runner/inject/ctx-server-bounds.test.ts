@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LineSplitter } from '../../sandbox-agent/protocol.ts';
+import { warningsDuring } from '../testing/warnings.ts';
 import { CtxServer, MAX_CONNECTIONS, MAX_IN_FLIGHT, MAX_REQUEST_LINE_BYTES } from './ctx-server.ts';
 
 const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -123,11 +124,9 @@ describe('CtxServer bounds', () => {
     expect((await all).length).toBe(count);
     expect(most).toBe(MAX_IN_FLIGHT);
   });
+
   it('lets MAX_IN_FLIGHT calls of one connection wait on its signal without a leak warning', async () => {
-    const warnings: string[] = [];
-    const onWarning = (warning: Error) => warnings.push(warning.name);
-    process.on('warning', onWarning);
-    try {
+    const warnings = await warningsDuring(async () => {
       server = await CtxServer.listen(
         join(dir, 'ctx.sock'),
         {
@@ -147,10 +146,7 @@ describe('CtxServer bounds', () => {
       const all = answers(socket, MAX_IN_FLIGHT);
       socket.write(Array.from({ length: MAX_IN_FLIGHT }, (_, i) => request(i)).join(''));
       expect((await all).length).toBe(MAX_IN_FLIGHT);
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(warnings).not.toContain('MaxListenersExceededWarning');
-    } finally {
-      process.off('warning', onWarning);
-    }
+    });
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
   });
 });

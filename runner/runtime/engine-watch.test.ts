@@ -1,5 +1,6 @@
 /** The engine watch's verdicts against a scripted ping: refused, hung, back again. */
 import { describe, expect, it } from 'vitest';
+import { warningsDuring } from '../testing/warnings.ts';
 import { EngineWatch, type Ping, pingFailure } from './engine-watch.ts';
 import type { EngineChange } from './runtime.ts';
 
@@ -114,10 +115,7 @@ describe('EngineWatch', () => {
   });
 
   it('lets as many watched calls as there are sandboxes listen on its signal, without a warning', async () => {
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error) => warnings.push(warning);
-    process.on('warning', onWarning);
-    try {
+    const warnings = await warningsDuring(async () => {
       const { watch } = watchWith(scriptedPing().ping);
       let release!: () => void;
       const held = new Promise<void>((resolve) => {
@@ -132,11 +130,7 @@ describe('EngineWatch', () => {
       );
       release();
       await Promise.all(calls);
-      // Node emits its warning on the next turn of the loop.
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
-    } finally {
-      process.off('warning', onWarning);
-    }
+    });
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
   });
 });
