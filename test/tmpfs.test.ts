@@ -2,7 +2,7 @@
  * The agent's tmpfs sizes as the kernel inside the sandbox reports them: the defaults, and the
  * sizes asked for with `grexal run --tmp-size/--home-size/--shm-size`; what is written there counts
  * against the memory limit, as README says; a mount over the memory limit is refused before
- * anything exists.
+ * anything exists. And the OOM killer's order there: the agent first, the supervisor after.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newStateDir, removeStateDir, runCli, sandboxDirs } from './helpers.ts';
@@ -91,5 +91,25 @@ describe('tmpfs sizes inside a sandbox', () => {
     expect(stderr).toContain('tmpfs pages count against the memory limit');
     // Other runs share the engine, so no global container count: this run's state dir stays empty.
     expect(await sandboxDirs(stateDir)).toEqual([]);
+  });
+});
+
+describe('the OOM killer inside a sandbox', () => {
+  // The agent reads its parent's (the supervisor's) score once the supervisor has lowered it back
+  // after the spawn, in a bounded loop: an agent can outrun that write.
+  const scores = [
+    'sh',
+    '-c',
+    'cat /proc/self/oom_score_adj; i=0; while [ "$(cat /proc/$PPID/oom_score_adj)" = 1000 ] && [ $i -lt 200 ]; do sleep 0.01; i=$((i+1)); done; cat /proc/$PPID/oom_score_adj',
+  ];
+
+  it.each(['runc', 'runsc'])('takes the agent first and not the supervisor, under %s', async (runtime) => {
+    const { code, stdout, stderr } = await runCli(
+      ['run', '--runtime', runtime, '--image', 'grexal/agent', '--', ...scores],
+      { GREXAL_STATE_DIR: stateDir },
+    );
+    expect(code, stderr).toBe(0);
+    // The supervisor keeps the container's start score, which takes it back without privilege.
+    expect(stdout).toBe('1000\n0\n');
   });
 });

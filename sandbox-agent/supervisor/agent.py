@@ -37,17 +37,31 @@ def report_started(link, params, keep_open=False):
         link.close()
 
 
-def put_first_for_oom(pid):
-    """Written right after the spawn: a child the agent forks in the microseconds before keeps 0.
-    A runtime without the file (or refusing it) leaves the default."""
+def spawn_first_for_oom(argv, env):
+    """Spawns the agent born with oom_score_adj 1000, so that a child it forks at once inherits it
+    (writing the child's score after the spawn raced those). The supervisor raises its own score for
+    the spawn and lowers it back, which takes no privilege down to the score the runtime set at the
+    container's start; between the two, it is as exposed as the agent. A runtime without the file
+    (or refusing it) leaves the default."""
+    own = write_oom_score_adj(AGENT_OOM_SCORE_ADJ, read_back=True)
     try:
-        fd = os.open(f'/proc/{pid}/oom_score_adj', os.O_WRONLY)
-        try:
-            os.write(fd, AGENT_OOM_SCORE_ADJ)
-        finally:
-            os.close(fd)
+        return spawn(argv, env)
+    finally:
+        if own is not None:
+            write_oom_score_adj(own)
+
+
+def write_oom_score_adj(value, read_back=False):
+    """Writes the supervisor's own score; with `read_back`, returns the one it replaced (None when
+    nothing was written)."""
+    try:
+        with open('/proc/self/oom_score_adj', 'r+b', buffering=0) as file:
+            before = file.read().strip() if read_back else None
+            file.seek(0)
+            file.write(value)
+            return before
     except OSError:
-        pass
+        return None
 
 
 def start(bootstrap, extra_env, log):
@@ -62,10 +76,9 @@ def start(bootstrap, extra_env, log):
     except OSError as error:
         return None, (126, f'cannot start {argv[0]}: no directory {cwd} ({error.strerror})')
     try:
-        pid = spawn(argv, env)
+        pid = spawn_first_for_oom(argv, env)
     except OSError as error:
         return None, spawn_error(argv[0], error)
-    put_first_for_oom(pid)
     return pid, None
 
 
