@@ -1,8 +1,9 @@
 import { basename, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GrexalError } from '../errors.ts';
+import { findExecutable } from '../host/executable.ts';
 import { buildImages, IMAGE_NAMES, IMAGE_TAGS } from '../images/index.ts';
-import { ensureEngine, findExecutable } from '../runtime/engine-install.ts';
+import { ensureEngine } from '../runtime/engine-install.ts';
 import { DockerRuntime, type EngineInfo, type ImageInfo } from '../runtime/index.ts';
 import { type Command, type CommandIo, progress } from './command.ts';
 import { type DoctorFacts, doctorChecks, doctorExitCode, formatChecks } from './doctor-checks.ts';

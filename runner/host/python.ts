@@ -5,19 +5,10 @@
  * ~50 ms of CPU per spawn, and a cold `grexal run` spawns up to three helpers on its start's
  * critical path; a root helper should not run whatever a PATH entry offers either.
  */
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter } from 'node:path';
+import { firstExecutable, isExecutable } from './executable.ts';
 
 export const SYSTEM_PYTHON = '/usr/bin/python3';
-
-const executable = (path: string): boolean => {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * The helpers' python3: `/usr/bin/python3` if executable, else the first on `path`; undefined
@@ -25,15 +16,10 @@ const executable = (path: string): boolean => {
  */
 export function findPython(
   path: string = process.env['PATH'] ?? '',
-  isExecutable: (file: string) => boolean = executable,
+  executable: (file: string) => boolean = isExecutable,
 ): string | undefined {
-  if (isExecutable(SYSTEM_PYTHON)) return SYSTEM_PYTHON;
-  for (const dir of path.split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, 'python3');
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
+  if (executable(SYSTEM_PYTHON)) return SYSTEM_PYTHON;
+  return firstExecutable('python3', path.split(delimiter), executable);
 }
 
 let found: { python: string | undefined } | undefined;

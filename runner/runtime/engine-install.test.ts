@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { findExecutable, isRunscRegistered, mergeDaemonConfig, RUNSC_ARGS } from './engine-install.ts';
+import { isRunscRegistered, mergeDaemonConfig, RUNSC_ARGS } from './engine-install.ts';
 
 const runsc = { path: '/usr/bin/runsc', runtimeArgs: RUNSC_ARGS };
 
@@ -57,13 +57,6 @@ describe('isRunscRegistered', () => {
   it('refuses a config that is not a JSON object', () => {
     expect(() => mergeDaemonConfig('[1]', '/usr/bin/runsc')).toThrow(/not a JSON object/);
     expect(() => mergeDaemonConfig('{ nope', '/usr/bin/runsc')).toThrow();
-  });
-});
-
-describe('findExecutable', () => {
-  it('finds an executable on PATH and misses an unknown one', () => {
-    expect(findExecutable('sh', '/bin:/usr/bin')).toMatch(/\/sh$/);
-    expect(findExecutable('grexal-no-such-tool', '/bin')).toBeUndefined();
   });
 });
 

@@ -4,12 +4,13 @@
  * Idempotent, and fast when the engine already answers (one ping and one `info`).
  */
 import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Dockerode from 'dockerode';
 import { GrexalError } from '../errors.ts';
+import { findExecutable } from '../host/executable.ts';
 import { connectEngine, type EngineAttempt, resetEngineCache, unreachableError } from './engine.ts';
 
 export const DOCKERD_LOG = '/var/log/grexal-dockerd.log';
@@ -36,22 +37,6 @@ export interface EnsureEngineOptions {
   /** One human-readable line per step (what is being done and how long it took). */
   log: (line: string) => void;
   signal?: AbortSignal;
-}
-
-/** Finds an executable on PATH (plus the sbin directories root shells have). */
-export function findExecutable(name: string, path = process.env.PATH ?? ''): string | undefined {
-  const dirs = [...path.split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin'];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /**
