@@ -27,6 +27,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import { Runner } from '../../runner/index.ts';
 import { startTakeoverServer } from '../../runner/takeover/index.ts';
+import { requireImages } from '../lib/require-images.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { startTakeoverSandbox, type TakeoverSandbox } from '../lib/takeover-sandbox.ts';
 import {
@@ -142,6 +143,7 @@ function report(what: string, samples: number[][], unit: string, qs: number[]): 
   }
 }
 
+await requireImages(aheadAb ? [imageList[0]!] : imageList);
 const runner = await Runner.start({});
 const server = await startTakeoverServer({ broker: runner.takeovers });
 // --ahead-ab: side 0 on a server without the first-frame work; side 1 on the default one.

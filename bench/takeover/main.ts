@@ -51,6 +51,7 @@ import { CHROMIUM_FLAGS } from '../../examples/scripted-user.ts';
 import { Runner } from '../../runner/index.ts';
 import { startTakeoverServer } from '../../runner/takeover/index.ts';
 import { openPlainTabs, type PlainTabs, plainStamps, plainWindowSize } from '../lib/plain-tab.ts';
+import { requireImages } from '../lib/require-images.ts';
 import { median, percentile } from '../lib/stats.ts';
 import {
   askingAgent,
@@ -251,6 +252,7 @@ interface Side {
 }
 
 const rooms: Record<string, number>[] = [];
+await requireImages(images);
 const runner = await Runner.start({ logger: cleanRoomSink(rooms) });
 let plainTabs: PlainTabs | undefined;
 const server = await startTakeoverServer({
