@@ -4,7 +4,8 @@
  * posts to, or redirects through — or one a closed agent page registered again just after the
  * clearing. The runner clears only the page's own origin, so the user's page must bypass every
  * worker for the whole takeover: the worker here is live (it catches the agent's own post
- * first), and it never sees the user's.
+ * first), and it never sees the user's. The same in a cross-site iframe of the login page, a
+ * DevTools target of its own which the page's bypass does not reach (clean-room-frames.ts).
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -41,7 +42,7 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(body);
     };
-    if (req.url === '/sw.js') {
+    if (req.url === '/sw.js' || req.url === '/f/sw.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' });
       return res.end(WORKER);
     }
@@ -60,6 +61,11 @@ beforeAll(async () => {
     // form may post to its identity provider.
     if (req.url === '/login')
       return html(`<form method=post action="http://localhost:${port}/probe"><input name=password></form>`);
+    // A login in a cross-site iframe (an identity provider's widget): 127.0.0.1 embeds localhost,
+    // which Chromium runs in a renderer and a DevTools target of its own.
+    if (req.url === '/framed') return html(`<iframe src="http://localhost:${port}/f/login"></iframe>`);
+    if (req.url === '/f/login')
+      return html('<form method=post action="/f/probe"><input name=password></form>');
     html('<p>home</p>');
   });
   server.listen(0, '127.0.0.1');
@@ -123,6 +129,19 @@ async function submit(targetId: string, value: string): Promise<string> {
   return answer;
 }
 
+/** The login iframe's target (its own, cross-site) in the page, once it is there. */
+async function frameId(): Promise<string> {
+  for (let i = 0; i < 400; i++) {
+    const { targetInfos } = (await call('Target.getTargets')) as {
+      targetInfos: { targetId: string; type: string; url: string }[];
+    };
+    const frame = targetInfos.find((t) => t.type === 'iframe' && t.url.endsWith('/f/login'));
+    if (frame) return frame.targetId;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error('no cross-site login iframe');
+}
+
 async function pageIds(): Promise<string[]> {
   const { targetInfos } = (await call('Target.getTargets')) as {
     targetInfos: { targetId: string; type: string }[];
@@ -154,6 +173,7 @@ it("keeps a worker the clearing cannot reach from the user's page, on every orig
     agent: { pause: async () => void steps.push('pause'), unpause: async () => void steps.push('unpause') },
     gate: { cut: () => steps.push('cut'), resume: () => steps.push('resume') },
     cdp: session.call,
+    cdpEvents: session.onEvent,
     logger,
   });
   expect(room.url).toBe(`http://127.0.0.1:${port}/login`);
@@ -166,4 +186,37 @@ it("keeps a worker the clearing cannot reach from the user's page, on every orig
   await room.close({ nextSpare: false });
   // Loopback pages count as the agent's own (servedByAgent): cut off, not frozen.
   expect(steps).toEqual(['cut', 'resume']);
+});
+
+it("keeps a worker away from a cross-site login iframe in the user's page", async () => {
+  // The agent plants the worker from inside the iframe: in the iframe's own storage partition
+  // (localhost under 127.0.0.1), the one the user's iframe will be in.
+  const [tab] = await pageIds();
+  const agent = await attach(tab!);
+  await navigate(agent, `http://127.0.0.1:${port}/framed`);
+  const inFrame = await attach(await frameId());
+  const registered = await evaluate(
+    inFrame,
+    `navigator.serviceWorker.register('/f/sw.js').then(() => navigator.serviceWorker.ready).then(() => 'ready')`,
+  );
+  expect(registered).toBe('ready');
+  await call('Target.detachFromTarget', { sessionId: inFrame });
+  // The worker is live for that iframe: it catches the agent's own post there.
+  expect(await submit(await frameId(), 'AGENT-FRAMED')).toBe('caught');
+  expect(sawByWorker).toContain('password=AGENT-FRAMED');
+  await navigate(agent, `http://127.0.0.1:${port}/framed`);
+  await call('Target.detachFromTarget', { sessionId: agent });
+
+  const room = await openCleanRoom({
+    agent: { pause: async () => {}, unpause: async () => {} },
+    gate: { cut: () => {}, resume: () => {} },
+    cdp: session.call,
+    cdpEvents: session.onEvent,
+    logger,
+  });
+  expect(room.url).toBe(`http://127.0.0.1:${port}/framed`);
+  expect(await submit(await frameId(), `${CANARY}-framed`)).toBe('posted');
+  expect(posted).toContain(`password=${CANARY}-framed`);
+  expect(sawByWorker.join(' ')).not.toContain(CANARY);
+  await room.close({ nextSpare: false });
 });

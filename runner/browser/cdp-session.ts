@@ -12,6 +12,11 @@ export type CdpCall = (
   sessionId?: string,
 ) => Promise<unknown>;
 
+/** One CDP event, of any session (`sessionId` unset for the browser's own). */
+export type CdpEventListener = (method: string, params: unknown, sessionId?: string) => void;
+/** Subscribes to every event; the answer unsubscribes. */
+export type CdpEvents = (listener: CdpEventListener) => () => void;
+
 interface Pending {
   method: string;
   resolve(result: unknown): void;
@@ -25,7 +30,7 @@ const FIRST_ID = 1_000_000_000;
 export class CdpSession {
   private nextId = FIRST_ID;
   private readonly pending = new Map<number, Pending>();
-  private readonly eventListeners: Array<(method: string, params: unknown, sessionId?: string) => void> = [];
+  private readonly eventListeners: CdpEventListener[] = [];
   private closedWhy?: Error;
 
   constructor(
@@ -60,13 +65,13 @@ export class CdpSession {
     });
   };
 
-  onEvent(listener: (method: string, params: unknown, sessionId?: string) => void): () => void {
+  onEvent: CdpEvents = (listener) => {
     this.eventListeners.push(listener);
     return () => {
       const i = this.eventListeners.indexOf(listener);
       if (i >= 0) this.eventListeners.splice(i, 1);
     };
-  }
+  };
 
   close(): void {
     this.connection.close();

@@ -10,7 +10,7 @@ export {
   type NulFramingOptions,
   nulFramedConnection,
 } from './cdp-connection.ts';
-export { type CdpCall, CdpSession } from './cdp-session.ts';
+export { type CdpCall, type CdpEvents, CdpSession } from './cdp-session.ts';
 export { BrowserContainerUpstream, type ContainerUpstreamOptions } from './container-upstream.ts';
 export {
   DEFAULT_CHROMIUM_PATH,

@@ -59,6 +59,7 @@ function fakes(
     },
     gate: { cut: () => void steps.push('cut'), resume: () => void steps.push('resume') },
     cdp: cdp as never,
+    cdpEvents: () => () => {},
     logger: pino({ level: 'silent' }),
     ...(spare
       ? {
@@ -88,6 +89,7 @@ describe('openCleanRoom', () => {
       'Target.createTarget about:blank',
       'Target.closeTarget old',
       'Target.attachToTarget',
+      'Target.setAutoAttach@page',
       'Storage.clearDataForOrigin@page',
       'Network.enable@page',
       'Network.setBypassServiceWorker@page',
@@ -218,6 +220,7 @@ describe('openCleanRoom', () => {
       'Target.closeTarget old',
       // The agent's never-used new-tab slot: 'fresh' is a page the agent opened, closed too.
       'Target.closeTarget fresh',
+      'Target.setAutoAttach@page',
       'Storage.clearDataForOrigin@page',
       'Network.enable@page',
       'Network.setBypassServiceWorker@page',

@@ -10,8 +10,9 @@
  * the agent gets back after Done.
  */
 import type { Logger } from 'pino';
-import type { CdpCall } from '../browser/index.ts';
+import type { CdpCall, CdpEvents } from '../browser/index.ts';
 import type { ContainerHandle } from '../runtime/index.ts';
+import { bypassWorkers, bypassWorkersInFrames } from './clean-room-frames.ts';
 import { type SpareTabSource, type TargetInfo, type UserTab, userTab } from './clean-room-tab.ts';
 
 export { type NavigationHistory, type SpareTabSource, spareUnfit } from './clean-room-tab.ts';
@@ -32,8 +33,9 @@ const NEXT_SPARE_WAIT_MS = 1000;
 export interface CleanRoomDeps {
   agent: Pick<ContainerHandle, 'pause' | 'unpause'>;
   gate: AgentCdpGate;
-  /** The runner's own connection to the browser, never cut. */
+  /** The runner's own connection to the browser, never cut, and its events. */
   cdp: CdpCall;
+  cdpEvents: CdpEvents;
   logger: Logger;
   /**
    * Called once the fresh page is in place (every other page closed, the new one navigated and
@@ -86,11 +88,13 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
         // and a takeover asked as soon as this one ends finds it ready (made after the resume, it
         // would be on that takeover's path). Beside the thaw, so mostly hidden behind it.
         nextSpare && deps.spare ? boundedWait(deps.spare.prepare(), NEXT_SPARE_WAIT_MS) : undefined,
-        // The user's page's session, kept for its service-worker bypass, ends with the takeover.
+        // The user's page's session, kept for its service-worker bypass, ends with the takeover
+        // (its frames' sessions with it).
         held.sessionId
           ? cdp('Target.detachFromTarget', { sessionId: held.sessionId }).catch(() => {})
           : undefined,
       ]);
+      held.stopFrames?.();
       gate.resume();
     })();
     return closed;
@@ -130,7 +134,7 @@ export async function openCleanRoom(deps: CleanRoomDeps): Promise<CleanRoom> {
               mark('freezeMs');
             })
         : undefined;
-    const showing = freshPage(cdp, tab, old, url, held, mark, () => {
+    const showing = freshPage(deps, tab, old, url, held, mark, () => {
       mark('pageMs');
       deps.onShown?.();
     });
@@ -216,7 +220,7 @@ export function servedByAgent(url: string): boolean {
  * the screen shows (navigated, committed).
  */
 async function freshPage(
-  cdp: CdpCall,
+  { cdp, cdpEvents, logger }: CleanRoomDeps,
   tab: UserTab,
   old: TargetInfo[],
   url: string | undefined,
@@ -244,7 +248,13 @@ async function freshPage(
     ((await cdp('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string }).sessionId;
   held.sessionId = sessionId;
   const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
-  if (/^https?:/.test(url)) await clearOrigin(call, new URL(url).origin);
+  if (/^https?:/.test(url)) {
+    const [stopFrames] = await Promise.all([
+      bypassWorkersInFrames(cdp, cdpEvents, sessionId, logger),
+      clearOrigin(cdp, sessionId, new URL(url).origin),
+    ]);
+    held.stopFrames = stopFrames;
+  }
   mark('clearMs');
   // Answers once the new document has committed: from then on the screen shows it.
   await call('Page.navigate', { url });
@@ -255,12 +265,12 @@ async function freshPage(
 /** The runner's session on the user's page, detached when the takeover ends. */
 interface HeldSession {
   sessionId?: string;
+  /** Stops watching the page's frames (clean-room-frames.ts). */
+  stopFrames?: () => void;
 }
 
-async function clearOrigin(
-  call: (method: string, params?: Record<string, unknown>) => Promise<unknown>,
-  origin: string,
-): Promise<void> {
+async function clearOrigin(cdp: CdpCall, sessionId: string, origin: string): Promise<void> {
+  const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
   // What the agent could have left for the login's origin: a service worker that answers the
   // page's requests, Cache Storage it reads from, responses it fulfilled into the HTTP cache.
   // (On the page's session: Chromium refuses clearDataForOrigin on a browser-level one.)
@@ -272,12 +282,12 @@ async function clearOrigin(
   // page bypasses every service worker for the whole takeover, on any origin it goes to: no
   // worker sees its requests, its form posts included, or serves it from Cache Storage. Chromium
   // applies the bypass only with Network enabled on a session that stays attached (the session
-  // is detached when the takeover ends); post bodies are kept out of that session's events.
+  // is detached when the takeover ends); post bodies are kept out of that session's events. Its
+  // cross-site frames get the same bypass on sessions of their own (clean-room-frames.ts).
   await Promise.all([
     call('Storage.clearDataForOrigin', { origin, storageTypes: 'service_workers,cache_storage' }),
     (async () => {
-      await call('Network.enable', { maxPostDataSize: 0, maxTotalBufferSize: 0, maxResourceBufferSize: 0 });
-      await call('Network.setBypassServiceWorker', { bypass: true });
+      await bypassWorkers(cdp, sessionId);
       await call('Network.clearBrowserCache');
     })(),
   ]);

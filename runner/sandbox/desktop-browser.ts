@@ -90,6 +90,7 @@ export class DesktopBrowser {
       agent,
       gate: this.relay,
       cdp: this.cdp.call,
+      cdpEvents: this.cdp.onEvent,
       logger: this.logger,
       spare: this.relay.spare,
       ...when,
