@@ -68,3 +68,27 @@ export async function machineQuiet(
     if (Date.now() >= deadline) return share;
   }
 }
+
+/** Where a window starts, for cpuLine(). */
+export interface CpuMark {
+  machine: { busy: number; total: number };
+  processes: CpuSnapshot;
+}
+
+export function cpuMark(): CpuMark {
+  return { machine: machineTicks(), processes: cpuSnapshot() };
+}
+
+/**
+ * One line for the window since `since`: how busy the machine was, and the processes that took
+ * the most (`top` of them). A process that ended in the window is only in the busy total (its
+ * parent's cutime would not do: a sandbox's supervisor, reaped by the shim, brings its whole
+ * life's CPU with it).
+ */
+export function cpuLine(since: CpuMark, top = 8, msPerTick = 10): string {
+  const machine = machineTicks();
+  const busy = (machine.busy - since.machine.busy) * msPerTick;
+  const total = (machine.total - since.machine.total) * msPerTick;
+  const named = cpuBetween(since.processes, cpuSnapshot(), msPerTick).slice(0, top);
+  return `busy ${busy} ms of ${total} (both cores); ${named.map(([name, ms]) => `${name} ${ms}`).join(', ')}`;
+}

@@ -42,7 +42,7 @@ import type { ViewerTiming } from '../../runner/takeover/index.ts';
 import { removeLabelled } from '../api/peer.ts';
 import { DOCKER, dockerRunArgs } from '../lib/docker-peer.ts';
 import { timingOfLogLine } from '../lib/plain-tab.ts';
-import { machineQuiet } from '../lib/proc-cpu.ts';
+import { cpuLine, cpuMark, machineQuiet } from '../lib/proc-cpu.ts';
 import { type ServeChild, startServe } from '../lib/serve-child.ts';
 import { median, ms, percentile } from '../lib/stats.ts';
 import { benchApi } from './api.ts';
@@ -256,6 +256,7 @@ async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
         await allFull();
         postMs.length = 0;
         const exits: number[] = [];
+        const cpu = cpuMark();
         const times = await Promise.all(
           Array.from({ length: N }, () =>
             claimToFirstLine(side.client, true, undefined, BURST_COMMAND, (lineToExit) =>
@@ -263,6 +264,8 @@ async function concurrent(sides: Side[], runnerPid: number): Promise<void> {
             ),
           ),
         );
+        // Who had the two cores while the claims waited for their lines.
+        console.log(`    ${side.name}: CPU from the POSTs to the last first line: ${cpuLine(cpu)}`);
         // Bounded: each run's exit follows its agent's (a --linger agent's after S seconds).
         for (let i = 0; exits.length < N && i < 200 + LINGER_S * 20; i++)
           await new Promise((resolve) => setTimeout(resolve, 50));
