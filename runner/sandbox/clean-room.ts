@@ -249,11 +249,15 @@ async function freshPage(
   held.sessionId = sessionId;
   const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
   if (/^https?:/.test(url)) {
-    const [stopFrames] = await Promise.all([
-      bypassWorkersInFrames(cdp, cdpEvents, sessionId, logger),
+    // Both settled before a failure is thrown: the watch, once made, is stopped by close().
+    const [watching, clearing] = await Promise.allSettled([
+      bypassWorkersInFrames(cdp, cdpEvents, sessionId, logger).then((stop) => {
+        held.stopFrames = stop;
+      }),
       clearOrigin(cdp, sessionId, new URL(url).origin),
     ]);
-    held.stopFrames = stopFrames;
+    if (watching.status === 'rejected') throw watching.reason;
+    if (clearing.status === 'rejected') throw clearing.reason;
   }
   mark('clearMs');
   // Answers once the new document has committed: from then on the screen shows it.
