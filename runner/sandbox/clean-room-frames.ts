@@ -14,10 +14,13 @@ import type { CdpCall, CdpEvents } from '../browser/index.ts';
 const NETWORK_NO_BODIES = { maxPostDataSize: 0, maxTotalBufferSize: 0, maxResourceBufferSize: 0 };
 const AUTO_ATTACH = { autoAttach: true, waitForDebuggerOnStart: true, flatten: true };
 
-/** Turns the bypass on in the session `sessionId` (its page or frame); errors thrown. */
-export async function bypassWorkers(cdp: CdpCall, sessionId: string): Promise<void> {
-  await cdp('Network.enable', NETWORK_NO_BODIES, sessionId);
-  await cdp('Network.setBypassServiceWorker', { bypass: true }, sessionId);
+/** CDP calls on one session (a page's or a frame's). */
+export type SessionCall = (method: string, params?: Record<string, unknown>) => Promise<unknown>;
+
+/** Turns the bypass on in the session `call` speaks on; errors thrown. */
+export async function bypassWorkers(call: SessionCall): Promise<void> {
+  await call('Network.enable', NETWORK_NO_BODIES);
+  await call('Network.setBypassServiceWorker', { bypass: true });
 }
 
 /**
@@ -39,12 +42,10 @@ export async function bypassWorkersInFrames(
     };
     if (typeof sessionId !== 'string') return;
     watched.add(sessionId);
+    const call: SessionCall = (method, args = {}) => cdp(method, args, sessionId);
     void (async () => {
       try {
-        await Promise.all([
-          bypassWorkers(cdp, sessionId),
-          cdp('Target.setAutoAttach', AUTO_ATTACH, sessionId),
-        ]);
+        await Promise.all([bypassWorkers(call), call('Target.setAutoAttach', AUTO_ATTACH)]);
       } catch (error) {
         logger.warn(
           { err: error, type: targetInfo?.type },
@@ -52,7 +53,7 @@ export async function bypassWorkersInFrames(
         );
         return;
       }
-      await cdp('Runtime.runIfWaitingForDebugger', {}, sessionId).catch(() => {});
+      await call('Runtime.runIfWaitingForDebugger').catch(() => {});
     })();
   });
   try {

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { CdpCall, CdpEvents } from '../browser/index.ts';
 import type { ContainerHandle } from '../runtime/index.ts';
-import { bypassWorkers, bypassWorkersInFrames } from './clean-room-frames.ts';
+import { bypassWorkers, bypassWorkersInFrames, type SessionCall } from './clean-room-frames.ts';
 import { type SpareTabSource, type TargetInfo, type UserTab, userTab } from './clean-room-tab.ts';
 
 export { type NavigationHistory, type SpareTabSource, spareUnfit } from './clean-room-tab.ts';
@@ -247,14 +247,14 @@ async function freshPage(
     tab.sessionId ??
     ((await cdp('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string }).sessionId;
   held.sessionId = sessionId;
-  const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
+  const call: SessionCall = (method, params = {}) => cdp(method, params, sessionId);
   if (/^https?:/.test(url)) {
     // Both settled before a failure is thrown: the watch, once made, is stopped by close().
     const [watching, clearing] = await Promise.allSettled([
       bypassWorkersInFrames(cdp, cdpEvents, sessionId, logger).then((stop) => {
         held.stopFrames = stop;
       }),
-      clearOrigin(cdp, sessionId, new URL(url).origin),
+      clearOrigin(call, new URL(url).origin),
     ]);
     if (watching.status === 'rejected') throw watching.reason;
     if (clearing.status === 'rejected') throw clearing.reason;
@@ -273,8 +273,7 @@ interface HeldSession {
   stopFrames?: () => void;
 }
 
-async function clearOrigin(cdp: CdpCall, sessionId: string, origin: string): Promise<void> {
-  const call = (method: string, params: Record<string, unknown> = {}) => cdp(method, params, sessionId);
+async function clearOrigin(call: SessionCall, origin: string): Promise<void> {
   // What the agent could have left for the login's origin: a service worker that answers the
   // page's requests, Cache Storage it reads from, responses it fulfilled into the HTTP cache.
   // (On the page's session: Chromium refuses clearDataForOrigin on a browser-level one.)
@@ -291,7 +290,7 @@ async function clearOrigin(cdp: CdpCall, sessionId: string, origin: string): Pro
   await Promise.all([
     call('Storage.clearDataForOrigin', { origin, storageTypes: 'service_workers,cache_storage' }),
     (async () => {
-      await bypassWorkers(cdp, sessionId);
+      await bypassWorkers(call);
       await call('Network.clearBrowserCache');
     })(),
   ]);
