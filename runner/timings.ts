@@ -8,7 +8,9 @@
  */
 
 const MARKS = Symbol.for('grexal.timings');
-const enabled = process.env['GREXAL_TIMINGS'] === '1';
+// Read at the first mark, not at load: `grexal run`'s startup snapshot would freeze a load's value.
+let on: boolean | undefined;
+const enabled = () => (on ??= process.env['GREXAL_TIMINGS'] === '1');
 // On globalThis: the launcher and the CLI's bundle each hold a copy of this module.
 const shared = globalThis as { [MARKS]?: Map<string, [number, number]> };
 shared[MARKS] ??= new Map();
@@ -16,13 +18,13 @@ const marks: Map<string, [number, number]> = shared[MARKS];
 
 /** Records `label` once, the first time it is reached. */
 export function mark(label: string): void {
-  if (!enabled || marks.has(label)) return;
+  if (!enabled() || marks.has(label)) return;
   const { user, system } = process.cpuUsage();
   marks.set(label, [performance.now(), (user + system) / 1000]);
 }
 
 export function timingsEnabled(): boolean {
-  return enabled;
+  return enabled();
 }
 
 /** The marks in the order they were reached: label, ms since the process began, CPU ms by then. */

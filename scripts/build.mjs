@@ -3,7 +3,9 @@
 import { rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { build } from 'esbuild';
+import { asciiComments } from './ascii-comments.mjs';
 import { novncTrim } from './novnc-trim.mjs';
+import { buildRunSnapshot, removeRunSnapshot } from './run-snapshot.mjs';
 
 // CommonJS dependencies (dockerode, pino) call require(); an ESM bundle needs one to exist.
 const requireShim =
@@ -97,6 +99,7 @@ const takeoverPage = {
 // that dist/grexal.cjs replaced are of no use now.
 rmSync('dist/chunks', { recursive: true, force: true });
 for (const old of ['dist/grexal.mjs', 'dist/grexal.mjs.map']) rmSync(old, { force: true });
+removeRunSnapshot();
 
 // The CLI itself: one CommonJS file, because Node 20 caches compiled code for scripts only
 // (runner/cli/code-cache.ts); esbuild turns each command's import() into a lazy require, so
@@ -126,3 +129,6 @@ await Promise.all([
   build(cli),
   build(takeoverPage),
 ]);
+for (const bundle of ['dist/grexal.cjs', 'dist/grexal-run.cjs', 'dist/grexal-cli.cjs']) asciiComments(bundle);
+// After the CLI: `grexal run`'s startup snapshot is made of the same modules.
+await buildRunSnapshot(cli);

@@ -7,7 +7,7 @@
  * the real mount.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
@@ -67,5 +67,56 @@ describe('bin/grexal run', () => {
     // The CLI's Node process was started with the value held back, not with the variable.
     expect(saw).toContain(`parent GREXAL_HELD_EXTRA_CA_CERTS ${extraCa}`);
     expect(saw.filter((line) => line.startsWith('parent NODE_EXTRA_CA_CERTS'))).toEqual([]);
+  });
+});
+
+describe('bin/grexal run from its startup snapshot (dist/grexal-run.blob)', () => {
+  const env = () => ({ ...process.env, GREXAL_STATE_DIR: stateDir, GREXAL_TIMINGS: '1' });
+  const loadedBy = (stderr: string) => /timing .* cli bundle loaded \((.*)\)$/m.exec(stderr)?.[1];
+
+  it('runs from the snapshot, its logs saying its own pid', async () => {
+    const child = spawn(
+      join(REPO, 'bin/grexal'),
+      ['run', '--image', 'grexal/agent', '--', 'sh', '-c', 'echo ran'],
+      {
+        env: { ...env(), GREXAL_LOG_LEVEL: 'debug' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const result = await collected(child);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe('ran\n');
+    expect(loadedBy(result.stderr)).toBe('snapshot');
+    // pino's default pid is its load's: the builder's, in a snapshot.
+    const logs = result.stderr.split('\n').filter((line) => line.startsWith('{'));
+    expect(logs.length).toBeGreaterThan(0);
+    for (const line of logs) expect((JSON.parse(line) as { pid: number }).pid).toBe(child.pid);
+  });
+
+  it('loads the bundle itself when a variable its load read differs (DEBUG), and runs alike', async () => {
+    const result = await grexal(['run', '--image', 'grexal/agent', '--', 'sh', '-c', 'echo ran'], {
+      ...env(),
+      DEBUG: 'grexal-none',
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe('ran\n');
+    expect(loadedBy(result.stderr)).toBe('not the snapshot: DEBUG');
+  });
+
+  it('loads the bundle of its own checkout when the blob was moved with it', async () => {
+    const moved = join(dir, 'moved checkout');
+    for (const part of ['bin', 'dist', 'package.json', 'sandbox-agent', 'images']) {
+      cpSync(join(REPO, part), join(moved, part), { recursive: true });
+    }
+    symlinkSync(join(REPO, 'node_modules'), join(moved, 'node_modules'));
+    const result = await collected(
+      spawn(join(moved, 'bin/grexal'), ['run', '--image', 'grexal/agent', '--', 'sh', '-c', 'echo ran'], {
+        env: env(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe('ran\n');
+    expect(loadedBy(result.stderr)).toBe('not the snapshot: moved');
   });
 });

@@ -156,3 +156,53 @@ describe('bin/grexal: the script and the arguments', () => {
     expect(child.stderr).toContain('dist/grexal.cjs is missing. Run `npm run build` first.');
   });
 });
+
+describe("bin/grexal: `grexal run`'s startup snapshot", () => {
+  let pkg: string;
+  let blob: string;
+  const identity = () =>
+    spawnSync('stat', ['-L', '-c', '%d:%i:%s:%Z', join(fakeBin, 'node')], { encoding: 'utf8' }).stdout.trim();
+  // A package of its own: the launcher, a stand-in dist/grexal.cjs and a blob said to be the fake node's.
+  beforeAll(() => {
+    pkg = join(dir, 'snapshot-pkg');
+    mkdirSync(join(pkg, 'bin'), { recursive: true });
+    mkdirSync(join(pkg, 'dist'));
+    copyFileSync(LAUNCHER, join(pkg, 'bin/grexal'));
+    writeFileSync(join(pkg, 'dist/grexal.cjs'), '');
+    blob = join(pkg, 'dist/grexal-run.blob');
+    writeFileSync(blob, '');
+    writeFileSync(`${blob}.node`, `${identity()}\n`);
+  });
+  const launchIn = (args: string[], env: Record<string, string> = {}) =>
+    launch(args, env, join(pkg, 'bin/grexal'));
+
+  it('starts `run` from the blob when it was made by the very node on PATH, arguments intact', () => {
+    const args = ['run', '--image', 'a b', '--', 'sh', '-c', 'echo "$HOME" *', ''];
+    // As bin/grexal names it, from its own directory.
+    const given = `${pkg}/bin/../dist/grexal-run.blob`;
+    expect(launchIn(args)).toMatchObject({ script: '--snapshot-blob', args: [given, ...args] });
+    // The CA file is still held for it.
+    expect(launchIn(['run', '--', 'true'], { NODE_EXTRA_CA_CERTS: CA })).toMatchObject({
+      script: '--snapshot-blob',
+      ...held,
+    });
+  });
+
+  it('starts the launcher for every other command, with NODE_OPTIONS, or for a blob of another node', () => {
+    const launcher = `${pkg}/bin/../dist/grexal.cjs`;
+    expect(launchIn(['serve'])).toMatchObject({ script: launcher });
+    expect(launchIn(['run', '--', 'true'], { NODE_OPTIONS: '--max-old-space-size=100' })).toMatchObject({
+      script: launcher,
+    });
+    try {
+      writeFileSync(`${blob}.node`, '1:2:3:4\n');
+      expect(launchIn(['run', '--', 'true'])).toMatchObject({ script: launcher });
+      rmSync(`${blob}.node`);
+      expect(launchIn(['run', '--', 'true'])).toMatchObject({ script: launcher });
+    } finally {
+      writeFileSync(`${blob}.node`, `${identity()}\n`);
+    }
+    rmSync(blob);
+    expect(launchIn(['run', '--', 'true'])).toMatchObject({ script: launcher });
+  });
+});

@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { mark } from '../timings.ts';
 import { loadWithCodeCache } from './code-cache.ts';
+import { exitWhenDone } from './exit-when-done.ts';
 import { restoreExtraCaCerts } from './extra-ca.ts';
 
 // First: whatever the CLI spawns must see the user's NODE_EXTRA_CA_CERTS (bin/grexal may hold it).
@@ -17,9 +18,4 @@ const file = argv[0] === 'run' ? './grexal-run.cjs' : './grexal-cli.cjs';
 const bundle = loadWithCodeCache(fileURLToPath(new URL(file, import.meta.url)), argv[0] ?? '');
 mark(bundle.cached ? 'cli bundle loaded (code cache)' : 'cli bundle loaded (compiled)');
 const run = bundle.exports['run'] as (argv: string[]) => Promise<number>;
-// No top-level await in CommonJS. A rejection ends the process as an uncaught error would.
-void run(argv).then((code) => {
-  bundle.save();
-  // Exit explicitly once output is flushed: idle engine sockets must not keep the CLI alive.
-  process.stdout.write('', () => process.exit(code));
-});
+exitWhenDone(run(argv), bundle.save);

@@ -3,6 +3,7 @@
  * sandbox, removes what dead runners left behind, and wires credentials and takeovers into each
  * sandbox (runner/inject and runner/takeover never meet otherwise).
  */
+import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { TAKEOVER_DEFAULT_TIMEOUT_MS } from '../../sandbox-agent/protocol.ts';
 import { GrexalError } from '../errors.ts';
@@ -108,8 +109,11 @@ export class Runner implements AsyncDisposable {
       options.runtime ??
       (await DockerRuntime.connect({ signal: options.signal, pingFirst: options.pingFirst }));
     mark('engine connected');
+    // `base` given: pino's default is computed at its load, which `grexal run`'s startup snapshot
+    // freezes (the builder's pid and host name).
+    const base = { pid: process.pid, hostname: hostname() };
     const logger =
-      options.logger ?? pino({ level: process.env['GREXAL_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
+      options.logger ?? pino({ level: process.env['GREXAL_LOG_LEVEL'] ?? 'warn', base }, pino.destination(2));
     const stateDir = options.stateDir ?? defaultStateDir();
     const ids = await InstanceIds.open(stateDir, runtime.instanceId).catch((error: unknown) => {
       throw new GrexalError(
