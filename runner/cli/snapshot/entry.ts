@@ -19,8 +19,6 @@ import { mark } from '../../timings.ts';
 import { loadWithCodeCache } from '../code-cache.ts';
 import { exitWhenDone } from '../exit-when-done.ts';
 import { restoreExtraCaCerts } from '../extra-ca.ts';
-import { run } from '../run-entry.ts';
-// Before the runner's modules: it watches the load of everything imported after it.
 import { changedSince, loadWatch } from './load-audit.ts';
 
 if (!loadWatch) {
@@ -28,6 +26,11 @@ if (!loadWatch) {
     "dist/grexal-run-snapshot.cjs is the startup snapshot's entry, for `node --build-snapshot` (npm run build): run bin/grexal.",
   );
 }
+// Required here, not imported: an import's place is the import sorter's, and the watch
+// (load-audit.ts) must have started before the run's modules load; the few imported above are the
+// launcher's own and read nothing at their load. esbuild evaluates a required module where the
+// require is.
+const { run } = require('../run-entry.ts') as typeof import('../run-entry.ts');
 const frozen = loadWatch.finish();
 const builtIn = dirname(fileURLToPath(import.meta.url));
 

@@ -25,16 +25,23 @@ describe('watchLoad', () => {
   it("keeps each variable the load read, with its value then, and lets pino's host name through", () => {
     const bundle = loadBundle({
       'runner/reads-env.ts': 'return [process.env.GREXAL_AUDIT_SET, process.env.GREXAL_AUDIT_UNSET]',
+      // As debug does at its load: a watch that sees no DEBUG read started too late.
+      'node_modules/debug/src/node.js': 'return process.env.DEBUG',
       'node_modules/pino/pino.js': 'return require("node:os").hostname()',
     });
     process.env['GREXAL_AUDIT_SET'] = 'then';
     const watch = watchLoad(bundle);
     const loaded = require(bundle) as Record<string, () => unknown>;
     const read = [loaded['runner/reads-env.ts']!(), loaded['node_modules/pino/pino.js']!()];
+    loaded['node_modules/debug/src/node.js']!();
     const frozen = watch.finish();
     delete process.env['GREXAL_AUDIT_SET'];
     expect(read).toEqual([['then', undefined], os.hostname()]);
-    expect(frozen.variables).toEqual({ GREXAL_AUDIT_SET: 'then', GREXAL_AUDIT_UNSET: undefined });
+    expect(frozen.variables).toEqual({
+      GREXAL_AUDIT_SET: 'then',
+      GREXAL_AUDIT_UNSET: undefined,
+      DEBUG: process.env['DEBUG'],
+    });
   });
 
   it('fails, naming the module and the call, when the load reads the host, the clock or randomness', () => {
@@ -52,7 +59,8 @@ describe('watchLoad', () => {
     const { now } = Date;
     const { hostname } = os;
     const env = process.env;
-    watchLoad(loadBundle({})).finish();
+    // A load that read nothing: the watch started after it, which finish() says.
+    expect(() => watchLoad(loadBundle({})).finish()).toThrow(/the watch saw no DEBUG read/);
     expect([Date.now, os.hostname, process.env]).toEqual([now, hostname, env]);
     expect(process.env).toBe(env);
   });

@@ -109,6 +109,12 @@ export function watchLoad(bundle = fileURLToPath(import.meta.url)): { finish(): 
       Object.defineProperty(process, 'env', envDescriptor);
       for (const [owner, name, original] of patches.reverse())
         (owner as Record<string, unknown>)[name] = original;
+      // debug reads DEBUG at its load: a watch that saw nothing started after the bundle loaded.
+      if (!('DEBUG' in variables)) {
+        problems.push(
+          'the watch saw no DEBUG read: it must start before the bundle loads (snapshot/entry.ts)',
+        );
+      }
       if (problems.length > 0) {
         throw new Error(
           `The run bundle reads the machine at its load, which its startup snapshot would freeze:\n\n${problems.join('\n\n')}\n\nRead it inside a function, or add the module to ALLOWED in runner/cli/snapshot/load-audit.ts with why its frozen answer is never used.`,
