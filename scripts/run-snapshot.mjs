@@ -11,8 +11,8 @@ import { asciiComments } from './ascii-comments.mjs';
 
 const require = createRequire(import.meta.url);
 const ENTRY = 'dist/grexal-run-snapshot.cjs';
-export const BLOB = 'dist/grexal-run.blob';
-export const BLOB_NODE = `${BLOB}.node`;
+const BLOB = 'dist/grexal-run.blob';
+const BLOB_NODE = `${BLOB}.node`;
 
 /** The built-ins Node 20's snapshot builder aborts on once loaded (a native handle V8 cannot keep). */
 const LAZY = ['http', 'https', 'tls'];
@@ -40,7 +40,7 @@ module.exports = lazyBuiltin(${JSON.stringify(args.path)}, ${JSON.stringify(keys
 };
 
 /** What `stat -L -c %d:%i:%s:%Z` prints for the file: device, inode, size, change time. */
-export function binaryIdentity(file) {
+function binaryIdentity(file) {
   const s = statSync(realpathSync(file));
   return `${s.dev}:${s.ino}:${s.size}:${Math.floor(s.ctimeMs / 1000)}`;
 }

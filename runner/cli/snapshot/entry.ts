@@ -32,7 +32,8 @@ if (!loadWatch) {
 // require is.
 const { run } = require('../run-entry.ts') as typeof import('../run-entry.ts');
 const frozen = loadWatch.finish();
-const builtIn = dirname(fileURLToPath(import.meta.url));
+// Real, as blobDirectory's is: a checkout reached through a symbolic link is not a moved one.
+const builtIn = realpathSync(dirname(fileURLToPath(import.meta.url)));
 
 startupSnapshot.setDeserializeMainFunction(() => {
   restoreExtraCaCerts();

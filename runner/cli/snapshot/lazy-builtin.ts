@@ -1,6 +1,6 @@
 /**
  * A Node built-in that the startup snapshot's bundle holds as a stand-in, loaded at its first use
- * after the snapshot is deserialized (runner/cli/snapshot/README.md). Node 20's snapshot builder
+ * after the snapshot is deserialized (runner/cli/snapshot/entry.ts). Node 20's snapshot builder
  * cannot serialize `http`, `https` or `tls` once loaded (a native handle: V8 aborts the blob), and
  * dockerode, docker-modem and ws require them at their load, though none uses them before a run.
  *
@@ -19,7 +19,7 @@ export function lazyBuiltin(name: string, keys: readonly string[], load: () => o
   const module = (): object => {
     if (building()) {
       throw new Error(
-        `The run bundle uses node:${name} while its startup snapshot is built. Node 20 cannot snapshot it: use it inside a function (see runner/cli/snapshot/README.md).`,
+        `The run bundle uses node:${name} while its startup snapshot is built. Node 20 cannot snapshot it: use it inside a function (see runner/cli/snapshot/lazy-builtin.ts).`,
       );
     }
     real ??= load();
