@@ -44,6 +44,27 @@ describe('watchLoad', () => {
     });
   });
 
+  it("knows pino and debug in a node_modules linked from elsewhere (esbuild's real paths)", () => {
+    const bundle = loadBundle({
+      '../../elsewhere/node_modules/debug/src/node.js':
+        'return [process.env.DEBUG, Object.keys(process.env)]',
+      '../../elsewhere/node_modules/pino/pino.js': 'return require("node:os").hostname()',
+      '../../elsewhere/node_modules/not-pino/index.js': 'return require("node:os").hostname()',
+    });
+    const watch = watchLoad(bundle);
+    const loaded = require(bundle) as Record<string, () => unknown>;
+    for (const load of Object.values(loaded)) load();
+    expect(() => watch.finish()).toThrow(/not-pino\/index\.js: os\.hostname/);
+    const allowedOnly = loadBundle({
+      '../../elsewhere/node_modules/debug/src/node.js':
+        'return [process.env.DEBUG, Object.keys(process.env)]',
+      '../../elsewhere/node_modules/pino/pino.js': 'return require("node:os").hostname()',
+    });
+    const again = watchLoad(allowedOnly);
+    for (const load of Object.values(require(allowedOnly) as Record<string, () => unknown>)) load();
+    expect(again.finish().variables).toEqual({ DEBUG: process.env['DEBUG'] });
+  });
+
   it('fails, naming the module and the call, when the load reads the host, the clock or randomness', () => {
     const bundle = loadBundle({
       'runner/stamps.ts': 'return [Date.now(), Math.random(), require("node:os").hostname()]',
