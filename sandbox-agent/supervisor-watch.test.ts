@@ -6,7 +6,7 @@ import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeCtxServer } from './clients/fake-ctx-server.ts';
+import { type FakeAnswer, FakeCtxServer } from './clients/fake-ctx-server.ts';
 import { startPython } from './testing/python.ts';
 
 const SUPERVISOR = new URL('./supervisor/supervisor.py', import.meta.url).pathname;
@@ -86,5 +86,49 @@ describe('the supervisor on its own', { timeout: 30_000 }, () => {
     await writeFile(stop, '');
     expect((await run.exit).code).toBe(7);
     await expect(access(stop)).resolves.toBeUndefined();
+  });
+});
+
+describe("the supervisor waits for its exit's turn", { timeout: 30_000 }, () => {
+  const exitedCalls = () => server.requests.filter((r) => r.method === 'exited');
+
+  function superviseExit(exited: (request: { id: unknown }) => FakeAnswer, result: Record<string, unknown>) {
+    const run = supervise(result);
+    const bootstrap = server.handler;
+    server.handler = (request) => (request.method === 'exited' ? exited(request) : bootstrap(request));
+    return run;
+  }
+
+  it("holds the ended agent's exit code until the runner answers exited", async () => {
+    const run = superviseExit(() => 'never', { command: ['sh', '-c', 'exit 3'], runnerGraceMs: 5_000 });
+    let ended = false;
+    void run.exit.then(() => {
+      ended = true;
+    });
+    await waitUntil(() => exitedCalls().length === 1, 'exited asked');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ended).toBe(false);
+    const [socket] = server.sockets;
+    socket?.write(`${JSON.stringify({ id: exitedCalls()[0]?.id, result: {} })}\n`);
+    expect((await run.exit).code).toBe(3);
+  });
+
+  it('goes at once for a runner that does not know exited, and on a stop while it waits', async () => {
+    const older = superviseExit(() => ({ error: { code: 'unknown_method', message: 'no' } }), {
+      command: ['sh', '-c', 'exit 4'],
+      runnerGraceMs: 5_000,
+    });
+    expect((await older.exit).code).toBe(4);
+
+    const stopped = superviseExit(() => 'never', { command: ['sh', '-c', 'exit 6'], runnerGraceMs: 5_000 });
+    await waitUntil(() => exitedCalls().length === 2, 'exited asked');
+    stopped.child.kill('SIGTERM');
+    expect((await stopped.exit).code).toBe(6);
+  });
+
+  it('does not ask a runner that keeps no line to the supervisor', async () => {
+    const run = supervise({ command: ['sh', '-c', 'exit 2'] });
+    expect((await run.exit).code).toBe(2);
+    expect(exitedCalls()).toEqual([]);
   });
 });

@@ -56,7 +56,14 @@ export const TAKEOVER_MIN_TIMEOUT_MS = 10_000;
 export const TAKEOVER_MAX_TIMEOUT_MS = 30 * 60_000;
 export const TAKEOVER_DEFAULT_TIMEOUT_MS = 10 * 60_000;
 
-export const METHODS = ['bootstrap', 'started', 'supervisor_resume', 'connect', 'request_takeover'] as const;
+export const METHODS = [
+  'bootstrap',
+  'started',
+  'exited',
+  'supervisor_resume',
+  'connect',
+  'request_takeover',
+] as const;
 export type Method = (typeof METHODS)[number];
 
 /**

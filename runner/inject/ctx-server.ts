@@ -27,6 +27,8 @@ export interface CtxCall {
   signal: AbortSignal;
   /** Makes the caller's connection the supervisor's: the runner's own calls go there (callSupervisor). */
   claimSupervisor(): void;
+  /** Whether the caller's connection is the supervisor's. */
+  isSupervisor(): boolean;
 }
 
 export type CtxHandler = (params: unknown, call: CtxCall) => Promise<unknown>;
@@ -196,7 +198,8 @@ export class CtxServer implements AsyncDisposable {
     }
     try {
       const claimSupervisor = (): void => this.claimSupervisor(socket);
-      const result = await handler(request.params, { signal, claimSupervisor });
+      const isSupervisor = (): boolean => this.supervisor?.socket === socket;
+      const result = await handler(request.params, { signal, claimSupervisor, isSupervisor });
       this.reply(socket, { id: request.id, result: result ?? {} });
     } catch (error) {
       if (isCodedError(error)) {

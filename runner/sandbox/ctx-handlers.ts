@@ -1,7 +1,7 @@
 /**
  * The methods a sandbox answers on its ctx.sock: the supervisor's bootstrap (held until the run is
  * bound and the sandbox's network, policy and browser are in place), its `started` and
- * `supervisor_resume`, and the agent's `connect` and `request_takeover`.
+ * `supervisor_resume` and `exited`, and the agent's `connect` and `request_takeover`.
  */
 
 import type { Logger } from 'pino';
@@ -50,6 +50,8 @@ export interface CtxHandlersContext {
   desktopReady(): Promise<unknown>;
   /** The supervisor reports the agent spawned: from then on connections can change. */
   agentStarted(): void;
+  /** Settles when the ended agent's container may go (StartsFirst). */
+  exitTurn(): Promise<void>;
   /** One takeover at a time: the sandbox shows `awaiting_takeover` while one is open. */
   takeoverOpen: TakeoverCallContext['open'];
 }
@@ -84,6 +86,12 @@ export function createCtxHandlers(context: CtxHandlersContext): CtxHandlers {
     started: async () => {
       mark('agent spawned');
       context.agentStarted();
+      return {};
+    },
+    // The agent has ended; the supervisor holds the container until this answer (agent.py).
+    exited: async (_params, call) => {
+      if (!call.isSupervisor()) throw codedError('invalid_request', 'exited is for the supervisor.');
+      await context.exitTurn();
       return {};
     },
     supervisor_resume: async (params, call) => {

@@ -34,6 +34,7 @@ import type { SandboxTakeovers } from './ports.ts';
 import { hasManifestNetwork, runPolicy } from './run-policy.ts';
 import type { CreateSandboxInput, RunnerOptions } from './runner-options.ts';
 import { IDLE_ENTRY_POLICY, Sandbox } from './sandbox.ts';
+import { StartsFirst } from './starts-first.ts';
 
 export class Runner implements AsyncDisposable {
   private readonly sandboxes = new Map<string, Sandbox>();
@@ -49,6 +50,8 @@ export class Runner implements AsyncDisposable {
   private readonly entries = new Set<Sandbox>();
 
   private readonly network?: NetworkManager;
+  /** Ended runs' containers wait while other runs start. */
+  private readonly startsFirst = new StartsFirst();
 
   private constructor(
     readonly runtime: ContainerRuntime,
@@ -213,6 +216,7 @@ export class Runner implements AsyncDisposable {
         networkPolicy: policy,
         networkPolicyImplicit: network === undefined && !hasManifestNetwork(givenManifest),
         browser,
+        startsFirst: this.startsFirst,
       },
       events,
     );
@@ -286,6 +290,7 @@ export class Runner implements AsyncDisposable {
         networkPolicyImplicit: true,
         pooled: true,
         warmingCpuShares: this.options.poolEntryCpuShares ?? ENTRY_CPU_SHARES,
+        startsFirst: this.startsFirst,
       },
       events,
     );

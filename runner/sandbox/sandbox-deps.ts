@@ -8,6 +8,7 @@ import type { ContainerRuntime } from '../runtime/index.ts';
 import type { SandboxBrowser } from './browser-wiring.ts';
 import type { ResolvedSandboxOptions } from './options.ts';
 import type { SandboxCredentials, SandboxTakeovers } from './ports.ts';
+import type { StartsFirst } from './starts-first.ts';
 
 export interface SandboxDeps {
   runtime: ContainerRuntime;
@@ -40,6 +41,8 @@ export interface SandboxDeps {
   browser?: SandboxBrowser;
   /** A desktop sandbox's browser container image. Default grexal/desktop. */
   browserImage?: string;
+  /** The runner's: an ended run's container waits while other runs start (bounded). */
+  startsFirst?: StartsFirst;
 }
 
 /** Everything of one run, bound to a pool entry at its claim. */

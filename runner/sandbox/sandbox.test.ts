@@ -11,11 +11,13 @@ import type { ContainerHandle, ContainerRuntime, ContainerSpec, ExitStatus } fro
 import { RUNNER_GRACE_MS } from './bootstrap.ts';
 import { CtxLink } from './fake-supervisor-link.ts';
 import { resolveSandboxOptions } from './options.ts';
-import { Sandbox } from './sandbox.ts';
+import { Sandbox, type SandboxDeps } from './sandbox.ts';
+import { StartsFirst } from './starts-first.ts';
 
 type Behaviour = (
   link: CtxLink,
   out: { stdout: PassThrough; stderr: PassThrough },
+  ctxPath: string,
 ) => Promise<number | ExitStatus>;
 
 class FakeContainer implements ContainerHandle {
@@ -40,8 +42,9 @@ class FakeContainer implements ContainerHandle {
       this.stopped = () => resolve(143);
     });
     this.exit = (async () => {
-      const link = await CtxLink.open(join(this.spec.hostRunDir, 'ctx.sock'));
-      const code = await Promise.race([this.behaviour(link, this.out), stop]);
+      const ctxPath = join(this.spec.hostRunDir, 'ctx.sock');
+      const link = await CtxLink.open(ctxPath);
+      const code = await Promise.race([this.behaviour(link, this.out, ctxPath), stop]);
       link.close();
       this.out.stdout.end();
       this.out.stderr.end();
@@ -120,12 +123,18 @@ describe('Sandbox', () => {
   const leftovers = async () =>
     (await readdir(stateDir, { recursive: true })).filter((e) => e.includes('sbx_'));
 
-  function sandboxWith(behaviour: Behaviour, options: Record<string, unknown> = {}) {
+  function sandboxWith(
+    behaviour: Behaviour,
+    options: Record<string, unknown> = {},
+    deps: Partial<SandboxDeps> & { id?: string } = {},
+  ) {
     const runtime = new FakeRuntime(behaviour);
-    const sandbox = new Sandbox('sbx_test', resolveSandboxOptions({ image: 'grexal/agent', ...options }), {
+    const { id = 'sbx_test', ...rest } = deps;
+    const sandbox = new Sandbox(id, resolveSandboxOptions({ image: 'grexal/agent', ...options }), {
       runtime,
       stateDir,
       logger,
+      ...rest,
     });
     return { runtime, sandbox };
   }
@@ -152,6 +161,47 @@ describe('Sandbox', () => {
     expect(seen).toEqual(['claimed', 'running', 'log:echo hi sbx_test\n', 'exit', 'exited']);
     expect(runtime.containers[0]?.removed).toBe(true);
     expect(await leftovers()).toEqual([]);
+  });
+
+  it("holds an ended run's container while another run starts, at its supervisor's ask only", async () => {
+    const startsFirst = new StartsFirst(10_000);
+    const order: string[] = [];
+    let letOtherPrint!: () => void;
+    const otherMayPrint = new Promise<void>((resolve) => {
+      letOtherPrint = resolve;
+    });
+    const other = sandboxWith(
+      async (link, out) => {
+        await link.call('bootstrap', { argv: [] });
+        await otherMayPrint;
+        order.push('other printed');
+        out.stdout.write('first line\n');
+        return 0;
+      },
+      { command: ['true'] },
+      { id: 'sbx_other', startsFirst },
+    );
+    const ended = sandboxWith(
+      async (link, _out, ctxPath) => {
+        await link.call('bootstrap', { argv: [] });
+        await link.call('started', { pid: 7 });
+        const agent = await CtxLink.open(ctxPath);
+        await expect(agent.call('exited')).rejects.toThrow(/invalid_request: exited is for the supervisor/);
+        agent.close();
+        const turn = link.call('exited').then(() => order.push('ended may go'));
+        order.push('ended asked');
+        setTimeout(letOtherPrint, 50);
+        await turn;
+        return 5;
+      },
+      { command: ['true'] },
+      { id: 'sbx_ended', startsFirst },
+    );
+    await other.sandbox.start();
+    await ended.sandbox.start();
+    expect(await ended.sandbox.exited).toMatchObject({ exitCode: 5, reason: 'exited' });
+    await other.sandbox.exited;
+    expect(order).toEqual(['ended asked', 'other printed', 'ended may go']);
   });
 
   it('falls back to the image CMD and refuses when there is none', async () => {

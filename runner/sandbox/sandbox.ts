@@ -32,6 +32,11 @@ import { SandboxParts } from './sandbox-parts.ts';
 
 export { IDLE_ENTRY_POLICY, type RunBinding, type SandboxDeps } from './sandbox-deps.ts';
 
+/** How long after its spawn an agent that has printed nothing still counts as starting. */
+const START_AFTER_SPAWN_MS = 250;
+/** An ended run's container is let go this long before its deadline at the latest. */
+const DEADLINE_MARGIN_MS = 250;
+
 export class Sandbox implements AsyncDisposable {
   private currentState: SandboxState = 'starting';
   private readonly events: EventBus;
@@ -41,6 +46,9 @@ export class Sandbox implements AsyncDisposable {
   /** Set once the supervisor reports the agent spawned: from then on connections can change. */
   private agentStarted = false;
   private takeoverOpen = false;
+  /** Ends this run's start for StartsFirst: at its first output, soon after its spawn, or its end. */
+  private endStart?: () => void;
+  private startTail?: NodeJS.Timeout;
   private waitingForCredentials = 0;
   private readonly live: LiveConnections;
   private currentOptions: ResolvedSandboxOptions;
@@ -130,6 +138,7 @@ export class Sandbox implements AsyncDisposable {
     this.policyApplied.catch(() => {});
     this.deadlineAt = Date.now() + run.options.timeoutMs;
     this.armDeadline(this.deadlineAt);
+    this.endStart = this.deps.startsFirst?.begin();
     this.gate.bind();
   }
 
@@ -200,6 +209,7 @@ export class Sandbox implements AsyncDisposable {
       this.events.emit({ type: 'claimed', warm: this.warm });
       if (this.starting) this.events.emit({ type: 'state', state: this.currentState });
     }
+    if (!this.starting && !this.deps.pooled) this.endStart = this.deps.startsFirst?.begin();
     this.starting ??= this.provision(options);
     return this.starting;
   }
@@ -318,6 +328,7 @@ export class Sandbox implements AsyncDisposable {
   /** Output can overtake the engine's answer to start(): the sandbox runs once it speaks. */
   private log(stream: OutputStream, text: string): void {
     if (this.currentState === 'starting') this.setState('running');
+    this.endStart?.();
     mark(`first ${stream}`);
     this.events.emit({ type: 'log', stream, text });
   }
@@ -339,7 +350,10 @@ export class Sandbox implements AsyncDisposable {
       desktopReady: () => this.parts.desktopReady,
       agentStarted: () => {
         this.agentStarted = true;
+        // An agent that prints nothing soon still counts as starting for its boot (a `node`'s).
+        this.startTail = setTimeout(() => this.endStart?.(), START_AFTER_SPAWN_MS).unref();
       },
+      exitTurn: () => this.exitTurn(),
       takeoverOpen: {
         isOpen: () => this.takeoverOpen,
         set: (open) => {
@@ -348,6 +362,15 @@ export class Sandbox implements AsyncDisposable {
         },
       },
     });
+  }
+
+  /** The agent has ended: its container goes once the runs starting have started (StartsFirst). */
+  private exitTurn(): Promise<void> {
+    this.endStart?.();
+    if (this.ending || !this.deps.startsFirst) return Promise.resolve();
+    // Gone well before its deadline, so that a run that ended in time is not told a timeout.
+    const untilDeadline = (this.deadlineAt ?? Number.POSITIVE_INFINITY) - Date.now() - DEADLINE_MARGIN_MS;
+    return this.deps.startsFirst.turn(untilDeadline);
   }
 
   /** Stops and removes everything; idempotent. Resolves with how the sandbox ended. */
@@ -383,6 +406,8 @@ export class Sandbox implements AsyncDisposable {
   private cleanUp(): Promise<void> {
     this.cleaned ??= (async () => {
       clearTimeout(this.timeout);
+      clearTimeout(this.startTail);
+      this.endStart?.();
       this.deps.takeovers?.cancelAllFor(this.id);
       const results = await this.parts.remove(this.network, this.browser);
       this.credentials?.dispose();

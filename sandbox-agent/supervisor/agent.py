@@ -9,6 +9,9 @@ from state import STATE, forward_pending, signal_group, watch_children
 from watch import wait_supervised
 
 STARTED_ANSWER_WAIT_S = 2.0
+# The runner answers `exited` within its own bound (runner/sandbox/starts-first.ts, 1 s); this one
+# is for a runner that does not answer at all.
+EXIT_TURN_WAIT_S = 3.0
 # The kernel's OOM killer takes the agent's processes (they inherit it) before this one, in the
 # sandbox's memory cgroup and on the host. Without it, a sandbox filled through tmpfs (memory no
 # process holds) lost its supervisor, the largest process there, and the agent ran on, unwatched,
@@ -100,6 +103,7 @@ def run_agent(bootstrap, extra_env, link, log, limits=(None, None), socket_path=
         report_started(link, {'error': message})
         return code
     STATE.agent_pid = pid
+    STATE.agent_ran = True
     forward_pending()
     report_started(link, {'pid': pid}, keep_open=grace_s is not None)
     if deadline is None and grace_s is None:
@@ -111,3 +115,31 @@ def run_agent(bootstrap, extra_env, link, log, limits=(None, None), socket_path=
     # Orphans the agent left behind in its group go with it.
     signal_group(pid, _signal.SIGKILL)
     return code
+
+
+def kill_leftovers():
+    """Kills what the agent left outside its group (a `setsid` child), as the container's end would:
+    nothing of the run lives on while the container waits for its turn to go. Only under the
+    image's tini, our parent as pid 1, where kill(-1) reaches this container's processes alone."""
+    try:
+        with open('/proc/1/comm', 'rb') as file:
+            init = file.read().strip()
+    except OSError:
+        return
+    if os.getppid() != 1 or init != b'tini':
+        return
+    try:
+        os.kill(-1, _signal.SIGKILL)  # every process we may signal but ourselves and pid 1
+    except OSError:
+        pass
+
+
+def wait_exit_turn(link):
+    """Holds the (empty) container until the runner says it may go: the runner lets the runs that
+    are starting go first, the exits of others being work on the same cores. An older runner
+    (`unknown_method`), a closed line or a stop ends the wait at once."""
+    kill_leftovers()
+    try:
+        link.answer(link.send('exited', {}), time.monotonic() + EXIT_TURN_WAIT_S)
+    except Exception:
+        pass

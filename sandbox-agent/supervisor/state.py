@@ -11,6 +11,8 @@ import _signal
 
 class _State:
     agent_pid = None
+    # Set once the agent was spawned: only then is there an exit to hold (agent.wait_exit_turn).
+    agent_ran = False
     stop_timeout_s = 10.0
     kill_armed = False
     pending_signal = None

@@ -20,14 +20,14 @@ import _signal  # noqa: E402  (the `signal` wrapper imports enum: ~5 ms)
 from ctxlink import CtxLink, CtxError, Interrupted  # noqa: E402
 from state import STATE, install_signal_handlers  # noqa: E402
 
-run_agent = limits_of = None
+run_agent = limits_of = wait_exit_turn = None
 
 
 def load_rest():
     """What runs once the bootstrap is answered (~6 ms of imports): loaded while the runner
     prepares the answer (a cold sandbox's network wiring, a pool entry's claim), not before asking."""
-    global run_agent, limits_of
-    from agent import run_agent
+    global run_agent, limits_of, wait_exit_turn
+    from agent import run_agent, wait_exit_turn
     from watch import limits_of
 
 
@@ -103,7 +103,11 @@ def main():
         log(f'cannot bootstrap from the runner at {socket_path}: {error}')
         return EXIT_BOOTSTRAP_FAILED
     try:
-        return supervise(link, bootstrap, limits, socket_path)
+        code = supervise(link, bootstrap, limits, socket_path)
+        # A runner that keeps the supervisor's line (runnerGraceMs) says when the container goes.
+        if limits[1] is not None and STATE.agent_ran:
+            wait_exit_turn(link)
+        return code
     finally:
         link.close()
         STATE.agent_pid = None
