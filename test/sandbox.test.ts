@@ -158,6 +158,22 @@ describe('the hardened sandbox', () => {
     return { output, exit, sandbox };
   }
 
+  it('leaves nothing of an ended agent running while its container waits for another run to start', async () => {
+    // A desktop run starting (its display and browser first) holds the ended run's exit (StartsFirst).
+    const starting = await runner.create({
+      image: 'grexal/desktop',
+      desktop: true,
+      command: ['sh', '-c', 'sleep 1; echo started'],
+    });
+    const startingDone = starting.start().then(() => starting.exited);
+    // The child escapes the agent's process group; held with the container, it would print (it
+    // did before the supervisor killed such leftovers: checked).
+    const { output, exit } = await runInside('setsid sh -c "sleep 0.3; echo late" & sleep 0.1; echo early');
+    expect(exit).toMatchObject({ exitCode: 0, reason: 'exited' });
+    expect(output).toBe('early\n');
+    expect((await startingDone).exitCode).toBe(0);
+  });
+
   it('is configured as promised (read back from docker inspect)', async () => {
     const sandbox = await runner.create({
       image: 'grexal/agent',
