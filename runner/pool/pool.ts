@@ -19,6 +19,7 @@ interface Idle<E> {
 export interface PoolDeps<E extends PoolEntry> {
   factory: EntryFactory<E>;
   limiter: Limiter;
+  /** Bound to the pool's name (Pools): its lines carry `pool` once. */
   logger: Logger;
   observer?: PoolObserver;
   /** How often the pool looks at its image and its entries' age. */
@@ -289,7 +290,6 @@ export class Pool<E extends PoolEntry> {
     this.deps.observer?.refillFailed?.(this.spec.name, error.code);
     this.deps.logger.warn(
       {
-        pool: this.spec.name,
         code: error.code,
         consecutiveFailures: this.consecutiveFailures,
         backoffMs: backoff,
@@ -303,7 +303,7 @@ export class Pool<E extends PoolEntry> {
     const index = this.idle.indexOf(idle);
     if (index < 0) return;
     this.idle.splice(index, 1);
-    this.deps.logger.info({ pool: this.spec.name, sandboxId: idle.entry.id }, `pool entry retired: ${why}`);
+    this.deps.logger.info({ sandboxId: idle.entry.id }, `pool entry retired: ${why}`);
     void idle.entry.destroy();
   }
 
