@@ -31,6 +31,7 @@ if (!loadWatch) {
 // launcher's own and read nothing at their load. esbuild evaluates a required module where the
 // require is.
 const { run } = require('../run-entry.ts') as typeof import('../run-entry.ts');
+(require('./warm-up.ts') as typeof import('./warm-up.ts')).warmUpRun();
 const frozen = loadWatch.finish();
 // Real, as blobDirectory's is: a checkout reached through a symbolic link is not a moved one.
 const builtIn = realpathSync(dirname(fileURLToPath(import.meta.url)));
