@@ -351,6 +351,7 @@ export class Sandbox implements AsyncDisposable {
       agentStarted: () => {
         this.agentStarted = true;
         // An agent that prints nothing soon still counts as starting for its boot (a `node`'s).
+        clearTimeout(this.startTail);
         this.startTail = setTimeout(() => this.endStart?.(), START_AFTER_SPAWN_MS).unref();
       },
       exitTurn: () => this.exitTurn(),
