@@ -253,10 +253,13 @@ describe('Pools under the runner cap (--max-sandboxes)', () => {
     expect(live(factory)).toHaveLength(0);
     expect(p.makeRoom()).toBe(0);
     expect(p.get('a')).toMatchObject({ ready: 0, limitedBy: 'max-sandboxes' });
+    // Every place a live sandbox's (entries do not count: they give way).
+    expect(p.full).toBe(true);
     // Runs end: the pool refills into the room they leave, and no further.
     cap.live = 1;
     p.wake();
     await settled(() => expect(p.get('a')?.ready).toBe(2));
+    expect(p.full).toBe(false);
     expect(p.get('a')?.limitedBy).toBeUndefined();
     expect(live(factory)).toHaveLength(2);
   });

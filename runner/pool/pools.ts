@@ -72,6 +72,11 @@ export class Pools<E extends PoolEntry> {
     this.wake();
   }
 
+  /** Every place under the runner's cap is a live sandbox's: a new one would be refused. */
+  get full(): boolean {
+    return this.capacity !== undefined && this.capacity.live() >= this.capacity.max;
+  }
+
   /** Entries idle or starting, over every pool. */
   get held(): number {
     let held = 0;

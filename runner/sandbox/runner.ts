@@ -50,8 +50,8 @@ export class Runner implements AsyncDisposable {
   private readonly entries = new Set<Sandbox>();
 
   private readonly network?: NetworkManager;
-  /** Ended runs' containers wait while other runs start. */
-  private readonly startsFirst = new StartsFirst();
+  /** Ended runs' containers wait while other runs start, never while the runner is at its cap. */
+  private readonly startsFirst: StartsFirst;
 
   private constructor(
     readonly runtime: ContainerRuntime,
@@ -80,6 +80,7 @@ export class Runner implements AsyncDisposable {
       checkIntervalMs: options.poolCheckIntervalMs,
       refillHoldMs: options.poolRefillHoldMs,
     });
+    this.startsFirst = new StartsFirst({ mayHold: () => !this.pools.full });
     // The sandboxes end by themselves (their waits see the loss); the log says why, for operators.
     this.unwatchEngine = runtime.onEngineChange((change) => {
       if (change.type === 'lost')

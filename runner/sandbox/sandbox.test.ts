@@ -164,7 +164,7 @@ describe('Sandbox', () => {
   });
 
   it("holds an ended run's container while another run starts, at its supervisor's ask only", async () => {
-    const startsFirst = new StartsFirst(10_000);
+    const startsFirst = new StartsFirst({ maxHoldMs: 10_000 });
     const order: string[] = [];
     let letOtherPrint!: () => void;
     const otherMayPrint = new Promise<void>((resolve) => {

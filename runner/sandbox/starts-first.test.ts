@@ -23,7 +23,7 @@ describe('StartsFirst', () => {
   });
 
   it('holds the turn until every run that was starting has started', async () => {
-    const starts = new StartsFirst(1_000);
+    const starts = new StartsFirst({ maxHoldMs: 1_000 });
     const first = starts.begin();
     const second = starts.begin();
     const turn = starts.turn();
@@ -35,7 +35,7 @@ describe('StartsFirst', () => {
   });
 
   it('never holds longer than its bound, nor than the limit a caller gives', async () => {
-    const starts = new StartsFirst(1_000);
+    const starts = new StartsFirst({ maxHoldMs: 1_000 });
     starts.begin();
     const bounded = starts.turn();
     const limited = starts.turn(200);
@@ -47,5 +47,18 @@ describe('StartsFirst', () => {
     await vi.advanceTimersByTimeAsync(800);
     expect(await settled(bounded)).toBe(true);
     expect(await settled(starts.turn(0))).toBe(true);
+  });
+
+  it('lets containers go at once while the runner is at its cap, and when a start fills it', async () => {
+    let full = true;
+    const starts = new StartsFirst({ maxHoldMs: 1_000, mayHold: () => !full });
+    starts.begin();
+    expect(await settled(starts.turn())).toBe(true);
+    full = false;
+    const held = starts.turn();
+    expect(await settled(held)).toBe(false);
+    full = true; // the next run's start takes the last place under --max-sandboxes
+    starts.begin();
+    expect(await settled(held)).toBe(true);
   });
 });

@@ -9,28 +9,47 @@
  */
 export const EXIT_HOLD_MAX_MS = 1_000;
 
+export interface StartsFirstOptions {
+  maxHoldMs?: number;
+  /**
+   * Whether a container may wait now. A held sandbox still counts under `--max-sandboxes`: a runner
+   * at its cap lets them go at once, and when a run's start fills the cap, those waiting go too.
+   */
+  mayHold?: () => boolean;
+}
+
 export class StartsFirst {
   private starting = 0;
   private readonly waiting = new Set<() => void>();
+  private readonly maxHoldMs: number;
+  private readonly mayHold: () => boolean;
 
-  constructor(private readonly maxHoldMs = EXIT_HOLD_MAX_MS) {}
+  constructor(options: StartsFirstOptions = {}) {
+    this.maxHoldMs = options.maxHoldMs ?? EXIT_HOLD_MAX_MS;
+    this.mayHold = options.mayHold ?? (() => true);
+  }
 
   /** A run begins its start; call the returned function when it has started (idempotent). */
   begin(): () => void {
     this.starting++;
+    if (!this.mayHold()) this.releaseAll();
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
       this.starting--;
-      if (this.starting === 0) for (const go of [...this.waiting]) go();
+      if (this.starting === 0) this.releaseAll();
     };
+  }
+
+  private releaseAll(): void {
+    for (const go of [...this.waiting]) go();
   }
 
   /** Resolves once no run is starting, after `maxHoldMs` (or `limitMs`, if sooner) at most. */
   turn(limitMs = this.maxHoldMs): Promise<void> {
     const waitMs = Math.min(limitMs, this.maxHoldMs);
-    if (this.starting === 0 || waitMs <= 0) return Promise.resolve();
+    if (this.starting === 0 || waitMs <= 0 || !this.mayHold()) return Promise.resolve();
     return new Promise((resolve) => {
       const go = (): void => {
         clearTimeout(timer);
