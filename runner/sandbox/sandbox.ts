@@ -29,11 +29,10 @@ import { provisionContainer } from './provision.ts';
 import { RunGate } from './run-gate.ts';
 import type { RunBinding, SandboxDeps } from './sandbox-deps.ts';
 import { SandboxParts } from './sandbox-parts.ts';
+import type { RunStart } from './starts-first.ts';
 
 export { IDLE_ENTRY_POLICY, type RunBinding, type SandboxDeps } from './sandbox-deps.ts';
 
-/** How long after its spawn an agent that has printed nothing still counts as starting. */
-const START_AFTER_SPAWN_MS = 250;
 /** An ended run's container is let go this long before its deadline at the latest. */
 const DEADLINE_MARGIN_MS = 250;
 
@@ -46,9 +45,8 @@ export class Sandbox implements AsyncDisposable {
   /** Set once the supervisor reports the agent spawned: from then on connections can change. */
   private agentStarted = false;
   private takeoverOpen = false;
-  /** Ends this run's start for StartsFirst: at its first output, soon after its spawn, or its end. */
-  private endStart?: () => void;
-  private startTail?: NodeJS.Timeout;
+  /** This run's start, for StartsFirst: from its create or claim to its first output. */
+  private runStart?: RunStart;
   private waitingForCredentials = 0;
   private readonly live: LiveConnections;
   private currentOptions: ResolvedSandboxOptions;
@@ -138,7 +136,7 @@ export class Sandbox implements AsyncDisposable {
     this.policyApplied.catch(() => {});
     this.deadlineAt = Date.now() + run.options.timeoutMs;
     this.armDeadline(this.deadlineAt);
-    this.endStart = this.deps.startsFirst?.begin();
+    this.runStart = this.deps.startsFirst?.begin();
     this.gate.bind();
   }
 
@@ -209,7 +207,7 @@ export class Sandbox implements AsyncDisposable {
       this.events.emit({ type: 'claimed', warm: this.warm });
       if (this.starting) this.events.emit({ type: 'state', state: this.currentState });
     }
-    if (!this.starting && !this.deps.pooled) this.endStart = this.deps.startsFirst?.begin();
+    if (!this.starting && !this.deps.pooled) this.runStart = this.deps.startsFirst?.begin();
     this.starting ??= this.provision(options);
     return this.starting;
   }
@@ -328,7 +326,7 @@ export class Sandbox implements AsyncDisposable {
   /** Output can overtake the engine's answer to start(): the sandbox runs once it speaks. */
   private log(stream: OutputStream, text: string): void {
     if (this.currentState === 'starting') this.setState('running');
-    this.endStart?.();
+    this.runStart?.end();
     mark(`first ${stream}`);
     this.events.emit({ type: 'log', stream, text });
   }
@@ -350,9 +348,7 @@ export class Sandbox implements AsyncDisposable {
       desktopReady: () => this.parts.desktopReady,
       agentStarted: () => {
         this.agentStarted = true;
-        // An agent that prints nothing soon still counts as starting for its boot (a `node`'s).
-        clearTimeout(this.startTail);
-        this.startTail = setTimeout(() => this.endStart?.(), START_AFTER_SPAWN_MS).unref();
+        this.runStart?.spawned();
       },
       exitTurn: () => this.exitTurn(),
       takeoverOpen: {
@@ -367,7 +363,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** The agent has ended: its container goes once the runs starting have started (StartsFirst). */
   private exitTurn(): Promise<void> {
-    this.endStart?.();
+    this.runStart?.end();
     if (this.ending || !this.deps.startsFirst) return Promise.resolve();
     // Gone well before its deadline, so that a run that ended in time is not told a timeout.
     const untilDeadline = (this.deadlineAt ?? Number.POSITIVE_INFINITY) - Date.now() - DEADLINE_MARGIN_MS;
@@ -407,8 +403,7 @@ export class Sandbox implements AsyncDisposable {
   private cleanUp(): Promise<void> {
     this.cleaned ??= (async () => {
       clearTimeout(this.timeout);
-      clearTimeout(this.startTail);
-      this.endStart?.();
+      this.runStart?.end();
       this.deps.takeovers?.cancelAllFor(this.id);
       const results = await this.parts.remove(this.network, this.browser);
       this.credentials?.dispose();

@@ -27,11 +27,28 @@ describe('StartsFirst', () => {
     const first = starts.begin();
     const second = starts.begin();
     const turn = starts.turn();
-    first();
-    first(); // idempotent: the second run still counts
+    first.end();
+    first.end(); // idempotent: the second run still counts
     expect(await settled(turn)).toBe(false);
-    second();
+    second.end();
     expect(await settled(turn)).toBe(true);
+  });
+
+  it("ends a run's start soon after its spawn when it prints nothing", async () => {
+    const starts = new StartsFirst({ maxHoldMs: 10_000 });
+    const start = starts.begin();
+    const turn = starts.turn();
+    start.spawned();
+    await vi.advanceTimersByTimeAsync(249);
+    expect(await settled(turn)).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await settled(turn)).toBe(true);
+    start.end(); // after the tail: counted once
+    const next = starts.begin();
+    const held = starts.turn();
+    expect(await settled(held)).toBe(false);
+    next.end();
+    expect(await settled(held)).toBe(true);
   });
 
   it('never holds longer than its bound, nor than the limit a caller gives', async () => {

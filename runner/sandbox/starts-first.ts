@@ -8,6 +8,15 @@
  * comes that much later, at most.
  */
 export const EXIT_HOLD_MAX_MS = 1_000;
+/** How long after its spawn an agent that has printed nothing still counts as starting. */
+const START_AFTER_SPAWN_MS = 250;
+
+/** One run's start: ended at its first output, soon after its spawn, or its end (idempotent). */
+export interface RunStart {
+  end(): void;
+  /** The agent was spawned: one that prints nothing soon still counts for its boot (a `node`'s). */
+  spawned(): void;
+}
 
 export interface StartsFirstOptions {
   maxHoldMs?: number;
@@ -29,17 +38,24 @@ export class StartsFirst {
     this.mayHold = options.mayHold ?? (() => true);
   }
 
-  /** A run begins its start; call the returned function when it has started (idempotent). */
-  begin(): () => void {
+  /** A run begins its start. */
+  begin(): RunStart {
     this.starting++;
     if (!this.mayHold()) this.releaseAll();
     let ended = false;
-    return () => {
+    let tail: NodeJS.Timeout | undefined;
+    const end = (): void => {
+      clearTimeout(tail);
       if (ended) return;
       ended = true;
       this.starting--;
       if (this.starting === 0) this.releaseAll();
     };
+    const spawned = (): void => {
+      clearTimeout(tail);
+      if (!ended) tail = setTimeout(end, START_AFTER_SPAWN_MS).unref();
+    };
+    return { end, spawned };
   }
 
   private releaseAll(): void {
